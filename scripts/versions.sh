@@ -1,0 +1,8 @@
+# The versions of the external parts Berth is built and tested against.
+# Sourced by scripts/setup; test/foundation/compose.test.ts checks docker-compose.test.yml names the same ones.
+TEMPORAL_CLI_VERSION=1.5.1
+CRI_TOOLS_VERSION=1.36.0
+CRI_API_VERSION=0.36.0
+NATS_SERVER_VERSION=2.9.10
+REGISTRY_VERSION=2.8.2
+DEBIAN_PACKAGES="runc crun conmon containernetworking-plugins iptables iproute2 nats-server docker-registry skopeo umoci busybox-static zstd util-linux"

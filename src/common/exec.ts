@@ -1,0 +1,57 @@
+/** Running external programs (runc, conmon, CNI plugins, ip, mount) with captured output and clear errors. */
+import { spawn, type SpawnOptions } from 'node:child_process';
+
+export interface ExecResult {
+  code: number;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  input?: string | Buffer;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  timeoutMs?: number;
+}
+
+/** Runs a program to completion and returns its exit status and output; never throws for a non-zero exit. */
+export function execFileCapture(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const spawnOpts: SpawnOptions = { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] };
+    const child = spawn(file, args, spawnOpts);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    if (opts.timeoutMs !== undefined) {
+      timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+    }
+    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    child.stderr?.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(new Error(`cannot run ${file}: ${e.message}`, { cause: e }));
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolve({
+        code: code ?? -1,
+        signal,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      });
+    });
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(opts.input ?? '');
+  });
+}
+
+/** Runs a program and returns its stdout; throws an error naming the program, its arguments and its stderr on failure. */
+export async function execFile(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<string> {
+  const r = await execFileCapture(file, args, opts);
+  if (r.code !== 0) {
+    const why = r.stderr.trim() || r.stdout.trim() || (r.signal ? `killed by ${r.signal}` : `exit ${r.code}`);
+    throw new Error(`${file} ${args.join(' ')}: ${why}`);
+  }
+  return r.stdout;
+}
