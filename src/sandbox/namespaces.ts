@@ -1,0 +1,170 @@
+/**
+ * Pinned pod namespaces without an infra process: `unshare --net=<file>` creates a namespace and
+ * bind-mounts its nsfs inode onto the file, so the namespace lives as long as the mount does.
+ * Layout: `<state>/ns/{net,ipc,uts}/<sandbox-id>`, with `<state>/ns` its own shared mount point
+ * (as `ip netns` does with /run/netns) so mount namespaces created later still see the pins.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { BerthError, InvalidArgumentError, errorMessage } from '../common/errors.js';
+import { execFile, execFileCapture } from '../common/exec.js';
+import { isMountPoint, readMounts, unmountAll } from './mounts.js';
+
+export type NamespaceKind = 'net' | 'ipc' | 'uts';
+export const NAMESPACE_KINDS: readonly NamespaceKind[] = ['net', 'ipc', 'uts'];
+
+/**
+ * Which namespaces a sandbox gets. `host` means the sandbox shares the node's namespace, so
+ * nothing is pinned for it. UTS follows the network mode, as in Kubernetes (hostNetwork pods
+ * see the node's hostname).
+ */
+export interface NamespaceRequest {
+  network: 'pod' | 'host';
+  ipc: 'pod' | 'host';
+  /** Set inside the pinned UTS namespace; ignored when the network is the host's. */
+  hostname: string;
+}
+
+/** Paths of the pinned namespace files; a kind is absent when the sandbox uses the host's. */
+export type PinnedNamespaces = Partial<Record<NamespaceKind, string>>;
+
+const SANDBOX_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** Rejects ids that could escape the state dir or clash with mountinfo's escaping. */
+export function assertSandboxId(id: string): void {
+  if (!SANDBOX_ID.test(id)) {
+    throw new InvalidArgumentError(`sandbox id ${JSON.stringify(id)} must match ${SANDBOX_ID.source}`);
+  }
+}
+
+/** The kinds a request pins, in a fixed order. */
+export function kindsToPin(req: Pick<NamespaceRequest, 'network' | 'ipc'>): NamespaceKind[] {
+  const kinds: NamespaceKind[] = [];
+  if (req.network === 'pod') kinds.push('net', 'uts');
+  if (req.ipc === 'pod') kinds.push('ipc');
+  return NAMESPACE_KINDS.filter((k) => kinds.includes(k));
+}
+
+/**
+ * Creates, finds and releases pinned namespaces under one state dir. Every method is idempotent:
+ * pinning an already-pinned sandbox returns the existing pins, releasing an already-released one
+ * succeeds, so a retried workflow step never fails or leaks.
+ */
+export class NamespacePinner {
+  readonly nsDir: string;
+  private nsDirReady: Promise<void> | undefined;
+
+  constructor(stateDir: string) {
+    this.nsDir = path.join(stateDir, 'ns');
+  }
+
+  /** The pin file of one namespace of one sandbox (whether or not it exists). */
+  pathOf(kind: NamespaceKind, id: string): string {
+    assertSandboxId(id);
+    return path.join(this.nsDir, kind, id);
+  }
+
+  /**
+   * Pins the namespaces the request asks for and sets the hostname in the UTS namespace.
+   * A sandbox left half-pinned by a crash is released and pinned again from scratch.
+   */
+  async pin(id: string, req: NamespaceRequest): Promise<PinnedNamespaces> {
+    assertSandboxId(id);
+    const kinds = kindsToPin(req);
+    const pins: PinnedNamespaces = {};
+    for (const k of kinds) pins[k] = this.pathOf(k, id);
+    if (kinds.length === 0) return pins;
+    await this.ensureNsDir();
+
+    const mounted = await this.pinnedKinds(id);
+    if (kinds.every((k) => mounted.has(k)) && mounted.size === kinds.length) {
+      if (pins.uts !== undefined) await this.setHostname(pins.uts, req.hostname);
+      return pins;
+    }
+    if (mounted.size > 0) await this.release(id);
+
+    const args: string[] = [];
+    for (const k of kinds) {
+      const file = pins[k] as string;
+      // unshare bind-mounts onto an existing file; create it empty first.
+      await writeFile(file, '', { flag: 'w' });
+      args.push(`--${k}=${file}`);
+    }
+    // Running `hostname` as the command sets it inside the new UTS namespace in the same spawn.
+    const cmd = pins.uts !== undefined ? ['hostname', req.hostname] : ['true'];
+    const r = await execFileCapture('unshare', [...args, ...cmd]);
+    if (r.code !== 0) {
+      await this.release(id).catch(() => undefined);
+      throw new BerthError(
+        'internal',
+        `cannot pin namespaces (${kinds.join(', ')}) of sandbox ${id}: ${r.stderr.trim() || `unshare exit ${r.code}`}`,
+      );
+    }
+    return pins;
+  }
+
+  /** Sets the hostname seen inside a pinned UTS namespace. */
+  async setHostname(utsPin: string, hostname: string): Promise<void> {
+    try {
+      await execFile('nsenter', [`--uts=${utsPin}`, 'hostname', hostname]);
+    } catch (err) {
+      throw new BerthError('internal', `cannot set hostname ${hostname} in ${utsPin}: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** Kinds whose pin file is currently a mount point (i.e. holds a live namespace). */
+  async pinnedKinds(id: string): Promise<Set<NamespaceKind>> {
+    assertSandboxId(id);
+    const mounts = new Set((await readMounts()).map((m) => m.mountPoint));
+    return new Set(NAMESPACE_KINDS.filter((k) => mounts.has(this.pathOf(k, id))));
+  }
+
+  /** Unmounts and deletes every pin file of the sandbox; succeeds when there is nothing to release. */
+  async release(id: string): Promise<void> {
+    assertSandboxId(id);
+    for (const k of NAMESPACE_KINDS) {
+      const file = this.pathOf(k, id);
+      await unmountAll(file);
+      await rm(file, { force: true });
+    }
+  }
+
+  /**
+   * Unmounts `<state>/ns` itself once no sandbox is pinned under it. For tests and tools that
+   * own a throwaway state dir; the daemon keeps the mount for its lifetime.
+   */
+  async dispose(): Promise<void> {
+    const mounts = await readMounts();
+    const prefix = `${this.nsDir}/`;
+    const pinned = mounts.filter((m) => m.mountPoint.startsWith(prefix));
+    if (pinned.length > 0) {
+      throw new BerthError(
+        'failed_precondition',
+        `${pinned.length} namespaces are still pinned under ${this.nsDir}`,
+      );
+    }
+    await unmountAll(this.nsDir);
+    this.nsDirReady = undefined;
+  }
+
+  private ensureNsDir(): Promise<void> {
+    this.nsDirReady ??= this.makeNsDir().catch((err: unknown) => {
+      this.nsDirReady = undefined;
+      throw err;
+    });
+    return this.nsDirReady;
+  }
+
+  private async makeNsDir(): Promise<void> {
+    for (const k of NAMESPACE_KINDS) await mkdir(path.join(this.nsDir, k), { recursive: true });
+    if (await isMountPoint(this.nsDir)) return;
+    // Private first, so a bind made on a shared parent leaves the parent's peer group and
+    // pins are not propagated back underneath this mount; then shared, so later mount
+    // namespaces (containers) keep receiving new pins and their removals.
+    await execFile('mount', ['--bind', this.nsDir, this.nsDir]);
+    await execFile('mount', ['--make-private', this.nsDir]);
+    await execFile('mount', ['--make-shared', this.nsDir]);
+  }
+}
