@@ -10,6 +10,8 @@ export interface MountEntry {
   fsType: string;
   /** Optional fields such as `shared:12` or `master:3`; empty for a private mount. */
   propagation: string[];
+  /** Per-superblock options; for cgroup v1 these name the controllers (`cpu`, `name=systemd`). */
+  superOptions: string[];
 }
 
 function decodeMountPath(raw: string): string {
@@ -29,7 +31,12 @@ export async function readMounts(): Promise<MountEntry[]> {
     const mountPoint = left[4];
     const fsType = right[0];
     if (mountPoint === undefined || fsType === undefined) continue;
-    entries.push({ mountPoint: decodeMountPath(mountPoint), fsType, propagation: left.slice(6) });
+    entries.push({
+      mountPoint: decodeMountPath(mountPoint),
+      fsType,
+      propagation: left.slice(6),
+      superOptions: (right[2] ?? '').split(','),
+    });
   }
   return entries;
 }

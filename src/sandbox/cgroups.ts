@@ -1,0 +1,318 @@
+/**
+ * The pod cgroup parent with the cgroupfs driver: `<hierarchy>/<root>/pod-<id>` in every v1
+ * hierarchy (runc later creates the containers' cgroups beneath it in each of them), or in the
+ * single unified hierarchy on a cgroup v2 host. The layout is detected from the mount table: a
+ * hybrid host (v1 controllers plus a mostly empty cgroup2 `unified` mount) is driven as v1.
+ */
+import { mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { BerthError, FailedPreconditionError, InvalidArgumentError } from '../common/errors.js';
+import { readMounts, type MountEntry } from './mounts.js';
+import { assertSandboxId } from './namespaces.js';
+
+/** Pod-level limits from the sandbox request; 0 or absent means "not set". */
+export interface PodResources {
+  /** Relative CPU weight, cgroup v1 units (2..262144). */
+  cpuShares?: number;
+  /** CFS quota in microseconds per period; -1 means unlimited. */
+  cpuQuota?: number;
+  /** CFS period in microseconds (1000..1000000). */
+  cpuPeriod?: number;
+  /** Hard memory limit in bytes. */
+  memoryLimitBytes?: number;
+}
+
+/** The cgroup hierarchies of this host, as the cgroupfs driver sees them. */
+export type CgroupLayout =
+  | {
+      version: 1;
+      /** Mount path of each v1 hierarchy, keyed by its first controller or `name=` */ hierarchies: Map<
+        string,
+        string
+      >;
+    }
+  | { version: 2; mountPoint: string };
+
+/** One value to write into one cgroup interface file. */
+export interface CgroupWrite {
+  /** The v1 hierarchy key (`cpu`, `memory`); `unified` on v2. */
+  hierarchy: string;
+  file: string;
+  value: string;
+}
+
+/** Decides v1 or v2 from mount entries; pure so both layouts can be unit-tested on either host. */
+export function parseCgroupLayout(mounts: readonly MountEntry[]): CgroupLayout {
+  const unifiedRoot = mounts.find((m) => m.fsType === 'cgroup2' && m.mountPoint === '/sys/fs/cgroup');
+  if (unifiedRoot) return { version: 2, mountPoint: unifiedRoot.mountPoint };
+  const hierarchies = new Map<string, string>();
+  for (const m of mounts) {
+    if (m.fsType !== 'cgroup') continue;
+    const names = m.superOptions.filter(
+      (o) => !['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec'].includes(o),
+    );
+    const key = names.find(
+      (n) => !n.startsWith('release_agent=') && n !== 'clone_children' && n !== 'noprefix',
+    );
+    if (key !== undefined && !hierarchies.has(key)) hierarchies.set(key, m.mountPoint);
+  }
+  if (hierarchies.size === 0) {
+    throw new FailedPreconditionError(
+      'no cgroup hierarchy is mounted (neither cgroup2 at /sys/fs/cgroup nor any cgroup v1)',
+    );
+  }
+  return { version: 1, hierarchies };
+}
+
+/** Reads the host's cgroup layout from /proc/self/mountinfo. */
+export async function detectCgroupLayout(): Promise<CgroupLayout> {
+  return parseCgroupLayout(await readMounts());
+}
+
+function checkInt(name: string, v: number | undefined, ok: (n: number) => boolean, rule: string): void {
+  if (v === undefined || v === 0) return;
+  if (!Number.isSafeInteger(v) || !ok(v)) {
+    throw new InvalidArgumentError(`resources.${name} ${v} is invalid: ${rule}`);
+  }
+}
+
+/** Rejects pod resources the kernel would refuse, naming the field. */
+export function validatePodResources(r: PodResources): void {
+  checkInt('cpuShares', r.cpuShares, (n) => n >= 2 && n <= 262144, 'must be between 2 and 262144');
+  checkInt(
+    'cpuQuota',
+    r.cpuQuota,
+    (n) => n === -1 || n >= 1000,
+    'must be -1 (unlimited) or at least 1000 microseconds',
+  );
+  checkInt(
+    'cpuPeriod',
+    r.cpuPeriod,
+    (n) => n >= 1000 && n <= 1_000_000,
+    'must be between 1000 and 1000000 microseconds',
+  );
+  checkInt('memoryLimitBytes', r.memoryLimitBytes, (n) => n > 0, 'must be a positive number of bytes');
+}
+
+/** Converts v1 cpu shares to a v2 cpu.weight the way runc does, so both hosts weigh pods alike. */
+export function sharesToWeight(shares: number): number {
+  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
+}
+
+/** The interface files to write for the given resources, in the order the kernel accepts them. */
+export function resourceWrites(version: 1 | 2, r: PodResources): CgroupWrite[] {
+  const writes: CgroupWrite[] = [];
+  const set = (n: number | undefined): n is number => n !== undefined && n !== 0;
+  if (version === 1) {
+    if (set(r.cpuShares)) writes.push({ hierarchy: 'cpu', file: 'cpu.shares', value: String(r.cpuShares) });
+    // Period first: a quota is checked against the current period.
+    if (set(r.cpuPeriod))
+      writes.push({ hierarchy: 'cpu', file: 'cpu.cfs_period_us', value: String(r.cpuPeriod) });
+    if (set(r.cpuQuota))
+      writes.push({ hierarchy: 'cpu', file: 'cpu.cfs_quota_us', value: String(r.cpuQuota) });
+    if (set(r.memoryLimitBytes)) {
+      writes.push({ hierarchy: 'memory', file: 'memory.limit_in_bytes', value: String(r.memoryLimitBytes) });
+    }
+    return writes;
+  }
+  if (set(r.cpuShares))
+    writes.push({ hierarchy: 'unified', file: 'cpu.weight', value: String(sharesToWeight(r.cpuShares)) });
+  if (set(r.cpuQuota) || set(r.cpuPeriod)) {
+    const quota = set(r.cpuQuota) && r.cpuQuota > 0 ? String(r.cpuQuota) : 'max';
+    writes.push({
+      hierarchy: 'unified',
+      file: 'cpu.max',
+      value: `${quota} ${set(r.cpuPeriod) ? r.cpuPeriod : 100000}`,
+    });
+  }
+  if (set(r.memoryLimitBytes))
+    writes.push({ hierarchy: 'unified', file: 'memory.max', value: String(r.memoryLimitBytes) });
+  return writes;
+}
+
+const ROOT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * Creates and removes pod cgroups. `create` is idempotent (it re-applies the resources);
+ * `remove` succeeds when the cgroup is already gone and refuses, naming what remains, while any
+ * process or child cgroup is still inside.
+ */
+export class PodCgroups {
+  /**
+   * @param root the Berth-owned directory under each hierarchy's root, `berth` by default;
+   *   tests pass a unique name so they can run in parallel and clean up after themselves.
+   */
+  constructor(
+    private readonly layout: CgroupLayout,
+    readonly root = 'berth',
+  ) {
+    if (!ROOT_NAME.test(root))
+      throw new InvalidArgumentError(`cgroup root ${JSON.stringify(root)} must match ${ROOT_NAME.source}`);
+  }
+
+  static async detect(root?: string): Promise<PodCgroups> {
+    return new PodCgroups(await detectCgroupLayout(), root);
+  }
+
+  get version(): 1 | 2 {
+    return this.layout.version;
+  }
+
+  /** The cgroup path as runc's `cgroupsPath` takes it, e.g. `/berth/pod-<id>`. */
+  cgroupPath(id: string): string {
+    assertSandboxId(id);
+    return `/${this.root}/pod-${id}`;
+  }
+
+  /** Directory of the pod cgroup in each hierarchy, keyed like CgroupWrite.hierarchy. */
+  dirs(id: string): Map<string, string> {
+    const rel = this.cgroupPath(id);
+    if (this.layout.version === 2) return new Map([['unified', path.join(this.layout.mountPoint, rel)]]);
+    return new Map([...this.layout.hierarchies].map(([k, mount]) => [k, path.join(mount, rel)]));
+  }
+
+  /** Creates the pod cgroup in every hierarchy and applies the resources. */
+  async create(id: string, resources: PodResources = {}): Promise<string> {
+    validatePodResources(resources);
+    const dirs = this.dirs(id);
+    try {
+      if (this.layout.version === 2) await this.enableV2Controllers();
+      for (const [hierarchy, dir] of dirs) {
+        await mkdir(dir, { recursive: true });
+        if (hierarchy === 'cpuset' && this.layout.version === 1) {
+          await inheritCpuset(dir, this.layout.hierarchies.get('cpuset') ?? dir);
+        }
+      }
+      for (const w of resourceWrites(this.layout.version, resources)) {
+        const dir = dirs.get(w.hierarchy);
+        if (dir === undefined) {
+          throw new FailedPreconditionError(
+            `cannot set ${w.file}: the ${w.hierarchy} cgroup controller is not mounted`,
+          );
+        }
+        await writeCgroupFile(path.join(dir, w.file), w.value);
+      }
+    } catch (err) {
+      await this.removeDirs(dirs).catch(() => undefined);
+      throw err;
+    }
+    return this.cgroupPath(id);
+  }
+
+  /** Pids in the pod cgroup, across hierarchies (deduplicated). */
+  async pids(id: string): Promise<number[]> {
+    const pids = new Set<number>();
+    for (const dir of this.dirs(id).values()) {
+      for (const p of await readProcs(dir)) pids.add(p);
+    }
+    return [...pids].sort((a, b) => a - b);
+  }
+
+  /** True when the pod cgroup exists in at least one hierarchy. */
+  async exists(id: string): Promise<boolean> {
+    for (const dir of this.dirs(id).values()) {
+      if (
+        await readdir(dir).then(
+          () => true,
+          () => false,
+        )
+      )
+        return true;
+    }
+    return false;
+  }
+
+  /** Removes the pod cgroup from every hierarchy; only when it is empty. */
+  async remove(id: string): Promise<void> {
+    const dirs = this.dirs(id);
+    for (const [hierarchy, dir] of dirs) {
+      const procs = await readProcs(dir);
+      if (procs.length > 0) {
+        throw new FailedPreconditionError(
+          `pod cgroup ${this.cgroupPath(id)} still has processes ${procs.join(', ')} (${hierarchy}); stop them first`,
+        );
+      }
+      const children = await childCgroups(dir);
+      if (children.length > 0) {
+        throw new FailedPreconditionError(
+          `pod cgroup ${this.cgroupPath(id)} still has child cgroups ${children.join(', ')} (${hierarchy}); remove its containers first`,
+        );
+      }
+    }
+    await this.removeDirs(dirs);
+  }
+
+  private async removeDirs(dirs: Map<string, string>): Promise<void> {
+    for (const [hierarchy, dir] of dirs) {
+      try {
+        await rmdir(dir);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') continue;
+        throw new BerthError(
+          'internal',
+          `cannot remove cgroup ${dir} (${hierarchy}): ${code ?? String(err)}`,
+          { cause: err },
+        );
+      }
+    }
+  }
+
+  /** Lets the Berth root and its pods use the controllers the host offers. */
+  private async enableV2Controllers(): Promise<void> {
+    if (this.layout.version !== 2) return;
+    const mount = this.layout.mountPoint;
+    const available = (await readFile(path.join(mount, 'cgroup.controllers'), 'utf8')).trim().split(/\s+/);
+    const wanted = ['cpu', 'cpuset', 'memory', 'pids', 'io', 'hugetlb'].filter((c) => available.includes(c));
+    const berthRoot = path.join(mount, this.root);
+    await mkdir(berthRoot, { recursive: true });
+    const enable = wanted.map((c) => `+${c}`).join(' ');
+    if (enable === '') return;
+    await writeCgroupFile(path.join(mount, 'cgroup.subtree_control'), enable);
+    await writeCgroupFile(path.join(berthRoot, 'cgroup.subtree_control'), enable);
+  }
+}
+
+/** v1 cpuset children start with empty cpus/mems and refuse tasks: copy them down from the mount. */
+async function inheritCpuset(dir: string, mount: string): Promise<void> {
+  const chain: string[] = [];
+  for (let d = dir; d !== mount && d.startsWith(`${mount}/`); d = path.dirname(d)) chain.unshift(d);
+  for (const d of chain) {
+    const parent = path.dirname(d);
+    for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+      const own = (await readFile(path.join(d, f), 'utf8')).trim();
+      if (own === '')
+        await writeCgroupFile(path.join(d, f), (await readFile(path.join(parent, f), 'utf8')).trim());
+    }
+  }
+}
+
+async function writeCgroupFile(file: string, value: string): Promise<void> {
+  try {
+    await writeFile(file, value);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EINVAL' || code === 'EBUSY' || code === 'ERANGE') {
+      throw new InvalidArgumentError(`the kernel refused ${value} for ${file} (${code})`, { cause: err });
+    }
+    throw new BerthError('internal', `cannot write ${value} to ${file}: ${code ?? String(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+async function readProcs(dir: string): Promise<number[]> {
+  const text = await readFile(path.join(dir, 'cgroup.procs'), 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return '';
+    throw err;
+  });
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map(Number);
+}
+
+async function childCgroups(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isDirectory()).map((e) => e.name);
+}
