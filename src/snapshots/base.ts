@@ -1,0 +1,204 @@
+/**
+ * Shared bookkeeping of the overlayfs and native snapshotters: keys, kinds, parents, ids,
+ * persistence and crash leftovers. Subclasses decide how data directories are filled and mounted.
+ *
+ * Crash safety: directories are created before their record is written and removed after it is
+ * deleted, so a crash leaves at worst a directory without a record, which `open` deletes.
+ */
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  SnapshotExistsError,
+  SnapshotHasChildrenError,
+  SnapshotKindError,
+  SnapshotNotFoundError,
+} from './errors.js';
+import { MetaStore, validateKey, type SnapshotRecord } from './metastore.js';
+import { assertMountablePath, type Mount } from './mount.js';
+import { Mutex } from './mutex.js';
+import type {
+  SnapshotInfo,
+  SnapshotKind,
+  SnapshotOptions,
+  Snapshotter,
+  SnapshotterType,
+  SnapshotUsage,
+} from './snapshotter.js';
+import { diskUsage } from './usage.js';
+
+export abstract class BaseSnapshotter implements Snapshotter {
+  abstract readonly type: SnapshotterType;
+  private readonly lock = new Mutex();
+  /** Keys being prepared right now: reserved so a concurrent prepare of the same key fails fast. */
+  private readonly pending = new Set<string>();
+
+  protected constructor(
+    readonly root: string,
+    protected readonly meta: MetaStore,
+  ) {}
+
+  /** Creates `<root>/metadata` and `<root>/snapshots` and removes directories a crash left without a record. */
+  protected static async openStore(root: string): Promise<MetaStore> {
+    assertMountablePath(root);
+    await mkdir(join(root, 'snapshots'), { recursive: true });
+    const meta = await MetaStore.open(join(root, 'metadata'));
+    const known = meta.ids();
+    for (const dir of await readdir(join(root, 'snapshots'))) {
+      meta.bumpPast(Number(dir));
+      if (!known.has(dir)) await rm(join(root, 'snapshots', dir), { recursive: true, force: true });
+    }
+    return meta;
+  }
+
+  /** Fills the new snapshot's directory `<root>/snapshots/<id>`; `parents` are the parent chain, nearest first. */
+  protected abstract populate(
+    id: string,
+    kind: SnapshotKind,
+    parents: readonly SnapshotRecord[],
+  ): Promise<void>;
+
+  /** The mounts of an active snapshot or view given its parent chain, nearest first. */
+  protected abstract mountsOf(rec: SnapshotRecord, parents: readonly SnapshotRecord[]): Mount[];
+
+  protected snapshotDir(id: string): string {
+    return join(this.root, 'snapshots', id);
+  }
+
+  protected fsDir(id: string): string {
+    return join(this.root, 'snapshots', id, 'fs');
+  }
+
+  prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> {
+    return this.create('active', key, parent, opts);
+  }
+
+  view(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> {
+    return this.create('view', key, parent, opts);
+  }
+
+  private async create(
+    kind: SnapshotKind,
+    key: string,
+    parent: string | undefined,
+    opts?: SnapshotOptions,
+  ): Promise<Mount[]> {
+    validateKey(key);
+    const { id, chain } = await this.lock.run(async () => {
+      if (this.meta.get(key) || this.pending.has(key)) throw new SnapshotExistsError(key);
+      const chain = parent === undefined ? [] : this.chainFrom(parent);
+      this.pending.add(key);
+      return { id: this.meta.allocateId(), chain };
+    });
+    try {
+      // The copy (native) runs outside the lock so concurrent prepares overlap.
+      await this.populate(id, kind, chain);
+      const now = new Date().toISOString();
+      const rec: SnapshotRecord = {
+        name: key,
+        id,
+        kind,
+        ...(parent !== undefined ? { parent } : {}),
+        labels: { ...opts?.labels },
+        created: now,
+        updated: now,
+      };
+      await this.lock.run(async () => {
+        // The parent may have been removed while we copied: it had no children yet.
+        if (parent !== undefined && this.meta.get(parent)?.kind !== 'committed')
+          throw new SnapshotNotFoundError(parent, 'parent snapshot');
+        await this.meta.put(rec);
+      });
+      return this.mountsOf(rec, chain);
+    } catch (err) {
+      await rm(this.snapshotDir(id), { recursive: true, force: true });
+      throw err;
+    } finally {
+      this.pending.delete(key);
+    }
+  }
+
+  /** The committed chain starting at `name`, nearest first. */
+  private chainFrom(name: string): SnapshotRecord[] {
+    const chain: SnapshotRecord[] = [];
+    let cur: string | undefined = name;
+    while (cur !== undefined) {
+      const rec = this.meta.get(cur);
+      if (!rec || rec.kind !== 'committed')
+        throw new SnapshotNotFoundError(cur, chain.length === 0 ? 'parent snapshot' : 'ancestor snapshot');
+      chain.push(rec);
+      cur = rec.parent;
+    }
+    return chain;
+  }
+
+  commit(name: string, key: string, opts?: SnapshotOptions): Promise<void> {
+    validateKey(name);
+    return this.lock.run(async () => {
+      const rec = this.meta.get(key);
+      if (!rec) throw new SnapshotNotFoundError(key, 'active snapshot');
+      if (rec.kind !== 'active') throw new SnapshotKindError(key, rec.kind, 'commit');
+      if (this.meta.get(name) || this.pending.has(name)) throw new SnapshotExistsError(name);
+      const committed: SnapshotRecord = {
+        ...rec,
+        name,
+        kind: 'committed',
+        labels: { ...rec.labels, ...opts?.labels },
+        updated: new Date().toISOString(),
+      };
+      // Written before the active record goes: a crash in between leaves both, and open keeps the committed one.
+      await this.meta.put(committed);
+      await this.meta.delete(key);
+    });
+  }
+
+  remove(key: string): Promise<void> {
+    return this.lock.run(async () => {
+      const rec = this.meta.get(key);
+      if (!rec) throw new SnapshotNotFoundError(key);
+      const children = this.meta.children(key);
+      if (children.length > 0) throw new SnapshotHasChildrenError(key, children);
+      await this.meta.delete(key);
+      await rm(this.snapshotDir(rec.id), { recursive: true, force: true });
+    });
+  }
+
+  async mounts(key: string): Promise<Mount[]> {
+    const rec = this.meta.get(key);
+    if (!rec) throw new SnapshotNotFoundError(key);
+    if (rec.kind === 'committed') throw new SnapshotKindError(key, rec.kind, 'mount');
+    return this.mountsOf(rec, rec.parent === undefined ? [] : this.chainFrom(rec.parent));
+  }
+
+  async stat(key: string): Promise<SnapshotInfo> {
+    const rec = this.meta.get(key);
+    if (!rec) throw new SnapshotNotFoundError(key);
+    return publicInfo(rec);
+  }
+
+  async usage(key: string): Promise<SnapshotUsage> {
+    const rec = this.meta.get(key);
+    if (!rec) throw new SnapshotNotFoundError(key);
+    return diskUsage(this.fsDir(rec.id));
+  }
+
+  async walk(fn: (info: SnapshotInfo) => void | Promise<void>): Promise<void> {
+    for (const rec of this.meta.all()) await fn(publicInfo(rec));
+  }
+
+  async dataDir(key: string): Promise<string> {
+    const rec = this.meta.get(key);
+    if (!rec) throw new SnapshotNotFoundError(key);
+    return this.fsDir(rec.id);
+  }
+
+  async parentDataDirs(key: string): Promise<string[]> {
+    const rec = this.meta.get(key);
+    if (!rec) throw new SnapshotNotFoundError(key);
+    return rec.parent === undefined ? [] : this.chainFrom(rec.parent).map((p) => this.fsDir(p.id));
+  }
+}
+
+function publicInfo(rec: SnapshotRecord): SnapshotInfo {
+  const { id: _id, ...info } = rec;
+  return { ...info, labels: { ...info.labels } };
+}

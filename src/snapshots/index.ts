@@ -1,0 +1,22 @@
+export type {
+  Snapshotter,
+  SnapshotInfo,
+  SnapshotKind,
+  SnapshotUsage,
+  SnapshotOptions,
+  SnapshotterType,
+} from './snapshotter.js';
+export { type Mount, mountAll, unmount, isMountPoint } from './mount.js';
+export { OverlayfsSnapshotter } from './overlayfs.js';
+export { NativeSnapshotter } from './native.js';
+export { chainIds } from './chainid.js';
+export * from './errors.js';
+
+import { NativeSnapshotter } from './native.js';
+import { OverlayfsSnapshotter } from './overlayfs.js';
+import type { Snapshotter, SnapshotterType } from './snapshotter.js';
+
+/** Opens the snapshotter of `type` rooted at `root` (e.g. `<berth root>/snapshotters/overlayfs`). */
+export function openSnapshotter(type: SnapshotterType, root: string): Promise<Snapshotter> {
+  return type === 'overlayfs' ? OverlayfsSnapshotter.open(root) : NativeSnapshotter.open(root);
+}
