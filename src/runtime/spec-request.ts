@@ -2,6 +2,7 @@
  * What a caller (the CRI gateway, the CLI) asks of a container, in runtime-neutral terms.
  * The spec generator turns an ImageRuntimeConfig plus a ContainerRequest into an OCI spec.
  */
+import type { OciSeccomp } from './oci-types.js';
 
 /** The parts of an OCI image config that shape the container's process. */
 export interface ImageRuntimeConfig {
@@ -88,7 +89,7 @@ export interface SandboxFiles {
 export type SeccompRequest =
   | { kind: 'default' }
   | { kind: 'unconfined' }
-  | { kind: 'custom'; profile: import('./oci-types.js').OciSeccomp };
+  | { kind: 'custom'; profile: OciSeccomp };
 
 export interface ContainerRequest {
   /** Container id: also the runtime's id and the cgroup's leaf name. */
