@@ -16,9 +16,17 @@ export interface ExecOptions {
 }
 
 /** Runs a program to completion and returns its exit status and output; never throws for a non-zero exit. */
-export function execFileCapture(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<ExecResult> {
+export function execFileCapture(
+  file: string,
+  args: readonly string[],
+  opts: ExecOptions = {},
+): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const spawnOpts: SpawnOptions = { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] };
+    const spawnOpts: SpawnOptions = {
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    };
     const child = spawn(file, args, spawnOpts);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
@@ -47,7 +55,11 @@ export function execFileCapture(file: string, args: readonly string[], opts: Exe
 }
 
 /** Runs a program and returns its stdout; throws an error naming the program, its arguments and its stderr on failure. */
-export async function execFile(file: string, args: readonly string[], opts: ExecOptions = {}): Promise<string> {
+export async function execFile(
+  file: string,
+  args: readonly string[],
+  opts: ExecOptions = {},
+): Promise<string> {
   const r = await execFileCapture(file, args, opts);
   if (r.code !== 0) {
     const why = r.stderr.trim() || r.stdout.trim() || (r.signal ? `killed by ${r.signal}` : `exit ${r.code}`);

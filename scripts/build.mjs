@@ -1,0 +1,63 @@
+#!/usr/bin/env node
+// Builds Berth: CRI message types generated from cri-api's api.proto (when setup fetched it),
+// TypeScript compiled to dist/, and the workflow code bundled once into dist/workflow-bundle.js
+// so berthd never bundles at start-up.
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const versions = readFileSync(join(root, 'scripts/versions.sh'), 'utf8');
+const criApiVersion = /CRI_API_VERSION=(\S+)/.exec(versions)[1];
+const bin = (name) => join(root, 'node_modules/.bin', name);
+const timed = (label, fn) => {
+  const t0 = performance.now();
+  fn();
+  console.log(`build: ${label} (${((performance.now() - t0) / 1000).toFixed(1)}s)`);
+};
+
+const proto = join(root, `.tools/cri-api/v${criApiVersion}/api.proto`);
+const generated = join(root, 'src/cri/generated');
+if (existsSync(proto)) {
+  timed('CRI types from api.proto', () => {
+    rmSync(generated, { recursive: true, force: true });
+    mkdirSync(generated, { recursive: true });
+    execFileSync(
+      bin('proto-loader-gen-types'),
+      [
+        '--grpcLib=@grpc/grpc-js',
+        '--outDir',
+        generated,
+        '--keepCase',
+        '--longs=Number',
+        '--enums=String',
+        '--defaults',
+        '--oneofs',
+        '--importFileExtension=.js',
+        proto,
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    writeFileSync(
+      join(generated, 'proto-path.ts'),
+      `export const CRI_PROTO_PATH = ${JSON.stringify(proto)};\n`,
+    );
+  });
+}
+
+timed('typescript', () => {
+  rmSync(join(root, 'dist'), { recursive: true, force: true });
+  execFileSync(bin('tsc'), ['-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+});
+for (const entry of ['dist/src/daemon/main.js', 'dist/src/cli/main.js']) chmodSync(join(root, entry), 0o755);
+
+const { bundleWorkflowCode } = await import('@temporalio/worker');
+const t0 = performance.now();
+const { code } = await bundleWorkflowCode({
+  workflowsPath: join(root, 'dist/src/workflows/index.js'),
+  logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} },
+});
+writeFileSync(join(root, 'dist/workflow-bundle.js'), code);
+console.log(`build: workflow bundle (${((performance.now() - t0) / 1000).toFixed(1)}s)`);
+writeFileSync(join(root, 'dist/.build-stamp'), new Date().toISOString() + '\n');

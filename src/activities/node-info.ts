@@ -1,0 +1,41 @@
+/** node:info: reports the versions of the OCI runtime tools on this node. */
+import { execFileCapture } from '../common/exec.js';
+
+export interface RuntimeVersion {
+  name: string;
+  path: string;
+  version: string;
+}
+
+export interface NodeInfoActivityDeps {
+  binaries: { runc: string; crun: string; conmon: string };
+}
+
+/** The first line of `<tool> --version` that names a version, or why there is none. */
+export async function toolVersion(name: string, path: string): Promise<RuntimeVersion> {
+  try {
+    const r = await execFileCapture(path, ['--version'], { timeoutMs: 5_000 });
+    const text = `${r.stdout}\n${r.stderr}`;
+    const match = /version:?\s*v?(\d+\.\d+(?:\.\d+)?[^\s,]*)/i.exec(text);
+    return {
+      name,
+      path,
+      version: match?.[1] ?? (r.code === 0 ? text.trim().split('\n')[0]! : `error: exit ${r.code}`),
+    };
+  } catch {
+    return { name, path, version: 'not installed' };
+  }
+}
+
+export function createNodeInfoActivities(deps: NodeInfoActivityDeps) {
+  return {
+    async collectRuntimeVersions(): Promise<RuntimeVersion[]> {
+      const { runc, crun, conmon } = deps.binaries;
+      return Promise.all([
+        toolVersion('runc', runc),
+        toolVersion('crun', crun),
+        toolVersion('conmon', conmon),
+      ]);
+    },
+  };
+}

@@ -1,0 +1,31 @@
+/** Wire types shared by the API server and its clients (the `berth` CLI). */
+
+/** Every error response has this body; `code` is a BerthError code. */
+export interface ApiErrorBody {
+  error: { code: string; message: string };
+}
+
+export type ServiceHealth = 'healthy' | 'unhealthy' | 'starting' | 'stopped';
+
+export interface ServiceInfo {
+  name: string;
+  version: string;
+  address: string;
+  /** "embedded" when berthd started and supervises it, "external" when given by address. */
+  mode: 'embedded' | 'external';
+  health: ServiceHealth;
+  /** Why the service is unhealthy, or restarts so far for embedded services. */
+  detail?: string;
+  restarts?: number;
+}
+
+export interface NodeInfo {
+  nodeId: string;
+  berthdVersion: string;
+  pid: number;
+  startedAt: string;
+  taskQueue: string;
+  paths: { root: string; state: string; apiSocket: string; criSocket: string };
+  runtimes: { name: string; path: string; version: string }[];
+  services: ServiceInfo[];
+}

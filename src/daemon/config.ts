@@ -1,0 +1,185 @@
+/**
+ * berthd configuration: defaults, then an optional file (YAML or JSON), then BERTH_* environment
+ * variables, then flags — each later source overriding the earlier. Validation happens here,
+ * before anything touches the disk, so a bad invocation changes nothing.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import { InvalidArgumentError, errorMessage } from '../common/errors.js';
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+export interface DaemonConfig {
+  /** Persistent data: content, snapshots, the event log, embedded service data. */
+  root: string;
+  /** Runtime state that does not survive a reboot: sockets, bundles, pinned namespaces. */
+  state: string;
+  nodeId: string;
+  apiSocket: string;
+  criSocket: string;
+  /** host:port of an existing Temporal frontend; undefined = start the embedded dev server. */
+  temporalAddress?: string;
+  temporalNamespace: string;
+  /** nats:// URL of an existing NATS server with JetStream; undefined = start an embedded nats-server. */
+  natsUrl?: string;
+  logLevel: LogLevel;
+  /** Where to find the binaries berthd runs. */
+  binaries: { temporal: string; natsServer: string; runc: string; crun: string; conmon: string };
+}
+
+const FLAGS = {
+  config: { type: 'string' },
+  root: { type: 'string' },
+  state: { type: 'string' },
+  'node-id': { type: 'string' },
+  'api-socket': { type: 'string' },
+  'cri-socket': { type: 'string' },
+  'temporal-address': { type: 'string' },
+  'temporal-namespace': { type: 'string' },
+  'nats-url': { type: 'string' },
+  'log-level': { type: 'string' },
+  'temporal-bin': { type: 'string' },
+  'nats-server-bin': { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+export const USAGE = `usage: berthd [flags]
+  --config FILE              YAML or JSON file with the same keys as the flags (camelCase or kebab-case)
+  --root DIR                 persistent root (default /var/lib/berth; env BERTH_ROOT)
+  --state DIR                runtime state (default /run/berth; env BERTH_STATE)
+  --node-id ID               node id, also the task queue suffix (default: hostname; env BERTH_NODE_ID)
+  --api-socket PATH          berth API socket (default <state>/berth.sock)
+  --cri-socket PATH          CRI socket (default <state>/cri.sock)
+  --temporal-address H:P     use this Temporal frontend instead of the embedded dev server
+  --temporal-namespace NS    Temporal namespace (default "default")
+  --nats-url URL             use this NATS server instead of the embedded nats-server
+  --log-level LEVEL          trace|debug|info|warn|error|fatal|silent (default info)
+  --temporal-bin PATH        temporal CLI for the embedded server (default: found on PATH)
+  --nats-server-bin PATH     nats-server for the embedded server (default: found on PATH)`;
+
+type Raw = Partial<Record<keyof typeof FLAGS, string | boolean>>;
+
+export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonConfig | 'help' {
+  let flags: Raw;
+  try {
+    flags = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false }).values as Raw;
+  } catch (err) {
+    throw new InvalidArgumentError(errorMessage(err));
+  }
+  if (flags.help) return 'help';
+  const configPath = str(flags.config) ?? env.BERTH_CONFIG;
+  const file = configPath ? readConfigFile(configPath) : {};
+  const fromEnv: Raw = {
+    root: env.BERTH_ROOT,
+    state: env.BERTH_STATE,
+    'node-id': env.BERTH_NODE_ID,
+    'temporal-address': env.BERTH_TEMPORAL_ADDRESS,
+    'nats-url': env.BERTH_NATS_URL,
+    'log-level': env.BERTH_LOG_LEVEL,
+  };
+  const pick = (key: keyof typeof FLAGS): string | undefined =>
+    str(flags[key]) ?? str(fromEnv[key]) ?? str(file[key]);
+  return validate(
+    {
+      root: pick('root') ?? '/var/lib/berth',
+      state: pick('state') ?? '/run/berth',
+      nodeId: pick('node-id') ?? hostname(),
+      apiSocket: pick('api-socket'),
+      criSocket: pick('cri-socket'),
+      temporalAddress: pick('temporal-address'),
+      temporalNamespace: pick('temporal-namespace') ?? 'default',
+      natsUrl: pick('nats-url'),
+      logLevel: pick('log-level') ?? 'info',
+      temporalBin: pick('temporal-bin') ?? 'temporal',
+      natsServerBin: pick('nats-server-bin') ?? 'nats-server',
+    },
+    file,
+  );
+}
+
+function validate(
+  c: Record<string, string | undefined>,
+  file: Raw & { runc?: string; crun?: string; conmon?: string },
+): DaemonConfig {
+  for (const key of ['root', 'state'] as const) {
+    if (!isAbsolute(c[key]!))
+      throw new InvalidArgumentError(`--${key} must be an absolute path, got "${c[key]}"`);
+  }
+  if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(c.nodeId!)) {
+    throw new InvalidArgumentError(
+      `--node-id "${c.nodeId}" is not valid: use lowercase letters, digits and '-' (it names NATS subjects and task queues)`,
+    );
+  }
+  if (!LOG_LEVELS.includes(c.logLevel as LogLevel)) {
+    throw new InvalidArgumentError(`--log-level "${c.logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+  if (c.temporalAddress !== undefined && !/^[^\s:/]+:\d{1,5}$/.test(c.temporalAddress)) {
+    throw new InvalidArgumentError(`--temporal-address "${c.temporalAddress}" is not host:port`);
+  }
+  if (c.natsUrl !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(c.natsUrl);
+    } catch {
+      throw new InvalidArgumentError(`--nats-url "${c.natsUrl}" is not a URL (e.g. nats://127.0.0.1:4222)`);
+    }
+    if (!['nats:', 'tls:'].includes(url.protocol)) {
+      throw new InvalidArgumentError(`--nats-url "${c.natsUrl}" must use nats:// or tls://`);
+    }
+  }
+  return {
+    root: c.root!,
+    state: c.state!,
+    nodeId: c.nodeId!,
+    apiSocket: c.apiSocket ?? join(c.state!, 'berth.sock'),
+    criSocket: c.criSocket ?? join(c.state!, 'cri.sock'),
+    temporalAddress: c.temporalAddress,
+    temporalNamespace: c.temporalNamespace!,
+    natsUrl: c.natsUrl,
+    logLevel: c.logLevel as LogLevel,
+    binaries: {
+      temporal: c.temporalBin!,
+      natsServer: c.natsServerBin!,
+      runc: str(file.runc) ?? 'runc',
+      crun: str(file.crun) ?? 'crun',
+      conmon: str(file.conmon) ?? 'conmon',
+    },
+  };
+}
+
+function readConfigFile(path: string): Raw & Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new InvalidArgumentError(`cannot read config file ${path}: ${errorMessage(err)}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (err) {
+    throw new InvalidArgumentError(`config file ${path} is not valid YAML/JSON: ${errorMessage(err)}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new InvalidArgumentError(`config file ${path} must hold a mapping of settings`);
+  }
+  const out: Record<string, unknown> = {};
+  const known = new Set<string>([...Object.keys(FLAGS), 'runc', 'crun', 'conmon']);
+  for (const [key, value] of Object.entries(parsed)) {
+    const kebab = key.replace(/[A-Z]/g, (m) => '-' + m.toLowerCase());
+    if (!known.has(kebab) || kebab === 'config' || kebab === 'help') {
+      throw new InvalidArgumentError(`config file ${path}: unknown setting "${key}"`);
+    }
+    out[kebab] = value;
+  }
+  return out as Raw;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}

@@ -1,0 +1,213 @@
+/**
+ * berthd's lifecycle: validate what it was given, take the root, start (or reach) Temporal and
+ * NATS, run the worker, serve the API; and undo all of it, in reverse, on stop.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type { NativeConnection, Worker } from '@temporalio/worker';
+import { UnavailableError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { createActivities } from '../activities/index.js';
+import { toolVersion, type RuntimeVersion } from '../activities/node-info.js';
+import { ApiServer } from '../api/server.js';
+import { Router } from '../api/router.js';
+import { infoRoutes } from '../api/routes/info.js';
+import type { NodeInfo, ServiceInfo } from '../api/types.js';
+import type { NodeInfoResult } from '../workflows/node-info.js';
+import type { DaemonConfig } from './config.js';
+import { checkWritable, createLayout, rootLayout, type RootLayout } from './layout.js';
+import { RootLock } from './lock.js';
+import { startEmbeddedServices, type EmbeddedServices } from './embedded.js';
+import { connectTemporal, probeTemporal, taskQueueFor } from './temporal.js';
+import { probeNats } from './nats.js';
+import { sleep, type SupervisedService } from './supervisor.js';
+
+export const BERTHD_VERSION = (
+  JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+const EXTERNAL_PROBE_TIMEOUT_MS = 5_000;
+const INFO_PROBE_TIMEOUT_MS = 2_000;
+
+export class Daemon {
+  private services: EmbeddedServices | undefined;
+  private lock: RootLock | undefined;
+  private connection: NativeConnection | undefined;
+  private client: Client | undefined;
+  private worker: Worker | undefined;
+  private workerRun: Promise<void> | undefined;
+  private readonly api: ApiServer;
+  private stopping = false;
+  private runtimes: RuntimeVersion[] = [];
+  readonly layout: RootLayout;
+  readonly taskQueue: string;
+  readonly startedAt = new Date().toISOString();
+
+  private constructor(
+    readonly config: DaemonConfig,
+    private readonly log: Logger,
+  ) {
+    this.layout = rootLayout(config);
+    this.taskQueue = taskQueueFor(config.nodeId);
+    const router = new Router().add(...infoRoutes(this));
+    this.api = new ApiServer(router, log.child({ component: 'api' }));
+  }
+
+  static async start(config: DaemonConfig, log: Logger): Promise<Daemon> {
+    const daemon = new Daemon(config, log);
+    try {
+      await daemon.startup();
+    } catch (err) {
+      await daemon.stop();
+      throw err;
+    }
+    return daemon;
+  }
+
+  private async startup(): Promise<void> {
+    const { config, layout } = this;
+    // Everything that can be checked without writing is checked first, so bad input changes nothing.
+    await this.checkExternalServices();
+    await checkWritable(layout.root, '--root');
+    await checkWritable(layout.state, '--state');
+    await mkdir(layout.root, { recursive: true, mode: 0o711 });
+    this.lock = await RootLock.acquire(layout.lockFile);
+    await createLayout(layout);
+
+    this.services = await startEmbeddedServices(config, layout, this.log.child({ component: 'embedded' }));
+    const activities = createActivities({ binaries: config.binaries });
+    const { connection, client, worker } = await connectTemporal(
+      this.services.temporalAddress,
+      config.temporalNamespace,
+      this.taskQueue,
+      activities,
+      this.log,
+    );
+    Object.assign(this, { connection, client });
+    this.runWorker(worker);
+    this.runtimes = (await this.runNodeInfoWorkflow()).runtimes;
+    await this.api.listen(config.apiSocket);
+    this.log.info(
+      {
+        nodeId: config.nodeId,
+        apiSocket: config.apiSocket,
+        temporal: this.services.temporalAddress,
+        nats: this.services.natsUrl,
+      },
+      'berthd ready',
+    );
+  }
+
+  private async checkExternalServices(): Promise<void> {
+    const { temporalAddress, temporalNamespace, natsUrl } = this.config;
+    const [t, n] = await Promise.all([
+      temporalAddress
+        ? probeTemporal(temporalAddress, temporalNamespace, EXTERNAL_PROBE_TIMEOUT_MS)
+        : undefined,
+      natsUrl ? probeNats(natsUrl, EXTERNAL_PROBE_TIMEOUT_MS) : undefined,
+    ]);
+    if (t && !t.ok)
+      throw new UnavailableError(
+        `cannot reach Temporal at --temporal-address ${temporalAddress}: ${t.error}`,
+      );
+    if (n && !n.ok) throw new UnavailableError(`cannot reach NATS at --nats-url ${natsUrl}: ${n.error}`);
+  }
+
+  /** Runs the worker; if it fails (e.g. Temporal was unreachable too long), a new one replaces it. */
+  private runWorker(worker: Worker): void {
+    this.worker = worker;
+    this.workerRun = worker.run().catch(async (err: unknown) => {
+      if (this.stopping) return;
+      this.log.error({ err }, 'Temporal worker failed; starting a new one');
+      await sleep(1_000);
+      if (this.stopping || !this.services) return;
+      const handles = await connectTemporal(
+        this.services.temporalAddress,
+        this.config.temporalNamespace,
+        this.taskQueue,
+        createActivities({ binaries: this.config.binaries }),
+        this.log,
+      );
+      Object.assign(this, { connection: handles.connection, client: handles.client });
+      this.runWorker(handles.worker);
+    });
+  }
+
+  async runNodeInfoWorkflow(): Promise<NodeInfoResult> {
+    if (!this.client) throw new UnavailableError('berthd is not connected to Temporal');
+    return this.client.workflow.execute('nodeInfo', {
+      taskQueue: this.taskQueue,
+      workflowId: `node:${this.config.nodeId}:info:${randomUUID()}`,
+      args: [this.config.nodeId],
+      requestEagerStart: true,
+    });
+  }
+
+  async info(): Promise<NodeInfo> {
+    const { config, services } = this;
+    const temporalAddress = services?.temporalAddress ?? config.temporalAddress ?? '';
+    const natsUrl = services?.natsUrl ?? config.natsUrl ?? '';
+    const [t, n] = await Promise.all([
+      probeTemporal(temporalAddress, config.temporalNamespace, INFO_PROBE_TIMEOUT_MS),
+      probeNats(natsUrl, INFO_PROBE_TIMEOUT_MS),
+    ]);
+    const service = (
+      name: string,
+      address: string,
+      probe: typeof t,
+      supervised?: SupervisedService,
+    ): ServiceInfo => ({
+      name,
+      version: probe.version ?? 'unknown',
+      address,
+      mode: supervised ? 'embedded' : 'external',
+      health: probe.ok ? 'healthy' : supervised?.state === 'starting' ? 'starting' : 'unhealthy',
+      detail: probe.ok
+        ? supervised
+          ? `pid ${supervised.pid}, restarts ${supervised.restarts}`
+          : undefined
+        : probe.error,
+      restarts: supervised?.restarts,
+    });
+    return {
+      nodeId: config.nodeId,
+      berthdVersion: BERTHD_VERSION,
+      pid: process.pid,
+      startedAt: this.startedAt,
+      taskQueue: this.taskQueue,
+      paths: {
+        root: config.root,
+        state: config.state,
+        apiSocket: config.apiSocket,
+        criSocket: config.criSocket,
+      },
+      runtimes: this.runtimes.length
+        ? this.runtimes
+        : await Promise.all([
+            toolVersion('runc', config.binaries.runc),
+            toolVersion('crun', config.binaries.crun),
+            toolVersion('conmon', config.binaries.conmon),
+          ]),
+      services: [
+        service('temporal', temporalAddress, t, services?.temporal),
+        service('nats', natsUrl, n, services?.nats),
+      ],
+    };
+  }
+
+  /** Stops everything this daemon started, in reverse order; safe to call more than once. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.api
+      .close(this.config.apiSocket)
+      .catch((err: unknown) => this.log.warn({ err }, 'closing the API failed'));
+    if (this.worker && this.worker.getState() === 'RUNNING') this.worker.shutdown();
+    await this.workerRun?.catch(() => undefined);
+    await this.connection?.close().catch(() => undefined);
+    await Promise.all([this.services?.temporal?.stop(), this.services?.nats?.stop()]);
+    await this.lock?.release();
+    this.lock = undefined;
+  }
+}

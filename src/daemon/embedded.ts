@@ -1,0 +1,141 @@
+/**
+ * The embedded services berthd starts when no address is configured: a Temporal dev server with
+ * its SQLite database under the root (so workflow histories survive restarts) and a nats-server
+ * with JetStream storing under the root, each on a recorded loopback port.
+ */
+import { join } from 'node:path';
+import type { Logger } from '../common/logger.js';
+import type { DaemonConfig } from './config.js';
+import type { RootLayout } from './layout.js';
+import {
+  readRecordedEndpoints,
+  assignPorts,
+  saveEndpoints,
+  isPortFree,
+  type EmbeddedEndpoints,
+} from './endpoints.js';
+import { SupervisedService, sleep } from './supervisor.js';
+import { processStartTicks } from './lock.js';
+import { probeTemporal } from './temporal.js';
+import { probeNats } from './nats.js';
+
+const START_TIMEOUT_MS = 60_000;
+const PROBE_TIMEOUT_MS = 2_000;
+
+export interface EmbeddedServices {
+  temporal?: SupervisedService;
+  nats?: SupervisedService;
+  temporalAddress: string;
+  natsUrl: string;
+}
+
+export async function startEmbeddedServices(
+  config: DaemonConfig,
+  layout: RootLayout,
+  log: Logger,
+): Promise<EmbeddedServices> {
+  const recorded = await readRecordedEndpoints(layout.endpointsFile);
+  await reapSurvivors(recorded, log);
+  const endpoints = await assignPorts(recorded);
+  const result: EmbeddedServices = {
+    temporalAddress: config.temporalAddress ?? `127.0.0.1:${endpoints.temporal.frontendPort}`,
+    natsUrl: config.natsUrl ?? `nats://127.0.0.1:${endpoints.nats.clientPort}`,
+  };
+  if (!config.temporalAddress) {
+    const t = endpoints.temporal;
+    result.temporal = new SupervisedService(
+      {
+        name: 'temporal',
+        command: config.binaries.temporal,
+        args: [
+          'server',
+          'start-dev',
+          '--headless',
+          '--ip',
+          '127.0.0.1',
+          '--port',
+          String(t.frontendPort),
+          '--http-port',
+          String(t.httpPort),
+          '--metrics-port',
+          String(t.metricsPort),
+          '--db-filename',
+          join(layout.temporalDir, 'temporal.db'),
+          '--namespace',
+          config.temporalNamespace,
+          '--log-level',
+          'warn',
+        ],
+        logFile: join(layout.logsDir, 'temporal.log'),
+        healthy: async () =>
+          (await probeTemporal(result.temporalAddress, config.temporalNamespace, PROBE_TIMEOUT_MS)).ok,
+        startTimeoutMs: START_TIMEOUT_MS,
+      },
+      log,
+    );
+  }
+  if (!config.natsUrl) {
+    result.nats = new SupervisedService(
+      {
+        name: 'nats',
+        command: config.binaries.natsServer,
+        args: [
+          '-js',
+          '-sd',
+          layout.natsDir,
+          '-a',
+          '127.0.0.1',
+          '-p',
+          String(endpoints.nats.clientPort),
+          '-n',
+          `berth-${config.nodeId}`,
+        ],
+        logFile: join(layout.logsDir, 'nats.log'),
+        healthy: async () => (await probeNats(result.natsUrl, PROBE_TIMEOUT_MS)).ok,
+        startTimeoutMs: START_TIMEOUT_MS,
+      },
+      log,
+    );
+  }
+  const services = [result.temporal, result.nats].filter((s): s is SupervisedService => s !== undefined);
+  const record = async () => {
+    if (result.temporal) Object.assign(endpoints.temporal, pidRecord(result.temporal.pid));
+    if (result.nats) Object.assign(endpoints.nats, pidRecord(result.nats.pid));
+    await saveEndpoints(layout.endpointsFile, endpoints);
+  };
+  await saveEndpoints(layout.endpointsFile, endpoints);
+  const started = await Promise.allSettled(services.map((s) => s.start()));
+  await record();
+  for (const s of services) s.on('restarted', () => void record());
+  const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure) {
+    await Promise.all(services.map((s) => s.stop()));
+    throw failure.reason;
+  }
+  return result;
+}
+
+function pidRecord(pid: number | undefined): { pid?: number; startTicks?: string } {
+  return pid === undefined ? {} : { pid, startTicks: processStartTicks(pid) };
+}
+
+/**
+ * A berthd killed with SIGKILL takes its children down through PDEATHSIG, but they may still be
+ * shutting down (releasing ports and the SQLite file) when the next berthd starts: wait for them.
+ */
+async function reapSurvivors(endpoints: Partial<EmbeddedEndpoints>, log: Logger): Promise<void> {
+  for (const rec of [endpoints.temporal, endpoints.nats]) {
+    if (rec?.pid === undefined || rec.startTicks === undefined) continue;
+    const alive = () => processStartTicks(rec.pid!) === rec.startTicks;
+    if (!alive()) continue;
+    log.warn({ pid: rec.pid }, 'embedded service from a previous berthd still running; stopping it');
+    process.kill(rec.pid, 'SIGTERM');
+    for (let i = 0; i < 100 && alive(); i++) await sleep(100);
+    if (alive()) process.kill(rec.pid, 'SIGKILL');
+    for (let i = 0; i < 50 && alive(); i++) await sleep(100);
+  }
+  for (const port of [endpoints.temporal?.frontendPort, endpoints.nats?.clientPort]) {
+    if (port === undefined) continue;
+    for (let i = 0; i < 50 && !(await isPortFree(port)); i++) await sleep(100);
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Loopback ports for embedded services. Chosen free once, then recorded under the root so a
+ * restarted child (or a restarted berthd) comes back on the same address and clients reconnect.
+ */
+import { createServer } from 'node:net';
+import { readFile, writeFile, rename } from 'node:fs/promises';
+
+export interface EmbeddedEndpoints {
+  temporal: {
+    frontendPort: number;
+    httpPort: number;
+    metricsPort: number;
+    pid?: number;
+    startTicks?: string;
+  };
+  nats: { clientPort: number; pid?: number; startTicks?: string };
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function isPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+export async function readRecordedEndpoints(file: string): Promise<Partial<EmbeddedEndpoints>> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Partial<EmbeddedEndpoints>;
+  } catch {
+    return {}; // first start, or an unreadable file: fresh ports will be chosen
+  }
+}
+
+/** Keeps each recorded port that is still free and picks a new free one for the others. */
+export async function assignPorts(recorded: Partial<EmbeddedEndpoints>): Promise<EmbeddedEndpoints> {
+  const keep = async (port: number | undefined): Promise<number> =>
+    port !== undefined && (await isPortFree(port)) ? port : freePort();
+  return {
+    temporal: {
+      ...recorded.temporal,
+      frontendPort: await keep(recorded.temporal?.frontendPort),
+      httpPort: await keep(recorded.temporal?.httpPort),
+      metricsPort: await keep(recorded.temporal?.metricsPort),
+    },
+    nats: { ...recorded.nats, clientPort: await keep(recorded.nats?.clientPort) },
+  };
+}
+
+export async function saveEndpoints(file: string, endpoints: EmbeddedEndpoints): Promise<void> {
+  const tmp = `${file}.tmp`;
+  await writeFile(tmp, JSON.stringify(endpoints, null, 2) + '\n', { mode: 0o600 });
+  await rename(tmp, file);
+}

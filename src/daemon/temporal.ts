@@ -1,0 +1,102 @@
+/**
+ * berthd's Temporal side: one NativeConnection shared by the client and the worker (which is what
+ * lets the server hand a workflow's first task straight back to this worker: eager start), a worker
+ * on the node's task queue running the pre-built workflow bundle, and probes used for health.
+ */
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { UnavailableError, errorMessage } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+
+/** The workflow code, bundled at build time by scripts/build.mjs (never at daemon start). */
+export const WORKFLOW_BUNDLE = fileURLToPath(new URL('../../workflow-bundle.js', import.meta.url));
+
+export function taskQueueFor(nodeId: string): string {
+  return `berth.${nodeId}`;
+}
+
+export interface ProbeResult {
+  ok: boolean;
+  version?: string;
+  error?: string;
+}
+
+/** Asks the frontend for its version and the namespace: healthy only if both answer. */
+export async function probeTemporal(
+  address: string,
+  namespace: string,
+  timeoutMs: number,
+): Promise<ProbeResult> {
+  let connection: Connection | undefined;
+  try {
+    connection = await Connection.connect({ address, connectTimeout: timeoutMs });
+    const deadline = Date.now() + timeoutMs;
+    const info = await connection.withDeadline(deadline, () => connection!.workflowService.getSystemInfo({}));
+    await connection.withDeadline(deadline, () =>
+      connection!.workflowService.describeNamespace({ namespace }),
+    );
+    return { ok: true, version: info.serverVersion ?? 'unknown' };
+  } catch (err) {
+    return { ok: false, error: errorMessage(err).split('\n')[0] };
+  } finally {
+    await connection?.close().catch(() => undefined);
+  }
+}
+
+let runtimeInstalled = false;
+
+/** Routes the SDK core's logs into berthd's logger at warn level (its default is noisy). */
+function installRuntime(log: Logger): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({
+    logger: {
+      log: (level, message, meta) =>
+        log[level === 'TRACE' ? 'trace' : (level.toLowerCase() as 'info')]({ ...meta }, message),
+      trace: (m, meta) => log.trace({ ...meta }, m),
+      debug: (m, meta) => log.debug({ ...meta }, m),
+      info: (m, meta) => log.info({ ...meta }, m),
+      warn: (m, meta) => log.warn({ ...meta }, m),
+      error: (m, meta) => log.error({ ...meta }, m),
+    },
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+  });
+}
+
+export interface TemporalHandles {
+  connection: NativeConnection;
+  client: Client;
+  worker: Worker;
+}
+
+export async function connectTemporal(
+  address: string,
+  namespace: string,
+  taskQueue: string,
+  activities: object,
+  log: Logger,
+): Promise<TemporalHandles> {
+  if (!existsSync(WORKFLOW_BUNDLE)) {
+    throw new UnavailableError(
+      `workflow bundle ${WORKFLOW_BUNDLE} is missing: run the build (scripts/setup)`,
+    );
+  }
+  installRuntime(log.child({ component: 'temporal-sdk' }));
+  let connection: NativeConnection;
+  try {
+    connection = await NativeConnection.connect({ address });
+  } catch (err) {
+    throw new UnavailableError(`cannot connect to Temporal at ${address}: ${errorMessage(err)}`);
+  }
+  const client = new Client({ connection, namespace });
+  const worker = await Worker.create({
+    connection,
+    namespace,
+    taskQueue,
+    workflowBundle: { codePath: WORKFLOW_BUNDLE },
+    activities,
+  });
+  return { connection, client, worker };
+}

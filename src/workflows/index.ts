@@ -1,0 +1,2 @@
+/** The workflow bundle's entry point: every workflow berthd runs is exported from here. */
+export { nodeInfo } from './node-info.js';

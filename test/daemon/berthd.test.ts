@@ -1,0 +1,195 @@
+/**
+ * berthd against the real Temporal dev server and nats-server it embeds: readiness, the node:info
+ * workflow, supervision, clean stop, the root lock, external addresses, and bad invocations.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { NodeInfo } from '../../src/api/types.js';
+import {
+  BERTHD,
+  descendants,
+  isGone,
+  makeRoots,
+  runCli,
+  startBerthd,
+  testEnv,
+  type RunningBerthd,
+} from '../helpers/berthd.js';
+import { execFile } from '../../src/common/exec.js';
+
+function runBerthd(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BERTHD, ...args], { env: testEnv() });
+    let stderr = '';
+    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    p.on('exit', (code) => resolve({ code, stderr }));
+  });
+}
+
+async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('berthd with embedded Temporal and NATS', () => {
+  let d: RunningBerthd;
+  beforeAll(async () => {
+    d = await startBerthd();
+  });
+  afterAll(async () => {
+    await d?.stop();
+    await d?.cleanup();
+  });
+
+  it('reports ready with both services healthy, through `berth info`', async () => {
+    const r = await runCli(d.socket, ['info', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const info = JSON.parse(r.stdout) as NodeInfo;
+    expect(info.nodeId).toBe(d.nodeId);
+    expect(info.taskQueue).toBe(`berth.${d.nodeId}`);
+    expect(info.services.map((s) => [s.name, s.mode, s.health])).toEqual([
+      ['temporal', 'embedded', 'healthy'],
+      ['nats', 'embedded', 'healthy'],
+    ]);
+    expect(info.services.find((s) => s.name === 'nats')!.version).toMatch(/^2\.\d+\.\d+/);
+    expect(info.runtimes.find((r) => r.name === 'runc')!.version).toMatch(/^1\.\d+/);
+    expect(info.paths.root).toBe(d.root);
+    const table = await runCli(d.socket, ['info']);
+    expect(table.stdout).toMatch(/SERVICE\s+VERSION\s+MODE\s+ADDRESS\s+HEALTH/);
+    expect(table.stdout).toMatch(/temporal\s+\S+\s+embedded\s+127\.0\.0\.1:\d+\s+healthy/);
+  });
+
+  it('keeps Temporal history and NATS data under its root', async () => {
+    expect(existsSync(join(d.root, 'temporal/temporal.db'))).toBe(true);
+    expect(readdirSync(join(d.root, 'nats')).length).toBeGreaterThan(0);
+  });
+
+  it('runs the node:info workflow end to end', async () => {
+    const result = await d.client.post<{ nodeId: string; runtimes: { name: string }[] }>('/v1/node-info');
+    expect(result.nodeId).toBe(d.nodeId);
+    expect(result.runtimes.map((r) => r.name)).toEqual(['runc', 'crun', 'conmon']);
+  });
+
+  it('refuses a second daemon on the same root, naming the holder, and changes nothing', async () => {
+    const before = await readFile(join(d.root, 'berthd.lock'), 'utf8');
+    const r = await runBerthd(['--root', d.root, '--state', d.state + '-2', '--node-id', 'second']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`another berthd (pid ${d.proc.pid}`);
+    expect(await readFile(join(d.root, 'berthd.lock'), 'utf8')).toBe(before);
+    expect(existsSync(d.state + '-2')).toBe(false);
+  });
+
+  it('with --temporal-address and --nats-url, starts no children and uses them', async () => {
+    const info = await d.client.get<NodeInfo>('/v1/info');
+    const [temporal, nats] = info.services;
+    const other = await startBerthd({
+      args: ['--temporal-address', temporal!.address, '--nats-url', nats!.address],
+    });
+    try {
+      expect(descendants(other.proc.pid!)).toEqual([]);
+      const otherInfo = await other.client.get<NodeInfo>('/v1/info');
+      expect(otherInfo.services.map((s) => [s.mode, s.health])).toEqual([
+        ['external', 'healthy'],
+        ['external', 'healthy'],
+      ]);
+      const result = await other.client.post<{ nodeId: string }>('/v1/node-info');
+      expect(result.nodeId).toBe(other.nodeId);
+    } finally {
+      expect(await other.stop()).toBe(0);
+      await other.cleanup();
+    }
+  });
+
+  it('restarts a killed Temporal child, and the next workflow succeeds', async () => {
+    const before = await d.client.get<NodeInfo>('/v1/info');
+    const pid = Number(/pid (\d+)/.exec(before.services[0]!.detail ?? '')![1]);
+    process.kill(pid, 'SIGKILL');
+    await waitFor(
+      async () => {
+        const info = await d.client.get<NodeInfo>('/v1/info');
+        return info.services[0]!.health === 'healthy' && info.services[0]!.restarts === 1;
+      },
+      90_000,
+      'temporal to be restarted',
+    );
+    const result = await d.client.post<{ nodeId: string }>('/v1/node-info');
+    expect(result.nodeId).toBe(d.nodeId);
+  });
+});
+
+describe('berthd stop', () => {
+  it('on SIGTERM leaves no child process, no socket and no lock', async () => {
+    const d = await startBerthd();
+    const children = descendants(d.proc.pid!);
+    expect(children.length).toBeGreaterThanOrEqual(2);
+    expect(await d.stop()).toBe(0);
+    for (const pid of children) expect(isGone(pid), `child ${pid} still alive`).toBe(true);
+    expect(existsSync(d.socket)).toBe(false);
+    expect(existsSync(join(d.root, 'berthd.lock'))).toBe(false);
+    await d.cleanup();
+  });
+
+  it('restarts on the same root after SIGKILL, with its embedded services taken down by the kernel', async () => {
+    const d = await startBerthd();
+    const children = descendants(d.proc.pid!);
+    d.proc.kill('SIGKILL');
+    await d.stop();
+    await waitFor(() => children.every(isGone), 30_000, 'children to exit');
+    const again = await startBerthd({ root: d.root, state: d.state, nodeId: d.nodeId });
+    const result = await again.client.post<{ nodeId: string }>('/v1/node-info');
+    expect(result.nodeId).toBe(d.nodeId);
+    expect(await again.stop()).toBe(0);
+    await again.cleanup();
+  });
+});
+
+describe('berthd bad invocations: one line naming the problem, non-zero exit, nothing on disk', () => {
+  it('an unknown flag', async () => {
+    const { root, state } = await makeRoots();
+    const r = await runBerthd(['--root', root, '--state', state, '--frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("berthd: Unknown option '--frobnicate'\n");
+    expect(existsSync(root) || existsSync(state)).toBe(false);
+  });
+
+  it('an unwritable root', async () => {
+    const { root, state } = await makeRoots();
+    const ro = join(root, '..', 'ro');
+    await mkdir(ro);
+    await execFile('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'berth-test-ro', ro]);
+    try {
+      const r = await runBerthd(['--root', join(ro, 'berth'), '--state', state, '--node-id', 'n1']);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/--root .*ro\/berth is not writable/);
+      expect(existsSync(state)).toBe(false);
+    } finally {
+      await execFile('umount', [ro]);
+    }
+  });
+
+  it('an unreachable --temporal-address', async () => {
+    const { root, state } = await makeRoots();
+    const r = await runBerthd([
+      '--root',
+      root,
+      '--state',
+      state,
+      '--node-id',
+      'n1',
+      '--temporal-address',
+      '127.0.0.1:1',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/cannot reach Temporal at --temporal-address 127\.0\.0\.1:1/);
+    expect(existsSync(root) || existsSync(state)).toBe(false);
+  });
+});

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseDaemonArgs, type DaemonConfig } from '../../src/daemon/config.js';
+import { InvalidArgumentError } from '../../src/common/errors.js';
+
+const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseDaemonArgs(argv, env) as DaemonConfig;
+
+describe('berthd configuration', () => {
+  it('uses the documented defaults', () => {
+    const c = parse(['--node-id', 'n1']);
+    expect(c.root).toBe('/var/lib/berth');
+    expect(c.state).toBe('/run/berth');
+    expect(c.apiSocket).toBe('/run/berth/berth.sock');
+    expect(c.criSocket).toBe('/run/berth/cri.sock');
+    expect(c.temporalAddress).toBeUndefined();
+    expect(c.natsUrl).toBeUndefined();
+    expect(c.logLevel).toBe('info');
+  });
+
+  it('derives socket paths from --state', () => {
+    const c = parse(['--node-id', 'n1', '--state', '/tmp/s']);
+    expect(c.apiSocket).toBe('/tmp/s/berth.sock');
+  });
+
+  it('lets flags override env and env override the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'berth-config-'));
+    const file = join(dir, 'berthd.yaml');
+    await writeFile(file, 'root: /from/file\nnodeId: file-node\nlogLevel: debug\nrunc: /opt/runc\n');
+    const c = parse(['--config', file, '--root', '/from/flag'], { BERTH_NODE_ID: 'env-node' });
+    expect(c.root).toBe('/from/flag');
+    expect(c.nodeId).toBe('env-node');
+    expect(c.logLevel).toBe('debug');
+    expect(c.binaries.runc).toBe('/opt/runc');
+  });
+
+  it.each([
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['--root', 'relative/dir'], /--root must be an absolute path/],
+    [['--node-id', 'Bad_Node'], /--node-id "Bad_Node" is not valid/],
+    [['--log-level', 'loud'], /--log-level "loud"/],
+    [['--temporal-address', 'no-port'], /not host:port/],
+    [['--nats-url', 'http://x:1'], /must use nats:\/\//],
+    [['--config', '/nonexistent/berthd.yaml'], /cannot read config file/],
+  ])('rejects %j with an error naming the problem', (argv, message) => {
+    expect(() => parse(argv)).toThrow(InvalidArgumentError);
+    expect(() => parse(argv)).toThrow(message);
+  });
+
+  it('rejects unknown settings in the config file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'berth-config-'));
+    const file = join(dir, 'berthd.yaml');
+    await writeFile(file, 'rooot: /x\n');
+    expect(() => parse(['--config', file])).toThrow(/unknown setting "rooot"/);
+  });
+});

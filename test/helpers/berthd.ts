@@ -1,0 +1,150 @@
+/**
+ * Starts the built berthd (dist/) as a real child process with its own temporary root and state
+ * dir, for integration tests; stops it and removes what it made.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ApiClient } from '../../src/api/client.js';
+
+export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+export const BERTHD = join(REPO, 'dist/src/daemon/main.js');
+export const BERTH_CLI = join(REPO, 'dist/src/cli/main.js');
+export const TOOLS_BIN = join(REPO, '.tools/bin');
+
+/** The environment berthd and the CLI run with: the Go tools built by setup on PATH. */
+export function testEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, PATH: `${TOOLS_BIN}:${process.env.PATH ?? ''}`, ...extra };
+}
+
+export interface RunningBerthd {
+  proc: ChildProcess;
+  root: string;
+  state: string;
+  socket: string;
+  nodeId: string;
+  client: ApiClient;
+  output: () => string;
+  /** SIGTERM and wait for exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  /** Removes root and state (after stop). */
+  cleanup(): Promise<void>;
+}
+
+export async function makeRoots(): Promise<{ root: string; state: string }> {
+  const base = await mkdtemp(join(tmpdir(), 'berth-test-'));
+  return { root: join(base, 'root'), state: join(base, 'state') };
+}
+
+export async function startBerthd(
+  opts: { root?: string; state?: string; nodeId?: string; args?: string[]; readyTimeoutMs?: number } = {},
+): Promise<RunningBerthd> {
+  const roots = opts.root && opts.state ? { root: opts.root, state: opts.state } : await makeRoots();
+  const nodeId = opts.nodeId ?? `test-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+  const socket = join(roots.state, 'berth.sock');
+  const args = [
+    BERTHD,
+    '--root',
+    roots.root,
+    '--state',
+    roots.state,
+    '--node-id',
+    nodeId,
+    '--log-level',
+    'info',
+    ...(opts.args ?? []),
+  ];
+  const proc = spawn(process.execPath, args, { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const client = new ApiClient(socket);
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 90_000);
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`berthd exited with ${proc.exitCode} before ready:\n${out}`);
+    if (existsSync(socket)) {
+      try {
+        await client.get('/v1/health');
+        break;
+      } catch {
+        // not answering yet
+      }
+    }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`berthd not ready in time:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    proc,
+    ...roots,
+    socket,
+    nodeId,
+    client,
+    output: () => out,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+    async cleanup() {
+      await rm(join(roots.root, '..'), { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs the built `berth` CLI against a socket; resolves with its exit code and output. */
+export function runCli(
+  socket: string,
+  args: string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BERTH_CLI, '--socket', socket, ...args], { env: testEnv() });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Pids of the direct and indirect children of a process (from /proc). */
+export function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(entry));
+      children.set(ppid, list);
+    } catch {
+      // process went away
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** True when a process no longer runs (gone, or a zombie waiting for PID 1 to reap it). */
+export function isGone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
+}
