@@ -1,0 +1,73 @@
+/**
+ * `explain`: the events that made an entity what it is. An entity is named `<kind>:<id>`
+ * (kinds: namespace, image, content, snapshot, sandbox, container, task) or by a bare id.
+ * A container's story includes its task's events and a sandbox's its network events. When an
+ * id was deleted and created again, only the current incarnation's events are listed.
+ */
+import { InvalidArgumentError } from '../../common/errors.js';
+import type { EventLog } from '../log.js';
+import type { BerthEvent } from '../model.js';
+import { familyOf, type Family } from '../topics.js';
+import type { EntityKind, NodeState } from './state.js';
+
+const KINDS: Record<string, { families: Family[]; state: EntityKind; creates: string[] }> = {
+  namespace: { families: ['namespaces'], state: 'namespaces', creates: ['/namespaces/create'] },
+  image: { families: ['images'], state: 'images', creates: ['/images/create'] },
+  content: { families: ['content'], state: 'content', creates: ['/content/create'] },
+  snapshot: { families: ['snapshot'], state: 'snapshots', creates: ['/snapshot/prepare'] },
+  sandbox: { families: ['sandboxes', 'network'], state: 'sandboxes', creates: ['/sandboxes/create'] },
+  container: { families: ['containers', 'tasks'], state: 'containers', creates: ['/containers/create'] },
+  task: { families: ['tasks'], state: 'tasks', creates: ['/tasks/create'] },
+};
+
+/** What `explain` answers. */
+export interface Explanation {
+  entity: string;
+  kind?: string;
+  id: string;
+  /** The entity's current record(s) in the live projection (empty when it no longer exists). */
+  current: unknown[];
+  /** Oldest first. */
+  events: BerthEvent[];
+  /** Events of earlier incarnations of the same id, left out. */
+  earlierEvents: number;
+}
+
+export async function explainEntity(
+  log: EventLog,
+  state: NodeState,
+  entity: string,
+  namespace?: string,
+): Promise<Explanation> {
+  const colon = entity.indexOf(':');
+  const maybeKind = colon > 0 ? entity.slice(0, colon) : undefined;
+  const kindInfo = maybeKind !== undefined ? KINDS[maybeKind] : undefined;
+  const kind = kindInfo ? maybeKind : undefined;
+  const id = kindInfo ? entity.slice(colon + 1) : entity;
+  if (!id) throw new InvalidArgumentError(`explain: "${entity}" names no entity id`);
+  const all: BerthEvent[] = [];
+  for await (const e of log.readBySubject(id)) {
+    if (namespace !== undefined && e.namespace !== namespace) continue;
+    if (kindInfo && !kindInfo.families.includes(familyOf(e.topic))) continue;
+    all.push(e);
+  }
+  let start = 0;
+  if (kindInfo) {
+    for (let i = all.length - 1; i >= 0; i--) {
+      if (kindInfo.creates.includes(all[i]!.topic)) {
+        start = i;
+        break;
+      }
+    }
+  }
+  const current: unknown[] = [];
+  for (const [stateKind, records] of Object.entries(state)) {
+    if (stateKind === 'seq' || (kindInfo && kindInfo.state !== stateKind)) continue;
+    for (const [key, record] of Object.entries(records as Record<string, unknown>)) {
+      const [ns, ...rest] = key.split('/');
+      if (rest.join('/') === id && (namespace === undefined || ns === namespace)) current.push(record);
+      else if (stateKind === 'namespaces' && key === id) current.push(record);
+    }
+  }
+  return { entity, ...(kind ? { kind } : {}), id, current, events: all.slice(start), earlierEvents: start };
+}

@@ -1,0 +1,333 @@
+/**
+ * The node's metadata as folded from events. `applyEvent` is the fold: deterministic, no I/O,
+ * no clock (times come from the events), so a rebuild from seq 0, a checkpoint plus its tail
+ * and the live incremental state are always equal. It updates the state it is given in place
+ * (a copy per event would make a million-event rebuild quadratic in allocation).
+ * Records are keyed `<namespace>/<id>`; namespaces by name.
+ */
+import type { BerthEvent } from '../model.js';
+
+interface Times {
+  createdAt: string;
+  updatedAt: string;
+  /** The seq of the last event that changed this record. */
+  lastSeq: number;
+}
+
+export interface NamespaceRecord extends Times {
+  name: string;
+  labels: Record<string, string>;
+}
+
+export interface ImageRecord extends Times {
+  namespace: string;
+  name: string;
+  target: { digest: string; mediaType: string; size?: number };
+  labels: Record<string, string>;
+}
+
+export interface ContentRecord extends Times {
+  namespace: string;
+  digest: string;
+  size: number;
+  labels: Record<string, string>;
+}
+
+export interface SnapshotRecord extends Times {
+  namespace: string;
+  /** The active key, or the committed name. */
+  key: string;
+  kind: 'active' | 'committed';
+  parent?: string;
+  snapshotter: string;
+}
+
+export interface SandboxRecord extends Times {
+  namespace: string;
+  id: string;
+  name?: string;
+  state: 'created' | 'ready' | 'notready';
+  labels: Record<string, string>;
+  network?: { netns?: string; ips: string[] };
+}
+
+export interface ContainerRecord extends Times {
+  namespace: string;
+  id: string;
+  image: string;
+  sandboxId?: string;
+  runtime?: string;
+  snapshotKey?: string;
+  labels: Record<string, string>;
+}
+
+export interface ExecRecord {
+  execId: string;
+  status: 'created' | 'running' | 'stopped';
+  pid?: number;
+  exitCode?: number;
+}
+
+export interface TaskRecord extends Times {
+  namespace: string;
+  containerId: string;
+  status: 'created' | 'running' | 'paused' | 'stopped';
+  pid?: number;
+  exitCode?: number;
+  exitedAt?: string;
+  oomKilled: boolean;
+  execs: Record<string, ExecRecord>;
+}
+
+/** Everything the projections hold, plus the seq they cover. */
+export interface NodeState {
+  seq: number;
+  namespaces: Record<string, NamespaceRecord>;
+  images: Record<string, ImageRecord>;
+  content: Record<string, ContentRecord>;
+  snapshots: Record<string, SnapshotRecord>;
+  sandboxes: Record<string, SandboxRecord>;
+  containers: Record<string, ContainerRecord>;
+  tasks: Record<string, TaskRecord>;
+}
+
+export type EntityKind = Exclude<keyof NodeState, 'seq'>;
+export const ENTITY_KINDS: readonly EntityKind[] = [
+  'namespaces',
+  'images',
+  'content',
+  'snapshots',
+  'sandboxes',
+  'containers',
+  'tasks',
+];
+
+export function emptyState(): NodeState {
+  return {
+    seq: 0,
+    namespaces: {},
+    images: {},
+    content: {},
+    snapshots: {},
+    sandboxes: {},
+    containers: {},
+    tasks: {},
+  };
+}
+
+/** Folds events into `state` (in place) and returns it. */
+export function foldEvents(events: Iterable<BerthEvent>, state: NodeState = emptyState()): NodeState {
+  for (const e of events) applyEvent(state, e);
+  return state;
+}
+
+type Data = Record<string, unknown>;
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
+const labelsOf = (d: Data): Record<string, string> => ({
+  ...((d.labels as Record<string, string> | undefined) ?? {}),
+});
+
+/** Applies one event to `state`. Events that name a missing entity change nothing but `seq`. */
+export function applyEvent(state: NodeState, e: BerthEvent): NodeState {
+  const d = e.data as Data;
+  const ns = e.namespace;
+  const k = `${ns}/${e.subject}`;
+  const fresh = (): Times => ({ createdAt: e.time, updatedAt: e.time, lastSeq: e.seq });
+  const touch = (r: Times | undefined): void => {
+    if (r) {
+      r.updatedAt = e.time;
+      r.lastSeq = e.seq;
+    }
+  };
+  switch (e.topic) {
+    case '/namespaces/create':
+      state.namespaces[e.subject] = { name: e.subject, labels: labelsOf(d), ...fresh() };
+      break;
+    case '/namespaces/delete':
+      delete state.namespaces[e.subject];
+      break;
+    case '/images/create':
+    case '/images/update': {
+      const prior = state.images[k];
+      state.images[k] = {
+        namespace: ns,
+        name: e.subject,
+        target: { ...(d.target as ImageRecord['target']) },
+        labels: labelsOf(d),
+        ...fresh(),
+        ...(prior && e.topic === '/images/update' ? { createdAt: prior.createdAt } : {}),
+      };
+      break;
+    }
+    case '/images/delete':
+      delete state.images[k];
+      break;
+    case '/content/create':
+      state.content[k] = {
+        namespace: ns,
+        digest: e.subject,
+        size: num(d.size) ?? 0,
+        labels: labelsOf(d),
+        ...fresh(),
+      };
+      break;
+    case '/content/delete':
+      delete state.content[k];
+      break;
+    case '/snapshot/prepare':
+      state.snapshots[k] = {
+        namespace: ns,
+        key: e.subject,
+        kind: 'active',
+        ...(str(d.parent) ? { parent: str(d.parent) } : {}),
+        snapshotter: String(d.snapshotter),
+        ...fresh(),
+      };
+      break;
+    case '/snapshot/commit': {
+      const active = state.snapshots[k];
+      const name = String(d.name);
+      delete state.snapshots[k];
+      state.snapshots[`${ns}/${name}`] = {
+        namespace: ns,
+        key: name,
+        kind: 'committed',
+        ...(active?.parent ? { parent: active.parent } : {}),
+        snapshotter: String(d.snapshotter),
+        ...fresh(),
+        ...(active ? { createdAt: active.createdAt } : {}),
+      };
+      break;
+    }
+    case '/snapshot/remove':
+      delete state.snapshots[k];
+      break;
+    case '/sandboxes/create':
+      state.sandboxes[k] = {
+        namespace: ns,
+        id: e.subject,
+        ...(str(d.name) ? { name: str(d.name) } : {}),
+        state: 'created',
+        labels: labelsOf(d),
+        ...fresh(),
+      };
+      break;
+    case '/sandboxes/start':
+    case '/sandboxes/stop': {
+      const sb = state.sandboxes[k];
+      if (sb) sb.state = e.topic === '/sandboxes/start' ? 'ready' : 'notready';
+      touch(sb);
+      break;
+    }
+    case '/sandboxes/delete':
+      delete state.sandboxes[k];
+      break;
+    case '/network/attach': {
+      const sb = state.sandboxes[k];
+      if (sb)
+        sb.network = {
+          ...(str(d.netns) ? { netns: str(d.netns) } : {}),
+          ips: [...((d.ips as string[] | undefined) ?? [])],
+        };
+      touch(sb);
+      break;
+    }
+    case '/network/detach': {
+      const sb = state.sandboxes[k];
+      if (sb) delete sb.network;
+      touch(sb);
+      break;
+    }
+    case '/containers/create':
+      state.containers[k] = {
+        namespace: ns,
+        id: e.subject,
+        image: String(d.image),
+        ...(str(d.sandboxId) ? { sandboxId: str(d.sandboxId) } : {}),
+        ...(str(d.runtime) ? { runtime: str(d.runtime) } : {}),
+        ...(str(d.snapshotKey) ? { snapshotKey: str(d.snapshotKey) } : {}),
+        labels: labelsOf(d),
+        ...fresh(),
+      };
+      break;
+    case '/containers/update': {
+      const c = state.containers[k];
+      if (c) {
+        if (str(d.image)) c.image = String(d.image);
+        if (d.labels !== undefined) c.labels = labelsOf(d);
+      }
+      touch(c);
+      break;
+    }
+    case '/containers/delete':
+      delete state.containers[k];
+      break;
+    default:
+      applyTaskEvent(state, e, k, fresh(), touch);
+  }
+  state.seq = e.seq;
+  return state;
+}
+
+function applyTaskEvent(
+  state: NodeState,
+  e: BerthEvent,
+  k: string,
+  fresh: Times,
+  touch: (r: Times | undefined) => void,
+): void {
+  const d = e.data as Data;
+  const t = state.tasks[k];
+  switch (e.topic) {
+    case '/tasks/create':
+      state.tasks[k] = {
+        namespace: e.namespace,
+        containerId: e.subject,
+        status: 'created',
+        ...(num(d.pid) !== undefined ? { pid: num(d.pid) } : {}),
+        oomKilled: false,
+        execs: {},
+        ...fresh,
+      };
+      return;
+    case '/tasks/start':
+      if (t) {
+        t.status = 'running';
+        t.pid = num(d.pid);
+      }
+      break;
+    case '/tasks/exit': {
+      const execId = str(d.execId);
+      if (t && execId) {
+        const x = t.execs[execId];
+        if (x) Object.assign(x, { status: 'stopped', exitCode: num(d.exitCode) });
+      } else if (t) {
+        t.status = 'stopped';
+        t.exitCode = num(d.exitCode);
+        t.exitedAt = str(d.exitedAt);
+        if (d.oomKilled === true) t.oomKilled = true;
+      }
+      break;
+    }
+    case '/tasks/delete':
+      delete state.tasks[k];
+      return;
+    case '/tasks/oom':
+      if (t) t.oomKilled = true;
+      break;
+    case '/tasks/exec-added':
+      if (t) t.execs[String(d.execId)] = { execId: String(d.execId), status: 'created' };
+      break;
+    case '/tasks/exec-started': {
+      const x = t?.execs[String(d.execId)];
+      if (x) Object.assign(x, { status: 'running', pid: num(d.pid) });
+      break;
+    }
+    case '/tasks/paused':
+    case '/tasks/resumed':
+      if (t) t.status = e.topic === '/tasks/paused' ? 'paused' : 'running';
+      break;
+  }
+  touch(t);
+}
