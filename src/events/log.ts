@@ -216,6 +216,16 @@ export class EventLog {
     for await (const [, value] of it) yield decodeEvent(value);
   }
 
+  /** Events exactly as stored (not upcast) with their canonical bytes, for publication and audit export. */
+  async *readStored(range: SeqRange = {}): AsyncGenerator<{ event: BerthEvent; raw: string }> {
+    const it = this.db.iterator({
+      gte: eventKey(Math.max(1, range.from ?? 1)),
+      ...(range.to === undefined ? { lt: EVENT_UPPER } : { lte: eventKey(range.to) }),
+      ...(range.limit === undefined ? {} : { limit: range.limit }),
+    });
+    for await (const [, raw] of it) yield { event: JSON.parse(raw) as BerthEvent, raw };
+  }
+
   /** Events about one subject (entity id), in seq order. */
   async *readBySubject(subject: string, range: SeqRange = {}): AsyncGenerator<BerthEvent> {
     yield* this.readIndex(subjectRange(subject), range);
