@@ -87,9 +87,7 @@ export interface SandboxFiles {
 }
 
 export type SeccompRequest =
-  | { kind: 'default' }
-  | { kind: 'unconfined' }
-  | { kind: 'custom'; profile: OciSeccomp };
+  { kind: 'default' } | { kind: 'unconfined' } | { kind: 'custom'; profile: OciSeccomp };
 
 export interface ContainerRequest {
   /** Container id: also the runtime's id and the cgroup's leaf name. */

@@ -1,0 +1,142 @@
+/**
+ * Starting conmon 2.1.6 as a container's monitor. conmon double-forks, so the monitor is re-parented away
+ * from Node and survives it; it runs the runtime's `create`, keeps the container's stdio, writes CRI logs
+ * and, when the container exits, the exit code to `<exitDir>/<id>`.
+ *
+ * conmon reports the result of `create` on its sync pipe (`_OCI_SYNCPIPE`): `{"data": <pid>}` on success,
+ * `{"data": -1, "message": "..."}` on failure. We wait for that message, so `start` never races `create`.
+ */
+import { spawn } from 'node:child_process';
+import { open, readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { FailedPreconditionError, UnavailableError } from '../common/errors.js';
+
+export interface ConmonOptions {
+  conmonPath: string;
+  id: string;
+  bundleDir: string;
+  runtimePath: string;
+  runtimeArgs: readonly string[];
+  /** File conmon writes the container's init pid to. */
+  containerPidFile: string;
+  /** File conmon writes its own pid to. */
+  conmonPidFile: string;
+  /** CRI log file. */
+  logPath: string;
+  /** Maximum log size in bytes before conmon truncates (-1: unlimited). */
+  logSizeMax?: number;
+  exitDir: string;
+  /** Directory for conmon's `oom` and `exit` marker files. */
+  persistDir: string;
+  /** Where conmon links attach sockets; keep it short (unix socket paths are limited to 108 bytes). */
+  socketDir: string;
+  /** conmon's own stderr (its diagnostics). */
+  conmonLogPath: string;
+  /** Keep a pipe for the container's stdin. */
+  stdin?: boolean;
+  tty?: boolean;
+  timeoutMs?: number;
+}
+
+interface SyncMessage {
+  data: number;
+  message?: string;
+}
+
+/** Reads the first JSON message conmon writes on the sync pipe. */
+function readSyncMessage(pipe: Readable, timeoutMs: number): Promise<SyncMessage | undefined> {
+  return new Promise((resolve) => {
+    let text = '';
+    const finish = (msg: SyncMessage | undefined): void => {
+      clearTimeout(timer);
+      pipe.removeAllListeners('data');
+      pipe.destroy();
+      resolve(msg);
+    };
+    const timer = setTimeout(() => finish(undefined), timeoutMs);
+    pipe.on('data', (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      try {
+        finish(JSON.parse(text) as SyncMessage);
+      } catch {
+        // Incomplete JSON: wait for more.
+      }
+    });
+    pipe.on('end', () => finish(undefined));
+    pipe.on('error', () => finish(undefined));
+  });
+}
+
+/** The runtime's error lines (runc logs `level=error msg="..."`), without its warnings; the raw text otherwise. */
+export function runtimeErrorText(raw: string): string {
+  const errors = [...raw.matchAll(/level=(?:error|fatal) msg="((?:[^"\\]|\\.)*)"/g)].map((m) =>
+    (m[1] ?? '').replace(/\\(.)/g, '$1'),
+  );
+  return (errors.length > 0 ? errors.join('; ') : raw).trim().replace(/\s+/g, ' ');
+}
+
+/** Launches conmon for `create`; resolves with the container's init pid once the runtime has created it. */
+export async function launchConmon(o: ConmonOptions): Promise<number> {
+  const args = [
+    '--api-version',
+    '1',
+    '--cid',
+    o.id,
+    '--cuuid',
+    o.id,
+    '--name',
+    o.id,
+    '--bundle',
+    o.bundleDir,
+    '--runtime',
+    o.runtimePath,
+    '--container-pidfile',
+    o.containerPidFile,
+    '--conmon-pidfile',
+    o.conmonPidFile,
+    '--log-path',
+    `k8s-file:${o.logPath}`,
+    '--exit-dir',
+    o.exitDir,
+    '--persist-dir',
+    o.persistDir,
+    '--socket-dir-path',
+    o.socketDir,
+    '--log-level',
+    'error',
+  ];
+  if (o.logSizeMax !== undefined) args.push('--log-size-max', String(o.logSizeMax));
+  if (o.stdin) args.push('--stdin', '--leave-stdin-open');
+  if (o.tty) args.push('--terminal');
+  for (const a of o.runtimeArgs) args.push('--runtime-arg', a);
+
+  const errFile = await open(o.conmonLogPath, 'a');
+  const timeoutMs = o.timeoutMs ?? 30_000;
+  try {
+    const child = spawn(o.conmonPath, args, {
+      cwd: o.bundleDir,
+      detached: true,
+      stdio: ['ignore', 'ignore', errFile.fd, 'pipe'],
+      env: { ...process.env, _OCI_SYNCPIPE: '3' },
+    });
+    const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
+    const pipe = child.stdio[3] as Readable;
+    const msg = await Promise.race([readSyncMessage(pipe, timeoutMs), spawnError]);
+    child.unref();
+    if (msg instanceof Error)
+      throw new FailedPreconditionError(`cannot run conmon at ${o.conmonPath}: ${msg.message}`);
+    if (msg === undefined) {
+      const log = await readFile(o.conmonLogPath, 'utf8').catch(() => '');
+      throw new UnavailableError(
+        `conmon for ${o.id} did not report the result of create within ${timeoutMs} ms${log ? `: ${log.trim()}` : ''}`,
+      );
+    }
+    if (msg.data < 0) {
+      const why = runtimeErrorText(msg.message ?? 'unknown error');
+      throw new FailedPreconditionError(`creating container ${o.id} failed: ${why}`);
+    }
+    return msg.data;
+  } finally {
+    await errFile.close();
+  }
+}

@@ -1,0 +1,242 @@
+/**
+ * Runtime handlers: the OCI runtimes (runc, crun) a container can run under, chosen per RuntimeClass.
+ * A handler knows how to invoke its binary; conmon runs `create` through it, everything else is called here.
+ */
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execFileCapture, type ExecResult } from '../common/exec.js';
+import { FailedPreconditionError, NotFoundError } from '../common/errors.js';
+import type { OciResources } from './oci-types.js';
+import { probeRuntime } from './handler-probe.js';
+
+/** Status of a container as its OCI runtime reports it (`runc state`). */
+export interface RuntimeState {
+  id: string;
+  status: 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+  pid: number;
+  bundle: string;
+}
+
+/**
+ * One OCI runtime (runc or crun) with its binary and state root. Semantics:
+ * - `runtimePath` + `globalArgs` is how conmon must invoke it (`-r` and `--runtime-arg`).
+ * - `ensureUsable` checks once that the runtime can create containers on this host and throws a
+ *   FailedPreconditionError with the runtime's own reason otherwise; it never hangs.
+ * - Operations on an id the runtime does not know throw NotFoundError; `delete` of an unknown id
+ *   succeeds (idempotent) and `state` of one returns undefined.
+ */
+export interface RuntimeHandler {
+  /** The RuntimeClass handler name, e.g. `runc`. */
+  readonly name: string;
+  readonly runtimePath: string;
+  readonly globalArgs: readonly string[];
+  ensureUsable(): Promise<void>;
+  start(id: string): Promise<void>;
+  /** Sends `signal` to the init process (all processes of the container with `all`). */
+  kill(id: string, signal: string, all?: boolean): Promise<void>;
+  state(id: string): Promise<RuntimeState | undefined>;
+  delete(id: string, force?: boolean): Promise<void>;
+  pause(id: string): Promise<void>;
+  resume(id: string): Promise<void>;
+  /** Applies new cgroup limits to a running container. */
+  update(id: string, resources: OciResources): Promise<void>;
+  /** Argument list (after the binary) for `exec` of a process.json, writing the process pid to `pidFile`. */
+  execArgs(id: string, processJsonPath: string, pidFile: string): string[];
+}
+
+const NOT_FOUND = /does not exist|not found|no such container|container .* not exist/i;
+const TIMEOUT_MS = 30_000;
+
+/** Shared behaviour of runc-compatible command lines (runc and crun accept the same verbs). */
+class OciCommandHandler implements RuntimeHandler {
+  runtimePath: string;
+  readonly globalArgs: readonly string[];
+  protected usable: Promise<void> | undefined;
+
+  constructor(
+    readonly name: string,
+    protected readonly binary: string,
+    protected readonly root: string,
+  ) {
+    this.runtimePath = binary;
+    this.globalArgs = ['--root', root];
+  }
+
+  ensureUsable(): Promise<void> {
+    this.usable ??= probeRuntime(this.runtimePath, this.globalArgs).then((failure) => {
+      if (failure)
+        throw new FailedPreconditionError(
+          `runtime handler ${this.name} cannot run containers here: ${failure}`,
+        );
+    });
+    return this.usable;
+  }
+
+  protected async run(args: string[], what: string, id: string): Promise<ExecResult> {
+    const r = await execFileCapture(this.runtimePath, [...this.globalArgs, ...args], {
+      timeoutMs: TIMEOUT_MS,
+    });
+    if (r.code !== 0) {
+      const why = (r.stderr.trim() || r.stdout.trim() || `exit ${r.code}`).replace(/\s+/g, ' ');
+      if (NOT_FOUND.test(why)) throw new NotFoundError(`${this.name} ${what} ${id}: container not found`);
+      throw new FailedPreconditionError(`${this.name} ${what} ${id}: ${why}`);
+    }
+    return r;
+  }
+
+  async start(id: string): Promise<void> {
+    await this.run(['start', id], 'start', id);
+  }
+
+  async kill(id: string, signal: string, all = false): Promise<void> {
+    await this.run(['kill', ...(all ? ['--all'] : []), id, signal.replace(/^SIG/, '')], 'kill', id);
+  }
+
+  async state(id: string): Promise<RuntimeState | undefined> {
+    try {
+      const r = await this.run(['state', id], 'state', id);
+      const raw = JSON.parse(r.stdout) as {
+        id: string;
+        status: RuntimeState['status'];
+        pid: number;
+        bundle: string;
+      };
+      return { id: raw.id, status: raw.status, pid: raw.pid, bundle: raw.bundle };
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  async delete(id: string, force = false): Promise<void> {
+    try {
+      await this.run(['delete', ...(force ? ['--force'] : []), id], 'delete', id);
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+  }
+
+  async pause(id: string): Promise<void> {
+    await this.run(['pause', id], 'pause', id);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.run(['resume', id], 'resume', id);
+  }
+
+  async update(id: string, resources: OciResources): Promise<void> {
+    const args = ['update', '--resources', '-', id];
+    const r = await execFileCapture(this.runtimePath, [...this.globalArgs, ...args], {
+      input: JSON.stringify(resources),
+      timeoutMs: TIMEOUT_MS,
+    });
+    if (r.code !== 0) {
+      const why = (r.stderr.trim() || `exit ${r.code}`).replace(/\s+/g, ' ');
+      if (NOT_FOUND.test(why)) throw new NotFoundError(`${this.name} update ${id}: container not found`);
+      throw new FailedPreconditionError(`${this.name} update ${id}: ${why}`);
+    }
+  }
+
+  execArgs(id: string, processJsonPath: string, pidFile: string): string[] {
+    return [...this.globalArgs, 'exec', '--process', processJsonPath, '--pid-file', pidFile, id];
+  }
+}
+
+export interface HandlerOptions {
+  /** Path of the runtime binary. */
+  binary?: string;
+  /** The runtime's state directory (`--root`). */
+  root: string;
+}
+
+/** runc: the default handler. */
+export class RuncHandler extends OciCommandHandler {
+  constructor(opts: HandlerOptions, name = 'runc') {
+    super(name, opts.binary ?? '/usr/sbin/runc', opts.root);
+  }
+}
+
+export interface CrunOptions extends HandlerOptions {
+  /** Where the hybrid-cgroup wrapper script is written when one is needed. */
+  wrapperDir: string;
+}
+
+/**
+ * crun 1.8 refuses hosts with cgroup v1 controllers plus a cgroup2 mount that holds controllers
+ * ("hybrid mode"). When that is the refusal, crun is run through a wrapper that gives each invocation
+ * a private mount namespace with /sys/fs/cgroup/unified unmounted, so crun sees a pure v1 host; the
+ * container inherits that view. If crun still fails, the handler reports crun's reason.
+ */
+export class CrunHandler extends OciCommandHandler {
+  private readonly wrapperDir: string;
+
+  constructor(opts: CrunOptions, name = 'crun') {
+    super(name, opts.binary ?? '/usr/bin/crun', opts.root);
+    this.wrapperDir = opts.wrapperDir;
+  }
+
+  /** True once the wrapper is in use. */
+  get usesHybridWrapper(): boolean {
+    return this.runtimePath !== this.binary;
+  }
+
+  override ensureUsable(): Promise<void> {
+    this.usable ??= (async () => {
+      const direct = await probeRuntime(this.binary, this.globalArgs);
+      if (!direct) return;
+      if (!/hybrid mode not supported/i.test(direct)) {
+        throw new FailedPreconditionError(
+          `runtime handler ${this.name} cannot run containers here: ${direct}`,
+        );
+      }
+      const wrapper = await this.writeWrapper();
+      const wrapped = await probeRuntime(wrapper, this.globalArgs);
+      if (wrapped) {
+        throw new FailedPreconditionError(
+          `runtime handler ${this.name} cannot run containers here: ${direct.trim()}; running it with the cgroup2 mount hidden also failed: ${wrapped}`,
+        );
+      }
+      this.runtimePath = wrapper;
+    })();
+    return this.usable;
+  }
+
+  private async writeWrapper(): Promise<string> {
+    await mkdir(this.wrapperDir, { recursive: true });
+    const path = join(this.wrapperDir, `${this.name}-hybrid-wrapper`);
+    const quoted = `'${this.binary.replaceAll("'", "'\\''")}'`;
+    // unshare -m makes the new namespace's mounts private, so the umount never reaches the host.
+    const script = [
+      '#!/bin/sh',
+      '# Generated by berth: run crun with the cgroup2 mount of this hybrid host hidden.',
+      `exec unshare -m /bin/sh -c 'umount /sys/fs/cgroup/unified || exit 125; exec "$0" "$@"' ${quoted} "$@"`,
+      '',
+    ].join('\n');
+    await writeFile(path, script);
+    await chmod(path, 0o755);
+    return path;
+  }
+}
+
+/** Handlers by RuntimeClass name; an unknown name is a NotFoundError listing the known ones. */
+export class HandlerRegistry {
+  private readonly handlers = new Map<string, RuntimeHandler>();
+
+  constructor(
+    handlers: RuntimeHandler[],
+    readonly defaultName = 'runc',
+  ) {
+    for (const h of handlers) this.handlers.set(h.name, h);
+  }
+
+  get(name: string | undefined): RuntimeHandler {
+    const key = name || this.defaultName;
+    const h = this.handlers.get(key);
+    if (!h) {
+      throw new NotFoundError(
+        `runtime handler "${key}" is not configured (known: ${[...this.handlers.keys()].join(', ')})`,
+      );
+    }
+    return h;
+  }
+}

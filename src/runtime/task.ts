@@ -1,0 +1,373 @@
+/**
+ * Tasks: running containers, each under its own conmon and created by a runtime handler.
+ * All state lives on disk under the manager's root, so a new manager (after a daemon restart) sees the
+ * same tasks and exits:
+ *   <root>/tasks/<id>/      bundle (config.json), task.json, conmon.pid, init.pid, conmon.log, persist/
+ *   <root>/exits/<id>       exit code written by conmon
+ *   <root>/sock/            conmon attach-socket links
+ */
+import { access, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { join } from 'node:path';
+import { FailedPreconditionError, NotFoundError } from '../common/errors.js';
+import { silentLogger, type Logger } from '../common/logger.js';
+import { readCgroupStats, removeCgroup, type CgroupStats } from './cgroups.js';
+import { launchConmon } from './conmon.js';
+import { execProcess, execSync, type ExecSyncRequest, type ExecSyncResult } from './exec.js';
+import { ExitWatcher, readExitFile, waitForExit, type TaskExit } from './exits.js';
+import type { HandlerRegistry, RuntimeHandler } from './handler.js';
+import type { OciSpec } from './oci-types.js';
+import { checkContainerId } from './spec.js';
+import { buildResources } from './spec-resources.js';
+import type { ResourceRequest } from './spec-request.js';
+
+export type { TaskExit } from './exits.js';
+
+export interface CreateTaskRequest {
+  id: string;
+  spec: OciSpec;
+  /** CRI log file; its directory must exist. */
+  logPath: string;
+  /** RuntimeClass handler; the registry's default when absent. */
+  runtimeHandler?: string;
+  /** Signal `stop` sends first (the image's StopSignal); SIGTERM by default. */
+  stopSignal?: string;
+  logSizeMax?: number;
+}
+
+/** What is recorded about a task beside its bundle. */
+interface TaskMeta {
+  id: string;
+  handler: string;
+  logPath: string;
+  stopSignal: string;
+  cgroupsPath: string;
+  conmonPid: number;
+  createdAt: string;
+}
+
+export type TaskStatus = 'created' | 'running' | 'paused' | 'stopped';
+
+export interface TaskState {
+  id: string;
+  status: TaskStatus;
+  /** Init pid while it lives (0 once stopped). */
+  pid: number;
+  conmonPid: number;
+  handler: string;
+  logPath: string;
+  exit?: TaskExit;
+}
+
+export interface TaskManagerOptions {
+  root: string;
+  handlers: HandlerRegistry;
+  conmonPath?: string;
+  logger?: Logger;
+}
+
+function isAlive(pid: number): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Creates and drives tasks. Semantics: `create` leaves the container created (not started) with conmon
+ * as its parent; `start` runs it; exits are recorded by conmon whether or not any manager is alive;
+ * `delete` is idempotent and removes everything the task owned (runtime state, bundle, exit file, cgroup).
+ */
+export class TaskManager {
+  readonly root: string;
+  readonly exitDir: string;
+  private readonly tasksDir: string;
+  private readonly socketDir: string;
+  private readonly handlers: HandlerRegistry;
+  private readonly conmonPath: string;
+  private readonly log: Logger;
+
+  constructor(opts: TaskManagerOptions) {
+    this.root = opts.root;
+    this.exitDir = join(opts.root, 'exits');
+    this.tasksDir = join(opts.root, 'tasks');
+    this.socketDir = join(opts.root, 'sock');
+    this.handlers = opts.handlers;
+    this.conmonPath = opts.conmonPath ?? '/usr/bin/conmon';
+    this.log = (opts.logger ?? silentLogger).child({ subsystem: 'runtime' });
+  }
+
+  async init(): Promise<void> {
+    await Promise.all(
+      [this.exitDir, this.tasksDir, this.socketDir].map((d) => mkdir(d, { recursive: true })),
+    );
+  }
+
+  taskDir(id: string): string {
+    return join(this.tasksDir, checkContainerId(id));
+  }
+
+  /** An ExitWatcher over this manager's exit directory, reporting OOM kills too. Call `start()` on it. */
+  exitWatcher(): ExitWatcher {
+    return new ExitWatcher(this.exitDir, (id) => this.readExit(id));
+  }
+
+  private async meta(id: string): Promise<TaskMeta> {
+    try {
+      return JSON.parse(await readFile(join(this.taskDir(id), 'task.json'), 'utf8')) as TaskMeta;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new NotFoundError(`task ${id} does not exist`);
+      throw err;
+    }
+  }
+
+  private async handlerOf(id: string): Promise<{ meta: TaskMeta; handler: RuntimeHandler }> {
+    const meta = await this.meta(id);
+    const handler = this.handlers.get(meta.handler);
+    await handler.ensureUsable();
+    return { meta, handler };
+  }
+
+  /** The exit of `id` with OOM evidence (conmon's oom marker or the cgroup's oom_kill counter); undefined while it runs. */
+  async readExit(id: string): Promise<TaskExit | undefined> {
+    const exit = await readExitFile(this.exitDir, id);
+    if (!exit) return undefined;
+    let oomKilled = await access(join(this.taskDir(id), 'persist', 'oom'), constants.F_OK).then(
+      () => true,
+      () => false,
+    );
+    if (!oomKilled) {
+      const meta = await this.meta(id).catch(() => undefined);
+      const stats = meta ? await readCgroupStats(meta.cgroupsPath).catch(() => undefined) : undefined;
+      oomKilled = (stats?.oomKills ?? 0) > 0;
+    }
+    return { id, exitCode: exit.exitCode, exitedAt: exit.exitedAt, oomKilled };
+  }
+
+  /** Writes the bundle and has conmon create the container; returns once the runtime created it. */
+  async create(req: CreateTaskRequest): Promise<TaskState> {
+    const dir = this.taskDir(req.id);
+    const handler = this.handlers.get(req.runtimeHandler);
+    await handler.ensureUsable();
+    await this.init();
+    try {
+      await mkdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST')
+        throw new FailedPreconditionError(`task ${req.id} already exists`);
+      throw err;
+    }
+    const persistDir = join(dir, 'persist');
+    try {
+      await mkdir(persistDir);
+      await rm(join(this.exitDir, req.id), { force: true });
+      await writeFile(join(dir, 'config.json'), JSON.stringify(req.spec));
+      const meta: TaskMeta = {
+        id: req.id,
+        handler: handler.name,
+        logPath: req.logPath,
+        stopSignal: req.stopSignal ?? 'SIGTERM',
+        cgroupsPath: req.spec.linux.cgroupsPath,
+        conmonPid: 0,
+        createdAt: new Date().toISOString(),
+      };
+      const pid = await launchConmon({
+        conmonPath: this.conmonPath,
+        id: req.id,
+        bundleDir: dir,
+        runtimePath: handler.runtimePath,
+        runtimeArgs: handler.globalArgs,
+        containerPidFile: join(dir, 'init.pid'),
+        conmonPidFile: join(dir, 'conmon.pid'),
+        logPath: req.logPath,
+        exitDir: this.exitDir,
+        persistDir,
+        socketDir: this.socketDir,
+        conmonLogPath: join(dir, 'conmon.log'),
+        tty: req.spec.process.terminal,
+        ...(req.logSizeMax !== undefined ? { logSizeMax: req.logSizeMax } : {}),
+      });
+      meta.conmonPid = Number((await readFile(join(dir, 'conmon.pid'), 'utf8')).trim()) || 0;
+      await writeFile(join(dir, 'task.json'), JSON.stringify(meta));
+      this.log.debug({ id: req.id, pid, handler: handler.name }, 'task created');
+      return {
+        id: req.id,
+        status: 'created',
+        pid,
+        conmonPid: meta.conmonPid,
+        handler: handler.name,
+        logPath: req.logPath,
+      };
+    } catch (err) {
+      // Leave nothing behind: the runtime's record, conmon, the cgroup, the bundle.
+      await handler.delete(req.id, true).catch(() => undefined);
+      const conmonPid = Number(await readFile(join(dir, 'conmon.pid'), 'utf8').catch(() => '0'));
+      if (isAlive(conmonPid)) process.kill(conmonPid, 'SIGKILL');
+      await removeCgroup(req.spec.linux.cgroupsPath).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+      await rm(join(this.exitDir, req.id), { force: true });
+      throw err;
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    const { handler } = await this.handlerOf(id);
+    await handler.start(id);
+  }
+
+  /** Sends a signal (name like `SIGTERM` or `KILL`) to the task's init process, or to all its processes. */
+  async kill(id: string, signal: string, all = false): Promise<void> {
+    const { handler } = await this.handlerOf(id);
+    await handler.kill(id, signal, all);
+  }
+
+  async state(id: string): Promise<TaskState> {
+    const { meta, handler } = await this.handlerOf(id);
+    const base = { id, conmonPid: meta.conmonPid, handler: meta.handler, logPath: meta.logPath };
+    const exit = await this.readExit(id);
+    if (exit) return { ...base, status: 'stopped', pid: 0, exit };
+    const rs = await handler.state(id);
+    if (!rs || rs.status === 'stopped' || rs.status === 'creating')
+      return { ...base, status: 'stopped', pid: 0 };
+    return { ...base, status: rs.status, pid: rs.pid };
+  }
+
+  /** Resolves with the task's exit, or undefined if it has not exited within `timeoutMs`. */
+  async wait(id: string, timeoutMs: number): Promise<TaskExit | undefined> {
+    await this.meta(id);
+    return waitForExit(this.exitDir, id, (x) => this.readExit(x), timeoutMs);
+  }
+
+  /**
+   * Stops with a grace period: the stop signal (the given one, else the task's), then SIGKILL to every
+   * process of the container if it is still running after `timeoutMs`. Returns the exit.
+   */
+  async stop(id: string, timeoutMs: number, signal?: string): Promise<TaskExit> {
+    const { meta, handler } = await this.handlerOf(id);
+    const already = await this.readExit(id);
+    if (already) return already;
+    const rs = await handler.state(id);
+    if (rs?.status === 'paused') await handler.resume(id);
+    if (timeoutMs > 0) {
+      await handler.kill(id, signal ?? meta.stopSignal).catch((err: unknown) => this.ignoreNotRunning(err));
+      const exit = await this.wait(id, timeoutMs);
+      if (exit) return exit;
+    }
+    await handler.kill(id, 'SIGKILL', true).catch((err: unknown) => this.ignoreNotRunning(err));
+    const exit = await this.wait(id, 30_000);
+    if (!exit) throw new FailedPreconditionError(`task ${id} did not exit 30 s after SIGKILL`);
+    return exit;
+  }
+
+  private ignoreNotRunning(err: unknown): void {
+    if (err instanceof NotFoundError) return;
+    if (
+      err instanceof Error &&
+      /not running|process already finished|container not running/i.test(err.message)
+    )
+      return;
+    throw err;
+  }
+
+  /**
+   * Removes the task. A task still running is refused unless `force`, which kills it first.
+   * Idempotent: deleting an unknown id succeeds.
+   */
+  async delete(id: string, force = false): Promise<void> {
+    let meta: TaskMeta;
+    try {
+      meta = await this.meta(id);
+    } catch (err) {
+      if (err instanceof NotFoundError) return;
+      throw err;
+    }
+    const handler = this.handlers.get(meta.handler);
+    await handler.ensureUsable();
+    const rs = await handler.state(id);
+    const live = rs && rs.status !== 'stopped';
+    if (live && !(await this.readExit(id))) {
+      if (!force)
+        throw new FailedPreconditionError(`task ${id} is ${rs.status}: stop it first or delete with force`);
+      await this.stop(id, 0);
+    }
+    await handler.delete(id, true);
+    // conmon exits right after writing the exit file; a stray one (killed container, lost runtime) goes too.
+    if (isAlive(meta.conmonPid)) {
+      const cmdline = await readFile(`/proc/${meta.conmonPid}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.includes(id)) process.kill(meta.conmonPid, 'SIGKILL');
+    }
+    await removeCgroup(meta.cgroupsPath).catch((err: unknown) =>
+      this.log.warn({ id, err }, 'cgroup left behind'),
+    );
+    await rm(join(this.exitDir, id), { force: true });
+    await rm(this.taskDir(id), { recursive: true, force: true });
+  }
+
+  async pause(id: string): Promise<void> {
+    const { handler } = await this.handlerOf(id);
+    await handler.pause(id);
+  }
+
+  async resume(id: string): Promise<void> {
+    const { handler } = await this.handlerOf(id);
+    await handler.resume(id);
+  }
+
+  /** Applies new limits to a running task and records them in its bundle. */
+  async update(id: string, resources: ResourceRequest): Promise<void> {
+    const { handler } = await this.handlerOf(id);
+    const oci = buildResources(resources);
+    await handler.update(id, oci);
+    const specPath = join(this.taskDir(id), 'config.json');
+    const spec = JSON.parse(await readFile(specPath, 'utf8')) as OciSpec;
+    spec.linux.resources = { ...spec.linux.resources, ...oci };
+    await writeFile(specPath, JSON.stringify(spec));
+  }
+
+  /** Runs a process in the task and returns its output; see ExecSyncResult.timedOut. */
+  async execSync(id: string, req: ExecSyncRequest): Promise<ExecSyncResult> {
+    const { handler } = await this.handlerOf(id);
+    const spec = JSON.parse(await readFile(join(this.taskDir(id), 'config.json'), 'utf8')) as OciSpec;
+    const st = await this.state(id);
+    if (st.status !== 'running') throw new FailedPreconditionError(`task ${id} is ${st.status}, not running`);
+    return execSync(handler, id, this.taskDir(id), execProcess(spec.process, req), req.timeoutMs);
+  }
+
+  /** CPU, memory working set and pids of the task's cgroup; NotFound once the cgroup is gone. */
+  async stats(id: string): Promise<CgroupStats> {
+    const meta = await this.meta(id);
+    const stats = await readCgroupStats(meta.cgroupsPath);
+    if (!stats) throw new NotFoundError(`task ${id} has no cgroup at ${meta.cgroupsPath}`);
+    return stats;
+  }
+
+  /** Asks conmon to reopen the log file (after rotation moved it away) through its control FIFO. */
+  async reopenLog(id: string): Promise<void> {
+    const dir = this.taskDir(id);
+    await this.meta(id);
+    for (const candidate of [join(dir, 'persist', 'ctl'), join(dir, 'ctl')]) {
+      let fifo;
+      try {
+        fifo = await open(candidate, constants.O_WRONLY | constants.O_NONBLOCK);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') continue;
+        if (code === 'ENXIO')
+          throw new FailedPreconditionError(`task ${id}: its conmon is gone, no log to reopen`);
+        throw err;
+      }
+      try {
+        // conmon's control message: "<type> <height> <width>"; type 2 reopens the log files.
+        await fifo.write('2 0 0\n');
+      } finally {
+        await fifo.close();
+      }
+      return;
+    }
+    throw new FailedPreconditionError(`task ${id}: conmon's control FIFO is missing`);
+  }
+}

@@ -1,0 +1,193 @@
+import { access, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FailedPreconditionError, NotFoundError } from '../../src/common/errors.js';
+import { cgroupDirs, readCgroupFile } from '../../src/runtime/cgroups.js';
+import type { TaskExit } from '../../src/runtime/exits.js';
+import { logLines, runtimeFixture, uniqueId, type RuntimeFixture } from './helpers.js';
+
+let fx: RuntimeFixture;
+
+beforeAll(async () => {
+  fx = await runtimeFixture('task');
+});
+
+afterAll(async () => {
+  await fx.cleanup();
+});
+
+const exists = (p: string): Promise<boolean> =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
+
+describe('tasks under conmon + runc', () => {
+  it('echo prints hi into the CRI log and exits 0', async () => {
+    const id = uniqueId('echo');
+    await fx.run(id, { command: ['echo', 'hi'] });
+    const exit = await fx.manager.wait(id, 20_000);
+    expect(exit).toMatchObject({ id, exitCode: 0, oomKilled: false });
+    const log = await fx.logText(id);
+    expect(log).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+[+-]\d\d:\d\d stdout F hi\n$/);
+    expect((await fx.manager.state(id)).status).toBe('stopped');
+    await fx.manager.delete(id);
+  });
+
+  it('propagates the exit code and separates stdout from stderr', async () => {
+    const id = uniqueId('code');
+    await fx.run(id, { command: ['sh', '-c', 'echo out; echo err >&2; exit 42'] });
+    expect((await fx.manager.wait(id, 20_000))?.exitCode).toBe(42);
+    const log = await fx.logText(id);
+    expect(logLines(log, 'stdout')).toEqual(['out']);
+    expect(logLines(log, 'stderr')).toEqual(['err']);
+    await fx.manager.delete(id);
+  });
+
+  it('create leaves the task created; start runs it; state reports both', async () => {
+    const id = uniqueId('states');
+    await fx.run(id, { command: ['sleep', '30'] }, { start: false });
+    const created = await fx.manager.state(id);
+    expect(created.status).toBe('created');
+    expect(created.pid).toBeGreaterThan(0);
+    // conmon is the container's parent.
+    const ppid = (await readFile(`/proc/${created.pid}/status`, 'utf8')).match(/^PPid:\s*(\d+)/m)?.[1];
+    expect(Number(ppid)).toBe(created.conmonPid);
+    await fx.manager.start(id);
+    expect((await fx.manager.state(id)).status).toBe('running');
+    await fx.manager.pause(id);
+    expect((await fx.manager.state(id)).status).toBe('paused');
+    await fx.manager.resume(id);
+    expect((await fx.manager.state(id)).status).toBe('running');
+    await expect(fx.manager.delete(id)).rejects.toThrow(FailedPreconditionError);
+    await fx.manager.delete(id, true);
+    expect(await exists(fx.manager.taskDir(id))).toBe(false);
+    for (const dir of await cgroupDirs(join(fx.cgroupParent, id))) expect(await exists(dir)).toBe(false);
+    expect(
+      await exists(`/proc/${created.conmonPid}/cmdline`).then(
+        async (alive) => alive && (await readFile(`/proc/${created.conmonPid}/cmdline`, 'utf8')).includes(id),
+      ),
+    ).toBe(false);
+  });
+
+  it('delete is idempotent and unknown tasks are NotFound', async () => {
+    await fx.manager.delete('never-existed');
+    await expect(fx.manager.state('never-existed')).rejects.toThrow(NotFoundError);
+    await expect(fx.manager.start('never-existed')).rejects.toThrow(NotFoundError);
+  });
+
+  it('an unknown runtime handler is a NotFound and creates nothing', async () => {
+    const id = uniqueId('nohandler');
+    await expect(fx.run(id, { command: ['true'] }, { handler: 'kata' })).rejects.toThrow(
+      /runtime handler "kata"/,
+    );
+    expect(await exists(fx.manager.taskDir(id))).toBe(false);
+  });
+
+  it('a runtime create failure is reported with the runtime reason and leaves nothing behind', async () => {
+    const id = uniqueId('badcpuset');
+    await expect(fx.run(id, { command: ['true'], resources: { cpusetCpus: '63' } })).rejects.toThrow(
+      /creating container .* failed: .*cpuset/,
+    );
+    expect(await exists(fx.manager.taskDir(id))).toBe(false);
+    for (const dir of await cgroupDirs(join(fx.cgroupParent, id))) expect(await exists(dir)).toBe(false);
+  });
+
+  it('the exit watcher reports exits that happened before it started and while it watches', async () => {
+    const before = uniqueId('before');
+    await fx.run(before, { command: ['sh', '-c', 'exit 3'] });
+    await fx.manager.wait(before, 20_000);
+    const watcher = fx.manager.exitWatcher();
+    const seen = new Map<string, TaskExit>();
+    watcher.on('exit', (e) => seen.set(e.id, e));
+    await watcher.start();
+    try {
+      expect(seen.get(before)?.exitCode).toBe(3);
+      const during = uniqueId('during');
+      await fx.run(during, { command: ['sh', '-c', 'exit 5'] });
+      await fx.manager.wait(during, 20_000);
+      await expect.poll(() => seen.get(during)?.exitCode, { timeout: 5000 }).toBe(5);
+      expect(seen.get(during)?.exitedAt).toBeInstanceOf(Date);
+    } finally {
+      watcher.stop();
+    }
+  });
+
+  it('CPU quota, pids limit and memory limit are visible in the cgroup files; stats read them', async () => {
+    const id = uniqueId('limits');
+    await fx.run(id, {
+      command: ['sleep', '30'],
+      resources: {
+        cpuQuota: 25000,
+        cpuPeriod: 100000,
+        pidsLimit: 17,
+        memoryLimitBytes: 64 << 20,
+        cpuShares: 256,
+      },
+    });
+    const path = join(fx.cgroupParent, id);
+    expect(await readCgroupFile(path, 'cpu', 'cpu.cfs_quota_us')).toBe('25000');
+    expect(await readCgroupFile(path, 'cpu', 'cpu.cfs_period_us')).toBe('100000');
+    expect(await readCgroupFile(path, 'cpu', 'cpu.shares')).toBe('256');
+    expect(await readCgroupFile(path, 'pids', 'pids.max')).toBe('17');
+    expect(await readCgroupFile(path, 'memory', 'memory.limit_in_bytes')).toBe(String(64 << 20));
+    const stats = await fx.manager.stats(id);
+    expect(stats.pidsCurrent).toBe(1);
+    expect(stats.memoryUsageBytes).toBeGreaterThan(0);
+    expect(stats.memoryWorkingSetBytes).toBeLessThanOrEqual(stats.memoryUsageBytes);
+    expect(stats.cpuUsageNanos).toBeGreaterThan(0);
+    await fx.manager.update(id, { pidsLimit: 9, cpuQuota: 50000, cpuPeriod: 100000 });
+    expect(await readCgroupFile(path, 'pids', 'pids.max')).toBe('9');
+    expect(await readCgroupFile(path, 'cpu', 'cpu.cfs_quota_us')).toBe('50000');
+    await fx.manager.delete(id, true);
+  });
+
+  it('the pids limit stops a fork bomb from growing past it', async () => {
+    const id = uniqueId('pids');
+    await fx.run(id, {
+      command: ['sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do sleep 30 & done; wait'],
+      resources: { pidsLimit: 4 },
+    });
+    await expect.poll(async () => (await fx.manager.stats(id)).pidsCurrent, { timeout: 5000 }).toBe(4);
+    await expect
+      .poll(async () => logLines(await fx.logText(id), 'stderr').join('\n'), { timeout: 5000 })
+      .toMatch(/can't fork|Resource temporarily unavailable/);
+    await fx.manager.delete(id, true);
+  });
+
+  it('a container allocating past its memory limit is OOM-killed: 137 and oomKilled', async () => {
+    const id = uniqueId('oom');
+    await fx.run(id, {
+      command: ['sh', '-c', 'dd if=/dev/zero of=/dev/shm/fill bs=1M count=200; echo dd=$?'],
+      // Without swap limit equal to memory the kernel could swap instead of killing (this host has none, others might).
+      resources: { memoryLimitBytes: 32 << 20, memorySwapLimitBytes: 32 << 20 },
+      tmpfs: [{ containerPath: '/dev/shm', sizeBytes: 256 << 20 }],
+    });
+    // Only dd is killed and the shell exits 0: like containerd and CRI-O, an OOM kill anywhere in the
+    // container's cgroup marks the task.
+    const exit = await fx.manager.wait(id, 30_000);
+    expect(exit).toMatchObject({ exitCode: 0, oomKilled: true });
+    expect(logLines(await fx.logText(id), 'stdout')).toEqual(['dd=137']);
+    await fx.manager.delete(id, true);
+    // Now the init process itself is the victim.
+    const init = uniqueId('oominit');
+    await fx.run(init, {
+      command: ['sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived'],
+      resources: { memoryLimitBytes: 32 << 20, memorySwapLimitBytes: 32 << 20 },
+    });
+    const initExit = await fx.manager.wait(init, 60_000);
+    expect(initExit).toMatchObject({ exitCode: 137, oomKilled: true });
+    expect(await fx.logText(init)).not.toContain('survived');
+    await fx.manager.delete(init, true);
+  });
+
+  it('the bundle and exit file belong to the task until delete', async () => {
+    const id = uniqueId('files');
+    await fx.run(id, { command: ['true'] });
+    await fx.manager.wait(id, 20_000);
+    expect((await stat(join(fx.manager.exitDir, id))).isFile()).toBe(true);
+    await fx.manager.delete(id);
+    await fx.manager.delete(id);
+    expect(await exists(join(fx.manager.exitDir, id))).toBe(false);
+  });
+});
