@@ -1,0 +1,74 @@
+/** Turns a layer blob stream into its uncompressed tar stream, by media type. */
+import { spawn } from 'node:child_process';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { CorruptLayerError, UnsupportedMediaTypeError } from './errors.js';
+
+export type Compression = 'none' | 'gzip' | 'zstd';
+
+/** OCI and Docker layer media types (including non-distributable ones) by their compression. */
+export function compressionOf(mediaType: string): Compression {
+  const mt = mediaType.trim().toLowerCase();
+  if (
+    /^application\/vnd\.(oci\.image|docker\.image\.rootfs)\.(layer\.)?(nondistributable\.|foreign\.)?(v1\.)?(tar|diff\.tar)$/.test(
+      mt,
+    )
+  )
+    return 'none';
+  if (mt.endsWith('.tar+gzip') || mt.endsWith('.tar.gzip')) return 'gzip';
+  if (mt.endsWith('.tar+zstd') || mt.endsWith('.tar.zstd')) return 'zstd';
+  if (mt === 'application/x-tar' || mt === 'application/vnd.docker.image.rootfs.diff.tar') return 'none';
+  throw new UnsupportedMediaTypeError(mediaType);
+}
+
+/**
+ * Returns the uncompressed stream and a promise that settles when decompression ends: it
+ * rejects with CorruptLayerError if the data is not valid for its compression. Destroying the
+ * returned stream stops decompression (and kills zstd).
+ */
+export function decompress(
+  source: Readable,
+  compression: Compression,
+): { output: Readable; done: Promise<void> } {
+  if (compression === 'none') return { output: source, done: Promise.resolve() };
+  if (compression === 'gzip') {
+    const gunzip = createGunzip();
+    const done = pipeline(source, gunzip).catch((e: unknown) => {
+      throw new CorruptLayerError(`gzip layer cannot be decompressed: ${(e as Error).message}`, { cause: e });
+    });
+    // The output is gunzip itself; pipeline above already feeds it.
+    done.catch(() => undefined);
+    return { output: gunzip, done };
+  }
+  // Node 20's zlib has no zstd: the zstd CLI decompresses through pipes, in its own process.
+  const child = spawn('zstd', ['-dcq'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const output = new PassThrough();
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<void>((resolve, reject) => {
+    child.on('error', (e) =>
+      reject(new CorruptLayerError(`cannot run zstd to decompress the layer: ${e.message}`, { cause: e })),
+    );
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve();
+      else
+        reject(
+          new CorruptLayerError(
+            `zstd layer cannot be decompressed: ${stderr.trim() || `zstd exited with ${code ?? signal}`}`,
+          ),
+        );
+    });
+  });
+  const feeding = pipeline(source, child.stdin).catch((e: unknown) => {
+    // EPIPE when zstd stopped reading: its exit status tells why.
+    if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
+  });
+  const draining = pipeline(child.stdout, output);
+  output.on('close', () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const done = Promise.all([feeding, draining, exited]).then(() => undefined);
+  done.catch(() => undefined);
+  return { output, done };
+}

@@ -1,0 +1,282 @@
+/**
+ * Applies tar entries, one at a time and in order, onto a LayerView: files, directories,
+ * symlinks, hardlinks, devices, FIFOs, OCI whiteouts and opaque markers, with owners, modes
+ * (setuid/setgid/sticky included), xattrs and times. Every path goes through the view's
+ * contained resolution first.
+ */
+import { constants as fsc } from 'node:fs';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, rm, symlink } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import type { Header } from 'tar-stream';
+import { execFile } from '../common/exec.js';
+import { InvalidLayerEntryError, UnsafeLayerEntryError } from './errors.js';
+import { entryXattrs } from './pax.js';
+import type { SysOps } from './sysops.js';
+import type { LayerView } from './view.js';
+
+const WHITEOUT_PREFIX = '.wh.';
+const OPAQUE_MARKER = '.wh..wh..opq';
+const PATH_MAX = 4096;
+const NAME_MAX = 255;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
+
+interface Meta {
+  uid: number;
+  gid: number;
+  mode: number;
+  atime: number;
+  mtime: number;
+  xattrs: Map<string, Buffer>;
+}
+
+/** Splits and checks an entry name; returns its components with a leading "./" dropped. */
+export function entryComponents(name: string): string[] {
+  if (name.includes('\0')) throw new UnsafeLayerEntryError(name, 'its name contains a NUL byte');
+  if (Buffer.byteLength(name) > PATH_MAX)
+    throw new UnsafeLayerEntryError(name, `its name is longer than ${PATH_MAX} bytes`);
+  if (name.startsWith('/')) throw new UnsafeLayerEntryError(name, 'its path is absolute');
+  const parts = name.split('/').filter((c) => c !== '' && c !== '.');
+  for (const c of parts) {
+    if (Buffer.byteLength(c) > NAME_MAX)
+      throw new UnsafeLayerEntryError(name, `a path component is longer than ${NAME_MAX} bytes`);
+  }
+  return parts;
+}
+
+function paxNumber(pax: Record<string, string> | null | undefined, key: string): number | undefined {
+  const v = pax?.[key];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function metaOf(h: Header): Meta {
+  const pax = h.pax as Record<string, string> | null | undefined;
+  const mtime = paxNumber(pax, 'mtime') ?? (h.mtime ? h.mtime.getTime() / 1000 : 0);
+  return {
+    uid: paxNumber(pax, 'uid') ?? h.uid ?? 0,
+    gid: paxNumber(pax, 'gid') ?? h.gid ?? 0,
+    mode: (h.mode ?? 0o644) & 0o7777,
+    atime: paxNumber(pax, 'atime') ?? mtime,
+    mtime,
+    xattrs: entryXattrs(pax),
+  };
+}
+
+export class LayerWriter {
+  /** Paths (resolved, relative) written by this layer: whiteouts only hide lower layers' files. */
+  private readonly created = new Set<string>();
+  entries = 0;
+  private currentEntry = '';
+
+  constructor(
+    private readonly view: LayerView,
+    private readonly sys: SysOps,
+  ) {}
+
+  async apply(h: Header, body: Readable): Promise<void> {
+    this.entries++;
+    const name = h.name;
+    this.currentEntry = name;
+    const parts = entryComponents(name);
+    const base = parts[parts.length - 1];
+    if (base === undefined || base === '..') {
+      // "./" (the root itself) or ".../..": only a directory entry can name a directory this way.
+      if (h.type !== 'directory')
+        throw new InvalidLayerEntryError(name, 'it names a directory but is not one');
+      const dir = await this.view.resolveDir(name, parts, true);
+      await this.setMeta(this.view.abs(dir), metaOf(h), true);
+      return;
+    }
+    const parent = await this.view.resolveDir(name, parts.slice(0, -1), true);
+    const rel = parent === '' ? base : `${parent}/${base}`;
+    if (base === OPAQUE_MARKER) return this.opaque(parent);
+    if (base.startsWith(WHITEOUT_PREFIX))
+      return this.whiteout(name, parent, base.slice(WHITEOUT_PREFIX.length));
+    const meta = metaOf(h);
+    switch (h.type) {
+      case 'directory':
+        return this.directory(rel, meta);
+      case 'file':
+      case 'contiguous-file':
+        return this.file(rel, meta, body);
+      case 'symlink':
+        return this.symlink(name, rel, h.linkname ?? '', meta);
+      case 'link':
+        return this.hardlink(name, rel, h.linkname ?? '');
+      case 'character-device':
+      case 'block-device':
+      case 'fifo': {
+        const kind = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
+        await this.replace(rel);
+        await this.sys.mknod(this.view.abs(rel), kind | meta.mode, h.devmajor ?? 0, h.devminor ?? 0);
+        this.created.add(rel);
+        return this.setMeta(this.view.abs(rel), meta, false);
+      }
+      default:
+        throw new InvalidLayerEntryError(name, `entry type ${JSON.stringify(h.type)} is not supported`);
+    }
+  }
+
+  /** Clears the way for a new non-directory entry at `rel` in the upper layer. */
+  private async replace(rel: string): Promise<void> {
+    const st = await this.view.removeUpper(rel);
+    if (st?.isDirectory() || this.view.lowers.length > 0) this.view.forget(rel);
+  }
+
+  private async directory(rel: string, meta: Meta): Promise<void> {
+    const abs = this.view.abs(rel);
+    const st = await lstat(abs).catch(() => null);
+    if (!st?.isDirectory()) {
+      await this.view.removeUpper(rel);
+      this.view.forget(rel);
+      await mkdir(abs);
+      // Replacing a whiteout: the lower directory was deleted, its content must stay hidden.
+      if (st && this.view.mode === 'overlay' && st.isCharacterDevice() && st.rdev === 0)
+        await this.view.setOpaque(rel);
+    }
+    this.created.add(rel);
+    await this.setMeta(abs, meta, true);
+  }
+
+  private async file(rel: string, meta: Meta, body: Readable): Promise<void> {
+    await this.replace(rel);
+    const abs = this.view.abs(rel);
+    const fh = await open(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    try {
+      for await (const chunk of body) await fh.write(chunk as Buffer);
+      if (meta.uid !== 0 || meta.gid !== 0) await fh.chown(meta.uid, meta.gid);
+      await fh.chmod(meta.mode);
+      await this.setXattrs(abs, meta);
+      await fh.utimes(meta.atime, meta.mtime);
+    } finally {
+      await fh.close();
+    }
+    this.created.add(rel);
+  }
+
+  private async symlink(entry: string, rel: string, target: string, meta: Meta): Promise<void> {
+    if (target === '') throw new InvalidLayerEntryError(entry, 'symlink has an empty target');
+    if (Buffer.byteLength(target) > PATH_MAX)
+      throw new UnsafeLayerEntryError(entry, `symlink target is longer than ${PATH_MAX} bytes`);
+    await this.replace(rel);
+    // The target is stored as is: it is only ever followed through LayerView's contained resolution.
+    await symlink(target, this.view.abs(rel));
+    this.created.add(rel);
+    await this.setMeta(this.view.abs(rel), meta, false, true);
+  }
+
+  private async hardlink(entry: string, rel: string, linkname: string): Promise<void> {
+    let targetParts: string[];
+    try {
+      targetParts = entryComponents(linkname);
+    } catch (e) {
+      throw e instanceof UnsafeLayerEntryError
+        ? new UnsafeLayerEntryError(entry, `hardlink target ${JSON.stringify(linkname)}: ${e.why}`)
+        : e;
+    }
+    const tbase = targetParts[targetParts.length - 1];
+    if (tbase === undefined || tbase === '..')
+      throw new InvalidLayerEntryError(entry, `hardlink target ${JSON.stringify(linkname)} is a directory`);
+    let tparent: string;
+    try {
+      tparent = await this.view.resolveDir(entry, targetParts.slice(0, -1), false);
+    } catch (e) {
+      if (e instanceof UnsafeLayerEntryError)
+        throw new UnsafeLayerEntryError(entry, `hardlink target ${JSON.stringify(linkname)}: ${e.why}`);
+      throw new InvalidLayerEntryError(entry, `hardlink target ${JSON.stringify(linkname)} does not exist`);
+    }
+    const trel = tparent === '' ? tbase : `${tparent}/${tbase}`;
+    if (trel === rel) return;
+    const found = await this.view.lookup(tparent, tbase);
+    if (!found)
+      throw new InvalidLayerEntryError(entry, `hardlink target ${JSON.stringify(linkname)} does not exist`);
+    if (found.st.isDirectory())
+      throw new InvalidLayerEntryError(entry, `hardlink target ${JSON.stringify(linkname)} is a directory`);
+    if (found.layer !== this.view.upper) {
+      // Overlay layers cannot share inodes: copy the lower file up first, as overlayfs would.
+      await this.view.resolveDir(entry, targetParts.slice(0, -1), true);
+      await execFile('cp', [
+        '-a',
+        '--preserve=all',
+        '--no-target-directory',
+        `${found.layer}/${trel}`,
+        this.view.abs(trel),
+      ]);
+    }
+    await this.replace(rel);
+    await link(this.view.abs(trel), this.view.abs(rel));
+    this.created.add(rel);
+  }
+
+  private async whiteout(entry: string, parent: string, name: string): Promise<void> {
+    if (name === '' || name === '.' || name === '..')
+      throw new UnsafeLayerEntryError(entry, 'whiteout of an invalid name');
+    const rel = parent === '' ? name : `${parent}/${name}`;
+    if (this.created.has(rel)) return; // a whiteout hides only lower layers' files
+    await this.view.removeUpper(rel);
+    this.view.forget(rel);
+    if (this.view.mode === 'overlay') await this.sys.mknod(this.view.abs(rel), S_IFCHR, 0, 0);
+  }
+
+  private async opaque(dir: string): Promise<void> {
+    if (this.view.mode === 'overlay') return this.view.setOpaque(dir);
+    await this.prune(dir);
+    this.view.forget(dir);
+  }
+
+  /** Native opaque directory: deletes what lower layers put under `dir`, keeping this layer's entries. */
+  private async prune(dir: string): Promise<boolean> {
+    let kept = false;
+    for (const name of await readdir(this.view.abs(dir))) {
+      const rel = dir === '' ? name : `${dir}/${name}`;
+      const st = await lstat(this.view.abs(rel));
+      const keepChildren = st.isDirectory() && (await this.prune(rel));
+      if (this.created.has(rel) || keepChildren) kept = true;
+      else await rm(this.view.abs(rel), { recursive: true, force: true });
+    }
+    return kept;
+  }
+
+  /** Owner, mode, xattrs, times; a directory's times wait until the layer is complete. */
+  private async setMeta(abs: string, meta: Meta, isDir: boolean, isSymlink = false): Promise<void> {
+    await lchown(abs, meta.uid, meta.gid);
+    if (!isSymlink) await chmod(abs, meta.mode); // after chown, which clears setuid/setgid
+    await this.setXattrs(abs, meta);
+    if (isDir) this.view.deferred.push({ path: abs, atime: meta.atime, mtime: meta.mtime });
+    else await lutimes(abs, meta.atime, meta.mtime);
+  }
+
+  private async setXattrs(abs: string, meta: Meta): Promise<void> {
+    for (const [name, value] of meta.xattrs) {
+      try {
+        await this.sys.lsetxattr(abs, name, value);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        // The kernel refuses malformed values (security.capability), unknown namespaces and user.* on links.
+        if (
+          code === 'EINVAL' ||
+          code === 'EOPNOTSUPP' ||
+          code === 'ENOTSUP' ||
+          code === 'EPERM' ||
+          code === 'E2BIG' ||
+          code === 'ERANGE'
+        ) {
+          throw new InvalidLayerEntryError(
+            this.currentEntry,
+            `xattr ${JSON.stringify(name)} cannot be set: ${code}`,
+          );
+        }
+        throw e;
+      }
+    }
+  }
+
+  /** Sets the deferred directory times, deepest last-written first. */
+  async finish(): Promise<void> {
+    for (const d of [...this.view.deferred].reverse())
+      await lutimes(d.path, d.atime, d.mtime).catch(() => undefined);
+  }
+}
