@@ -1,0 +1,198 @@
+/**
+ * Test support for network tests on the real host: a unique bridge, subnet and network name per
+ * test file, a snapshot of everything a pod network can leak (iptables rules and chains, links,
+ * host-local reservations, ip_forward), and restoring what the plugins change by design.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execFile, execFileCapture } from '../../src/common/exec.js';
+
+export interface TestNet {
+  name: string;
+  bridge: string;
+  /** x.y.z.0/24 */
+  subnet: string;
+  /** x.y.z.1 */
+  gateway: string;
+  /** x.y.z. */
+  prefix: string;
+}
+
+/** A network name, bridge and /24 used by no route on this host. */
+export async function uniqueNet(tag: string): Promise<TestNet> {
+  const routes = await execFile('ip', ['-4', 'route', 'show', 'table', 'all']);
+  for (;;) {
+    const b = randomBytes(3);
+    const second = 100 + ((b[0] ?? 0) % 150);
+    const third = b[1] ?? 0;
+    const prefix = `10.${second}.${third}.`;
+    if (routes.includes(`10.${second}.${third}.`)) continue;
+    const id = (b[2] ?? 0).toString(16).padStart(2, '0') + randomBytes(2).toString('hex');
+    return {
+      name: `bt-${tag}-${id}`,
+      bridge: `bt${id}`,
+      subnet: `${prefix}0/24`,
+      gateway: `${prefix}1`,
+      prefix,
+    };
+  }
+}
+
+/** Chain names the bridge (ipMasq) and portmap plugins derive from a network name and container id. */
+export function pluginChains(network: string, containerId: string): string[] {
+  const hash = createHash('sha512')
+    .update(network + containerId)
+    .digest('hex');
+  return [`CNI-${hash}`.slice(0, 28), `CNI-DN-${hash}`.slice(0, 28)];
+}
+
+async function iptablesLines(): Promise<string[]> {
+  const out = await execFile('iptables-save', []);
+  return out.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+}
+
+/** Every iptables line belonging to this network: its rules (by name or subnet) and its sandboxes' chains. */
+export async function iptablesFootprint(net: TestNet, containerIds: readonly string[]): Promise<string[]> {
+  const chains = new Set(containerIds.flatMap((id) => pluginChains(net.name, id)));
+  const lines = await iptablesLines();
+  return lines
+    .filter(
+      (l) => l.includes(`"${net.name}"`) || l.includes(net.subnet) || [...chains].some((c) => l.includes(c)),
+    )
+    .map((l) => l.replace(/\[\d+:\d+\]/g, ''))
+    .sort();
+}
+
+/** host-local reservation files (one per leased IP), without its lock and last-reserved markers. */
+export async function hostLocalLeases(dataDir: string, net: TestNet): Promise<string[]> {
+  const files = await readdir(path.join(dataDir, net.name)).catch(() => [] as string[]);
+  return files.filter((f) => f.startsWith(net.prefix)).sort();
+}
+
+/** Links enslaved to the test bridge (the host ends of sandbox veths). */
+export async function bridgePorts(net: TestNet): Promise<string[]> {
+  const r = await execFileCapture('ip', ['-o', 'link', 'show', 'master', net.bridge]);
+  if (r.code !== 0) return [];
+  return r.stdout
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.split(':')[1]?.trim() ?? l)
+    .sort();
+}
+
+/** Host links other than veths (which parallel tests create) and the test bridge (which stays by design). */
+export async function stableLinks(net: TestNet): Promise<string[]> {
+  const out = await execFile('ip', ['-o', 'link', 'show']);
+  return out
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => (l.split(':')[1] ?? '').trim().split('@')[0] ?? '')
+    .filter((n) => n !== net.bridge && !n.startsWith('veth'))
+    .sort();
+}
+
+/** What the plugins change on purpose and a test must put back. */
+export interface HostBaseline {
+  ipForward: string;
+  natChains: Set<string>;
+  natRules: Set<string>;
+  natTable: boolean;
+}
+
+export async function captureBaseline(): Promise<HostBaseline> {
+  const lines = await iptablesLines();
+  const nat = natSection(lines);
+  return {
+    ipForward: (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim(),
+    natChains: new Set(nat.filter((l) => l.startsWith(':')).map((l) => l.split(' ')[0] ?? l)),
+    natRules: new Set(nat.filter((l) => l.startsWith('-A'))),
+    natTable: lines.includes('*nat'),
+  };
+}
+
+function natSection(lines: string[]): string[] {
+  const start = lines.indexOf('*nat');
+  if (start < 0) return [];
+  const end = lines.indexOf('COMMIT', start);
+  return lines.slice(start + 1, end < 0 ? undefined : end);
+}
+
+/**
+ * Deletes the test bridge, restores ip_forward, and removes portmap's shared CNI-HOSTPORT-*
+ * chains (and the nat table) when the test created them and nobody uses them any more.
+ */
+export async function restoreHost(net: TestNet, baseline: HostBaseline): Promise<void> {
+  await execFileCapture('ip', ['link', 'del', net.bridge]);
+  await writeFile('/proc/sys/net/ipv4/ip_forward', baseline.ipForward);
+  const nat = natSection(await iptablesLines());
+  const sharedChains = ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-SETMARK', 'CNI-HOSTPORT-MASQ'];
+  const created = sharedChains.filter(
+    (c) => !baseline.natChains.has(`:${c}`) && nat.some((l) => l.startsWith(`:${c} `)),
+  );
+  // Only when no rule of any other user remains in the chains the test created.
+  const inUse = nat.some((l) => created.some((c) => l.startsWith(`-A ${c} `)));
+  if (created.length > 0 && !inUse) {
+    for (const rule of nat.filter((l) => l.startsWith('-A') && !baseline.natRules.has(l))) {
+      if (created.some((c) => rule.endsWith(`-j ${c}`))) {
+        await execFileCapture('iptables', ['-t', 'nat', '-D', ...splitRule(rule.slice(3))]);
+      }
+    }
+    for (const c of created) await execFileCapture('iptables', ['-t', 'nat', '-X', c]);
+  }
+  if (!baseline.natTable) {
+    const after = natSection(await iptablesLines());
+    const custom = after.filter(
+      (l) => l.startsWith(':') && !/^:(PREROUTING|INPUT|OUTPUT|POSTROUTING) /.test(l),
+    );
+    if (custom.length === 0 && !after.some((l) => l.startsWith('-A'))) {
+      await execFileCapture('nft', ['delete', 'table', 'ip', 'nat']);
+    }
+  }
+}
+
+/** Splits an iptables-save rule into arguments, honouring double-quoted comments. */
+function splitRule(rule: string): string[] {
+  const args: string[] = [];
+  const re = /"((?:[^"\\]|\\.)*)"|(\S+)/g;
+  for (let m = re.exec(rule); m !== null; m = re.exec(rule)) {
+    args.push(m[1] !== undefined ? m[1].replace(/\\"/g, '"') : (m[2] ?? ''));
+  }
+  return args;
+}
+
+/** Writes a conflist for the test network into `confDir` with its own host-local data dir. */
+export async function writeTestConflist(
+  confDir: string,
+  net: TestNet,
+  dataDir: string,
+  opts: {
+    rangeStart?: string;
+    rangeEnd?: string;
+    extraPlugins?: Record<string, unknown>[];
+    file?: string;
+  } = {},
+): Promise<string> {
+  const range: Record<string, unknown> = { subnet: net.subnet };
+  if (opts.rangeStart) range['rangeStart'] = opts.rangeStart;
+  if (opts.rangeEnd) range['rangeEnd'] = opts.rangeEnd;
+  const conflist = {
+    cniVersion: '1.0.0',
+    name: net.name,
+    plugins: [
+      {
+        type: 'bridge',
+        bridge: net.bridge,
+        isGateway: true,
+        ipMasq: true,
+        hairpinMode: true,
+        ipam: { type: 'host-local', ranges: [[range]], routes: [{ dst: '0.0.0.0/0' }], dataDir },
+      },
+      { type: 'portmap', capabilities: { portMappings: true }, snat: true },
+      ...(opts.extraPlugins ?? []),
+    ],
+  };
+  const file = path.join(confDir, opts.file ?? '50-test.conflist');
+  await writeFile(file, JSON.stringify(conflist, null, 2));
+  return file;
+}
