@@ -55,7 +55,7 @@ export interface TestRegistry {
   caFile?: string;
   users: Record<string, string>;
   tokenIssuer?: TokenIssuer;
-  /** Copies `oci:<layoutDir>:<tag>` to `<host>/<repo>:<destTag ?? tag>` with skopeo (all platforms). */
+  /** Copies `oci:<layoutDir>:<tag>` to `<host>/<repo>:<destTag ?? tag>` with skopeo (all platforms; OCI digests preserved, or converted to Docker v2s2). */
   push(
     layoutDir: string,
     tag: string,
@@ -368,7 +368,8 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
       url: `${tls ? 'https' : 'http'}://${host}`,
       users,
       async push(layoutDir, tag, repo, pushOpts = {}) {
-        const format = pushOpts.format === 'v2s2' ? ['--format', 'v2s2'] : [];
+        // OCI copies keep every blob as built (skopeo would otherwise compress plain tar layers).
+        const format = pushOpts.format === 'v2s2' ? ['--format', 'v2s2'] : ['--preserve-digests'];
         await execFile('skopeo', [
           '--insecure-policy',
           'copy',
