@@ -56,7 +56,7 @@ const pad = (n: number): Buffer => Buffer.alloc((512 - (n % 512)) % 512);
 export async function buildTar(entries: readonly LayerEntry[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
-  pack.on('data', (c: Buffer) => chunks.push(c));
+  pack.on('data', (c) => void chunks.push(c as Buffer));
   const ended = new Promise<void>((resolve, reject) => {
     pack.on('end', () => resolve());
     pack.on('error', reject);
@@ -90,11 +90,11 @@ export async function buildTar(entries: readonly LayerEntry[]): Promise<Buffer> 
       await ended;
       return Buffer.concat(chunks);
     }
-    await new Promise<void>((res, rej) =>
-      pack.entry(header, type === 'file' ? (data ?? Buffer.alloc(0)) : undefined, (err) =>
-        err ? rej(err) : res(),
-      ),
-    );
+    await new Promise<void>((res, rej) => {
+      const done = (err?: Error | null): void => (err ? rej(err) : res());
+      if (type === 'file') pack.entry(header, data ?? Buffer.alloc(0), done);
+      else pack.entry(header, done);
+    });
   }
   pack.finalize();
   await ended;

@@ -1,0 +1,5 @@
+export { applyLayer, type ApplyOptions, type ApplyResult } from './apply.js';
+export { unpackLayers, DIFF_ID_LABEL, type LayerSource, type UnpackedLayer } from './unpacker.js';
+export { compressionOf, type Compression } from './decompress.js';
+export type { ApplyMode } from './view.js';
+export * from './errors.js';

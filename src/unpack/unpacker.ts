@@ -1,0 +1,87 @@
+/**
+ * Unpacks an image's layers into committed snapshots named by chain id. A layer whose chain id
+ * is already committed is reused, never unpacked twice, so images sharing base layers share
+ * their snapshots. Each layer is applied into a fresh active snapshot and committed only after
+ * its diff id verifies; on any failure the active snapshot is removed, so a refused layer
+ * leaves nothing behind and a retry starts clean.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { chainIds } from '../snapshots/chainid.js';
+import { SnapshotExistsError, SnapshotNotFoundError } from '../snapshots/errors.js';
+import type { Snapshotter } from '../snapshots/snapshotter.js';
+import { applyLayer, type ApplyResult } from './apply.js';
+
+/** One layer of an image: its diff id from the config, its blob's media type, and how to read the blob. */
+export interface LayerSource {
+  readonly diffId: string;
+  readonly mediaType: string;
+  open(): Promise<Readable>;
+}
+
+export interface UnpackedLayer {
+  readonly chainId: string;
+  /** True if the snapshot already existed and nothing was unpacked. */
+  readonly reused: boolean;
+  readonly result?: ApplyResult;
+}
+
+export const DIFF_ID_LABEL = 'berth.io/uncompressed';
+
+/** Unpacks `layers` (bottom first) into `snapshotter`; returns one record per layer. */
+export async function unpackLayers(
+  snapshotter: Snapshotter,
+  layers: readonly LayerSource[],
+): Promise<UnpackedLayer[]> {
+  const ids = chainIds(layers.map((l) => l.diffId));
+  const out: UnpackedLayer[] = [];
+  for (const [i, layer] of layers.entries()) {
+    const chainId = ids[i] as string;
+    const parent = i === 0 ? undefined : ids[i - 1];
+    out.push(await unpackOne(snapshotter, layer, chainId, parent));
+  }
+  return out;
+}
+
+async function isCommitted(snapshotter: Snapshotter, name: string): Promise<boolean> {
+  try {
+    return (await snapshotter.stat(name)).kind === 'committed';
+  } catch (e) {
+    if (e instanceof SnapshotNotFoundError) return false;
+    throw e;
+  }
+}
+
+async function unpackOne(
+  snapshotter: Snapshotter,
+  layer: LayerSource,
+  chainId: string,
+  parent: string | undefined,
+): Promise<UnpackedLayer> {
+  if (await isCommitted(snapshotter, chainId)) return { chainId, reused: true };
+  const key = `extract-${randomBytes(6).toString('hex')}-${chainId}`;
+  await snapshotter.prepare(key, parent, { labels: { [DIFF_ID_LABEL]: layer.diffId } });
+  try {
+    const target = await snapshotter.dataDir(key);
+    const lowerDirs = snapshotter.type === 'overlayfs' ? await snapshotter.parentDataDirs(key) : [];
+    const result = await applyLayer(await layer.open(), layer.mediaType, target, {
+      mode: snapshotter.type === 'overlayfs' ? 'overlay' : 'native',
+      expectedDiffId: layer.diffId,
+      lowerDirs,
+    });
+    try {
+      await snapshotter.commit(chainId, key);
+    } catch (e) {
+      // Another unpack of the same layer committed first: use its snapshot.
+      if (e instanceof SnapshotExistsError) {
+        await snapshotter.remove(key);
+        return { chainId, reused: true };
+      }
+      throw e;
+    }
+    return { chainId, reused: false, result };
+  } catch (e) {
+    await snapshotter.remove(key).catch(() => undefined);
+    throw e;
+  }
+}
