@@ -48,7 +48,7 @@ export async function probeRuntime(
   const id = `berth-probe-${process.pid}-${randomBytes(4).toString('hex')}`;
   const cgroup = `/${id}`;
   try {
-    await mkdir(join(dir, 'rootfs'));
+    for (const sub of ['dev', 'proc']) await mkdir(join(dir, 'rootfs', sub), { recursive: true });
     // Only has to exist and be executable: the process is never started.
     await writeFile(join(dir, 'rootfs', 'probe'), '', { mode: 0o755 });
     const config = {
