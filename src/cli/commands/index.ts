@@ -3,3 +3,7 @@ import type { Command } from '../command.js';
 import { infoCommand } from './info.js';
 
 export const commands: Command[] = [infoCommand];
+commands.push((await import('./events.js')).eventsCommand);
+commands.push((await import('./audit.js')).auditCommand);
+commands.push((await import('./replay.js')).replayCommand);
+commands.push((await import('./explain.js')).explainCommand);

@@ -33,6 +33,19 @@ export interface Explanation {
   earlierEvents: number;
 }
 
+/** Splits `<kind>:<id>` (or a bare id) into the subject id and the topic families that concern it. */
+export function parseEntity(
+  entity: string | undefined,
+): { id: string; kind?: string; families?: Family[] } | undefined {
+  if (entity === undefined) return undefined;
+  const colon = entity.indexOf(':');
+  const kind = colon > 0 ? entity.slice(0, colon) : undefined;
+  const info = kind !== undefined ? KINDS[kind] : undefined;
+  const id = info ? entity.slice(colon + 1) : entity;
+  if (!id) throw new InvalidArgumentError(`"${entity}" names no entity id`);
+  return info ? { id, kind, families: info.families } : { id };
+}
+
 export async function explainEntity(
   log: EventLog,
   state: NodeState,

@@ -1,0 +1,73 @@
+/**
+ * EventsService: the one object berthd wires in. It opens the log, loads the projections
+ * (newest valid checkpoint + tail) and, given a NATS URL, starts the relay. `close()` stops
+ * the relay, writes a final checkpoint and closes the log, in that order.
+ */
+import { join } from 'node:path';
+import type { Logger } from '../common/logger.js';
+import { silentLogger } from '../common/logger.js';
+import { EventLog } from './log.js';
+import type { AppendRequest, BerthEvent } from './model.js';
+import { Projections } from './projections/projections.js';
+import { NatsRelay } from './relay.js';
+
+export interface EventsServiceOptions {
+  /** The directory holding the level database (created if missing, refused if foreign or truncated). */
+  dir: string;
+  nodeId: string;
+  /** Without one, no relay runs (events are still stored and served). */
+  natsUrl?: string;
+  logger?: Logger;
+  /** Events between periodic checkpoints (default 10,000). */
+  checkpointEvery?: number;
+}
+
+export class EventsService {
+  private constructor(
+    readonly nodeId: string,
+    readonly log: EventLog,
+    readonly projections: Projections,
+    readonly relay: NatsRelay | undefined,
+  ) {}
+
+  static async open(opts: EventsServiceOptions): Promise<EventsService> {
+    const logger = opts.logger ?? silentLogger;
+    const log = await EventLog.open(opts.dir, logger);
+    try {
+      const projections = await Projections.open(log, {
+        logger,
+        ...(opts.checkpointEvery === undefined ? {} : { checkpointEvery: opts.checkpointEvery }),
+      });
+      const loaded = projections.loaded;
+      logger.info(
+        { seq: log.lastSeq, checkpoint: loaded.checkpointSeq, tail: loaded.tailEvents },
+        'event log open',
+      );
+      let relay: NatsRelay | undefined;
+      if (opts.natsUrl) {
+        relay = new NatsRelay(log, { nodeId: opts.nodeId, servers: opts.natsUrl, logger });
+        await relay.start();
+      }
+      return new EventsService(opts.nodeId, log, projections, relay);
+    } catch (err) {
+      await log.close();
+      throw err;
+    }
+  }
+
+  /** The default location under a daemon root. */
+  static dirUnder(root: string): string {
+    return join(root, 'events');
+  }
+
+  /** Appends durably (see EventLog.append); the projections include the event when this resolves. */
+  append(req: AppendRequest): Promise<BerthEvent> {
+    return this.log.append(req);
+  }
+
+  async close(): Promise<void> {
+    await this.relay?.stop();
+    await this.projections.close();
+    await this.log.close();
+  }
+}
