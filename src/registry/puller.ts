@@ -98,7 +98,8 @@ export class Puller {
   }
 
   /** Pulls `reference`; a concurrent pull of the same reference and platform joins this one. */
-  pull(reference: string | ImageReference, opts: PullOptions = {}): Promise<PulledImage> {
+  async pull(reference: string | ImageReference, opts: PullOptions = {}): Promise<PulledImage> {
+    // Async so bad input rejects rather than throws; the map is still updated before any await.
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const platform = opts.platform ?? nodePlatform();
     const key = `${formatReference(ref)}|${formatPlatform(platform)}`;
