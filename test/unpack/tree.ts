@@ -1,5 +1,6 @@
 /** Test helper: a canonical description of a directory tree for comparing two unpackers' results. */
 import { createHash } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SysOps } from '../../src/unpack/sysops.js';
@@ -16,7 +17,7 @@ export interface TreeNode {
   xattrs: Record<string, string>;
 }
 
-function typeOf(st: import('node:fs').Stats): string {
+function typeOf(st: Stats): string {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
