@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, NotFoundError } from '../../src/common/errors.js';
-import { DigestMismatchError, FsContentStore } from '../../src/content/index.js';
+import { DigestMismatchError, FsContentStore, type Digest } from '../../src/content/index.js';
 import { Puller, RegistryClient, RegistryError } from '../../src/registry/index.js';
 import { randomBytesSeeded, writeOciLayout, type BuiltImage } from '../helpers/oci-images.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -114,7 +114,7 @@ describe('transfer faults', () => {
     expect(ingests.length).toBe(1);
     const kept = ingests[0]!.offset;
     expect(kept).toBeGreaterThan(0);
-    expect(await store.has(image.manifestDigest)).toBe(false);
+    expect(await store.has(image.manifestDigest as Digest)).toBe(false);
 
     // A new client and puller (as after a daemon restart) resume from the ingest.
     const again = newClient();
@@ -136,8 +136,8 @@ describe('transfer faults', () => {
     expect(err).toBeInstanceOf(DigestMismatchError);
     expect((err as Error).message).toContain(`expected ${layer.digest}`);
     expect((err as Error).message).toContain(proxy.host);
-    expect(await store.has(layer.digest)).toBe(false);
-    expect(await store.has(image.manifestDigest)).toBe(false);
+    expect(await store.has(layer.digest as Digest)).toBe(false);
+    expect(await store.has(image.manifestDigest as Digest)).toBe(false);
     expect(await store.listIngests()).toEqual([]);
   });
 
