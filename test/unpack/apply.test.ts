@@ -1,0 +1,183 @@
+/** applyLayer: formats, metadata, OCI whiteout representations per mode, and stream errors. */
+import { execFileSync } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { CorruptLayerError, UnsupportedMediaTypeError } from '../../src/unpack/errors.js';
+import { applyLayer, compressionOf } from '../../src/unpack/index.js';
+import { SysOps } from '../../src/unpack/sysops.js';
+import { buildTar, gzip, MEDIA, rawHeader, sha256, streamOf, zstd } from './layers.js';
+
+let dir: string;
+let sys: SysOps;
+beforeAll(() => {
+  sys = new SysOps();
+});
+afterAll(async () => {
+  await sys.close();
+});
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'berth-apply-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('formats and diff ids', () => {
+  it('maps OCI and Docker media types to their compression, and refuses others by name', () => {
+    expect(compressionOf(MEDIA.tar)).toBe('none');
+    expect(compressionOf(MEDIA.gzip)).toBe('gzip');
+    expect(compressionOf(MEDIA.zstd)).toBe('zstd');
+    expect(compressionOf(MEDIA.dockerGzip)).toBe('gzip');
+    expect(compressionOf('application/vnd.oci.image.layer.nondistributable.v1.tar+gzip')).toBe('gzip');
+    expect(() => compressionOf('application/vnd.oci.image.layer.v1.tar+bzip2')).toThrow(
+      UnsupportedMediaTypeError,
+    );
+    expect(() => compressionOf('application/vnd.oci.image.layer.v1.tar+bzip2')).toThrow(/tar\+bzip2/);
+  });
+
+  it('gives the same diff id and tree for plain, gzip and zstd blobs of one tar', async () => {
+    const tar = await buildTar([{ name: 'f', data: 'same' }]);
+    for (const [media, blob] of [
+      [MEDIA.tar, tar],
+      [MEDIA.gzip, gzip(tar)],
+      [MEDIA.zstd, zstd(tar)],
+    ] as const) {
+      const target = join(dir, media.replace(/\W/g, '_'));
+      await mkdir(target);
+      const r = await applyLayer(streamOf(blob), media, target, {
+        mode: 'native',
+        expectedDiffId: sha256(tar),
+      });
+      expect(r.diffId).toBe(sha256(tar));
+      expect(r.size).toBe(tar.length);
+      expect(await readFile(join(target, 'f'), 'utf8')).toBe('same');
+    }
+  });
+
+  it('hashes every byte of a GNU tar, record padding included, and reports progress', async () => {
+    const src = join(dir, 'src');
+    await mkdir(join(src, 'sub'), { recursive: true });
+    await writeFile(join(src, 'sub', 'file'), 'gnu');
+    const tarPath = join(dir, 'layer.tar');
+    execFileSync('tar', ['-cf', tarPath, '-C', src, '.']);
+    const bytes = await readFile(tarPath);
+    expect(bytes.length % 10240).toBe(0);
+    const target = join(dir, 't');
+    await mkdir(target);
+    let seen = 0;
+    const r = await applyLayer(createReadStream(tarPath), MEDIA.tar, target, {
+      mode: 'native',
+      onProgress: (n) => (seen = n),
+    });
+    expect(r.diffId).toBe(sha256(bytes));
+    expect(seen).toBe(bytes.length);
+    expect(await readFile(join(target, 'sub', 'file'), 'utf8')).toBe('gnu');
+  });
+
+  it('refuses corrupt gzip, corrupt zstd and non-tar data as CorruptLayerError', async () => {
+    const tar = await buildTar([{ name: 'f', data: 'x'.repeat(5000) }]);
+    const gz = gzip(tar);
+    gz[gz.length - 6] = (gz[gz.length - 6] ?? 0) ^ 0xff; // breaks the CRC
+    await expect(applyLayer(streamOf(gz), MEDIA.gzip, dir, { mode: 'native' })).rejects.toThrow(
+      CorruptLayerError,
+    );
+    await expect(
+      applyLayer(streamOf(Buffer.from('not zstd at all')), MEDIA.zstd, dir, { mode: 'native' }),
+    ).rejects.toThrow(CorruptLayerError);
+    await expect(
+      applyLayer(streamOf(Buffer.alloc(1024, 7)), MEDIA.tar, dir, { mode: 'native' }),
+    ).rejects.toThrow(CorruptLayerError);
+    await expect(
+      applyLayer(streamOf(tar.subarray(0, 700)), MEDIA.tar, dir, { mode: 'native' }),
+    ).rejects.toThrow(/"f"/);
+  });
+});
+
+describe('metadata', () => {
+  it('keeps owners from PAX headers above the ustar range, sub-second PAX mtimes, and directory mtimes after their contents', async () => {
+    const pax = (k: string, v: string): Buffer => {
+      const body = ` ${k}=${v}\n`;
+      let len = body.length + 2;
+      while (String(len).length + body.length !== len) len = String(len).length + body.length;
+      return Buffer.from(`${len}${body}`);
+    };
+    const records = Buffer.concat([
+      pax('uid', '3000000'),
+      pax('gid', '3000001'),
+      pax('mtime', '1700000000.25'),
+    ]);
+    const padded = Buffer.concat([records, Buffer.alloc((512 - (records.length % 512)) % 512)]);
+    const file = Buffer.from('big ids');
+    const tar = Buffer.concat([
+      await buildTar([{ name: 'd/', type: 'directory', mtime: new Date('2020-01-01T00:00:00Z') }]).then((b) =>
+        b.subarray(0, 512),
+      ),
+      rawHeader('PaxHeader', records.length, 'x'),
+      padded,
+      rawHeader('d/f', file.length, '0'),
+      file,
+      Buffer.alloc(512 - file.length),
+      Buffer.alloc(1024),
+    ]);
+    await applyLayer(streamOf(tar), MEDIA.tar, dir, { mode: 'native' });
+    const f = await stat(join(dir, 'd/f'));
+    expect([f.uid, f.gid]).toEqual([3000000, 3000001]);
+    expect(f.mtimeMs).toBeCloseTo(1700000000250, 0);
+    expect((await stat(join(dir, 'd'))).mtime.toISOString()).toBe('2020-01-01T00:00:00.000Z');
+  });
+
+  it('refuses an xattr the kernel rejects (malformed security.capability) naming the entry', async () => {
+    const tar = await buildTar([
+      { name: 'bad-cap', data: 'x', xattrs: { 'security.capability': Buffer.from([9, 9]) } },
+    ]);
+    await expect(applyLayer(streamOf(tar), MEDIA.tar, dir, { mode: 'native' })).rejects.toThrow(
+      /bad-cap.*security\.capability/,
+    );
+  });
+});
+
+describe('whiteouts', () => {
+  it('overlay mode writes a whiteout as char 0/0 and an opaque directory as trusted.overlay.opaque=y', async () => {
+    const tar = await buildTar([
+      { name: 'gone/', type: 'directory' },
+      { name: '.wh.old' },
+      { name: 'gone/.wh..wh..opq' },
+      { name: 'gone/new', data: 'n' },
+    ]);
+    await applyLayer(streamOf(tar), MEDIA.tar, dir, { mode: 'overlay' });
+    const wh = await lstat(join(dir, 'old'));
+    expect(wh.isCharacterDevice() && wh.rdev === 0).toBe(true);
+    expect((await sys.lgetxattr(join(dir, 'gone'), 'trusted.overlay.opaque')).toString()).toBe('y');
+    expect(await readdir(join(dir, 'gone'))).toEqual(['new']);
+    expect((await readdir(dir)).some((n) => n.startsWith('.wh.'))).toBe(false);
+  });
+
+  it('native mode deletes, keeping what the same layer wrote (whiteouts only hide lower layers)', async () => {
+    await applyLayer(
+      streamOf(
+        await buildTar([
+          { name: 'a', data: 'a' },
+          { name: 'o/', type: 'directory' },
+          { name: 'o/lower', data: 'l' },
+        ]),
+      ),
+      MEDIA.tar,
+      dir,
+      { mode: 'native' },
+    );
+    const tar = await buildTar([
+      { name: 'same', data: 's' },
+      { name: '.wh.same' },
+      { name: '.wh.a' },
+      { name: 'o/', type: 'directory' },
+      { name: 'o/mine', data: 'm' },
+      { name: 'o/.wh..wh..opq' },
+    ]);
+    await applyLayer(streamOf(tar), MEDIA.tar, dir, { mode: 'native' });
+    expect((await readdir(dir)).sort()).toEqual(['o', 'same']);
+    expect(await readdir(join(dir, 'o'))).toEqual(['mine']);
+  });
+});
