@@ -1,12 +1,15 @@
 /** All activities berthd's worker registers, built over the subsystems it was given. */
+import { withErrorConventions } from './conventions.js';
+import { createDemoActivities, type DemoActivityDeps } from './demo.js';
 import { createNodeInfoActivities, type NodeInfoActivityDeps } from './node-info.js';
 
-export type ActivityDeps = NodeInfoActivityDeps;
+export type ActivityDeps = NodeInfoActivityDeps & DemoActivityDeps;
 
 export function createActivities(deps: ActivityDeps) {
-  return {
+  return withErrorConventions({
     ...createNodeInfoActivities(deps),
-  };
+    ...createDemoActivities(deps),
+  });
 }
 
 /** The activity interface workflows import as a type only. */

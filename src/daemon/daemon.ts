@@ -14,6 +14,7 @@ import { toolVersion, type RuntimeVersion } from '../activities/node-info.js';
 import { ApiServer } from '../api/server.js';
 import { Router } from '../api/router.js';
 import { infoRoutes } from '../api/routes/info.js';
+import { demoRoutes } from '../api/routes/demo.js';
 import type { NodeInfo, ServiceInfo } from '../api/types.js';
 import type { NodeInfoResult } from '../workflows/node-info.js';
 import type { DaemonConfig } from './config.js';
@@ -23,6 +24,8 @@ import { startEmbeddedServices, type EmbeddedServices } from './embedded.js';
 import { connectTemporal, probeTemporal, taskQueueFor } from './temporal.js';
 import { probeNats } from './nats.js';
 import { sleep, type SupervisedService } from './supervisor.js';
+import { TransitionRunner } from './transitions.js';
+import { crashHookInterceptor, testHooksEnabled } from './test-hooks.js';
 
 export const BERTHD_VERSION = (
   JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -36,6 +39,7 @@ export class Daemon {
   private lock: RootLock | undefined;
   private connection: NativeConnection | undefined;
   private client: Client | undefined;
+  readonly transitions: TransitionRunner;
   private worker: Worker | undefined;
   private workerRun: Promise<void> | undefined;
   private readonly api: ApiServer;
@@ -51,7 +55,12 @@ export class Daemon {
   ) {
     this.layout = rootLayout(config);
     this.taskQueue = taskQueueFor(config.nodeId);
+    this.transitions = new TransitionRunner(() => {
+      if (!this.client) throw new UnavailableError('berthd is not connected to Temporal');
+      return this.client;
+    }, this.taskQueue);
     const router = new Router().add(...infoRoutes(this));
+    if (testHooksEnabled()) router.add(...demoRoutes(this));
     this.api = new ApiServer(router, log.child({ component: 'api' }));
   }
 
@@ -77,16 +86,7 @@ export class Daemon {
     await createLayout(layout);
 
     this.services = await startEmbeddedServices(config, layout, this.log.child({ component: 'embedded' }));
-    const activities = createActivities({ binaries: config.binaries });
-    const { connection, client, worker } = await connectTemporal(
-      this.services.temporalAddress,
-      config.temporalNamespace,
-      this.taskQueue,
-      activities,
-      this.log,
-    );
-    Object.assign(this, { connection, client });
-    this.runWorker(worker);
+    await this.connectWorker();
     this.runtimes = (await this.runNodeInfoWorkflow()).runtimes;
     await this.api.listen(config.apiSocket);
     this.log.info(
@@ -122,16 +122,33 @@ export class Daemon {
       if (this.stopping) return;
       this.log.error({ err }, 'Temporal worker failed; starting a new one');
       await sleep(1_000);
-      if (this.stopping || !this.services) return;
-      const handles = await connectTemporal(
-        this.services.temporalAddress,
-        this.config.temporalNamespace,
-        this.taskQueue,
-        createActivities({ binaries: this.config.binaries }),
-        this.log,
-      );
-      Object.assign(this, { connection: handles.connection, client: handles.client });
-      this.runWorker(handles.worker);
+      if (!this.stopping) await this.connectWorker();
+    });
+  }
+
+  private async connectWorker(): Promise<void> {
+    const { config, services } = this;
+    const activities = createActivities({ binaries: config.binaries, root: config.root });
+    const hook = crashHookInterceptor(config.root);
+    const handles = await connectTemporal(
+      services!.temporalAddress,
+      config.temporalNamespace,
+      this.taskQueue,
+      activities,
+      this.log,
+      hook ? [hook] : [],
+    );
+    this.connection = handles.connection;
+    this.client = handles.client;
+    this.runWorker(handles.worker);
+  }
+
+  runDemo(req: { id: string; refuseAt?: string }): Promise<unknown> {
+    return this.transitions.run({
+      workflowType: 'demoTransition',
+      workflowId: `demo:${req.id}`,
+      args: [req],
+      onFinished: 'recorded',
     });
   }
 

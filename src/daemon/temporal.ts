@@ -6,7 +6,13 @@
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import {
+  NativeConnection,
+  Worker,
+  Runtime,
+  makeTelemetryFilterString,
+  type ActivityInterceptorsFactory,
+} from '@temporalio/worker';
 import { UnavailableError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 
@@ -77,6 +83,7 @@ export async function connectTemporal(
   taskQueue: string,
   activities: object,
   log: Logger,
+  activityInterceptors: ActivityInterceptorsFactory[] = [],
 ): Promise<TemporalHandles> {
   if (!existsSync(WORKFLOW_BUNDLE)) {
     throw new UnavailableError(
@@ -97,6 +104,7 @@ export async function connectTemporal(
     taskQueue,
     workflowBundle: { codePath: WORKFLOW_BUNDLE },
     activities,
+    interceptors: { activity: activityInterceptors },
   });
   return { connection, client, worker };
 }

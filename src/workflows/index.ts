@@ -1,2 +1,3 @@
 /** The workflow bundle's entry point: every workflow berthd runs is exported from here. */
 export { nodeInfo } from './node-info.js';
+export { demoTransition } from './demo.js';

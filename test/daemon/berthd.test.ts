@@ -136,18 +136,22 @@ describe('berthd stop', () => {
     await d.cleanup();
   });
 
-  it('restarts on the same root after SIGKILL, with its embedded services taken down by the kernel', async () => {
-    const d = await startBerthd();
-    const children = descendants(d.proc.pid!);
-    d.proc.kill('SIGKILL');
-    await d.stop();
-    await waitFor(() => children.every(isGone), 30_000, 'children to exit');
-    const again = await startBerthd({ root: d.root, state: d.state, nodeId: d.nodeId });
-    const result = await again.client.post<{ nodeId: string }>('/v1/node-info');
-    expect(result.nodeId).toBe(d.nodeId);
-    expect(await again.stop()).toBe(0);
-    await again.cleanup();
-  });
+  it(
+    'restarts on the same root after SIGKILL, with its embedded services taken down by the kernel',
+    { timeout: 240_000 },
+    async () => {
+      const d = await startBerthd();
+      const children = descendants(d.proc.pid!);
+      d.proc.kill('SIGKILL');
+      await d.stop();
+      await waitFor(() => children.every(isGone), 30_000, 'children to exit');
+      const again = await startBerthd({ root: d.root, state: d.state, nodeId: d.nodeId });
+      const result = await again.client.post<{ nodeId: string }>('/v1/node-info');
+      expect(result.nodeId).toBe(d.nodeId);
+      expect(await again.stop()).toBe(0);
+      await again.cleanup();
+    },
+  );
 });
 
 describe('berthd bad invocations: one line naming the problem, non-zero exit, nothing on disk', () => {
