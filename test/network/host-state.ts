@@ -4,7 +4,8 @@
  * host-local reservations, ip_forward), and restoring what the plugins change by design.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { execFile, execFileCapture } from '../../src/common/exec.js';
 
@@ -95,20 +96,19 @@ export async function stableLinks(net: TestNet): Promise<string[]> {
 /** What the plugins change on purpose and a test must put back. */
 export interface HostBaseline {
   ipForward: string;
-  natChains: Set<string>;
-  natRules: Set<string>;
-  natTable: boolean;
+  /** This test file's entry in the registry of files using CNI right now. */
+  marker: string;
 }
 
+/** Test files that use CNI at this moment register here; the last one out removes shared chains. */
+const USERS_DIR = path.join(os.tmpdir(), 'berth-cni-test-users');
+const SHARED_CHAINS = ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-SETMARK', 'CNI-HOSTPORT-MASQ'];
+
 export async function captureBaseline(): Promise<HostBaseline> {
-  const lines = await iptablesLines();
-  const nat = natSection(lines);
-  return {
-    ipForward: (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim(),
-    natChains: new Set(nat.filter((l) => l.startsWith(':')).map((l) => l.split(' ')[0] ?? l)),
-    natRules: new Set(nat.filter((l) => l.startsWith('-A'))),
-    natTable: lines.includes('*nat'),
-  };
+  await mkdir(USERS_DIR, { recursive: true });
+  const marker = path.join(USERS_DIR, `${process.pid}-${randomBytes(4).toString('hex')}`);
+  await writeFile(marker, '');
+  return { ipForward: (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim(), marker };
 }
 
 function natSection(lines: string[]): string[] {
@@ -118,37 +118,50 @@ function natSection(lines: string[]): string[] {
   return lines.slice(start + 1, end < 0 ? undefined : end);
 }
 
+/** Other test files still using CNI (markers of live processes). */
+async function otherUsers(own: string): Promise<string[]> {
+  const names = await readdir(USERS_DIR).catch(() => [] as string[]);
+  const live: string[] = [];
+  for (const n of names) {
+    const file = path.join(USERS_DIR, n);
+    if (file === own) continue;
+    const pid = Number(n.split('-')[0]);
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      alive = false;
+    }
+    if (alive) live.push(n);
+    else await rm(file, { force: true });
+  }
+  return live;
+}
+
 /**
- * Deletes the test bridge, restores ip_forward, and removes portmap's shared CNI-HOSTPORT-*
- * chains (and the nat table) when the test created them and nobody uses them any more.
+ * Deletes the test bridge, restores ip_forward, and, when no other CNI test is running and no
+ * hostPort mapping remains, removes portmap's shared CNI-HOSTPORT-* chains and their jumps
+ * (portmap creates them on first use and never removes them).
  */
 export async function restoreHost(net: TestNet, baseline: HostBaseline): Promise<void> {
   await execFileCapture('ip', ['link', 'del', net.bridge]);
+  await rm(baseline.marker, { force: true });
+  if ((await otherUsers(baseline.marker)).length > 0) return;
   await writeFile('/proc/sys/net/ipv4/ip_forward', baseline.ipForward);
   const nat = natSection(await iptablesLines());
-  const sharedChains = ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-SETMARK', 'CNI-HOSTPORT-MASQ'];
-  const created = sharedChains.filter(
-    (c) => !baseline.natChains.has(`:${c}`) && nat.some((l) => l.startsWith(`:${c} `)),
-  );
-  // Only when no rule of any other user remains in the chains the test created.
-  const inUse = nat.some((l) => created.some((c) => l.startsWith(`-A ${c} `)));
-  if (created.length > 0 && !inUse) {
-    for (const rule of nat.filter((l) => l.startsWith('-A') && !baseline.natRules.has(l))) {
-      if (created.some((c) => rule.endsWith(`-j ${c}`))) {
-        await execFileCapture('iptables', ['-t', 'nat', '-D', ...splitRule(rule.slice(3))]);
-      }
-    }
-    for (const c of created) await execFileCapture('iptables', ['-t', 'nat', '-X', c]);
-  }
-  if (!baseline.natTable) {
-    const after = natSection(await iptablesLines());
-    const custom = after.filter(
-      (l) => l.startsWith(':') && !/^:(PREROUTING|INPUT|OUTPUT|POSTROUTING) /.test(l),
-    );
-    if (custom.length === 0 && !after.some((l) => l.startsWith('-A'))) {
-      await execFileCapture('nft', ['delete', 'table', 'ip', 'nat']);
+  if (nat.some((l) => l.startsWith('-A CNI-HOSTPORT-DNAT '))) return;
+  for (const rule of nat.filter((l) => l.startsWith('-A '))) {
+    if (SHARED_CHAINS.some((c) => rule.endsWith(`-j ${c}`))) {
+      await execFileCapture('iptables', ['-t', 'nat', '-D', ...splitRule(rule.slice(3))]);
     }
   }
+  for (const c of SHARED_CHAINS) {
+    if (!nat.some((l) => l.startsWith(`:${c} `))) continue;
+    await execFileCapture('iptables', ['-t', 'nat', '-F', c]);
+    await execFileCapture('iptables', ['-t', 'nat', '-X', c]);
+  }
+  // An emptied nat table itself stays: iptables-nft cannot delete a table and nft is not
+  // installed here (machine-notes), so footprints ignore the built-in chains.
 }
 
 /** Splits an iptables-save rule into arguments, honouring double-quoted comments. */

@@ -1,0 +1,228 @@
+/**
+ * Pod sandboxes without an infra container: composes pinned namespaces, the pod cgroup, the
+ * per-sandbox files and the CNI attachment. Each step is a public, idempotent method so a durable
+ * workflow can run (and retry) them one by one; `create`, `stop` and `remove` run them in order,
+ * and `create` undoes everything it did when a step fails.
+ */
+import { randomBytes } from 'node:crypto';
+import { AlreadyExistsError, NotFoundError, errorMessage } from '../common/errors.js';
+import { silentLogger, type Logger } from '../common/logger.js';
+import type { CniNetwork } from '../network/cni.js';
+import type { PodCgroups } from './cgroups.js';
+import { normalizeSandboxConfig, type SandboxConfig } from './config.js';
+import { SandboxFiles } from './files.js';
+import { NamespacePinner, assertSandboxId } from './namespaces.js';
+import { SandboxStore, type SandboxRecord } from './store.js';
+
+export interface SandboxManagerOptions {
+  /** Berth's state dir: pins under `ns/`, records and files under `sandboxes/`. */
+  stateDir: string;
+  network: CniNetwork;
+  cgroups: PodCgroups;
+  files?: SandboxFiles;
+  logger?: Logger;
+}
+
+/** What `status` reports: the record plus a live CHECK of the network attachment. */
+export interface SandboxStatus {
+  record: SandboxRecord;
+  /** `ok` when CHECK passed, `none` for host networking or a stopped sandbox, else the error. */
+  network: { check: 'ok' } | { check: 'none' } | { check: 'failed'; error: string };
+}
+
+/** Generates a sandbox id like containerd's: 64 hex characters. */
+export function newSandboxId(): string {
+  return randomBytes(32).toString('hex');
+}
+
+export class SandboxManager {
+  readonly store: SandboxStore;
+  readonly pinner: NamespacePinner;
+  private readonly files: SandboxFiles;
+  private readonly log: Logger;
+  /** Serializes the uniqueness check and claim of (namespace, name, uid, attempt). */
+  private registering: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly opts: SandboxManagerOptions) {
+    this.store = new SandboxStore(opts.stateDir);
+    this.pinner = new NamespacePinner(opts.stateDir);
+    this.files = opts.files ?? new SandboxFiles();
+    this.log = (opts.logger ?? silentLogger).child({ subsystem: 'sandbox' });
+  }
+
+  /** Creates a ready sandbox: every step in order; on failure, everything done is undone. */
+  async create(config: SandboxConfig, id: string = newSandboxId()): Promise<SandboxRecord> {
+    await this.register(id, config);
+    try {
+      await this.pinNamespaces(id);
+      await this.createCgroup(id);
+      await this.writeFiles(id);
+      return await this.attachNetwork(id);
+    } catch (err) {
+      this.log.warn({ id, err: errorMessage(err) }, 'sandbox create failed; tearing down');
+      try {
+        await this.remove(id);
+      } catch (cleanupErr) {
+        this.log.error({ id, err: errorMessage(cleanupErr) }, 'teardown after a failed create failed');
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Step 1: validates the request and records the sandbox. Repeating it with the same id succeeds;
+   * another sandbox with the same namespace, name, uid and attempt is an AlreadyExistsError.
+   */
+  register(id: string, config: SandboxConfig): Promise<SandboxRecord> {
+    assertSandboxId(id);
+    const normalized = normalizeSandboxConfig(config);
+    const run = this.registering.then(async () => {
+      const existing = await this.store.get(id);
+      if (existing) return existing;
+      const md = normalized.metadata;
+      const clash = (await this.store.list()).find(
+        (r) =>
+          r.config.metadata.namespace === md.namespace &&
+          r.config.metadata.name === md.name &&
+          r.config.metadata.uid === md.uid &&
+          r.config.metadata.attempt === md.attempt,
+      );
+      if (clash) {
+        throw new AlreadyExistsError(
+          `sandbox ${md.namespace}/${md.name} (uid ${md.uid}, attempt ${md.attempt}) already exists as ${clash.id}`,
+        );
+      }
+      const record: SandboxRecord = {
+        id,
+        config: normalized,
+        createdAt: new Date().toISOString(),
+        state: 'created',
+      };
+      await this.store.put(record);
+      return record;
+    });
+    this.registering = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Step 2: pins network/IPC/UTS (those not shared with the host) and sets the hostname. */
+  async pinNamespaces(id: string): Promise<SandboxRecord> {
+    const record = await this.mustGet(id);
+    const c = record.config;
+    record.namespaces = await this.pinner.pin(id, {
+      network: c.hostNetwork ? 'host' : 'pod',
+      ipc: c.hostIpc ? 'host' : 'pod',
+      hostname: c.hostname,
+    });
+    await this.store.put(record);
+    return record;
+  }
+
+  /** Step 3: the pod cgroup with the pod-level resources. */
+  async createCgroup(id: string): Promise<SandboxRecord> {
+    const record = await this.mustGet(id);
+    record.cgroupPath = await this.opts.cgroups.create(id, record.config.linux?.resources ?? {});
+    await this.store.put(record);
+    return record;
+  }
+
+  /** Step 4: hostname, resolv.conf and hosts (rewritten with the IPs once attached). */
+  async writeFiles(id: string): Promise<SandboxRecord> {
+    const record = await this.mustGet(id);
+    const c = record.config;
+    record.files = await this.files.write(this.store.sandboxDir(id), {
+      hostname: c.hostname,
+      hostNetwork: c.hostNetwork,
+      ips: (record.network?.ips ?? []).map((ip) => ip.ip),
+      ...(c.dnsConfig ? { dnsConfig: c.dnsConfig } : {}),
+    });
+    await this.store.put(record);
+    return record;
+  }
+
+  /** Step 5: CNI ADD (nothing for host networking); the sandbox becomes ready. */
+  async attachNetwork(id: string): Promise<SandboxRecord> {
+    let record = await this.mustGet(id);
+    const c = record.config;
+    if (!c.hostNetwork) {
+      const netns = record.namespaces?.net;
+      if (netns === undefined)
+        throw new NotFoundError(`sandbox ${id} has no pinned network namespace; pin it first`);
+      const res = await this.opts.network.add({
+        containerId: id,
+        netnsPath: netns,
+        pod: { namespace: c.metadata.namespace, name: c.metadata.name, uid: c.metadata.uid },
+        portMappings: c.portMappings,
+      });
+      record.network = { name: res.networkName, ifName: res.ifName, ips: res.ips };
+      await this.store.put(record);
+      record = await this.writeFiles(id);
+    }
+    record.state = 'ready';
+    await this.store.put(record);
+    return record;
+  }
+
+  /** CNI DEL while the namespace still exists; idempotent, also for unknown sandboxes. */
+  async detachNetwork(id: string): Promise<void> {
+    assertSandboxId(id);
+    // DEL runs from the attachment cache, so it works even without (or before) a record.
+    await this.opts.network.del(id);
+    const record = await this.store.get(id);
+    if (record?.network) {
+      delete record.network;
+      await this.store.put(record);
+    }
+  }
+
+  /** Stops the sandbox: its network is torn down, its namespaces stay until remove. Idempotent. */
+  async stop(id: string): Promise<void> {
+    await this.detachNetwork(id);
+    const record = await this.store.get(id);
+    if (record && record.state !== 'notready') {
+      record.state = 'notready';
+      await this.store.put(record);
+    }
+  }
+
+  /**
+   * Removes everything of the sandbox: network (again, in case stop was skipped or interrupted),
+   * then namespaces (only after DEL succeeded, since plugins need the namespace to clean up),
+   * cgroup, files and record. Idempotent; removing an unknown sandbox succeeds.
+   */
+  async remove(id: string): Promise<void> {
+    await this.detachNetwork(id);
+    await this.pinner.release(id);
+    await this.opts.cgroups.remove(id);
+    await this.files.remove(this.store.sandboxDir(id));
+    await this.store.delete(id);
+  }
+
+  /** The sandbox and a live CHECK of its network. */
+  async status(id: string): Promise<SandboxStatus> {
+    const record = await this.mustGet(id);
+    if (record.config.hostNetwork || record.state !== 'ready' || !record.network) {
+      return { record, network: { check: 'none' } };
+    }
+    try {
+      await this.opts.network.check(id, record.network.ifName);
+      return { record, network: { check: 'ok' } };
+    } catch (err) {
+      return { record, network: { check: 'failed', error: errorMessage(err) } };
+    }
+  }
+
+  async get(id: string): Promise<SandboxRecord | undefined> {
+    return this.store.get(id);
+  }
+
+  async list(): Promise<SandboxRecord[]> {
+    return this.store.list();
+  }
+
+  private async mustGet(id: string): Promise<SandboxRecord> {
+    const record = await this.store.get(id);
+    if (!record) throw new NotFoundError(`sandbox ${id} not found`);
+    return record;
+  }
+}

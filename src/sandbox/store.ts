@@ -1,0 +1,91 @@
+/**
+ * Durable per-sandbox records at `<state>/sandboxes/<id>/sandbox.json`: what was asked for and
+ * what each step produced, so every step can be repeated (or undone) after a restart.
+ */
+import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { BerthError, errorMessage } from '../common/errors.js';
+import type { AttachedIp } from '../network/types.js';
+import type { NormalizedSandboxConfig } from './config.js';
+import type { SandboxFilePaths } from './files.js';
+import { assertSandboxId, type PinnedNamespaces } from './namespaces.js';
+
+/**
+ * A sandbox's lifecycle state: `created` while steps are running (or after a crash mid-create),
+ * `ready` once the network is attached, `notready` after stop.
+ */
+export type SandboxState = 'created' | 'ready' | 'notready';
+
+export interface SandboxRecord {
+  id: string;
+  config: NormalizedSandboxConfig;
+  createdAt: string;
+  state: SandboxState;
+  namespaces?: PinnedNamespaces;
+  /** runc's cgroupsPath for the sandbox's containers, e.g. `/berth/pod-<id>`. */
+  cgroupPath?: string;
+  files?: SandboxFilePaths;
+  network?: { name: string; ifName: string; ips: AttachedIp[] };
+}
+
+export class SandboxStore {
+  readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = path.join(stateDir, 'sandboxes');
+  }
+
+  sandboxDir(id: string): string {
+    assertSandboxId(id);
+    return path.join(this.dir, id);
+  }
+
+  async get(id: string): Promise<SandboxRecord | undefined> {
+    const file = path.join(this.sandboxDir(id), 'sandbox.json');
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      return JSON.parse(text) as SandboxRecord;
+    } catch (err) {
+      throw new BerthError('internal', `sandbox record ${file} is unreadable: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** Writes the record durably (fsync before rename), creating the sandbox dir if needed. */
+  async put(record: SandboxRecord): Promise<void> {
+    const dir = this.sandboxDir(record.id);
+    await mkdir(dir, { recursive: true });
+    const file = path.join(dir, 'sandbox.json');
+    const tmp = `${file}.tmp-${process.pid}`;
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(record, null, 1));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  }
+
+  async list(): Promise<SandboxRecord[]> {
+    const ids = await readdir(this.dir).catch(() => [] as string[]);
+    const records: SandboxRecord[] = [];
+    for (const id of ids.sort()) {
+      const r = await this.get(id).catch(() => undefined);
+      if (r) records.push(r);
+    }
+    return records;
+  }
+
+  /** Deletes the sandbox dir with everything left in it; idempotent. */
+  async delete(id: string): Promise<void> {
+    await rm(this.sandboxDir(id), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,262 @@
+import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from '../../src/common/exec.js';
+import { CniNetwork } from '../../src/network/cni.js';
+import { CniPluginError } from '../../src/network/errors.js';
+import { PodCgroups } from '../../src/sandbox/cgroups.js';
+import type { SandboxConfig } from '../../src/sandbox/config.js';
+import { mountsUnder } from '../../src/sandbox/mounts.js';
+import { SandboxManager } from '../../src/sandbox/sandbox-manager.js';
+import {
+  bridgePorts,
+  captureBaseline,
+  hostLocalLeases,
+  iptablesFootprint,
+  restoreHost,
+  uniqueNet,
+  writeTestConflist,
+  type HostBaseline,
+  type TestNet,
+} from '../network/host-state.js';
+import { listenIn, sendFrom } from './netns-tools.js';
+
+let root: string;
+let testNet: TestNet;
+let baseline: HostBaseline;
+let dataDir: string;
+let manager: SandboxManager;
+let cgroups: PodCgroups;
+const cgroupRoot = `berth-test-mgr-${process.pid}`;
+const hostPort = 20000 + Math.floor(Math.random() * 20000);
+const ids: string[] = [];
+
+function podConfig(name: string, extra: Partial<SandboxConfig> = {}): SandboxConfig {
+  return { metadata: { name, uid: `uid-${name}`, namespace: 'test', attempt: 0 }, hostname: name, ...extra };
+}
+
+function managerFor(confDir: string): SandboxManager {
+  return new SandboxManager({
+    stateDir: path.join(root, 'state'),
+    cgroups,
+    network: new CniNetwork({
+      confDir,
+      berthConfDir: path.join(root, 'berth-net.d'),
+      cacheDir: path.join(root, 'state', 'cni-cache'),
+    }),
+  });
+}
+
+/** Everything a sandbox leaves on the host, for before/after comparisons. */
+async function footprint(): Promise<Record<string, unknown>> {
+  const cgroupDirs: string[] = [];
+  for (const dir of cgroups.dirs('x').values()) {
+    const parent = path.dirname(dir);
+    const entries = await readdir(parent, { withFileTypes: true }).catch(() => []);
+    cgroupDirs.push(...entries.filter((e) => e.isDirectory()).map((e) => `${parent}/${e.name}`));
+  }
+  return {
+    leases: await hostLocalLeases(dataDir, testNet),
+    ports: await bridgePorts(testNet),
+    iptables: await iptablesFootprint(testNet, ids),
+    mounts: (await mountsUnder(path.join(root, 'state')))
+      .filter((m) => m.fsType === 'nsfs')
+      .map((m) => m.mountPoint),
+    cgroups: cgroupDirs.sort(),
+    sandboxes: await readdir(path.join(root, 'state', 'sandboxes')).catch(() => []),
+    cniCache: await readdir(path.join(root, 'state', 'cni-cache')).catch(() => []),
+  };
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'berth-sbm-'));
+  testNet = await uniqueNet('sbm');
+  baseline = await captureBaseline();
+  dataDir = path.join(root, 'ipam');
+  const confDir = path.join(root, 'net.d');
+  await mkdir(confDir);
+  await writeTestConflist(confDir, testNet, dataDir);
+  cgroups = await PodCgroups.detect(cgroupRoot);
+  manager = managerFor(confDir);
+});
+
+afterAll(async () => {
+  for (const id of ids) await manager.remove(id).catch(() => undefined);
+  await manager.pinner.dispose().catch(() => undefined);
+  for (const m of await mountsUnder(root)) await execFile('umount', [m.mountPoint]).catch(() => undefined);
+  for (const dir of cgroups.dirs('x').values())
+    await rm(path.dirname(dir), { recursive: false }).catch(() => undefined);
+  for (const dir of cgroups.dirs('x').values())
+    await execFile('rmdir', [path.dirname(dir)]).catch(() => undefined);
+  await restoreHost(testNet, baseline);
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('SandboxManager on the real host', () => {
+  it('two sandboxes get distinct IPs and reach each other and the gateway over TCP', async () => {
+    const a = await manager.create(podConfig('pod-a'), 'sbm-a');
+    const b = await manager.create(podConfig('pod-b'), 'sbm-b');
+    ids.push('sbm-a', 'sbm-b');
+    const ipA = a.network?.ips[0]?.ip as string;
+    const ipB = b.network?.ips[0]?.ip as string;
+    expect(ipA.startsWith(testNet.prefix)).toBe(true);
+    expect(ipB.startsWith(testNet.prefix)).toBe(true);
+    expect(ipA).not.toBe(ipB);
+    expect(a.state).toBe('ready');
+
+    const netA = a.namespaces?.net as string;
+    const netB = b.namespaces?.net as string;
+    const inB = await listenIn(netB, 5000);
+    await sendFrom(netA, ipB, 5000, 'hello from a');
+    expect(await inB.received).toBe('hello from a');
+    const inA = await listenIn(netA, 5001);
+    await sendFrom(netB, ipA, 5001, 'hello from b');
+    expect(await inA.received).toBe('hello from b');
+
+    // The gateway is the host's address on the bridge: a host listener there is reachable.
+    const got = new Promise<string>((resolve) => {
+      const server = net.createServer((sock) => {
+        const chunks: Buffer[] = [];
+        sock.on('data', (d: Buffer) => chunks.push(d));
+        sock.on('end', () => {
+          resolve(Buffer.concat(chunks).toString('utf8'));
+          sock.end();
+          server.close();
+        });
+      });
+      server.listen(0, testNet.gateway, () => {
+        const port = (server.address() as net.AddressInfo).port;
+        void sendFrom(netA, testNet.gateway, port, 'hello gateway');
+      });
+    });
+    expect(await got).toBe('hello gateway');
+
+    // Hostname in the UTS namespace and the sandbox files.
+    expect((await execFile('nsenter', [`--uts=${a.namespaces?.uts}`, 'hostname'])).trim()).toBe('pod-a');
+    expect(await readFile(a.files?.hosts as string, 'utf8')).toContain(`${ipA}\tpod-a\n`);
+    expect(await readFile(a.files?.hostname as string, 'utf8')).toBe('pod-a\n');
+    expect(a.cgroupPath).toBe(`/${cgroupRoot}/pod-sbm-a`);
+  });
+
+  it('a hostPort mapping is reachable from the host side', async () => {
+    const c = await manager.create(
+      podConfig('pod-c', { portMappings: [{ protocol: 'TCP', containerPort: 8080, hostPort }] }),
+      'sbm-c',
+    );
+    ids.push('sbm-c');
+    const inC = await listenIn(c.namespaces?.net as string, 8080);
+    const sock = net.connect({ host: testNet.gateway, port: hostPort });
+    await new Promise<void>((resolve, reject) => {
+      sock.on('connect', resolve);
+      sock.on('error', reject);
+    });
+    sock.end('through the host port');
+    expect(await inC.received).toBe('through the host port');
+  });
+
+  it('status runs CHECK; stop tears the network down idempotently; remove is idempotent', async () => {
+    const before = await footprint();
+    await manager.create(
+      podConfig('pod-d', { dnsConfig: { servers: ['10.96.0.10'], options: ['ndots:5'] } }),
+      'sbm-d',
+    );
+    ids.push('sbm-d');
+    const st = await manager.status('sbm-d');
+    expect(st.network).toEqual({ check: 'ok' });
+    expect(await readFile(st.record.files?.resolvConf as string, 'utf8')).toBe(
+      'nameserver 10.96.0.10\noptions ndots:5\n',
+    );
+    await manager.stop('sbm-d');
+    await manager.stop('sbm-d');
+    const stopped = await manager.status('sbm-d');
+    expect(stopped.record.state).toBe('notready');
+    expect(stopped.network).toEqual({ check: 'none' });
+    expect((await footprint()).leases).toEqual(before.leases);
+    await manager.remove('sbm-d');
+    await manager.remove('sbm-d');
+    await manager.remove('never-existed');
+    expect(await footprint()).toEqual(before);
+    await expect(manager.status('sbm-d')).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('a failing plugin fails create with its name and reason and leaves nothing behind', async () => {
+    const confDir = path.join(root, 'missing-net.d');
+    await mkdir(confDir);
+    await writeTestConflist(confDir, testNet, dataDir, { extraPlugins: [{ type: 'berth-missing-plugin' }] });
+    const broken = managerFor(confDir);
+    const before = await footprint();
+    ids.push('sbm-fail');
+    const err = await broken
+      .create(
+        podConfig('pod-fail', {
+          portMappings: [{ protocol: 'TCP', containerPort: 80, hostPort: hostPort + 1 }],
+        }),
+        'sbm-fail',
+      )
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CniPluginError);
+    expect((err as Error).message).toMatch(
+      /CNI plugin "berth-missing-plugin" failed ADD .*not found in \/usr\/lib\/cni/,
+    );
+    expect(await footprint()).toEqual(before);
+  });
+
+  it('invalid input is rejected with nothing created', async () => {
+    const before = await footprint();
+    const bad: [SandboxConfig, RegExp][] = [
+      [podConfig('pod-e', { hostname: 'not_valid' }), /^hostname "not_valid"/],
+      [podConfig('pod-e', { dnsConfig: { options: ['ndots 5'] } }), /^dnsConfig.options\[0\]/],
+      [
+        podConfig('pod-e', { portMappings: [{ protocol: 'TCP', containerPort: 70000 }] }),
+        /^portMappings\[0\].containerPort 70000/,
+      ],
+    ];
+    for (const [config, message] of bad) {
+      await expect(manager.create(config, 'sbm-e')).rejects.toMatchObject({
+        code: 'invalid_argument',
+        message: expect.stringMatching(message),
+      });
+    }
+    await expect(manager.create(podConfig('pod-e'), '../escape')).rejects.toMatchObject({
+      code: 'invalid_argument',
+    });
+    expect(await footprint()).toEqual(before);
+  });
+
+  it('a second sandbox with the same name, uid and attempt is refused with nothing created', async () => {
+    await manager.create(podConfig('pod-f'), 'sbm-f1');
+    ids.push('sbm-f1', 'sbm-f2');
+    const before = await footprint();
+    await expect(manager.create(podConfig('pod-f'), 'sbm-f2')).rejects.toMatchObject({
+      code: 'already_exists',
+      message: expect.stringMatching(
+        /sandbox test\/pod-f \(uid uid-pod-f, attempt 0\) already exists as sbm-f1/,
+      ),
+    });
+    expect(await footprint()).toEqual(before);
+    // A new attempt is a new sandbox.
+    const next = podConfig('pod-f');
+    next.metadata.attempt = 1;
+    await manager.create(next, 'sbm-f2');
+    await manager.remove('sbm-f1');
+    await manager.remove('sbm-f2');
+  });
+
+  it('a host-network sandbox pins only IPC and runs no CNI', async () => {
+    const before = await footprint();
+    const h = await manager.create(
+      podConfig('pod-h', { linux: { namespaceOptions: { network: 'node' } } }),
+      'sbm-h',
+    );
+    ids.push('sbm-h');
+    expect(Object.keys(h.namespaces ?? {})).toEqual(['ipc']);
+    expect(h.network).toBeUndefined();
+    expect(h.state).toBe('ready');
+    expect((await manager.status('sbm-h')).network).toEqual({ check: 'none' });
+    expect(await readFile(h.files?.hostname as string, 'utf8')).toBe(`${os.hostname()}\n`);
+    await manager.remove('sbm-h');
+    expect(await footprint()).toEqual(before);
+  });
+});
