@@ -76,9 +76,10 @@ export function connectionError(err: unknown, url: URL): BerthError {
     );
   }
   if (code === 'EPROTO' || /wrong version number|packet length too long/i.test(msg)) {
+    const reason = /wrong version number|packet length too long/i.exec(msg)?.[0] ?? msg.split('\n')[0];
     return new RegistryError(
       'failed_precondition',
-      `TLS handshake with ${host} failed (${msg}); if it serves plain HTTP, set plainHttp for "${host}"`,
+      `TLS handshake with ${host} failed (${reason}: the server does not seem to speak TLS); if it serves plain HTTP, set plainHttp for "${host}"`,
       { cause: err },
     );
   }
