@@ -105,8 +105,17 @@ export function workingSet(usage: number, inactiveFile: number): number {
 
 /** Reads cgroup stats for `path`; undefined when the cgroup does not exist. */
 export async function readCgroupStats(path: string): Promise<CgroupStats | undefined> {
-  if (await isCgroupV2()) {
-    const dir = join(CGROUP_ROOT, path);
+  return readCgroupStatsAt(CGROUP_ROOT, await isCgroupV2(), path);
+}
+
+/** Like readCgroupStats, for a hierarchy mounted at `root` (v1: one directory per controller under it). */
+export async function readCgroupStatsAt(
+  root: string,
+  v2: boolean,
+  path: string,
+): Promise<CgroupStats | undefined> {
+  if (v2) {
+    const dir = join(root, path);
     if (!(await stat(dir).catch(() => undefined))) return undefined;
     const [cpu, mem, memStat, pids, events] = await Promise.all([
       readKeyed(join(dir, 'cpu.stat')),
@@ -124,13 +133,13 @@ export async function readCgroupStats(path: string): Promise<CgroupStats | undef
       oomKills: events.get('oom_kill') ?? 0,
     };
   }
-  const memDir = join(CGROUP_ROOT, 'memory', path);
+  const memDir = join(root, 'memory', path);
   if (!(await stat(memDir).catch(() => undefined))) return undefined;
   const [cpu, usage, memStat, pids, oom] = await Promise.all([
-    readNumber(join(CGROUP_ROOT, 'cpuacct', path, 'cpuacct.usage')),
+    readNumber(join(root, 'cpuacct', path, 'cpuacct.usage')),
     readNumber(join(memDir, 'memory.usage_in_bytes')),
     readKeyed(join(memDir, 'memory.stat')),
-    readNumber(join(CGROUP_ROOT, 'pids', path, 'pids.current')),
+    readNumber(join(root, 'pids', path, 'pids.current')),
     readKeyed(join(memDir, 'memory.oom_control')),
   ]);
   return {
