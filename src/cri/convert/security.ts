@@ -1,0 +1,67 @@
+/** Namespace options and security profiles from the wire. */
+import type { NamespaceMode, NamespaceOptions, SecurityProfile } from '../types/sandbox.js';
+import { invalid, requireNonEmpty } from '../validate.js';
+import type { OutNamespaceOption, WireNamespaceOption, WireSecurityProfile } from '../wire.js';
+import { enumFromWire, enumToWire } from './common.js';
+
+const NAMESPACE_MODES: Record<'POD' | 'CONTAINER' | 'NODE' | 'TARGET', NamespaceMode> = {
+  POD: 'pod',
+  CONTAINER: 'container',
+  NODE: 'node',
+  TARGET: 'target',
+};
+
+export function namespacesFromWire(field: string, wire: WireNamespaceOption | null): NamespaceOptions {
+  if (!wire) return { network: 'pod', pid: 'container', ipc: 'pod', targetId: '' };
+  const options: NamespaceOptions = {
+    network: enumFromWire(`${field}.network`, wire.network, NAMESPACE_MODES),
+    pid: enumFromWire(`${field}.pid`, wire.pid, NAMESPACE_MODES),
+    ipc: enumFromWire(`${field}.ipc`, wire.ipc, NAMESPACE_MODES),
+    targetId: wire.target_id,
+  };
+  if (options.pid === 'target' && options.targetId === '') {
+    throw invalid(`${field}.target_id`, 'is empty but pid mode is TARGET');
+  }
+  if (options.network === 'target' || options.ipc === 'target') {
+    throw invalid(field, 'TARGET mode is only defined for the pid namespace');
+  }
+  return options;
+}
+
+export function namespacesToWire(ns: NamespaceOptions): OutNamespaceOption {
+  return {
+    network: enumToWire(ns.network, NAMESPACE_MODES),
+    pid: enumToWire(ns.pid, NAMESPACE_MODES),
+    ipc: enumToWire(ns.ipc, NAMESPACE_MODES),
+    target_id: ns.targetId,
+  };
+}
+
+/**
+ * The structured profile wins over the deprecated path field, as in kubelet; `localhost/<path>`,
+ * `runtime/default`, `docker/default` and `unconfined` are the legacy spellings.
+ */
+export function securityProfileFromWire(
+  field: string,
+  wire: WireSecurityProfile | null,
+  legacy: { field: string; value: string },
+): SecurityProfile {
+  const legacyPath = legacy.value;
+  if (wire) {
+    const kind = enumFromWire(`${field}.profile_type`, wire.profile_type, {
+      RuntimeDefault: 'runtime-default',
+      Unconfined: 'unconfined',
+      Localhost: 'localhost',
+    } as const);
+    if (kind === 'localhost')
+      return { kind, ref: requireNonEmpty(`${field}.localhost_ref`, wire.localhost_ref) };
+    return { kind };
+  }
+  if (legacyPath === '' || legacyPath === 'runtime/default' || legacyPath === 'docker/default') {
+    return { kind: 'runtime-default' };
+  }
+  if (legacyPath === 'unconfined') return { kind: 'unconfined' };
+  if (legacyPath.startsWith('localhost/'))
+    return { kind: 'localhost', ref: legacyPath.slice('localhost/'.length) };
+  throw invalid(legacy.field, `${JSON.stringify(legacyPath)} is not a known seccomp profile spelling`);
+}

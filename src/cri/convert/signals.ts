@@ -1,0 +1,152 @@
+/** CRI's Signal enum names and the signal names Berth uses (`''` is the runtime default). */
+export type WireSignal =
+  | 'RUNTIME_DEFAULT'
+  | 'SIGABRT'
+  | 'SIGALRM'
+  | 'SIGBUS'
+  | 'SIGCHLD'
+  | 'SIGCLD'
+  | 'SIGCONT'
+  | 'SIGFPE'
+  | 'SIGHUP'
+  | 'SIGILL'
+  | 'SIGINT'
+  | 'SIGIO'
+  | 'SIGIOT'
+  | 'SIGKILL'
+  | 'SIGPIPE'
+  | 'SIGPOLL'
+  | 'SIGPROF'
+  | 'SIGPWR'
+  | 'SIGQUIT'
+  | 'SIGSEGV'
+  | 'SIGSTKFLT'
+  | 'SIGSTOP'
+  | 'SIGSYS'
+  | 'SIGTERM'
+  | 'SIGTRAP'
+  | 'SIGTSTP'
+  | 'SIGTTIN'
+  | 'SIGTTOU'
+  | 'SIGURG'
+  | 'SIGUSR1'
+  | 'SIGUSR2'
+  | 'SIGVTALRM'
+  | 'SIGWINCH'
+  | 'SIGXCPU'
+  | 'SIGXFSZ'
+  | 'SIGRTMIN'
+  | 'SIGRTMINPLUS1'
+  | 'SIGRTMINPLUS2'
+  | 'SIGRTMINPLUS3'
+  | 'SIGRTMINPLUS4'
+  | 'SIGRTMINPLUS5'
+  | 'SIGRTMINPLUS6'
+  | 'SIGRTMINPLUS7'
+  | 'SIGRTMINPLUS8'
+  | 'SIGRTMINPLUS9'
+  | 'SIGRTMINPLUS10'
+  | 'SIGRTMINPLUS11'
+  | 'SIGRTMINPLUS12'
+  | 'SIGRTMINPLUS13'
+  | 'SIGRTMINPLUS14'
+  | 'SIGRTMINPLUS15'
+  | 'SIGRTMAXMINUS14'
+  | 'SIGRTMAXMINUS13'
+  | 'SIGRTMAXMINUS12'
+  | 'SIGRTMAXMINUS11'
+  | 'SIGRTMAXMINUS10'
+  | 'SIGRTMAXMINUS9'
+  | 'SIGRTMAXMINUS8'
+  | 'SIGRTMAXMINUS7'
+  | 'SIGRTMAXMINUS6'
+  | 'SIGRTMAXMINUS5'
+  | 'SIGRTMAXMINUS4'
+  | 'SIGRTMAXMINUS3'
+  | 'SIGRTMAXMINUS2'
+  | 'SIGRTMAXMINUS1'
+  | 'SIGRTMAX';
+
+function berthName(wire: WireSignal): string {
+  if (wire === 'RUNTIME_DEFAULT') return '';
+  const plus = /^SIGRTMINPLUS(\d+)$/.exec(wire);
+  if (plus) return `SIGRTMIN+${plus[1]}`;
+  const minus = /^SIGRTMAXMINUS(\d+)$/.exec(wire);
+  if (minus) return `SIGRTMAX-${minus[1]}`;
+  return wire;
+}
+
+const WIRE_SIGNALS: readonly WireSignal[] = [
+  'RUNTIME_DEFAULT',
+  'SIGABRT',
+  'SIGALRM',
+  'SIGBUS',
+  'SIGCHLD',
+  'SIGCLD',
+  'SIGCONT',
+  'SIGFPE',
+  'SIGHUP',
+  'SIGILL',
+  'SIGINT',
+  'SIGIO',
+  'SIGIOT',
+  'SIGKILL',
+  'SIGPIPE',
+  'SIGPOLL',
+  'SIGPROF',
+  'SIGPWR',
+  'SIGQUIT',
+  'SIGSEGV',
+  'SIGSTKFLT',
+  'SIGSTOP',
+  'SIGSYS',
+  'SIGTERM',
+  'SIGTRAP',
+  'SIGTSTP',
+  'SIGTTIN',
+  'SIGTTOU',
+  'SIGURG',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGVTALRM',
+  'SIGWINCH',
+  'SIGXCPU',
+  'SIGXFSZ',
+  'SIGRTMIN',
+  'SIGRTMINPLUS1',
+  'SIGRTMINPLUS2',
+  'SIGRTMINPLUS3',
+  'SIGRTMINPLUS4',
+  'SIGRTMINPLUS5',
+  'SIGRTMINPLUS6',
+  'SIGRTMINPLUS7',
+  'SIGRTMINPLUS8',
+  'SIGRTMINPLUS9',
+  'SIGRTMINPLUS10',
+  'SIGRTMINPLUS11',
+  'SIGRTMINPLUS12',
+  'SIGRTMINPLUS13',
+  'SIGRTMINPLUS14',
+  'SIGRTMINPLUS15',
+  'SIGRTMAXMINUS14',
+  'SIGRTMAXMINUS13',
+  'SIGRTMAXMINUS12',
+  'SIGRTMAXMINUS11',
+  'SIGRTMAXMINUS10',
+  'SIGRTMAXMINUS9',
+  'SIGRTMAXMINUS8',
+  'SIGRTMAXMINUS7',
+  'SIGRTMAXMINUS6',
+  'SIGRTMAXMINUS5',
+  'SIGRTMAXMINUS4',
+  'SIGRTMAXMINUS3',
+  'SIGRTMAXMINUS2',
+  'SIGRTMAXMINUS1',
+  'SIGRTMAX',
+];
+
+/** Wire name → Berth name, e.g. `SIGRTMINPLUS1` → `SIGRTMIN+1`. */
+export const SIGNAL_NAMES = Object.fromEntries(WIRE_SIGNALS.map((w) => [w, berthName(w)])) as Record<
+  WireSignal,
+  string
+>;

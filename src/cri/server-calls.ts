@@ -1,0 +1,127 @@
+/**
+ * Adapts RPC handlers to grpc-js calls: a per-call AbortSignal (client cancel or deadline),
+ * typed errors mapped to gRPC statuses, logging, and for server streams, backpressure and
+ * shutdown. Streams in flight are tracked so the server can end them when it closes.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { once } from 'node:events';
+import { UnavailableError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import type { CriBackend } from './backend.js';
+import type { RpcContext, StreamRpc, UnaryRpc } from './rpc/context.js';
+import { isExpectedStatus, toServiceError } from './status.js';
+
+/**
+ * Iterates until the source ends or the signal aborts, whichever comes first: a producer that
+ * waits for its next event must not keep a cancelled call (or a closing server) alive.
+ */
+async function* untilAborted<T>(
+  source: AsyncIterable<T> | Iterable<T>,
+  signal: AbortSignal,
+): AsyncGenerator<T> {
+  const iterator =
+    Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : toAsync(source[Symbol.iterator]());
+  const aborted = new Promise<'aborted'>((resolve) => {
+    if (signal.aborted) resolve('aborted');
+    else signal.addEventListener('abort', () => resolve('aborted'), { once: true });
+  });
+  try {
+    for (;;) {
+      const next = await Promise.race([iterator.next(), aborted]);
+      if (next === 'aborted' || next.done) return;
+      yield next.value;
+    }
+  } finally {
+    // Not awaited: a generator suspended in next() only returns once that next() settles.
+    void iterator.return?.()?.catch(() => undefined);
+  }
+}
+
+function toAsync<T>(iterator: Iterator<T>): AsyncIterator<T> {
+  return { next: async () => iterator.next() };
+}
+
+export interface CallWrappers {
+  unary<Req, Res>(name: string, rpc: UnaryRpc<Req, Res>): grpc.handleUnaryCall<Req, Res>;
+  stream<Req, Res>(name: string, rpc: StreamRpc<Req, Res>): grpc.handleServerStreamingCall<Req, Res>;
+}
+
+export interface CallTracker {
+  /** Aborts every call in flight (the server is closing). */
+  abortAll(): void;
+}
+
+export function createCallWrappers(
+  backend: CriBackend,
+  runtimeVersion: string,
+  logger: Logger,
+): CallWrappers & CallTracker {
+  const inFlight = new Set<AbortController>();
+
+  function begin(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>) {
+    const controller = new AbortController();
+    inFlight.add(controller);
+    call.on('cancelled', () => controller.abort(new Error('the client cancelled the call')));
+    const ctx: RpcContext = { backend, call: { signal: controller.signal }, runtimeVersion };
+    return { controller, ctx, end: () => inFlight.delete(controller) };
+  }
+
+  function logFailure(name: string, err: unknown, code: grpc.status): void {
+    if (isExpectedStatus(code)) logger.debug({ rpc: name, code, err }, 'CRI call refused');
+    else logger.error({ rpc: name, code, err }, 'CRI call failed');
+  }
+
+  return {
+    unary<Req, Res>(name: string, rpc: UnaryRpc<Req, Res>): grpc.handleUnaryCall<Req, Res> {
+      return (call, callback) => {
+        const { ctx, end } = begin(call);
+        rpc(call.request, ctx).then(
+          (response) => {
+            end();
+            callback(null, response);
+          },
+          (err: unknown) => {
+            end();
+            const serviceError = toServiceError(name, err);
+            logFailure(name, err, serviceError.code);
+            callback(serviceError);
+          },
+        );
+      };
+    },
+
+    stream<Req, Res>(name: string, rpc: StreamRpc<Req, Res>): grpc.handleServerStreamingCall<Req, Res> {
+      return (call) => {
+        const { controller, ctx, end } = begin(call);
+        const signal = controller.signal;
+        const run = async () => {
+          for await (const message of untilAborted(rpc(call.request, ctx), signal)) {
+            // Backpressure: a slow subscriber makes its own producer wait, never the others.
+            if (!call.write(message)) await once(call, 'drain', { signal });
+          }
+        };
+        run().then(
+          () => {
+            end();
+            if (call.cancelled) return;
+            if (signal.aborted)
+              call.emit('error', toServiceError(name, new UnavailableError('the server is closing')));
+            else call.end();
+          },
+          (err: unknown) => {
+            end();
+            if (call.cancelled) return;
+            const reason = signal.aborted ? new UnavailableError('the server is closing') : err;
+            const serviceError = toServiceError(name, reason);
+            logFailure(name, reason, serviceError.code);
+            call.emit('error', serviceError);
+          },
+        );
+      };
+    },
+
+    abortAll(): void {
+      for (const controller of inFlight) controller.abort(new UnavailableError('the server is closing'));
+    },
+  };
+}
