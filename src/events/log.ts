@@ -77,7 +77,12 @@ export class EventLog {
   static async open(dir: string, logger: Logger = silentLogger): Promise<EventLog> {
     const { db, head } = await openStorage(dir);
     const log = new EventLog(db, head, dir, logger.child({ subsystem: 'events' }));
-    if (head.seq > 0) log.lastTimeMs = Date.parse((await log.get(head.seq))!.time);
+    // Times never go backwards along seq; a damaged head event is verify's to report, not open's.
+    const headTime =
+      head.seq > 0
+        ? Date.parse(String(/"time":"([^"]*)"/.exec((await db.get(eventKey(head.seq))) ?? '')?.[1]))
+        : NaN;
+    log.lastTimeMs = Number.isNaN(headTime) ? 0 : headTime;
     return log;
   }
 

@@ -17,6 +17,7 @@ import {
   FORMAT_VERSION,
   HEAD_KEY,
   parseSeqHex,
+  eventKey,
 } from './keys.js';
 
 export type Db = Level<string, string>;
@@ -94,12 +95,17 @@ async function checkIdentity(db: Db, dir: string): Promise<Head> {
   if (headText === undefined)
     throw new FailedPreconditionError(`event log ${dir} is truncated: its head record is missing`);
   const head = JSON.parse(headText) as Head;
-  const last = await db.keys({ gte: EVENT_LOWER, lt: EVENT_UPPER, reverse: true, limit: 1 }).all();
-  const lastSeq = last[0] === undefined ? 0 : parseSeqHex(last[0].slice(2));
-  if (lastSeq !== head.seq) {
+  // A crash cannot lose the head's event (both are in one batch), so its absence means lost files.
+  if (head.seq > 0 && (await db.get(eventKey(head.seq))) === undefined) {
+    const last = await db.keys({ gte: EVENT_LOWER, lt: EVENT_UPPER, reverse: true, limit: 1 }).all();
+    const lastSeq = last[0] === undefined ? undefined : parseSeqHex(last[0].slice(2));
     throw new FailedPreconditionError(
-      `event log ${dir} is truncated or damaged: its head says seq ${head.seq} but the last stored event is ` +
-        (lastSeq === undefined ? `an unreadable key ${JSON.stringify(last[0])}` : `seq ${lastSeq}`),
+      `event log ${dir} is truncated or damaged: its head says seq ${head.seq} but event ${head.seq} is missing ` +
+        (last[0] === undefined
+          ? '(no events at all)'
+          : lastSeq === undefined
+            ? `(last key ${JSON.stringify(last[0])})`
+            : `(the last stored event is seq ${lastSeq})`),
     );
   }
   return head;

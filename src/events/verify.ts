@@ -27,11 +27,23 @@ export async function verifyChain(db: Db, head: Head): Promise<VerifyResult> {
     head,
     firstBad: { seq, problem },
   });
+  // Malformed keys sort anywhere: set them aside, and name them when the seq they displaced turns up missing.
+  const strays: string[] = [];
+  const straysNote = () =>
+    strays.length > 0
+      ? `; malformed event keys present: ${strays.map((k) => JSON.stringify(k)).join(', ')}`
+      : '';
   for await (const [key, raw] of db.iterator({ gte: EVENT_LOWER, lt: EVENT_UPPER })) {
     const keySeq = parseSeqHex(key.slice(2));
-    if (keySeq === undefined) return bad(expected, `event key ${JSON.stringify(key)} is malformed`);
+    if (keySeq === undefined || keySeq === 0) {
+      strays.push(key);
+      continue;
+    }
     if (keySeq !== expected)
-      return bad(expected, `event ${expected} is missing (the next stored event is at seq ${keySeq})`);
+      return bad(
+        expected,
+        `event ${expected} is missing (the next stored event is at seq ${keySeq})${straysNote()}`,
+      );
     let e: BerthEvent;
     try {
       e = JSON.parse(raw) as BerthEvent;
@@ -67,8 +79,10 @@ export async function verifyChain(db: Db, head: Head): Promise<VerifyResult> {
   if (head.seq !== last)
     return bad(
       Math.min(head.seq, last) + 1,
-      `the head says seq ${head.seq} but the chain ends at seq ${last}`,
+      `the head says seq ${head.seq} but the chain ends at seq ${last}${straysNote()}`,
     );
+  if (strays.length > 0)
+    return bad(last + 1, `records under malformed event keys follow the chain${straysNote()}`);
   if (head.hash !== prevHash) return bad(last, `the head hash ${head.hash} is not the hash of seq ${last}`);
   return { ok: true, checked: last, head };
 }

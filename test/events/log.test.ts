@@ -179,7 +179,7 @@ describe('EventLog startup checks', () => {
     await db.del('e:0000000000000005');
     await log.close();
     await expect(EventLog.open(dir)).rejects.toThrow(
-      /truncated or damaged: its head says seq 5 but the last stored event is seq 4/,
+      /truncated or damaged: its head says seq 5 but event 5 is missing \(the last stored event is seq 4\)/,
     );
   });
 
