@@ -1,5 +1,6 @@
 /** The registry client: manifests and blobs over the distribution API, mirrors first. */
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { BerthError, InvalidArgumentError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { parseDigest, type Digest } from '../content/digest.js';
@@ -252,23 +253,32 @@ export class RegistryClient {
     }
   }
 
-  /** Uploads a blob (monolithic POST + PUT) unless the registry already has it. */
-  async pushBlob(ref: ImageReference, desc: Descriptor, data: Buffer): Promise<void> {
+  /**
+   * Uploads a blob (monolithic POST then PUT with the digest) unless the registry already
+   * has it; `open` is called only when bytes must be sent. Returns whether it uploaded.
+   */
+  async pushBlob(
+    ref: ImageReference,
+    desc: Descriptor,
+    open: () => Promise<Readable | Buffer>,
+  ): Promise<boolean> {
     const ep = this.transport.endpoints(ref.domain).at(-1) as Endpoint;
     const what = `upload of blob ${desc.digest} to ${referenceName(ref)}`;
+    const scope = pushScope(ref);
+    const blobPath = `/v2/${ref.path}/blobs/${desc.digest}`;
     const head = await this.transport.send(ep, {
       method: 'HEAD',
-      path: `/v2/${ref.path}/blobs/${desc.digest}`,
-      scope: pushScope(ref),
+      path: blobPath,
+      scope,
       what,
       ok: (s) => s === 200 || s === 404,
     });
     await head.body.dump();
-    if (head.statusCode === 200) return;
+    if (head.statusCode === 200) return false;
     const start = await this.transport.send(ep, {
       method: 'POST',
       path: `/v2/${ref.path}/blobs/uploads/`,
-      scope: pushScope(ref),
+      scope,
       what,
       ok: (s) => s === 202,
     });
@@ -281,13 +291,14 @@ export class RegistryClient {
     const put = await this.transport.send(ep, {
       method: 'PUT',
       path: url.toString(),
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(data.length) },
-      body: data,
-      scope: pushScope(ref),
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
+      body: await open(),
+      scope,
       what,
       ok: (s) => s === 201,
     });
     await put.body.dump();
+    return true;
   }
 
   /** Uploads a manifest or index under `ref`'s tag (or digest). */

@@ -29,6 +29,11 @@ const RegistryConfigSchema = z
     maxManifestBytes: z.number().int().positive().optional(),
     /** How many times a 429 is waited out (honouring Retry-After) before failing (default 3). */
     maxRateLimitRetries: z.number().int().min(0).optional(),
+    /**
+     * A transfer is failed (and a blob fetch resumed with Range) after this long without a
+     * byte arriving, never for its total duration (default 30 s).
+     */
+    stallTimeoutMs: z.number().int().positive().optional(),
     /** Longest Retry-After honoured, in ms; longer waits fail at once (default 60 s). */
     maxRetryAfterMs: z.number().int().min(0).optional(),
   })

@@ -1,5 +1,6 @@
 /** HTTP to registries on undici: endpoints (mirrors then upstream), TLS per host, auth, 429 waits, redirects, errors. */
 import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { Agent, request, type Dispatcher } from 'undici';
 
@@ -28,7 +29,7 @@ export interface RegistryRequest {
   path: string;
   scope: string;
   headers?: Record<string, string>;
-  body?: Buffer | NodeJS.ReadableStream;
+  body?: Buffer | Readable;
   signal?: AbortSignal;
   /** Statuses treated as success (default 200-299). */
   ok?: (status: number) => boolean;
@@ -197,7 +198,15 @@ export class RegistryTransport {
         }
       }
       if (cfg.insecureSkipVerify) connect.rejectUnauthorized = false;
-      agent = new Agent({ connect, connections: 16, keepAliveTimeout: 10_000 });
+      const stall = this.config.stallTimeoutMs ?? 30_000;
+      // Timeouts measure silence (no headers / no body bytes), never a transfer's total time.
+      agent = new Agent({
+        connect,
+        connections: 16,
+        keepAliveTimeout: 10_000,
+        headersTimeout: stall,
+        bodyTimeout: stall,
+      });
       this.agents.set(url.host, agent);
     }
     return agent;

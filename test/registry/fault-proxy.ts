@@ -9,6 +9,8 @@ import type net from 'node:net';
 export type FaultAction =
   /** Send the first `afterBytes` body bytes, then close the connection. */
   | { kind: 'cut'; afterBytes: number }
+  /** Send the first `afterBytes` body bytes, then go silent (the connection stays open). */
+  | { kind: 'stall'; afterBytes: number }
   /** Flip one byte of the body at `offset`. */
   | { kind: 'corrupt'; offset: number }
   /** Answer with this status, headers and body without asking the registry. */
@@ -99,6 +101,14 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
             up.destroy();
             // Close only once the bytes are handed to the kernel, so the client receives exactly them.
             res.write(part, () => res.socket?.destroy());
+            return;
+          }
+          if (action?.kind === 'stall' && sent + out.length >= action.afterBytes) {
+            const part = out.subarray(0, action.afterBytes - sent);
+            sent += part.length;
+            record.bytes = sent;
+            up.destroy();
+            res.write(part);
             return;
           }
           sent += out.length;

@@ -50,7 +50,9 @@ afterEach(async () => {
   await proxy.close();
 });
 
-function newClient(extra: { maxRetryAfterMs?: number; maxManifestBytes?: number } = {}): RegistryClient {
+function newClient(
+  extra: { maxRetryAfterMs?: number; maxManifestBytes?: number; stallTimeoutMs?: number } = {},
+): RegistryClient {
   return new RegistryClient({
     config: { hosts: { [proxy.host]: { plainHttp: true } }, ...extra },
     // Retry-After waits are recorded, not slept: the test asserts the wait asked for.
@@ -123,6 +125,23 @@ describe('transfer faults', () => {
     const last = proxy.requests.filter((r) => r.method === 'GET' && r.path.endsWith(layer.digest)).at(-1);
     expect(last).toMatchObject({ range: `bytes=${kept}-`, status: 206, bytes: layer.size - kept });
     expect(await store.listIngests()).toEqual([]);
+  });
+
+  it('fails a transfer that stops making progress and resumes it with Range', async () => {
+    await client.close();
+    client = newClient({ stallTimeoutMs: 300 });
+    const layer = bigLayer();
+    proxy.addFault({
+      method: 'GET',
+      path: blobPath(layer.digest),
+      action: { kind: 'stall', afterBytes: 150_000 },
+    });
+    await new Puller({ client, store }).pull(ref);
+    const gets = proxy.requests.filter((r) => r.method === 'GET' && r.path.endsWith(layer.digest));
+    expect(gets.length).toBe(2);
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(gets[1]!.range ?? '')?.[1]);
+    expect(resumedAt).toBeGreaterThan(0);
+    expect(gets[1]).toMatchObject({ status: 206, bytes: layer.size - resumedAt });
   });
 
   it('refuses a blob whose bytes do not match its digest: error names it, nothing committed', async () => {
