@@ -14,7 +14,7 @@ import type {
   ContainerSummary,
   ExecStreamRequest,
 } from '../../src/cri/types/container.js';
-import type { ImageRecord, ImageSpec, PullAuth } from '../../src/cri/types/image.js';
+import type { ImageRecord, ImageSpec, ImageStatusResult, PullAuth } from '../../src/cri/types/image.js';
 import type { ContainerEvent, RuntimeStatus } from '../../src/cri/types/runtime.js';
 import type { PodSandboxDetails, PodSandboxFilter, PodSandboxSpec } from '../../src/cri/types/sandbox.js';
 import type { ContainerStats } from '../../src/cri/types/stats.js';
@@ -325,7 +325,7 @@ export class FakeBackend implements CriBackend {
     return filter ? all.filter((i) => i.id === filter.image || i.repoTags.includes(filter.image)) : all;
   }
 
-  async imageStatus(image: ImageSpec, verbose: boolean) {
+  async imageStatus(image: ImageSpec, verbose: boolean): Promise<ImageStatusResult> {
     this.record('imageStatus', image, verbose);
     const found = [...this.images.values()].find(
       (i) => i.id === image.image || i.repoTags.includes(image.image),
