@@ -222,6 +222,17 @@ export class PodCgroups {
     return false;
   }
 
+  /** Sandbox ids that have a pod cgroup under Berth's root (read from the first hierarchy). */
+  async ids(): Promise<string[]> {
+    const first = this.dirs('x').values().next().value;
+    if (first === undefined) return [];
+    const entries = await readdir(path.dirname(first), { withFileTypes: true }).catch(() => []);
+    return entries
+      .filter((e) => e.isDirectory() && e.name.startsWith('pod-'))
+      .map((e) => e.name.slice('pod-'.length))
+      .sort();
+  }
+
   /** Removes the pod cgroup from every hierarchy; only when it is empty. */
   async remove(id: string): Promise<void> {
     const dirs = this.dirs(id);

@@ -4,7 +4,7 @@
  * Layout: `<state>/ns/{net,ipc,uts}/<sandbox-id>`, with `<state>/ns` its own shared mount point
  * (as `ip netns` does with /run/netns) so mount namespaces created later still see the pins.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, InvalidArgumentError, errorMessage } from '../common/errors.js';
 import { execFile, execFileCapture } from '../common/exec.js';
@@ -124,11 +124,25 @@ export class NamespacePinner {
   /** Unmounts and deletes every pin file of the sandbox; succeeds when there is nothing to release. */
   async release(id: string): Promise<void> {
     assertSandboxId(id);
+    const files = NAMESPACE_KINDS.map((k) => this.pathOf(k, id));
+    const mountedNow = async (): Promise<string[]> => {
+      const mounts = new Set((await readMounts()).map((m) => m.mountPoint));
+      return files.filter((f) => mounts.has(f));
+    };
+    const pinned = await mountedNow();
+    // One umount for all pins: process spawns dominate this step.
+    if (pinned.length > 0) await execFileCapture('umount', pinned);
+    for (const f of await mountedNow()) await unmountAll(f);
+    for (const f of files) await rm(f, { force: true });
+  }
+
+  /** Ids with a pin file of any kind: for finding sandboxes left behind by a crash. */
+  async pinnedIds(): Promise<string[]> {
+    const ids = new Set<string>();
     for (const k of NAMESPACE_KINDS) {
-      const file = this.pathOf(k, id);
-      await unmountAll(file);
-      await rm(file, { force: true });
+      for (const name of await readdir(path.join(this.nsDir, k)).catch(() => [] as string[])) ids.add(name);
     }
+    return [...ids].sort();
   }
 
   /**

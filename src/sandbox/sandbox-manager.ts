@@ -35,6 +35,15 @@ export function newSandboxId(): string {
   return randomBytes(32).toString('hex');
 }
 
+function isSandboxId(id: string): boolean {
+  try {
+    assertSandboxId(id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class SandboxManager {
   readonly store: SandboxStore;
   readonly pinner: NamespacePinner;
@@ -196,6 +205,26 @@ export class SandboxManager {
     await this.opts.cgroups.remove(id);
     await this.files.remove(this.store.sandboxDir(id));
     await this.store.delete(id);
+  }
+
+  /**
+   * After a restart: tears down what a crash left behind with no sandbox record (a CNI
+   * attachment, pinned namespaces, a pod cgroup), so no IP, veth, rule or mount leaks.
+   * Returns the ids it removed. Sandboxes that have a record are left to their workflows.
+   */
+  async removeOrphans(): Promise<string[]> {
+    const known = new Set((await this.store.list()).map((r) => r.id));
+    const seen = [
+      ...(await this.opts.network.cache.list()).map((a) => a.containerId),
+      ...(await this.pinner.pinnedIds()),
+      ...(await this.opts.cgroups.ids()),
+    ];
+    const orphans = [...new Set(seen)].filter((id) => !known.has(id) && isSandboxId(id)).sort();
+    for (const id of orphans) {
+      this.log.info({ id }, 'removing sandbox leftovers without a record');
+      await this.remove(id);
+    }
+    return orphans;
   }
 
   /** The sandbox and a live CHECK of its network. */

@@ -244,6 +244,23 @@ describe('SandboxManager on the real host', () => {
     await manager.remove('sbm-f2');
   });
 
+  it('removeOrphans tears down an attachment, pins and cgroup a crash left without a record', async () => {
+    const before = await footprint();
+    await manager.create(
+      podConfig('pod-o', { portMappings: [{ protocol: 'TCP', containerPort: 80, hostPort: hostPort + 2 }] }),
+      'sbm-o',
+    );
+    ids.push('sbm-o');
+    // The record is lost (e.g. the crash hit before it was written); everything else exists.
+    await rm(path.join(root, 'state', 'sandboxes', 'sbm-o'), { recursive: true });
+    await manager.create(podConfig('pod-kept'), 'sbm-kept');
+    ids.push('sbm-kept');
+    expect(await managerFor(path.join(root, 'net.d')).removeOrphans()).toEqual(['sbm-o']);
+    expect((await manager.status('sbm-kept')).network).toEqual({ check: 'ok' });
+    await manager.remove('sbm-kept');
+    expect(await footprint()).toEqual(before);
+  });
+
   it('a host-network sandbox pins only IPC and runs no CNI', async () => {
     const before = await footprint();
     const h = await manager.create(
