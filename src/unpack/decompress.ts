@@ -65,8 +65,9 @@ export function decompress(
     if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
   });
   const draining = pipeline(child.stdout, output);
+  // Killed only when the consumer gave up early; after a normal end zstd exits by itself.
   output.on('close', () => {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    if (!output.readableEnded && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   const done = Promise.all([feeding, draining, exited]).then(() => undefined);
   done.catch(() => undefined);
