@@ -3,7 +3,7 @@
 // TypeScript compiled to dist/, and the workflow code bundled once into dist/workflow-bundle.js
 // so berthd never bundles at start-up.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -46,9 +46,21 @@ if (existsSync(proto)) {
   });
 }
 
+// Incremental: dist/ is kept between builds and tsc recompiles only what changed.
 timed('typescript', () => {
-  rmSync(join(root, 'dist'), { recursive: true, force: true });
-  execFileSync(bin('tsc'), ['-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+  execFileSync(
+    bin('tsc'),
+    [
+      '-p',
+      join(root, 'tsconfig.build.json'),
+      '--incremental',
+      '--tsBuildInfoFile',
+      join(root, 'dist/.tsbuildinfo'),
+    ],
+    {
+      stdio: 'inherit',
+    },
+  );
 });
 for (const entry of ['dist/src/daemon/main.js', 'dist/src/cli/main.js']) chmodSync(join(root, entry), 0o755);
 
@@ -58,6 +70,8 @@ const { code } = await bundleWorkflowCode({
   workflowsPath: join(root, 'dist/src/workflows/index.js'),
   logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} },
 });
-writeFileSync(join(root, 'dist/workflow-bundle.js'), code);
+// Written aside and renamed, so a running berthd or a concurrent build never sees half a bundle.
+writeFileSync(join(root, 'dist/workflow-bundle.js.tmp'), code);
+renameSync(join(root, 'dist/workflow-bundle.js.tmp'), join(root, 'dist/workflow-bundle.js'));
 console.log(`build: workflow bundle (${((performance.now() - t0) / 1000).toFixed(1)}s)`);
 writeFileSync(join(root, 'dist/.build-stamp'), new Date().toISOString() + '\n');
