@@ -5,7 +5,7 @@
  */
 import { mkdir, open, readFile, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
-import { BerthError, errorMessage } from '../common/errors.js';
+import { BerthError, InvalidArgumentError, errorMessage } from '../common/errors.js';
 import type { NetworkConfList } from './conflist.js';
 import type { CniResult } from './types.js';
 
@@ -24,12 +24,26 @@ export interface CachedAttachment {
 }
 
 const KIND = 'berth.cni.attachment/v1';
+const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/;
+const IF_NAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
 /** One file per (containerId, ifName) under `<dir>/<containerId>/<ifName>.json`. */
 export class AttachmentCache {
   constructor(readonly dir: string) {}
 
   private file(containerId: string, ifName: string): string {
+    // Both become path components (and plugin arguments): the CNI spec's container id grammar,
+    // and a Linux interface name.
+    if (!CONTAINER_ID.test(containerId)) {
+      throw new InvalidArgumentError(
+        `CNI container id ${JSON.stringify(containerId)} must match ${CONTAINER_ID.source}`,
+      );
+    }
+    if (!IF_NAME.test(ifName) || ifName === '.' || ifName === '..') {
+      throw new InvalidArgumentError(
+        `interface name ${JSON.stringify(ifName)} must be 1-15 letters, digits, '_', '.' or '-'`,
+      );
+    }
     return path.join(this.dir, containerId, `${ifName}.json`);
   }
 

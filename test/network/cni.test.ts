@@ -266,6 +266,16 @@ describe('CNI ADD/DEL/CHECK with the real plugins', () => {
     expect(await leftovers(['cni-check'])).toEqual({ leases: [], ports: [], iptables: [], cache: [] });
   });
 
+  it('rejects container ids and interface names that could escape the cache dir, running nothing', async () => {
+    const c = cni();
+    await expect(c.add({ containerId: '../x', netnsPath: '/nonexistent', pod })).rejects.toMatchObject({
+      code: 'invalid_argument',
+      message: expect.stringMatching(/CNI container id "..\/x"/),
+    });
+    await expect(c.del('ok-id', '../eth0')).rejects.toMatchObject({ code: 'invalid_argument' });
+    await expect(c.check('a/b')).rejects.toMatchObject({ code: 'invalid_argument' });
+  });
+
   it('a missing plugin fails ADD with its name and leaves nothing behind', async () => {
     const dir = path.join(root, 'missing-net.d');
     await mkdir(dir);
