@@ -104,11 +104,19 @@ export class LayerWriter {
       await this.setMeta(this.view.abs(dir), metaOf(h), true);
       return;
     }
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      // Nothing to hide under a directory that does not exist: do not create it.
+      const dir = await this.view.resolveDir(name, parts.slice(0, -1), false).catch((e: unknown) => {
+        if (e instanceof InvalidLayerEntryError) return null;
+        throw e;
+      });
+      if (dir === null) return;
+      const parent = await this.view.resolveDir(name, parts.slice(0, -1), true);
+      if (base === OPAQUE_MARKER) return this.opaque(parent);
+      return this.whiteout(name, parent, base.slice(WHITEOUT_PREFIX.length));
+    }
     const parent = await this.view.resolveDir(name, parts.slice(0, -1), true);
     const rel = parent === '' ? base : `${parent}/${base}`;
-    if (base === OPAQUE_MARKER) return this.opaque(parent);
-    if (base.startsWith(WHITEOUT_PREFIX))
-      return this.whiteout(name, parent, base.slice(WHITEOUT_PREFIX.length));
     const meta = metaOf(h);
     switch (h.type) {
       case 'directory':

@@ -57,6 +57,22 @@ describe('formats and diff ids', () => {
     }
   });
 
+  it('streams a multi-megabyte zstd layer to its end', async () => {
+    const big = Buffer.alloc(6 << 20);
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
+    const tar = await buildTar([
+      { name: 'big', data: big },
+      { name: 'after', data: 'tail' },
+    ]);
+    const r = await applyLayer(streamOf(zstd(tar)), MEDIA.zstd, dir, {
+      mode: 'overlay',
+      expectedDiffId: sha256(tar),
+    });
+    expect(r.size).toBe(tar.length);
+    expect((await stat(join(dir, 'big'))).size).toBe(big.length);
+    expect(await readFile(join(dir, 'after'), 'utf8')).toBe('tail');
+  });
+
   it('hashes every byte of a GNU tar, record padding included, and reports progress', async () => {
     const src = join(dir, 'src');
     await mkdir(join(src, 'sub'), { recursive: true });
@@ -153,6 +169,20 @@ describe('whiteouts', () => {
     expect((await sys.lgetxattr(join(dir, 'gone'), 'trusted.overlay.opaque')).toString()).toBe('y');
     expect(await readdir(join(dir, 'gone'))).toEqual(['new']);
     expect((await readdir(dir)).some((n) => n.startsWith('.wh.'))).toBe(false);
+  });
+
+  it('ignores whiteouts under directories that exist nowhere instead of creating them', async () => {
+    for (const mode of ['overlay', 'native'] as const) {
+      const target = join(dir, mode);
+      await mkdir(target);
+      const tar = await buildTar([
+        { name: 'ghost/.wh.x' },
+        { name: 'ghost2/.wh..wh..opq' },
+        { name: 'real', data: 'r' },
+      ]);
+      await applyLayer(streamOf(tar), MEDIA.tar, target, { mode });
+      expect(await readdir(target)).toEqual(['real']);
+    }
   });
 
   it('native mode deletes, keeping what the same layer wrote (whiteouts only hide lower layers)', async () => {
