@@ -47,8 +47,8 @@ export interface CallWrappers {
 }
 
 export interface CallTracker {
-  /** Aborts every call in flight (the server is closing). */
-  abortAll(): void;
+  /** Ends every server stream in flight (the server is closing); unary calls keep running. */
+  endStreams(): void;
 }
 
 export function createCallWrappers(
@@ -56,14 +56,17 @@ export function createCallWrappers(
   runtimeVersion: string,
   logger: Logger,
 ): CallWrappers & CallTracker {
-  const inFlight = new Set<AbortController>();
+  const openStreams = new Set<AbortController>();
 
-  function begin(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>) {
+  function begin(
+    call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
+    kind: 'unary' | 'stream',
+  ) {
     const controller = new AbortController();
-    inFlight.add(controller);
+    if (kind === 'stream') openStreams.add(controller);
     call.on('cancelled', () => controller.abort(new Error('the client cancelled the call')));
     const ctx: RpcContext = { backend, call: { signal: controller.signal }, runtimeVersion };
-    return { controller, ctx, end: () => inFlight.delete(controller) };
+    return { controller, ctx, end: () => openStreams.delete(controller) };
   }
 
   function logFailure(name: string, err: unknown, code: grpc.status): void {
@@ -74,7 +77,7 @@ export function createCallWrappers(
   return {
     unary<Req, Res>(name: string, rpc: UnaryRpc<Req, Res>): grpc.handleUnaryCall<Req, Res> {
       return (call, callback) => {
-        const { ctx, end } = begin(call);
+        const { ctx, end } = begin(call, 'unary');
         rpc(call.request, ctx).then(
           (response) => {
             end();
@@ -92,7 +95,7 @@ export function createCallWrappers(
 
     stream<Req, Res>(name: string, rpc: StreamRpc<Req, Res>): grpc.handleServerStreamingCall<Req, Res> {
       return (call) => {
-        const { controller, ctx, end } = begin(call);
+        const { controller, ctx, end } = begin(call, 'stream');
         const signal = controller.signal;
         const run = async () => {
           for await (const message of untilAborted(rpc(call.request, ctx), signal)) {
@@ -120,8 +123,8 @@ export function createCallWrappers(
       };
     },
 
-    abortAll(): void {
-      for (const controller of inFlight) controller.abort(new UnavailableError('the server is closing'));
+    endStreams(): void {
+      for (const controller of openStreams) controller.abort(new UnavailableError('the server is closing'));
     },
   };
 }

@@ -89,7 +89,7 @@ export class CriServer {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    this.tracker?.abortAll();
+    this.tracker?.endStreams();
     const grace = this.options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {

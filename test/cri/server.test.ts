@@ -96,4 +96,22 @@ describe('CriServer socket', () => {
     expect(err.code).toBe(grpc.status.UNAVAILABLE);
     expect(g.backend.subscriberCount).toBe(0);
   });
+
+  it('lets a unary call in flight finish when it closes', async () => {
+    const g = await startGateway();
+    open.push(g);
+    let entered!: () => void;
+    const inBackend = new Promise<void>((r) => (entered = r));
+    let finish!: () => void;
+    g.backend.override('startContainer', () => {
+      entered();
+      return new Promise<void>((r) => (finish = r));
+    });
+    const call = rpc((cb) => g.runtime.StartContainer({ container_id: 'abc' }, cb));
+    await inBackend;
+    const closing = g.server.close();
+    finish();
+    await expect(call).resolves.toEqual({});
+    await closing;
+  });
 });
