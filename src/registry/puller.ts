@@ -67,6 +67,20 @@ export interface PullerOptions {
   logger?: Logger;
 }
 
+/** What one pull's blob fetches report to. */
+interface FetchContext {
+  emit: (p: BlobProgress) => void;
+  touched: Set<Digest>;
+  signal: AbortSignal | undefined;
+}
+
+interface InflightPull {
+  promise: Promise<PulledImage>;
+  listeners: Set<(p: BlobProgress) => void>;
+  /** Every blob this pull touched, for `inUse()`. */
+  blobs: Set<Digest>;
+}
+
 interface InflightBlob {
   promise: Promise<void>;
   listeners: Set<(done: number, total: number) => void>;
@@ -85,7 +99,7 @@ export class Puller {
   private readonly parallelism: number;
   private readonly logger: Logger;
   private readonly inflightBlobs = new Map<Digest, InflightBlob>();
-  private readonly inflightPulls = new Map<string, Promise<PulledImage>>();
+  private readonly inflightPulls = new Map<string, InflightPull>();
 
   constructor(opts: PullerOptions) {
     this.client = opts.client;
@@ -97,42 +111,58 @@ export class Puller {
     this.logger = opts.logger ?? silentLogger;
   }
 
-  /** Pulls `reference`; a concurrent pull of the same reference and platform joins this one. */
+  /**
+   * Pulls `reference`; a concurrent pull of the same reference and platform joins this one
+   * and receives its progress too. The first caller's `signal` governs the shared work.
+   */
   async pull(reference: string | ImageReference, opts: PullOptions = {}): Promise<PulledImage> {
     // Async so bad input rejects rather than throws; the map is still updated before any await.
     const ref = typeof reference === 'string' ? parseReference(reference) : reference;
     const platform = opts.platform ?? nodePlatform();
     const key = `${formatReference(ref)}|${formatPlatform(platform)}`;
-    const running = this.inflightPulls.get(key);
-    if (running) return this.joinWithProgress(running, opts);
-    const started = this.doPull(ref, platform, opts).finally(() => this.inflightPulls.delete(key));
-    this.inflightPulls.set(key, started);
-    return started;
-  }
-
-  // A joined pull still reports progress: it listens on the shared blob fetches.
-  private joinWithProgress(running: Promise<PulledImage>, opts: PullOptions): Promise<PulledImage> {
-    const { onProgress } = opts;
-    if (!onProgress) return running;
-    const detach: (() => void)[] = [];
-    for (const [digest, inflight] of this.inflightBlobs) {
-      const l = (done: number, total: number): void =>
-        onProgress({ kind: 'layer', digest, mediaType: '', done, total });
-      inflight.listeners.add(l);
-      detach.push(() => inflight.listeners.delete(l));
+    let pull = this.inflightPulls.get(key);
+    if (!pull) {
+      const listeners = new Set<(p: BlobProgress) => void>();
+      const blobs = new Set<Digest>();
+      const emit = (p: BlobProgress): void => listeners.forEach((l) => l(p));
+      // The entry is set before doPull's first await can let it settle and delete it.
+      const promise = this.doPull(ref, platform, emit, blobs, opts.signal).finally(() =>
+        this.inflightPulls.delete(key),
+      );
+      pull = { promise, listeners, blobs };
+      this.inflightPulls.set(key, pull);
     }
-    return running.finally(() => detach.forEach((d) => d()));
+    const { onProgress } = opts;
+    if (!onProgress) return pull.promise;
+    pull.listeners.add(onProgress);
+    const joined = pull;
+    return joined.promise.finally(() => joined.listeners.delete(onProgress));
   }
 
-  private async doPull(ref: ImageReference, platform: Platform, opts: PullOptions): Promise<PulledImage> {
+  /**
+   * Blobs that pulls in progress have fetched or are fetching but that no manifest label
+   * references yet: a GC running now must treat them as roots.
+   */
+  inUse(): Digest[] {
+    return [...new Set([...this.inflightPulls.values()].flatMap((p) => [...p.blobs]))];
+  }
+
+  private async doPull(
+    ref: ImageReference,
+    platform: Platform,
+    emit: (p: BlobProgress) => void,
+    touched: Set<Digest>,
+    signal: AbortSignal | undefined,
+  ): Promise<PulledImage> {
+    const opts: FetchContext = { emit, touched, signal };
     const name = formatReference(ref);
-    const top = await this.client.resolve(ref, opts.signal);
+    const top = await this.client.resolve(ref, signal);
     let manifestFetched = top;
     let indexDigest: Digest | undefined;
     if (top.parsed.kind === 'index') {
       indexDigest = top.descriptor.digest;
       const chosen = selectPlatform(top.parsed.index, platform, name);
-      manifestFetched = await this.client.fetchManifest(ref, chosen.digest, chosen, opts.signal);
+      manifestFetched = await this.client.fetchManifest(ref, chosen.digest, chosen, signal);
       if (manifestFetched.parsed.kind !== 'manifest') {
         throw new BerthError(
           'failed_precondition',
@@ -150,6 +180,8 @@ export class Puller {
     await this.fetchLayers(ref, manifest.layers, opts);
 
     const manifestDigest = manifestFetched.descriptor.digest;
+    touched.add(manifestDigest);
+    if (indexDigest) touched.add(indexDigest);
     const manifestLabels: Record<string, string> = {
       [`${GC_REF_CONTENT_PREFIX}config`]: manifest.config.digest,
     };
@@ -174,6 +206,12 @@ export class Puller {
   }
 
   private checkManifest(name: string, manifest: ImageManifest): void {
+    if (manifest.config.size > MAX_CONFIG_BYTES) {
+      throw new BerthError(
+        'failed_precondition',
+        `${name}: config is ${manifest.config.size} bytes, over the ${MAX_CONFIG_BYTES}-byte limit`,
+      );
+    }
     if (!CONFIG_MEDIA_TYPES.includes(manifest.config.mediaType)) {
       throw new BerthError(
         'failed_precondition',
@@ -234,7 +272,7 @@ export class Puller {
   }
 
   /** Fetches layers at most `parallelism` at a time; the first failure stops new starts. */
-  private async fetchLayers(ref: ImageReference, layers: Descriptor[], opts: PullOptions): Promise<void> {
+  private async fetchLayers(ref: ImageReference, layers: Descriptor[], opts: FetchContext): Promise<void> {
     let next = 0;
     let failed: unknown;
     const worker = async (): Promise<void> => {
@@ -256,10 +294,11 @@ export class Puller {
     ref: ImageReference,
     desc: Descriptor,
     kind: BlobProgress['kind'],
-    opts: PullOptions,
+    opts: FetchContext,
   ): Promise<void> {
+    opts.touched.add(desc.digest);
     const listener = (done: number, total: number): void =>
-      opts.onProgress?.({ kind, digest: desc.digest, mediaType: desc.mediaType, done, total });
+      opts.emit({ kind, digest: desc.digest, mediaType: desc.mediaType, done, total });
     let inflight = this.inflightBlobs.get(desc.digest);
     if (!inflight) {
       const listeners = new Set<(done: number, total: number) => void>();

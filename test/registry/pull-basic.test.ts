@@ -200,6 +200,51 @@ describe('pull over plain HTTP', () => {
     for (const d of blobs) expect(reg.blobFetches(d) - (before.get(d) ?? 0)).toBe(1);
   });
 
+  it('a pull joining a running one receives progress for every blob, config included', async () => {
+    const store = await newStore();
+    const c = client();
+    const puller = new Puller({ client: c, store });
+    const first: BlobProgress[] = [];
+    const joined: BlobProgress[] = [];
+    const a = puller.pull(`${reg.host}/test/multi:multi`, { onProgress: (p) => first.push(p) });
+    const b = puller.pull(`${reg.host}/test/multi:multi`, { onProgress: (p) => joined.push(p) });
+    expect((await a).digest).toBe((await b).digest);
+    await c.close();
+    const built = multi.images[0]!;
+    const finished = (events: BlobProgress[]): string[] =>
+      [...new Set(events.filter((e) => e.done === e.total).map((e) => `${e.kind}:${e.digest}`))].sort();
+    const expected = [`config:${built.configDigest}`, ...built.layers.map((l) => `layer:${l.digest}`)].sort();
+    expect(finished(first)).toEqual(expected);
+    expect(finished(joined)).toEqual(expected);
+  });
+
+  it('never runs more blob fetches at once than its parallelism, and reports blobs in use to GC', async () => {
+    const store = await newStore();
+    let active = 0;
+    let peak = 0;
+    // The real client, instrumented to count concurrent blob fetches.
+    class CountingClient extends RegistryClient {
+      override async fetchBlob(...args: Parameters<RegistryClient['fetchBlob']>) {
+        peak = Math.max(peak, ++active);
+        try {
+          return await super.fetchBlob(...args);
+        } finally {
+          active--;
+        }
+      }
+    }
+    const c = new CountingClient({ config: { hosts: { [reg.host]: { plainHttp: true } } } });
+    const puller = new Puller({ client: c, store, parallelism: 2 });
+    const seenInUse = new Set<string>();
+    const img = await puller.pull(`${reg.host}/test/multi:multi`, {
+      onProgress: () => puller.inUse().forEach((d) => seenInUse.add(d)),
+    });
+    await c.close();
+    expect(peak).toBe(2);
+    expect(seenInUse).toEqual(new Set([img.configDigest, ...img.layers.map((l) => l.digest)]));
+    expect(puller.inUse()).toEqual([]);
+  });
+
   it('two images sharing a layer pulled concurrently fetch the shared blob once', async () => {
     const store = await newStore();
     const c = client();
