@@ -235,8 +235,16 @@ export class PodCgroups {
 
   /** Removes the pod cgroup from every hierarchy; only when it is empty. */
   async remove(id: string): Promise<void> {
-    const dirs = this.dirs(id);
-    for (const [hierarchy, dir] of dirs) {
+    await this.assertRemovable(id);
+    await this.removeDirs(this.dirs(id));
+  }
+
+  /**
+   * Throws a FailedPreconditionError naming the processes or child cgroups still in the pod
+   * cgroup; succeeds when it is empty or absent. Lets callers check before tearing anything down.
+   */
+  async assertRemovable(id: string): Promise<void> {
+    for (const [hierarchy, dir] of this.dirs(id)) {
       const procs = await readProcs(dir);
       if (procs.length > 0) {
         throw new FailedPreconditionError(
@@ -250,7 +258,6 @@ export class PodCgroups {
         );
       }
     }
-    await this.removeDirs(dirs);
   }
 
   private async removeDirs(dirs: Map<string, string>): Promise<void> {

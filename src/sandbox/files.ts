@@ -85,7 +85,7 @@ export class SandboxFiles {
       ? renderResolvConf(input.dnsConfig)
       : await readFile(this.hostFiles.resolvConf, 'utf8').catch(() => '');
     const hosts = input.hostNetwork
-      ? await readFile(this.hostFiles.hosts, 'utf8')
+      ? await readFile(this.hostFiles.hosts, 'utf8').catch(() => renderHosts(hostname, []))
       : renderHosts(hostname, input.ips ?? []);
     await mkdir(sandboxDir, { recursive: true });
     await writeAtomic(p.hostname, `${hostname}\n`);

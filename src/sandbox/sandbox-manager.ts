@@ -197,9 +197,12 @@ export class SandboxManager {
   /**
    * Removes everything of the sandbox: network (again, in case stop was skipped or interrupted),
    * then namespaces (only after DEL succeeded, since plugins need the namespace to clean up),
-   * cgroup, files and record. Idempotent; removing an unknown sandbox succeeds.
+   * cgroup, files and record. Idempotent; removing an unknown sandbox succeeds. Refused, with
+   * nothing changed, while a process or container cgroup remains in the pod cgroup.
    */
   async remove(id: string): Promise<void> {
+    // Refuse before tearing anything down while containers still run in the pod.
+    await this.opts.cgroups.assertRemovable(id);
     await this.detachNetwork(id);
     await this.pinner.release(id);
     await this.opts.cgroups.remove(id);

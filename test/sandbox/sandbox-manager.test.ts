@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -259,6 +259,33 @@ describe('SandboxManager on the real host', () => {
     expect((await manager.status('sbm-kept')).network).toEqual({ check: 'ok' });
     await manager.remove('sbm-kept');
     expect(await footprint()).toEqual(before);
+  });
+
+  it('remove is refused with nothing changed while a process is in the pod cgroup', async () => {
+    const r = await manager.create(podConfig('pod-busy'), 'sbm-busy');
+    ids.push('sbm-busy');
+    const { spawn } = await import('node:child_process');
+    const child = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    const pidsDir = cgroups.dirs('sbm-busy').get('pids') as string;
+    try {
+      await writeFile(path.join(pidsDir, 'cgroup.procs'), String(child.pid));
+      await expect(manager.remove('sbm-busy')).rejects.toMatchObject({
+        code: 'failed_precondition',
+        message: expect.stringMatching(
+          new RegExp(`pod cgroup /${cgroupRoot}/pod-sbm-busy still has processes ${child.pid}`),
+        ),
+      });
+      const st = await manager.status('sbm-busy');
+      expect(st.network).toEqual({ check: 'ok' });
+      expect(st.record.network?.ips).toEqual(r.network?.ips);
+      expect((await manager.pinner.pinnedKinds('sbm-busy')).size).toBe(3);
+    } finally {
+      await writeFile(path.join(path.dirname(path.dirname(pidsDir)), 'cgroup.procs'), String(child.pid));
+      child.kill('SIGKILL');
+      await exited;
+    }
+    await manager.remove('sbm-busy');
   });
 
   it('a host-network sandbox pins only IPC and runs no CNI', async () => {
