@@ -185,6 +185,26 @@ describe('tasks under conmon + runc', () => {
     await fx.manager.delete(init, true);
   });
 
+  it('a tty container writes its terminal output to the log', async () => {
+    const id = uniqueId('tty');
+    await fx.run(id, { command: ['sh', '-c', 'tty; echo hi'], tty: true });
+    expect((await fx.manager.wait(id, 20_000))?.exitCode).toBe(0);
+    // The terminal turns \n into \r\n, and conmon keeps the \r.
+    expect(logLines(await fx.logText(id), 'stdout')).toEqual(['/dev/pts/0\r', 'hi\r']);
+    await fx.manager.delete(id);
+  });
+
+  it('a created task that never started can be stopped and deleted', async () => {
+    const id = uniqueId('neverstarted');
+    await fx.run(id, { command: ['true'] }, { start: false });
+    // runc's waiting init exits on SIGTERM with its own code (2 with runc 1.1), not the program's.
+    const exit = await fx.manager.stop(id, 5000);
+    expect(exit.exitCode).not.toBe(0);
+    expect((await fx.manager.state(id)).status).toBe('stopped');
+    await fx.manager.delete(id);
+    expect(await exists(fx.manager.taskDir(id))).toBe(false);
+  });
+
   it('the bundle and exit file belong to the task until delete', async () => {
     const id = uniqueId('files');
     await fx.run(id, { command: ['true'] });
