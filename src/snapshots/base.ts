@@ -17,8 +17,10 @@ import { MetaStore, validateKey, type SnapshotRecord } from './metastore.js';
 import { assertMountablePath, type Mount } from './mount.js';
 import { Mutex } from './mutex.js';
 import type {
+  SnapshotEvent,
   SnapshotInfo,
   SnapshotKind,
+  SnapshotterOpenOptions,
   SnapshotOptions,
   Snapshotter,
   SnapshotterType,
@@ -35,7 +37,12 @@ export abstract class BaseSnapshotter implements Snapshotter {
   protected constructor(
     readonly root: string,
     protected readonly meta: MetaStore,
+    private readonly opts: SnapshotterOpenOptions = {},
   ) {}
+
+  private async emit(event: SnapshotEvent): Promise<void> {
+    await this.opts.onEvent?.(event);
+  }
 
   /** Creates `<root>/metadata` and `<root>/snapshots` and removes directories a crash left without a record. */
   protected static async openStore(root: string): Promise<MetaStore> {
@@ -107,6 +114,13 @@ export abstract class BaseSnapshotter implements Snapshotter {
         if (parent !== undefined && this.meta.get(parent)?.kind !== 'committed')
           throw new SnapshotNotFoundError(parent, 'parent snapshot');
         await this.meta.put(rec);
+        await this.emit({
+          topic: '/snapshot/prepare',
+          snapshotter: this.type,
+          key,
+          ...(parent !== undefined ? { parent } : {}),
+          kind: kind === 'view' ? 'view' : 'active',
+        });
       });
       return this.mountsOf(rec, chain);
     } catch (err) {
@@ -148,6 +162,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       // Written before the active record goes: a crash in between leaves both, and open keeps the committed one.
       await this.meta.put(committed);
       await this.meta.delete(key);
+      await this.emit({ topic: '/snapshot/commit', snapshotter: this.type, key, name });
     });
   }
 
@@ -159,6 +174,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       if (children.length > 0) throw new SnapshotHasChildrenError(key, children);
       await this.meta.delete(key);
       await rm(this.snapshotDir(rec.id), { recursive: true, force: true });
+      await this.emit({ topic: '/snapshot/remove', snapshotter: this.type, key });
     });
   }
 

@@ -8,12 +8,13 @@ import { execFile } from '../common/exec.js';
 import { BaseSnapshotter } from './base.js';
 import type { SnapshotRecord } from './metastore.js';
 import type { Mount } from './mount.js';
+import type { SnapshotterOpenOptions } from './snapshotter.js';
 
 export class NativeSnapshotter extends BaseSnapshotter {
   readonly type = 'native' as const;
 
-  static async open(root: string): Promise<NativeSnapshotter> {
-    return new NativeSnapshotter(root, await BaseSnapshotter.openStore(root));
+  static async open(root: string, opts?: SnapshotterOpenOptions): Promise<NativeSnapshotter> {
+    return new NativeSnapshotter(root, await BaseSnapshotter.openStore(root), opts);
   }
 
   protected async populate(id: string, _kind: unknown, parents: readonly SnapshotRecord[]): Promise<void> {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { BaseSnapshotter } from './base.js';
 import type { SnapshotRecord } from './metastore.js';
 import type { Mount } from './mount.js';
-import type { SnapshotKind } from './snapshotter.js';
+import type { SnapshotKind, SnapshotterOpenOptions } from './snapshotter.js';
 
 /** Linux limits mount data to one page; beyond it overlay cannot be mounted with absolute paths. */
 const MOUNT_DATA_LIMIT = 4095;
@@ -16,8 +16,8 @@ const MOUNT_DATA_LIMIT = 4095;
 export class OverlayfsSnapshotter extends BaseSnapshotter {
   readonly type = 'overlayfs' as const;
 
-  static async open(root: string): Promise<OverlayfsSnapshotter> {
-    return new OverlayfsSnapshotter(root, await BaseSnapshotter.openStore(root));
+  static async open(root: string, opts?: SnapshotterOpenOptions): Promise<OverlayfsSnapshotter> {
+    return new OverlayfsSnapshotter(root, await BaseSnapshotter.openStore(root), opts);
   }
 
   protected async populate(id: string, kind: SnapshotKind): Promise<void> {

@@ -100,3 +100,24 @@ export interface Snapshotter {
 }
 
 export type SnapshotterType = 'overlayfs' | 'native';
+
+/** A change to the snapshot store, named as containerd's snapshot events are. */
+export type SnapshotEvent =
+  | {
+      topic: '/snapshot/prepare';
+      snapshotter: SnapshotterType;
+      key: string;
+      parent?: string;
+      kind: 'active' | 'view';
+    }
+  | { topic: '/snapshot/commit'; snapshotter: SnapshotterType; key: string; name: string }
+  | { topic: '/snapshot/remove'; snapshotter: SnapshotterType; key: string };
+
+export interface SnapshotterOpenOptions {
+  /**
+   * Called after each change is persisted, in the order the changes happened (berthd appends
+   * them to the event log). An error thrown here is returned to the caller of the operation;
+   * the change itself stays done.
+   */
+  onEvent?: (event: SnapshotEvent) => void | Promise<void>;
+}

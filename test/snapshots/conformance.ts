@@ -10,12 +10,15 @@ import {
   SnapshotHasChildrenError,
   SnapshotKindError,
   SnapshotNotFoundError,
+  collectSnapshots,
+  type SnapshotEvent,
   type Snapshotter,
   type SnapshotInfo,
+  type SnapshotterOpenOptions,
 } from '../../src/snapshots/index.js';
 import { tempRoot, withMounted } from './helpers.js';
 
-export type SnapshotterFactory = (root: string) => Promise<Snapshotter>;
+export type SnapshotterFactory = (root: string, opts?: SnapshotterOpenOptions) => Promise<Snapshotter>;
 
 async function listTree(dir: string, rel = ''): Promise<string[]> {
   const out: string[] = [];
@@ -208,6 +211,48 @@ export function snapshotterConformance(label: string, factory: SnapshotterFactor
       // New ids go past the leftover.
       await again.prepare('b');
       expect(Number((await again.dataDir('b')).split('/').at(-2))).toBeGreaterThan(999);
+    });
+
+    it('reports /snapshot/prepare, /snapshot/commit and /snapshot/remove events in order, after persisting', async () => {
+      const events: SnapshotEvent[] = [];
+      const watched = await factory(root, {
+        onEvent: async (e) => {
+          events.push(e);
+        },
+      });
+      await watched.prepare('k');
+      await watched.commit('n', 'k');
+      await watched.view('v', 'n');
+      await watched.remove('v');
+      await expect(watched.prepare('k2', 'missing')).rejects.toBeInstanceOf(SnapshotNotFoundError);
+      const type = watched.type;
+      expect(events).toEqual([
+        { topic: '/snapshot/prepare', snapshotter: type, key: 'k', kind: 'active' },
+        { topic: '/snapshot/commit', snapshotter: type, key: 'k', name: 'n' },
+        { topic: '/snapshot/prepare', snapshotter: type, key: 'v', parent: 'n', kind: 'view' },
+        { topic: '/snapshot/remove', snapshotter: type, key: 'v' },
+      ]);
+    });
+
+    it('garbage collection removes what is neither kept nor an ancestor of something kept, children first', async () => {
+      await layer(sn, 'a', undefined, async () => undefined);
+      await layer(sn, 'b', 'a', async () => undefined);
+      await layer(sn, 'c', 'b', async () => undefined);
+      await layer(sn, 'd', undefined, async () => undefined);
+      await layer(sn, 'e', 'd', async () => undefined);
+      await sn.prepare('container', 'e', { labels: { 'berth.io/gc.root': 'true' } });
+      await sn.prepare('orphan', 'd');
+      const removed = await collectSnapshots(
+        sn,
+        (i) => i.name === 'c' || i.labels['berth.io/gc.root'] === 'true',
+      );
+      expect(removed).toEqual(['orphan']);
+      await sn.remove('container');
+      expect(await collectSnapshots(sn, (i) => i.name === 'c')).toEqual(['e', 'd']);
+      const left: string[] = [];
+      await sn.walk((i) => void left.push(i.name));
+      expect(left).toEqual(['a', 'b', 'c']);
+      expect(await readdir(join(root, 'snapshots'))).toHaveLength(3);
     });
 
     it('concurrent prepares: distinct keys all succeed, one key succeeds exactly once', async () => {

@@ -1,5 +1,5 @@
 import { NativeSnapshotter, OverlayfsSnapshotter } from '../../src/snapshots/index.js';
 import { snapshotterConformance } from './conformance.js';
 
-snapshotterConformance('overlayfs', (root) => OverlayfsSnapshotter.open(root));
-snapshotterConformance('native', (root) => NativeSnapshotter.open(root));
+snapshotterConformance('overlayfs', (root, opts) => OverlayfsSnapshotter.open(root, opts));
+snapshotterConformance('native', (root, opts) => NativeSnapshotter.open(root, opts));
