@@ -184,5 +184,5 @@ describe('the task outlives the process that created it', () => {
     expect(seen).toEqual([7]);
     expect(logLines(await fx.logText(id), 'stdout')).toEqual(['ready']);
     await manager.delete(id);
-  });
+  }, 120_000);
 });
