@@ -82,14 +82,17 @@ export async function bridgePorts(net: TestNet): Promise<string[]> {
     .sort();
 }
 
-/** Host links other than veths (which parallel tests create) and the test bridge (which stays by design). */
+/**
+ * Host links, without veths (whose leaks show as bridge ports and pinned namespaces) and without
+ * the bridges of this and other concurrently running Berth network tests (`bt`/`bb` + 6 hex).
+ */
 export async function stableLinks(net: TestNet): Promise<string[]> {
   const out = await execFile('ip', ['-o', 'link', 'show']);
   return out
     .split('\n')
     .filter((l) => l !== '')
     .map((l) => (l.split(':')[1] ?? '').trim().split('@')[0] ?? '')
-    .filter((n) => n !== net.bridge && !n.startsWith('veth'))
+    .filter((n) => n !== net.bridge && !n.startsWith('veth') && !/^b[tb][0-9a-f]{6}$/.test(n))
     .sort();
 }
 
