@@ -1,5 +1,12 @@
 export { applyLayer, type ApplyOptions, type ApplyResult } from './apply.js';
-export { unpackLayers, DIFF_ID_LABEL, type LayerSource, type UnpackedLayer } from './unpacker.js';
+export {
+  unpackLayers,
+  removeStaleExtractions,
+  DIFF_ID_LABEL,
+  EXTRACT_PREFIX,
+  type LayerSource,
+  type UnpackedLayer,
+} from './unpacker.js';
 export { compressionOf, type Compression } from './decompress.js';
 export type { ApplyMode } from './view.js';
 export * from './errors.js';

@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import { chainIds } from '../snapshots/chainid.js';
 import { SnapshotExistsError, SnapshotNotFoundError } from '../snapshots/errors.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
+import { execFile } from '../common/exec.js';
 import { applyLayer, type ApplyResult } from './apply.js';
 
 /** One layer of an image: its diff id from the config, its blob's media type, and how to read the blob. */
@@ -27,6 +28,21 @@ export interface UnpackedLayer {
 }
 
 export const DIFF_ID_LABEL = 'berth.io/uncompressed';
+/** Active snapshots being unpacked are keyed `extract-<random>-<chain id>`. */
+export const EXTRACT_PREFIX = 'extract-';
+
+/**
+ * Removes active snapshots left by unpacks that never finished (a crash, a killed daemon).
+ * Call at startup, before any unpack runs: the snapshotter has a single writer.
+ */
+export async function removeStaleExtractions(snapshotter: Snapshotter): Promise<string[]> {
+  const stale: string[] = [];
+  await snapshotter.walk((info) => {
+    if (info.kind === 'active' && info.name.startsWith(EXTRACT_PREFIX)) stale.push(info.name);
+  });
+  for (const key of stale) await snapshotter.remove(key);
+  return stale;
+}
 
 /** Unpacks `layers` (bottom first) into `snapshotter`; returns one record per layer. */
 export async function unpackLayers(
@@ -59,7 +75,7 @@ async function unpackOne(
   parent: string | undefined,
 ): Promise<UnpackedLayer> {
   if (await isCommitted(snapshotter, chainId)) return { chainId, reused: true };
-  const key = `extract-${randomBytes(6).toString('hex')}-${chainId}`;
+  const key = `${EXTRACT_PREFIX}${randomBytes(6).toString('hex')}-${chainId}`;
   await snapshotter.prepare(key, parent, { labels: { [DIFF_ID_LABEL]: layer.diffId } });
   try {
     const target = await snapshotter.dataDir(key);
@@ -69,6 +85,9 @@ async function unpackOne(
       expectedDiffId: layer.diffId,
       lowerDirs,
     });
+    // Data reaches the disk before the snapshot is committed: a crash must never leave a
+    // committed snapshot with a partial layer (syncfs of the snapshot's filesystem).
+    await execFile('sync', ['--file-system', target]);
     try {
       await snapshotter.commit(chainId, key);
     } catch (e) {

@@ -1,6 +1,6 @@
 /** unpackLayers over real snapshotters: diff id verification, sharing by chain id, cleanup on failure. */
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -12,6 +12,7 @@ import {
 import {
   DiffIdMismatchError,
   InvalidLayerEntryError,
+  removeStaleExtractions,
   unpackLayers,
   type LayerSource,
 } from '../../src/unpack/index.js';
@@ -127,6 +128,23 @@ for (const [kind, open] of kinds) {
           expect(await readFile(join(d, 'etc/os-release'), 'utf8')).toBe('berth');
         });
       }
+    });
+
+    it('after a crash mid-unpack, stale extractions are removed and the unpack redone from scratch', async () => {
+      const layers = [await layerOf([{ name: 'a', data: 'A' }]), await layerOf([{ name: 'b', data: 'B' }])];
+      const ids = chainIds(layers.map((l) => l.diffId));
+      await unpackLayers(sn, layers.slice(0, 1));
+      // What a daemon killed while applying layer 2 leaves: an active extraction snapshot with partial data.
+      const key = `extract-deadbeef0000-${ids[1]}`;
+      await sn.prepare(key, ids[0]);
+      await writeFile(join(await sn.dataDir(key), 'partial'), 'half');
+      const reopened = await open(root);
+      expect(await removeStaleExtractions(reopened)).toEqual([key]);
+      const out = await unpackLayers(reopened, layers);
+      expect(out.map((l) => l.reused)).toEqual([true, false]);
+      await withMounted(await reopened.view('v', ids[1]), async (d) =>
+        expect((await readdir(d)).sort()).toEqual(['a', 'b']),
+      );
     });
 
     it('concurrent unpacks of the same image end with one snapshot per layer', async () => {
