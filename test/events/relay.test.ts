@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from 'nats';
+import { DeliverPolicy, connect, type NatsConnection } from 'nats';
 import { EventLog } from '../../src/events/log.js';
 import { NatsRelay, streamName, subjectFor } from '../../src/events/relay.js';
 import { containerCreate, tempRoot } from './helpers/fixtures.js';
@@ -134,6 +134,32 @@ describe('NatsRelay against a real nats-server', () => {
     await nats.start();
     await relay.waitFor(10);
     expect((await streamContents()).ids).toEqual(expectedIds(10));
+    await relay.stop();
+    await log.close();
+  });
+
+  it('lets a subscriber consume the stream from any point, as docs/events.md shows', async () => {
+    const log = await EventLog.open(join(root.dir, 'events'));
+    const relay = new NatsRelay(log, { nodeId: node, servers: nats.url });
+    await relay.start();
+    for (let i = 0; i < 30; i++) await log.append(containerCreate(`c${i}`, 'k8s.io'));
+    await relay.waitFor(30);
+    const nc = await connect({ servers: nats.url });
+    clients.push(nc);
+    const consumer = await nc.jetstream().consumers.get(streamName(node), {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: 21,
+    });
+    const seqs: number[] = [];
+    for await (const m of await consumer.consume()) {
+      expect(m.subject).toBe(`berth.events.${node}.k8s_io.containers.create`);
+      const event = m.json<{ seq: number; hash: string }>();
+      expect(m.headers?.get('Nats-Msg-Id')).toBe(`${node}:${event.seq}`);
+      expect(event.hash).toBe((await log.get(event.seq))!.hash);
+      seqs.push(event.seq);
+      if (m.info.pending === 0) break;
+    }
+    expect(seqs).toEqual(Array.from({ length: 10 }, (_, i) => i + 21));
     await relay.stop();
     await log.close();
   });
