@@ -8,7 +8,7 @@
  * finish for a grace period, and removes the socket.
  */
 import * as grpc from '@grpc/grpc-js';
-import { chmod, lstat, mkdtemp, rename, rm, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, rename, rm, stat, unlink } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { FailedPreconditionError } from '../common/errors.js';
@@ -52,6 +52,7 @@ export class CriServer {
   async listen(socketPath: string): Promise<void> {
     if (this.server)
       throw new FailedPreconditionError(`the CRI server already listens on ${this.socket?.path}`);
+    await requireDirectory(dirname(socketPath));
     await removeStaleSocket(socketPath);
     const proto = loadCriProto();
     const wrappers = createCallWrappers(
@@ -123,6 +124,17 @@ async function unlinkIfSame(path: string, ino: number): Promise<void> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+}
+
+async function requireDirectory(dir: string): Promise<void> {
+  const isDir = await stat(dir).then(
+    (st) => st.isDirectory(),
+    () => false,
+  );
+  if (!isDir)
+    throw new FailedPreconditionError(
+      `the CRI socket's directory ${dir} does not exist or is not a directory`,
+    );
 }
 
 async function removeStaleSocket(path: string): Promise<void> {

@@ -76,6 +76,7 @@ describe('CreateContainer', () => {
       (c) => ({ ...c, log_path: '../../etc/passwd' }),
       ['config.log_path'],
     ],
+    ['an absolute log path', (c) => ({ ...c, log_path: '/etc/passwd' }), ['config.log_path', '/etc/passwd']],
     ['an env name with =', (c) => ({ ...c, envs: [{ key: 'A=B', value: '1' }] }), ['config.envs[0].key']],
     [
       'a CPU quota below the kernel minimum',

@@ -87,6 +87,7 @@ describe('RunPodSandbox', () => {
       (c) => ({ ...c, linux: { security_context: { namespace_options: { pid: 'TARGET' } } } }),
       ['config.linux.security_context.namespace_options.target_id'],
     ],
+    ['a relative log directory', (c) => ({ ...c, log_directory: 'logs' }), ['config.log_directory']],
   ];
   for (const [what, mutate, parts] of broken) {
     it(`refuses ${what} with INVALID_ARGUMENT and creates nothing`, async () => {
@@ -95,6 +96,18 @@ describe('RunPodSandbox', () => {
       expect(g.backend.sandboxes.size).toBe(0);
     });
   }
+});
+
+describe('RunPodSandbox runtime handler', () => {
+  it('refuses a handler that is a path, naming it', async () => {
+    await expectStatus(
+      run(podConfig(), '../../bin/sh'),
+      grpc.status.INVALID_ARGUMENT,
+      'runtime_handler',
+      '../../bin/sh',
+    );
+    expect(g.backend.callsTo('runPodSandbox')).toHaveLength(0);
+  });
 });
 
 describe('PodSandboxStatus and ListPodSandbox', () => {

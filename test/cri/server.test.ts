@@ -85,6 +85,14 @@ describe('CriServer socket', () => {
     expect((await lstat(path)).isFile()).toBe(true);
   });
 
+  it('names a missing socket directory', async () => {
+    const dir = await tempDir();
+    const server = new CriServer({ backend: new FakeBackend() });
+    await expect(server.listen(join(dir, 'missing', 'cri.sock'))).rejects.toThrow(
+      `the CRI socket's directory ${join(dir, 'missing')} does not exist`,
+    );
+  });
+
   it('ends open event streams with UNAVAILABLE when it closes', async () => {
     const g = await startGateway();
     open.push(g);

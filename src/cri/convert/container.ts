@@ -143,7 +143,8 @@ export function containerSpecFromWire(field: string, wire: WireContainerConfig |
   if (sc.runAsUser !== undefined && sc.runAsUsername !== '') {
     throw invalid(`${field}.linux.security_context`, 'sets both run_as_user and run_as_username');
   }
-  if (c.log_path.split('/').includes('..')) {
+  // The log path is relative to the pod's log directory and must stay inside it.
+  if (c.log_path.startsWith('/') || c.log_path.split('/').includes('..') || c.log_path.includes('\0')) {
     throw invalid(`${field}.log_path`, `${JSON.stringify(c.log_path)} leaves the log directory`);
   }
   c.envs.forEach((kv, i) => {

@@ -11,6 +11,7 @@ import type {
 } from '../types/sandbox.js';
 import {
   invalid,
+  requireAbsolutePath,
   requireMessage,
   requireNonEmpty,
   validateStringList,
@@ -33,6 +34,9 @@ export const SANDBOX_STATES: Record<'SANDBOX_READY' | 'SANDBOX_NOTREADY', PodSan
   SANDBOX_READY: 'ready',
   SANDBOX_NOTREADY: 'notready',
 };
+
+// A handler name selects a configured runtime (runc, crun): a name, never a path.
+const RUNTIME_HANDLER = /^[A-Za-z0-9._-]*$/;
 
 const PROTOCOLS: Record<'TCP' | 'UDP' | 'SCTP', PortProtocol> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 
@@ -72,6 +76,10 @@ export function sandboxSpecFromWire(
 ): PodSandboxSpec {
   const config = requireMessage(field, wire);
   const metadata = sandboxMetadataFromWire(`${field}.metadata`, config.metadata);
+  if (!RUNTIME_HANDLER.test(runtimeHandler)) {
+    throw invalid('runtime_handler', `${JSON.stringify(runtimeHandler)} is not a runtime handler name`);
+  }
+  if (config.log_directory !== '') requireAbsolutePath(`${field}.log_directory`, config.log_directory);
   const linux = config.linux;
   const sc = linux?.security_context ?? null;
   const scField = `${field}.linux.security_context`;
