@@ -9,7 +9,7 @@
 import { access, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
-import { FailedPreconditionError, NotFoundError } from '../common/errors.js';
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { readCgroupStats, removeCgroup, type CgroupStats } from './cgroups.js';
 import { launchConmon } from './conmon.js';
@@ -166,7 +166,7 @@ export class TaskManager {
       await mkdir(dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST')
-        throw new FailedPreconditionError(`task ${req.id} already exists`);
+        throw new AlreadyExistsError(`task ${req.id} already exists`);
       throw err;
     }
     const persistDir = join(dir, 'persist');
@@ -183,6 +183,8 @@ export class TaskManager {
         conmonPid: 0,
         createdAt: new Date().toISOString(),
       };
+      // Recorded before conmon starts, so a crash mid-create leaves a task that delete() can find and clean.
+      await writeFile(join(dir, 'task.json'), JSON.stringify(meta));
       const pid = await launchConmon({
         conmonPath: this.conmonPath,
         id: req.id,
@@ -306,9 +308,11 @@ export class TaskManager {
     }
     await handler.delete(id, true);
     // conmon exits right after writing the exit file; a stray one (killed container, lost runtime) goes too.
-    if (isAlive(meta.conmonPid)) {
-      const cmdline = await readFile(`/proc/${meta.conmonPid}/cmdline`, 'utf8').catch(() => '');
-      if (cmdline.includes(id)) process.kill(meta.conmonPid, 'SIGKILL');
+    const conmonPid =
+      meta.conmonPid || Number(await readFile(join(this.taskDir(id), 'conmon.pid'), 'utf8').catch(() => '0'));
+    if (isAlive(conmonPid)) {
+      const cmdline = await readFile(`/proc/${conmonPid}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.includes(id)) process.kill(conmonPid, 'SIGKILL');
     }
     await removeCgroup(meta.cgroupsPath).catch((err: unknown) =>
       this.log.warn({ id, err }, 'cgroup left behind'),

@@ -1,7 +1,7 @@
 import { access, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FailedPreconditionError, NotFoundError } from '../../src/common/errors.js';
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../../src/common/errors.js';
 import { cgroupDirs, readCgroupFile } from '../../src/runtime/cgroups.js';
 import type { TaskExit } from '../../src/runtime/exits.js';
 import { logLines, runtimeFixture, uniqueId, type RuntimeFixture } from './helpers.js';
@@ -183,6 +183,15 @@ describe('tasks under conmon + runc', () => {
     expect(initExit).toMatchObject({ exitCode: 137, oomKilled: true });
     expect(await fx.logText(init)).not.toContain('survived');
     await fx.manager.delete(init, true);
+  });
+
+  it('creating an id that exists is an AlreadyExists and leaves the first task alone', async () => {
+    const id = uniqueId('dup');
+    await fx.run(id, { command: ['sleep', '30'] });
+    const before = await fx.manager.state(id);
+    await expect(fx.run(id, { command: ['true'] })).rejects.toThrow(AlreadyExistsError);
+    expect(await fx.manager.state(id)).toEqual(before);
+    await fx.manager.delete(id, true);
   });
 
   it('a tty container writes its terminal output to the log', async () => {
