@@ -50,7 +50,7 @@ export interface ContentWriter {
   readonly ref: string;
   /** Bytes written so far, including those written before a resume. */
   readonly offset: number;
-  /** Appends bytes to the ingest. */
+  /** Appends bytes to the ingest. The writer may hold `chunk` until its next flush: do not reuse it. */
   write(chunk: Uint8Array): Promise<void>;
   /** The sha256 of the bytes written so far. */
   digest(): Digest;

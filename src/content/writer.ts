@@ -27,6 +27,9 @@ export interface IngestMeta {
   expected?: Digest;
 }
 
+/** Bytes gathered before one write to the ingest file. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+
 // Ingest dirs held by writers in this process; the lock file covers other processes.
 const heldIngests = new Set<string>();
 
@@ -107,6 +110,8 @@ export async function openWriter(
 
 class FsContentWriter implements ContentWriter {
   private released = false;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   constructor(
     private readonly layout: StoreLayout,
     readonly ref: string,
@@ -123,13 +128,24 @@ class FsContentWriter implements ContentWriter {
 
   async write(chunk: Uint8Array): Promise<void> {
     this.assertOpen();
-    let done = 0;
-    while (done < chunk.length) {
-      const { bytesWritten } = await this.handle.write(chunk, done, chunk.length - done);
-      done += bytesWritten;
-    }
     this.hash.update(chunk);
     this.written += chunk.length;
+    // Network reads arrive in small chunks: coalesce them so the disk sees few large writes.
+    this.pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= WRITE_BATCH_BYTES) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const data = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending);
+    this.pending = [];
+    this.pendingBytes = 0;
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.handle.write(data, done, data.length - done);
+      done += bytesWritten;
+    }
   }
 
   digest(): Digest {
@@ -148,6 +164,7 @@ class FsContentWriter implements ContentWriter {
       await this.abort();
       throw new DigestMismatchError(expected.digest, actual, `ingest ${JSON.stringify(this.ref)}`);
     }
+    await this.flush();
     await this.handle.datasync();
     await this.handle.close();
     const target = this.layout.blobPath(expected.digest);
@@ -167,6 +184,8 @@ class FsContentWriter implements ContentWriter {
 
   async close(): Promise<void> {
     if (this.released) return;
+    // What was received is kept for a resume, so flush before letting go.
+    await this.flush().catch(() => undefined);
     await this.handle.close().catch(() => undefined);
     await this.release(false);
   }
