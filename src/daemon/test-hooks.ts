@@ -1,7 +1,8 @@
 /**
  * Test-only hooks, active only when berthd runs with BERTH_TEST_HOOKS=1 (never in production):
- * BERTH_TEST_CRASH_AT="<activityType>:before|after" makes berthd SIGKILL itself at that step
- * boundary, once per root, so crash tests can prove a transition resumes and completes exactly once.
+ * BERTH_TEST_CRASH_AT="<activityType>:before|after[,...]" makes berthd SIGKILL itself at each of
+ * those step boundaries, once each per root (a marker file remembers), so crash tests can prove a
+ * transition resumes after every boundary and completes exactly once.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,11 +16,12 @@ export function crashHookInterceptor(
   root: string,
   env: NodeJS.ProcessEnv = process.env,
 ): ActivityInterceptorsFactory | undefined {
-  const spec = env.BERTH_TEST_CRASH_AT;
-  if (!testHooksEnabled(env) || !spec) return undefined;
-  const [activityType, when] = spec.split(':');
-  const marker = join(root, 'test-hooks', `crashed-${spec.replace(/[^a-zA-Z0-9-]/g, '_')}`);
-  const crash = () => {
+  const specs = (env.BERTH_TEST_CRASH_AT ?? '').split(',').filter(Boolean);
+  if (!testHooksEnabled(env) || specs.length === 0) return undefined;
+  const crashOnce = (activityType: string, when: 'before' | 'after') => {
+    const spec = `${activityType}:${when}`;
+    if (!specs.includes(spec)) return;
+    const marker = crashMarker(root, spec);
     if (existsSync(marker)) return; // already crashed here once on this root
     mkdirSync(join(root, 'test-hooks'), { recursive: true });
     writeFileSync(marker, '');
@@ -28,12 +30,16 @@ export function crashHookInterceptor(
   return (ctx) => ({
     inbound: {
       async execute(input, next) {
-        if (ctx.info.activityType !== activityType) return next(input);
-        if (when === 'before') crash();
+        crashOnce(ctx.info.activityType, 'before');
         const result = await next(input);
-        if (when === 'after') crash();
+        crashOnce(ctx.info.activityType, 'after');
         return result;
       },
     },
   });
+}
+
+/** The file that records that berthd crashed at `spec` on this root. */
+export function crashMarker(root: string, spec: string): string {
+  return join(root, 'test-hooks', `crashed-${spec.replace(/[^a-zA-Z0-9-]/g, '_')}`);
 }

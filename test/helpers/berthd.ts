@@ -34,13 +34,34 @@ export interface RunningBerthd {
   cleanup(): Promise<void>;
 }
 
+/** berthd exited (or was killed) before it became ready. */
+export class BerthdExitedError extends Error {
+  constructor(
+    readonly code: number | null,
+    readonly signal: NodeJS.Signals | null,
+    readonly output: string,
+    readonly root: string,
+    readonly state: string,
+    readonly nodeId: string,
+  ) {
+    super(`berthd exited (${signal ?? `code ${code}`}) before ready:\n${output}`);
+  }
+}
+
 export async function makeRoots(): Promise<{ root: string; state: string }> {
   const base = await mkdtemp(join(tmpdir(), 'berth-test-'));
   return { root: join(base, 'root'), state: join(base, 'state') };
 }
 
 export async function startBerthd(
-  opts: { root?: string; state?: string; nodeId?: string; args?: string[]; readyTimeoutMs?: number } = {},
+  opts: {
+    root?: string;
+    state?: string;
+    nodeId?: string;
+    args?: string[];
+    env?: NodeJS.ProcessEnv;
+    readyTimeoutMs?: number;
+  } = {},
 ): Promise<RunningBerthd> {
   const roots = opts.root && opts.state ? { root: opts.root, state: opts.state } : await makeRoots();
   const nodeId = opts.nodeId ?? `test-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
@@ -57,7 +78,7 @@ export async function startBerthd(
     'info',
     ...(opts.args ?? []),
   ];
-  const proc = spawn(process.execPath, args, { env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, args, { env: testEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   proc.stderr!.on('data', (b: Buffer) => (out += b.toString()));
@@ -65,7 +86,9 @@ export async function startBerthd(
   const client = new ApiClient(socket);
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 90_000);
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`berthd exited with ${proc.exitCode} before ready:\n${out}`);
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new BerthdExitedError(proc.exitCode, proc.signalCode, out, roots.root, roots.state, nodeId);
+    }
     if (existsSync(socket)) {
       try {
         await client.get('/v1/health');
