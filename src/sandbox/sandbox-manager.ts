@@ -79,15 +79,25 @@ export class SandboxManager {
   }
 
   /**
-   * Step 1: validates the request and records the sandbox. Repeating it with the same id succeeds;
-   * another sandbox with the same namespace, name, uid and attempt is an AlreadyExistsError.
+   * Step 1: validates the request and records the sandbox. Repeating it with the same id and pod
+   * succeeds; the id of another pod, or another sandbox with the same namespace, name, uid and
+   * attempt, is an AlreadyExistsError.
    */
   register(id: string, config: SandboxConfig): Promise<SandboxRecord> {
     assertSandboxId(id);
     const normalized = normalizeSandboxConfig(config);
     const run = this.registering.then(async () => {
       const existing = await this.store.get(id);
-      if (existing) return existing;
+      if (existing) {
+        const a = existing.config.metadata;
+        const b = normalized.metadata;
+        if (a.namespace !== b.namespace || a.name !== b.name || a.uid !== b.uid || a.attempt !== b.attempt) {
+          throw new AlreadyExistsError(
+            `sandbox id ${id} is already used by ${a.namespace}/${a.name} (uid ${a.uid})`,
+          );
+        }
+        return existing;
+      }
       const md = normalized.metadata;
       const clash = (await this.store.list()).find(
         (r) =>

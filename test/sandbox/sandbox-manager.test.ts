@@ -236,6 +236,12 @@ describe('SandboxManager on the real host', () => {
       ),
     });
     expect(await footprint()).toEqual(before);
+    // Reusing the id for another pod is refused too; repeating create for the same pod is not.
+    await expect(manager.create(podConfig('pod-g'), 'sbm-f1')).rejects.toThrow(
+      /sandbox id sbm-f1 is already used by test\/pod-f/,
+    );
+    expect((await manager.create(podConfig('pod-f'), 'sbm-f1')).state).toBe('ready');
+    expect(await footprint()).toEqual(before);
     // A new attempt is a new sandbox.
     const next = podConfig('pod-f');
     next.metadata.attempt = 1;
