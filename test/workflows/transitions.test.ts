@@ -12,7 +12,9 @@ import { startBerthd, type RunningBerthd } from '../helpers/berthd.js';
 import { hostState, runThroughCrashes } from '../helpers/crash.js';
 
 const effects = (d: RunningBerthd, id: string) =>
-  readFileSync(join(d.root, 'demo', id, 'effects.log'), 'utf8').trim().split('\n');
+  readFileSync(join(d.root, 'demo', id, 'effects.log'), 'utf8')
+    .trim()
+    .split('\n');
 
 describe('transitions', () => {
   let d: RunningBerthd;
@@ -39,11 +41,14 @@ describe('transitions', () => {
 
   it('50 concurrent identical requests start one run and all get its result', async () => {
     const results = await Promise.all(
-      Array.from({ length: 50 }, () => d.client.post<{ id: string; steps: string[] }>('/v1/test/demo', { id: 'joined' })),
+      Array.from({ length: 50 }, () =>
+        d.client.post<{ id: string; steps: string[] }>('/v1/test/demo', { id: 'joined' }),
+      ),
     );
     for (const r of results) expect(r).toEqual({ id: 'joined', steps: ['reserve', 'write', 'publish'] });
     const runs = [];
-    for await (const wf of temporal.workflow.list({ query: `WorkflowId = 'demo:joined'` })) runs.push(wf.runId);
+    for await (const wf of temporal.workflow.list({ query: `WorkflowId = 'demo:joined'` }))
+      runs.push(wf.runId);
     expect(runs).toHaveLength(1);
     expect(effects(d, 'joined')).toEqual(['do reserve', 'do write', 'do publish']);
   });
@@ -56,7 +61,9 @@ describe('transitions', () => {
   });
 
   it('fails bad input at once, without retries, with the error intact at the API, and compensates', async () => {
-    await expect(d.client.post('/v1/test/demo', { id: 'refused', refuseAt: 'publish' })).rejects.toMatchObject({
+    await expect(
+      d.client.post('/v1/test/demo', { id: 'refused', refuseAt: 'publish' }),
+    ).rejects.toMatchObject({
       code: 'invalid_argument',
       message: 'demo step "publish" refused its input for "refused"',
     });
@@ -64,7 +71,7 @@ describe('transitions', () => {
     expect(effects(d, 'refused')).toEqual(['do reserve', 'do write', 'undo write', 'undo reserve']);
   });
 
-  it('refuses an invalid id with the activity's own message and code', async () => {
+  it("refuses an invalid id with the activity's own message and code", async () => {
     await expect(d.client.post('/v1/test/demo', { id: 'Not Valid' })).rejects.toMatchObject({
       code: 'invalid_argument',
       message: 'demo id "Not Valid" is not valid',
@@ -73,39 +80,57 @@ describe('transitions', () => {
 });
 
 describe('crash recovery', () => {
-  it('completes exactly once when berthd is killed at every step boundary', { timeout: 900_000 }, async () => {
-    const boundaries = ['demoReserve', 'demoWrite', 'demoPublish'].flatMap((a) => [`${a}:before`, `${a}:after`]);
-    const run = await runThroughCrashes(boundaries, (d) => d.client.post('/v1/test/demo', { id: 'crashy' }));
-    const { daemon } = run;
-    try {
-      expect(run.crashes).toBe(boundaries.length);
-      expect(run.result).toEqual({ id: 'crashy', steps: ['reserve', 'write', 'publish'] });
-      expect(effects(daemon, 'crashy')).toEqual(['do reserve', 'do write', 'do publish']);
-    } finally {
-      expect(await daemon.stop()).toBe(0);
-      expect(hostState(daemon.root, daemon.state)).toEqual({ mounts: [], processes: [], cgroups: [] });
-      await daemon.cleanup();
-    }
-  });
+  it(
+    'completes exactly once when berthd is killed at every step boundary',
+    { timeout: 900_000 },
+    async () => {
+      const boundaries = ['demoReserve', 'demoWrite', 'demoPublish'].flatMap((a) => [
+        `${a}:before`,
+        `${a}:after`,
+      ]);
+      const run = await runThroughCrashes(boundaries, (d) =>
+        d.client.post('/v1/test/demo', { id: 'crashy' }),
+      );
+      const { daemon } = run;
+      try {
+        expect(run.crashes).toBe(boundaries.length);
+        expect(run.result).toEqual({ id: 'crashy', steps: ['reserve', 'write', 'publish'] });
+        expect(effects(daemon, 'crashy')).toEqual(['do reserve', 'do write', 'do publish']);
+      } finally {
+        expect(await daemon.stop()).toBe(0);
+        expect(hostState(daemon.root, daemon.state)).toEqual({ mounts: [], processes: [], cgroups: [] });
+        await daemon.cleanup();
+      }
+    },
+  );
 
-  it('finishes compensation exactly once when berthd is killed while undoing', { timeout: 600_000 }, async () => {
-    const run = await runThroughCrashes(['demoUndo:before', 'demoUndo:after'], (d) =>
-      d.client.post('/v1/test/demo', { id: 'crashy-undo', refuseAt: 'publish' }).then(
-        () => 'completed',
-        (err: { code?: string }) => {
-          if (err.code === 'invalid_argument') return 'refused';
-          throw err;
-        },
-      ),
-    );
-    const { daemon } = run;
-    try {
-      expect(run.result).toBe('refused');
-      expect(run.crashes).toBe(2);
-      expect(effects(daemon, 'crashy-undo')).toEqual(['do reserve', 'do write', 'undo write', 'undo reserve']);
-    } finally {
-      expect(await daemon.stop()).toBe(0);
-      await daemon.cleanup();
-    }
-  });
+  it(
+    'finishes compensation exactly once when berthd is killed while undoing',
+    { timeout: 600_000 },
+    async () => {
+      const run = await runThroughCrashes(['demoUndo:before', 'demoUndo:after'], (d) =>
+        d.client.post('/v1/test/demo', { id: 'crashy-undo', refuseAt: 'publish' }).then(
+          () => 'completed',
+          (err: { code?: string }) => {
+            if (err.code === 'invalid_argument') return 'refused';
+            throw err;
+          },
+        ),
+      );
+      const { daemon } = run;
+      try {
+        expect(run.result).toBe('refused');
+        expect(run.crashes).toBe(2);
+        expect(effects(daemon, 'crashy-undo')).toEqual([
+          'do reserve',
+          'do write',
+          'undo write',
+          'undo reserve',
+        ]);
+      } finally {
+        expect(await daemon.stop()).toBe(0);
+        await daemon.cleanup();
+      }
+    },
+  );
 });
