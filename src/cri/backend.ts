@@ -17,8 +17,8 @@
  * NotFoundError for those freely.
  *
  * Mutating calls are expected to start or join the transition's workflow (its id derived from
- * the request's identity) and return when it has finished; kubelet retries timed-out calls with
- * the same request, so a repeated call must join, not duplicate. Every method receives the
+ * the request's identity, see identity.ts) and return when it has finished; kubelet retries
+ * timed-out calls with the same request, so a repeated call must join, not duplicate. Every method receives the
  * call's AbortSignal, aborted when the client cancels or its deadline passes.
  */
 import type {
