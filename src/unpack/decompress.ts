@@ -33,7 +33,8 @@ export function decompress(
 ): { output: Readable; done: Promise<void> } {
   if (compression === 'none') return { output: source, done: Promise.resolve() };
   if (compression === 'gzip') {
-    const gunzip = createGunzip();
+    // Large output chunks: each chunk costs a trip through tar-stream and the entry iterator.
+    const gunzip = createGunzip({ chunkSize: 256 * 1024 });
     const done = pipeline(source, gunzip).catch((e: unknown) => {
       throw new CorruptLayerError(`gzip layer cannot be decompressed: ${(e as Error).message}`, { cause: e });
     });
