@@ -40,6 +40,10 @@ describe('Projections', () => {
       image: 'docker.io/library/busybox:latest',
       sandboxId: 'pod1',
     });
+    expect(p.list('containers', 'k8s.io').map((c) => c.id)).toEqual(['c1']);
+    expect(p.list('containers', 'default')).toEqual([]);
+    expect(p.get('sandboxes', 'k8s.io', 'pod1')?.state).toBe('ready');
+    expect(p.get('namespaces', 'k8s.io')?.name).toBe('k8s.io');
     expect(s.tasks['k8s.io/c1']).toMatchObject({
       status: 'stopped',
       exitCode: 137,

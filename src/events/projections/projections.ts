@@ -15,7 +15,7 @@ import type { BerthEvent } from '../model.js';
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
 import { diffValues } from './diff.js';
 import { explainEntity, type Explanation } from './explain.js';
-import { applyEvent, emptyState, type NodeState } from './state.js';
+import { applyEvent, emptyState, type EntityKind, type NodeState } from './state.js';
 
 export type ProjectionListener = (event: BerthEvent, state: NodeState) => void;
 
@@ -77,6 +77,19 @@ export class Projections {
   /** The live state. Callers must not modify it. */
   get state(): NodeState {
     return this.live;
+  }
+
+  /** Records of one kind, optionally in one namespace (namespaces themselves are not namespaced). */
+  list<K extends EntityKind>(kind: K, namespace?: string): NodeState[K][string][] {
+    const records = Object.values(this.live[kind]) as NodeState[K][string][];
+    if (namespace === undefined || kind === 'namespaces') return records;
+    return records.filter((r) => (r as { namespace?: string }).namespace === namespace);
+  }
+
+  /** One record by namespace and id (for namespaces, the name alone), or undefined. */
+  get<K extends EntityKind>(kind: K, namespace: string, id?: string): NodeState[K][string] | undefined {
+    const key = kind === 'namespaces' ? namespace : `${namespace}/${id ?? ''}`;
+    return (this.live[kind] as Record<string, NodeState[K][string]>)[key];
   }
 
   get loaded(): LoadReport {
