@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { BerthError, InvalidArgumentError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { parseDigest, type Digest } from '../content/digest.js';
-import { DigestMismatchError } from '../content/errors.js';
+import { DigestMismatchError, SizeMismatchError } from '../content/errors.js';
 import type { BlobInfo, ContentStore } from '../content/store.js';
 import type { RegistryConfig } from './config.js';
 import { RegistryError } from './errors.js';
@@ -155,7 +155,7 @@ export class RegistryClient {
     }
     const what = `blob ${digest} of ${referenceName(ref)}`;
     return this.withEndpoints(ref, what, (ep) =>
-      this.fetchBlobFrom(ep, ref, { ...desc, digest }, store, opts, what),
+      this.fetchBlobFrom(ep, ref, { ...desc, digest }, store, opts, what, true),
     );
   }
 
@@ -166,10 +166,12 @@ export class RegistryClient {
     store: ContentStore,
     opts: FetchBlobOptions,
     what: string,
+    mayRestart: boolean,
   ): Promise<FetchBlobResult> {
     const writer = await store.writer(opts.ingestRef ?? `fetch-${desc.digest}`, {
       expected: { digest: desc.digest, size: desc.size },
     });
+    const resumedFrom = writer.offset;
     let transferred = 0;
     let stalled = 0;
     try {
@@ -243,6 +245,20 @@ export class RegistryClient {
       try {
         return { info: await writer.commit(commit), transferred };
       } catch (err) {
+        // A kept partial ingest can hold bad bytes (e.g. from a poisoned mirror): the commit
+        // dropped it, so fetch the whole blob once more before blaming this endpoint.
+        if (
+          (err instanceof DigestMismatchError || err instanceof SizeMismatchError) &&
+          resumedFrom > 0 &&
+          mayRestart
+        ) {
+          this.logger.warn(
+            { digest: desc.digest, resumedFrom },
+            'resumed ingest did not verify; fetching the blob again from the start',
+          );
+          const again = await this.fetchBlobFrom(ep, ref, desc, store, opts, what, false);
+          return { info: again.info, transferred: transferred + again.transferred };
+        }
         if (err instanceof DigestMismatchError) {
           throw new DigestMismatchError(err.expected, err.actual, `${what} from ${ep.baseUrl.host}`);
         }

@@ -123,6 +123,19 @@ describe('basic auth (htpasswd)', () => {
     await expectUntouched(store);
   });
 
+  it('pings the v2 API, authenticating when asked', async () => {
+    const good = new RegistryClient({
+      config: { hosts: { [reg.host]: { plainHttp: true, username: 'alice', password: 'wonderland' } } },
+    });
+    const anonymous = new RegistryClient({ config: { hosts: { [reg.host]: { plainHttp: true } } } });
+    try {
+      await expect(good.ping(reg.host)).resolves.toBeUndefined();
+      await expect(anonymous.ping(reg.host)).rejects.toThrow(/requires authentication \(basic\)/);
+    } finally {
+      await Promise.all([good.close(), anonymous.close()]);
+    }
+  });
+
   it('refuses wrong credentials with the registry message', async () => {
     const cfg = { hosts: { [reg.host]: { plainHttp: true, username: 'alice', password: 'wrong' } } };
     const { error, store } = await pullWith(cfg, `${reg.host}/secure/app:v1`);

@@ -144,6 +144,21 @@ describe('transfer faults', () => {
     expect(gets[1]).toMatchObject({ status: 206, bytes: layer.size - resumedAt });
   });
 
+  it('fetches a blob again from the start when a kept partial ingest holds bad bytes', async () => {
+    const layer = bigLayer();
+    const w = await store.writer(`fetch-${layer.digest}`);
+    await w.write(Buffer.alloc(1000, 0x55)); // not the blob's first 1000 bytes
+    await w.close();
+    await new Puller({ client, store }).pull(ref);
+    const gets = proxy.requests.filter((r) => r.method === 'GET' && r.path.endsWith(layer.digest));
+    expect(gets.map((g) => [g.range, g.status])).toEqual([
+      ['bytes=1000-', 206],
+      [undefined, 200],
+    ]);
+    expect(await store.has(layer.digest as Digest)).toBe(true);
+    expect(await store.listIngests()).toEqual([]);
+  });
+
   it('refuses a blob whose bytes do not match its digest: error names it, nothing committed', async () => {
     const layer = bigLayer();
     proxy.addFault({
@@ -208,6 +223,39 @@ describe('transfer faults', () => {
     expect((err as RegistryError).code).toBe('unavailable');
     expect((err as Error).message).toMatch(/HTTP 429: TOOMANYREQUESTS: quota exceeded/);
     expect(sleeps).toEqual([1000, 1000, 1000]);
+  });
+
+  it('never sends the registry credentials to a redirect target on another origin', async () => {
+    const storage = await startFaultProxy(reg.host);
+    try {
+      const layer = image.layers[1]!;
+      await client.close();
+      client = new RegistryClient({
+        config: { hosts: { [proxy.host]: { plainHttp: true, username: 'u', password: 'secret' } } },
+      });
+      // The registry asks for basic auth once, so the client authorizes every later request.
+      proxy.addFault({
+        path: /\/manifests\/v1$/,
+        action: { kind: 'respond', status: 401, headers: { 'www-authenticate': 'Basic realm="test"' } },
+      });
+      proxy.addFault({
+        method: 'GET',
+        path: blobPath(layer.digest),
+        action: {
+          kind: 'respond',
+          status: 302,
+          headers: { location: `http://${storage.host}/v2/faults/app/blobs/${layer.digest}` },
+        },
+      });
+      await new Puller({ client, store }).pull(ref);
+      const toRegistry = proxy.requests.filter((r) => r.path.endsWith(layer.digest));
+      expect(toRegistry[0]!.authorization).toBe(`Basic ${Buffer.from('u:secret').toString('base64')}`);
+      const toStorage = storage.requests.filter((r) => r.path.endsWith(layer.digest));
+      expect(toStorage).toMatchObject([{ status: 200 }]);
+      expect(toStorage[0]!.authorization).toBeUndefined();
+    } finally {
+      await storage.close();
+    }
   });
 
   it('follows a redirect to blob storage', async () => {
