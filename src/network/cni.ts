@@ -137,12 +137,12 @@ export class CniNetwork {
     return writeDefaultConfList(this.opts.berthConfDir, this.opts.defaultNetwork);
   }
 
-  /** Attaches the sandbox's namespace (loopback, then the network's plugins in order). */
+  /** Attaches the sandbox's namespace: the network's plugins in order, loopback on `lo` alongside. */
   add(req: AttachmentRequest): Promise<AttachmentResult> {
     return this.serialized(req.containerId, () => this.addLocked(req));
   }
 
-  /** Detaches (plugins in reverse order, then loopback) and forgets the attachment. */
+  /** Detaches (plugins in reverse order, loopback alongside) and forgets the attachment. */
   del(containerId: string, ifName = 'eth0'): Promise<void> {
     return this.serialized(containerId, () => this.delLocked(containerId, ifName));
   }
@@ -193,12 +193,20 @@ export class CniNetwork {
     // How many plugins may have changed something, so compensation undoes exactly those.
     let touched = 0;
     try {
-      await this.runLoopback('ADD', entry);
-      let prev: CniResult | undefined;
-      for (const plugin of network.plugins) {
-        touched++;
-        prev = await this.run('ADD', entry, plugin, prev);
-      }
+      const chain = async (): Promise<CniResult | undefined> => {
+        let result: CniResult | undefined;
+        for (const plugin of network.plugins) {
+          touched++;
+          result = await this.run('ADD', entry, plugin, result);
+        }
+        return result;
+      };
+      // lo and the pod interface are independent: bring them up concurrently, but let both
+      // settle before any compensation so DEL never races a running ADD.
+      const [lo, main] = await Promise.allSettled([this.runLoopback('ADD', entry), chain()]);
+      if (main.status === 'rejected') throw main.reason;
+      if (lo.status === 'rejected') throw lo.reason;
+      const prev = main.value;
       if (prev === undefined) {
         const last = network.plugins.at(-1)?.type ?? '?';
         throw new CniPluginError(last, 'ADD', network.name, 'the plugin chain returned no result');
@@ -223,8 +231,8 @@ export class CniNetwork {
   }
 
   /**
-   * Runs DEL through the first `pluginCount` plugins (all by default) in reverse order, then
-   * loopback. Each plugin gets its DEL even if a later one failed, so each frees what it can;
+   * Runs DEL through the first `pluginCount` plugins (all by default) in reverse order, and
+   * loopback alongside. Each plugin gets its DEL even if a later one failed, so each frees what it can;
    * the first failure is then thrown and the cache kept, so a retry repeats the whole DEL.
    */
   private async delLocked(containerId: string, ifName: string, pluginCount?: number): Promise<void> {
@@ -234,14 +242,17 @@ export class CniNetwork {
     const prev = versionAtLeast(entry.network.cniVersion, [0, 4]) ? (entry.result ?? undefined) : undefined;
     const count = pluginCount ?? entry.network.plugins.length;
     let firstError: unknown;
-    for (const plugin of entry.network.plugins.slice(0, count).reverse()) {
-      await this.run('DEL', live, plugin, prev).catch((err: unknown) => {
-        firstError ??= err;
-      });
-    }
-    await this.runLoopback('DEL', live).catch((err: unknown) => {
+    const chain = async (): Promise<void> => {
+      for (const plugin of entry.network.plugins.slice(0, count).reverse()) {
+        await this.run('DEL', live, plugin, prev).catch((err: unknown) => {
+          firstError ??= err;
+        });
+      }
+    };
+    const loopback = this.runLoopback('DEL', live).catch((err: unknown) => {
       firstError ??= err;
     });
+    await Promise.all([chain(), loopback]);
     if (firstError !== undefined) throw firstError;
     await this.cache.remove(containerId, ifName);
   }
