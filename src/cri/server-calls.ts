@@ -64,7 +64,9 @@ export function createCallWrappers(
   ) {
     const controller = new AbortController();
     if (kind === 'stream') openStreams.add(controller);
-    call.on('cancelled', () => controller.abort(new Error('the client cancelled the call')));
+    const cancel = () => controller.abort(new Error('the client cancelled the call'));
+    call.on('cancelled', cancel);
+    if (call.cancelled) cancel();
     const ctx: RpcContext = { backend, call: { signal: controller.signal }, runtimeVersion };
     return { controller, ctx, end: () => openStreams.delete(controller) };
   }
@@ -78,9 +80,11 @@ export function createCallWrappers(
     unary<Req, Res>(name: string, rpc: UnaryRpc<Req, Res>): grpc.handleUnaryCall<Req, Res> {
       return (call, callback) => {
         const { ctx, end } = begin(call, 'unary');
+        const started = performance.now();
         rpc(call.request, ctx).then(
           (response) => {
             end();
+            logger.debug({ rpc: name, ms: Math.round(performance.now() - started) }, 'CRI call');
             callback(null, response);
           },
           (err: unknown) => {

@@ -1,4 +1,5 @@
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
+import { UnimplementedError } from '../../src/common/errors.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ContainerEventResponse__Output } from '../../src/cri/generated/runtime/v1/ContainerEventResponse.js';
 import type { ContainerEvent } from '../../src/cri/types/runtime.js';
@@ -87,5 +88,15 @@ describe('GetContainerEvents', () => {
     g.backend.emit(event('c2', 'deleted'));
     expect((await got)[0]!.container_event_type).toBe('CONTAINER_DELETED_EVENT');
     staying.cancel();
+  });
+
+  it('answers UNIMPLEMENTED with the reason when the backend has no event feed', async () => {
+    g.backend.override('containerEvents', () => {
+      throw new UnimplementedError('the event log is not wired yet');
+    });
+    const stream = g.runtime.GetContainerEvents({});
+    const err = await new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+    expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
+    expect(err.details).toContain('the event log is not wired yet');
   });
 });
