@@ -1,6 +1,5 @@
 /** The registry client: manifests and blobs over the distribution API, mirrors first. */
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
 import { BerthError, InvalidArgumentError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { parseDigest, type Digest } from '../content/digest.js';
@@ -15,7 +14,7 @@ import {
   type Descriptor,
   type ParsedManifest,
 } from './manifest.js';
-import { formatReference, manifestSelector, referenceName, type ImageReference } from './reference.js';
+import { manifestSelector, referenceName, type ImageReference } from './reference.js';
 import { RegistryTransport, connectionError, type Endpoint, type ResponseData } from './transport.js';
 
 export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -53,7 +52,6 @@ export interface RegistryClientOptions {
 }
 
 const pullScope = (ref: ImageReference): string => `repository:${ref.path}:pull`;
-const pushScope = (ref: ImageReference): string => `repository:${ref.path}:pull,push`;
 
 /**
  * Talks to OCI/Docker v2 registries. Every read tries the host's mirrors in order, then the
@@ -267,71 +265,6 @@ export class RegistryClient {
     } finally {
       await writer.close();
     }
-  }
-
-  /**
-   * Uploads a blob (monolithic POST then PUT with the digest) unless the registry already
-   * has it; `open` is called only when bytes must be sent. Returns whether it uploaded.
-   */
-  async pushBlob(
-    ref: ImageReference,
-    desc: Descriptor,
-    open: () => Promise<Readable | Buffer>,
-  ): Promise<boolean> {
-    const ep = this.transport.endpoints(ref.domain).at(-1) as Endpoint;
-    const what = `upload of blob ${desc.digest} to ${referenceName(ref)}`;
-    const scope = pushScope(ref);
-    const blobPath = `/v2/${ref.path}/blobs/${desc.digest}`;
-    const head = await this.transport.send(ep, {
-      method: 'HEAD',
-      path: blobPath,
-      scope,
-      what,
-      ok: (s) => s === 200 || s === 404,
-    });
-    await head.body.dump();
-    if (head.statusCode === 200) return false;
-    const start = await this.transport.send(ep, {
-      method: 'POST',
-      path: `/v2/${ref.path}/blobs/uploads/`,
-      scope,
-      what,
-      ok: (s) => s === 202,
-    });
-    await start.body.dump();
-    const location = start.headers['location'];
-    if (typeof location !== 'string')
-      throw new RegistryError('failed_precondition', `${what}: ${ep.baseUrl.host} gave no upload location`);
-    const url = new URL(location, ep.baseUrl);
-    url.searchParams.set('digest', desc.digest);
-    const put = await this.transport.send(ep, {
-      method: 'PUT',
-      path: url.toString(),
-      headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
-      body: await open(),
-      scope,
-      what,
-      ok: (s) => s === 201,
-    });
-    await put.body.dump();
-    return true;
-  }
-
-  /** Uploads a manifest or index under `ref`'s tag (or digest). */
-  async pushManifest(ref: ImageReference, mediaType: string, body: Buffer): Promise<Digest> {
-    const ep = this.transport.endpoints(ref.domain).at(-1) as Endpoint;
-    const what = `upload of manifest ${formatReference(ref)}`;
-    const res = await this.transport.send(ep, {
-      method: 'PUT',
-      path: `/v2/${ref.path}/manifests/${manifestSelector(ref)}`,
-      headers: { 'content-type': mediaType },
-      body,
-      scope: pushScope(ref),
-      what,
-      ok: (s) => s === 201,
-    });
-    await res.body.dump();
-    return `sha256:${createHash('sha256').update(body).digest('hex')}`;
   }
 
   async close(): Promise<void> {

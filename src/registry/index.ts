@@ -7,5 +7,5 @@ export { RegistryClient, DEFAULT_MAX_MANIFEST_BYTES } from './client.js';
 export type { FetchedManifest, FetchBlobOptions, FetchBlobResult, RegistryClientOptions } from './client.js';
 export { Puller } from './puller.js';
 export type { BlobProgress, PullOptions, PulledImage, PulledLayer, PullerOptions } from './puller.js';
-export { pushImage } from './pusher.js';
+export { pushBlob, pushImage, pushManifest } from './pusher.js';
 export type { PushResult } from './pusher.js';
