@@ -9,6 +9,10 @@ export function createActivities(deps: ActivityDeps) {
   return withErrorConventions({
     ...createNodeInfoActivities(deps),
     ...createDemoActivities(deps),
+    /** Does nothing: the activity of the noop transition, which measures Temporal's own cost. */
+    async noop(): Promise<string> {
+      return 'ok';
+    },
   });
 }
 

@@ -1,3 +1,4 @@
 /** The workflow bundle's entry point: every workflow berthd runs is exported from here. */
 export { nodeInfo } from './node-info.js';
 export { demoTransition } from './demo.js';
+export { noopTransition } from './noop.js';
