@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { InvalidArgumentError, NotFoundError } from '../common/errors.js';
+import { InvalidArgumentError, NotFoundError, UnavailableError } from '../common/errors.js';
 import { digestHex, isDigest, parseDigest, type Digest } from './digest.js';
 import {
   GC_REF_CONTENT_PREFIX,
@@ -97,6 +97,22 @@ export class FsContentStore implements ContentStore, StoreLayout {
   async abortIngest(ref: string): Promise<void> {
     const writer = await this.writer(ref);
     await writer.abort();
+  }
+
+  async pruneIngests(before: Date): Promise<string[]> {
+    const pruned: string[] = [];
+    for (const status of await this.listIngests()) {
+      if (status.updatedAt >= before) continue;
+      // Taking the writer proves nobody holds the ingest; a held one is skipped.
+      const writer = await this.writer(status.ref).catch((err: unknown) => {
+        if (err instanceof UnavailableError) return undefined;
+        throw err;
+      });
+      if (!writer) continue;
+      await writer.abort();
+      pruned.push(status.ref);
+    }
+    return pruned;
   }
 
   async setLabels(digest: Digest, labels: Record<string, string>): Promise<BlobInfo> {

@@ -104,6 +104,8 @@ export interface ContentStore {
   listIngests(): Promise<IngestStatus[]>;
   /** Deletes an ingest that no writer holds. */
   abortIngest(ref: string): Promise<void>;
+  /** Deletes ingests no writer holds that have not been written to since `before`; returns their refs. */
+  pruneIngests(before: Date): Promise<string[]>;
   /** Replaces a committed blob's labels; `NotFoundError` if absent. */
   setLabels(digest: Digest, labels: Record<string, string>): Promise<BlobInfo>;
   /** Deletes a committed blob and its labels; `NotFoundError` if absent. */

@@ -185,6 +185,23 @@ describe('digest validation', () => {
   });
 });
 
+describe('pruneIngests', () => {
+  it('removes abandoned ingests older than the cutoff, keeping held and recent ones', async () => {
+    const old = await store.writer('abandoned');
+    await old.write(Buffer.from('partial'));
+    await old.close();
+    const held = await store.writer('held');
+    await held.write(Buffer.from('x'));
+    await held.close();
+    const heldAgain = await store.writer('held');
+    const cutoff = new Date(Date.now() + 60_000); // everything so far counts as old
+    expect(await store.pruneIngests(cutoff)).toEqual(['abandoned']);
+    expect((await store.listIngests()).map((i) => i.ref)).toEqual(['held']);
+    expect(await store.pruneIngests(new Date(0))).toEqual([]);
+    await heldAgain.abort();
+  });
+});
+
 describe('gc', () => {
   it('removes blobs unreachable from the roots through gc.ref.content labels', async () => {
     const layer1 = await put('layer 1');
