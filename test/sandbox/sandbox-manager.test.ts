@@ -181,6 +181,28 @@ describe('SandboxManager on the real host', () => {
     await expect(manager.status('sbm-d')).rejects.toMatchObject({ code: 'not_found' });
   });
 
+  it('status reports a failed CHECK with the plugin and its reason', async () => {
+    const before = await footprint();
+    const r = await manager.create(podConfig('pod-chk'), 'sbm-chk');
+    ids.push('sbm-chk');
+    await execFile('nsenter', [
+      `--net=${r.namespaces?.net}`,
+      'ip',
+      'link',
+      'set',
+      'eth0',
+      'address',
+      '02:42:ba:d0:00:01',
+    ]);
+    const st = await manager.status('sbm-chk');
+    expect(st.network).toMatchObject({
+      check: 'failed',
+      error: expect.stringMatching(/CNI plugin "bridge" failed CHECK/),
+    });
+    await manager.remove('sbm-chk');
+    expect(await footprint()).toEqual(before);
+  });
+
   it('a failing plugin fails create with its name and reason and leaves nothing behind', async () => {
     const confDir = path.join(root, 'missing-net.d');
     await mkdir(confDir);
