@@ -73,6 +73,15 @@ try {
       run: () => api.post('/v1/test/demo', { id: 'record-undo', refuseAt: 'publish' }).catch(() => undefined),
     },
   ];
+  const noop = (local) => async () => {
+    await client.workflow.execute('noopTransition', {
+      taskQueue: `berth.${nodeId}`,
+      workflowId: `noop:${local}`,
+      args: [local],
+    });
+  };
+  runs.push({ name: 'noop-activity', workflowId: 'noop:false', run: noop(false) });
+  runs.push({ name: 'noop-local-activity', workflowId: 'noop:true', run: noop(true) });
   for (const r of runs) {
     await r.run();
     await writeFile(join(out, `${r.name}.json`), historyJson(r.workflowId));
