@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/common/errors.js';
 import {
@@ -74,5 +75,51 @@ describe('parseReference refuses bad input with a reason', () => {
   ])('%s', (input, why) => {
     expect(() => parseReference(input)).toThrow(InvalidArgumentError);
     expect(() => parseReference(input)).toThrow(why);
+  });
+});
+
+describe('parseReference properties', () => {
+  const component = fc.stringMatching(/^[a-z0-9]+(?:[._-][a-z0-9]+)?$/).filter((c) => c.length <= 20);
+  const host = fc.oneof(
+    fc.constant(''),
+    fc.constantFrom(
+      'localhost',
+      'localhost:5000',
+      '127.0.0.1:5000',
+      'reg.example.com',
+      'reg.example.com:443',
+    ),
+  );
+  const tag = fc.option(fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}$/), { nil: undefined });
+  const digest = fc.option(
+    fc.stringMatching(/^[a-f0-9]{64}$/).map((h) => `sha256:${h}`),
+    { nil: undefined },
+  );
+
+  it('formatting a parsed reference and parsing it again is the identity', () => {
+    fc.assert(
+      fc.property(
+        host,
+        fc.array(component, { minLength: 1, maxLength: 3 }),
+        tag,
+        digest,
+        (h, parts, t, d) => {
+          const input = `${h ? `${h}/` : ''}${parts.join('/')}${t ? `:${t}` : ''}${d ? `@${d}` : ''}`;
+          const once = parseReference(input);
+          expect(parseReference(formatReference(once))).toEqual(once);
+          if (t) expect(once.tag).toBe(t);
+          if (d) expect(once.digest).toBe(d);
+          if (!t && !d) expect(once.tag).toBe('latest');
+        },
+      ),
+    );
+  });
+
+  it('never accepts upper case in the repository path', () => {
+    fc.assert(
+      fc.property(fc.stringMatching(/^[a-z]{1,5}[A-Z][a-z]{0,5}$/), (name) => {
+        expect(() => parseReference(`reg.example.com/${name}`)).toThrow(InvalidArgumentError);
+      }),
+    );
   });
 });
