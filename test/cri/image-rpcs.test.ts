@@ -56,6 +56,18 @@ describe('images', () => {
     expect(g.backend.callsTo('pullImage')).toHaveLength(before);
   });
 
+  it('PullImage validates the pod config sent with it', async () => {
+    const before = g.backend.callsTo('pullImage').length;
+    await expectStatus(
+      rpc((cb) =>
+        g.image.PullImage({ image: { image: 'busybox' }, sandbox_config: { metadata: { name: 'x' } } }, cb),
+      ),
+      grpc.status.INVALID_ARGUMENT,
+      'sandbox_config.metadata.uid',
+    );
+    expect(g.backend.callsTo('pullImage')).toHaveLength(before);
+  });
+
   it('ListImages lists all or filters by reference; ImageStatus answers a missing image with no image', async () => {
     const all = await rpc<ListImagesResponse__Output>((cb) => g.image.ListImages({}, cb));
     expect(all.images.map((i) => i.repo_tags[0]).sort()).toEqual([

@@ -170,6 +170,15 @@ describe('PodSandboxStatus and ListPodSandbox', () => {
     expect(await list({ label_selector: { app: 'web' } })).toEqual([a]);
   });
 
+  it('refuses an enum value the proto does not define, naming the field', async () => {
+    await expectStatus(
+      rpc((cb) => g.runtime.ListPodSandbox({ filter: { state: { state: 7 as 0 } } }, cb)),
+      grpc.status.INVALID_ARGUMENT,
+      'filter.state.state',
+      '7',
+    );
+  });
+
   it('streams the same sandboxes with StreamPodSandboxes', async () => {
     const ids = [(await run(podConfig())).pod_sandbox_id, (await run(podConfig())).pod_sandbox_id];
     const got: string[] = [];
