@@ -75,7 +75,11 @@ export async function applyLayer(
   parsing.catch(() => undefined);
 
   const sys = new SysOps();
-  const view = new LayerView(target, opts.lowerDirs ?? [], opts.mode, sys);
+  const lowers = opts.lowerDirs ?? [];
+  // With no layer below, a whiteout has nothing to hide and would show as a device in a bind
+  // mount of the bottom snapshot: the bottom layer is applied as a plain tree.
+  const mode = lowers.length === 0 ? 'native' : opts.mode;
+  const view = new LayerView(target, lowers, mode, sys);
   const writer = new LayerWriter(view, sys);
   let current = '';
   try {

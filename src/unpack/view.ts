@@ -56,6 +56,8 @@ export class LayerView {
   /** Directories made opaque in the upper layer while applying this layer. */
   readonly opaque = new Set<string>();
   readonly deferred: DeferredTimes[] = [];
+  /** Paths (resolved) this layer wrote, missing parents it made included: whiteouts only hide lower layers' files. */
+  readonly created = new Set<string>();
 
   constructor(
     readonly upper: string,
@@ -168,6 +170,7 @@ export class LayerView {
         // A directory made where a lower one was deleted must not show the deleted content.
         if (this.mode === 'overlay' && this.lowers.length > 0) await this.setOpaque(rel);
         this.dirs.set(rel, [this.upper]);
+        this.created.add(rel);
         cur.push(c);
         continue;
       }

@@ -80,8 +80,6 @@ function metaOf(h: Header): Meta {
 }
 
 export class LayerWriter {
-  /** Paths (resolved, relative) written by this layer: whiteouts only hide lower layers' files. */
-  private readonly created = new Set<string>();
   entries = 0;
   private currentEntry = '';
 
@@ -134,7 +132,7 @@ export class LayerWriter {
         const kind = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
         await this.replace(rel);
         await this.sys.mknod(this.view.abs(rel), kind | meta.mode, h.devmajor ?? 0, h.devminor ?? 0);
-        this.created.add(rel);
+        this.view.created.add(rel);
         return this.setMeta(this.view.abs(rel), meta, false);
       }
       default:
@@ -159,7 +157,7 @@ export class LayerWriter {
       if (st && this.view.mode === 'overlay' && st.isCharacterDevice() && st.rdev === 0)
         await this.view.setOpaque(rel);
     }
-    this.created.add(rel);
+    this.view.created.add(rel);
     await this.setMeta(abs, meta, true);
   }
 
@@ -187,7 +185,7 @@ export class LayerWriter {
     } finally {
       closeSync(fd);
     }
-    this.created.add(rel);
+    this.view.created.add(rel);
   }
 
   private async symlink(entry: string, rel: string, target: string, meta: Meta): Promise<void> {
@@ -197,7 +195,7 @@ export class LayerWriter {
     await this.replace(rel);
     // The target is stored as is: it is only ever followed through LayerView's contained resolution.
     await symlink(target, this.view.abs(rel));
-    this.created.add(rel);
+    this.view.created.add(rel);
     await this.setMeta(this.view.abs(rel), meta, false, true);
   }
 
@@ -222,12 +220,12 @@ export class LayerWriter {
       throw new InvalidLayerEntryError(entry, `hardlink target ${JSON.stringify(linkname)} does not exist`);
     }
     const trel = tparent === '' ? tbase : `${tparent}/${tbase}`;
-    if (trel === rel) return;
     const found = await this.view.lookup(tparent, tbase);
     if (!found)
       throw new InvalidLayerEntryError(entry, `hardlink target ${JSON.stringify(linkname)} does not exist`);
     if (found.st.isDirectory())
       throw new InvalidLayerEntryError(entry, `hardlink target ${JSON.stringify(linkname)} is a directory`);
+    if (trel === rel) throw new InvalidLayerEntryError(entry, 'hardlink to itself');
     if (found.layer !== this.view.upper) {
       // Overlay layers cannot share inodes: copy the lower file up first, as overlayfs would.
       await this.view.resolveDir(entry, targetParts.slice(0, -1), true);
@@ -241,14 +239,14 @@ export class LayerWriter {
     }
     await this.replace(rel);
     await link(this.view.abs(trel), this.view.abs(rel));
-    this.created.add(rel);
+    this.view.created.add(rel);
   }
 
   private async whiteout(entry: string, parent: string, name: string): Promise<void> {
     if (name === '' || name === '.' || name === '..')
       throw new UnsafeLayerEntryError(entry, 'whiteout of an invalid name');
     const rel = parent === '' ? name : `${parent}/${name}`;
-    if (this.created.has(rel)) return; // a whiteout hides only lower layers' files
+    if (this.view.created.has(rel)) return; // a whiteout hides only lower layers' files
     await this.view.removeUpper(rel);
     this.view.forget(rel);
     if (this.view.mode === 'overlay') await this.sys.mknod(this.view.abs(rel), S_IFCHR, 0, 0);
@@ -267,7 +265,7 @@ export class LayerWriter {
       const rel = dir === '' ? name : `${dir}/${name}`;
       const st = await lstat(this.view.abs(rel));
       const keepChildren = st.isDirectory() && (await this.prune(rel));
-      if (this.created.has(rel) || keepChildren) kept = true;
+      if (this.view.created.has(rel) || keepChildren) kept = true;
       else await rm(this.view.abs(rel), { recursive: true, force: true });
     }
     return kept;

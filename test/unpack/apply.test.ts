@@ -112,6 +112,25 @@ describe('formats and diff ids', () => {
   });
 });
 
+describe('hardlinks', () => {
+  it('refuses a hardlink to itself or to a directory, naming the entry', async () => {
+    const self = await buildTar([
+      { name: 'f', data: 'x' },
+      { name: 'f', type: 'link', linkname: 'f' },
+    ]);
+    await expect(applyLayer(streamOf(self), MEDIA.tar, dir, { mode: 'native' })).rejects.toThrow(
+      /"f".*itself/,
+    );
+    const toDir = await buildTar([
+      { name: 'd/', type: 'directory' },
+      { name: 'l', type: 'link', linkname: 'd' },
+    ]);
+    await expect(applyLayer(streamOf(toDir), MEDIA.tar, dir, { mode: 'native' })).rejects.toThrow(
+      /"l".*directory/,
+    );
+  });
+});
+
 describe('metadata', () => {
   it('keeps owners from PAX headers above the ustar range, sub-second PAX mtimes, and directory mtimes after their contents', async () => {
     const pax = (k: string, v: string): Buffer => {
@@ -163,12 +182,27 @@ describe('whiteouts', () => {
       { name: 'gone/.wh..wh..opq' },
       { name: 'gone/new', data: 'n' },
     ]);
-    await applyLayer(streamOf(tar), MEDIA.tar, dir, { mode: 'overlay' });
-    const wh = await lstat(join(dir, 'old'));
+    const lower = join(dir, 'lower');
+    const upper = join(dir, 'upper');
+    await mkdir(lower);
+    await mkdir(upper);
+    await applyLayer(streamOf(tar), MEDIA.tar, upper, { mode: 'overlay', lowerDirs: [lower] });
+    const wh = await lstat(join(upper, 'old'));
     expect(wh.isCharacterDevice() && wh.rdev === 0).toBe(true);
-    expect((await sys.lgetxattr(join(dir, 'gone'), 'trusted.overlay.opaque')).toString()).toBe('y');
-    expect(await readdir(join(dir, 'gone'))).toEqual(['new']);
-    expect((await readdir(dir)).some((n) => n.startsWith('.wh.'))).toBe(false);
+    expect((await sys.lgetxattr(join(upper, 'gone'), 'trusted.overlay.opaque')).toString()).toBe('y');
+    expect(await readdir(join(upper, 'gone'))).toEqual(['new']);
+    expect((await readdir(upper)).some((n) => n.startsWith('.wh.'))).toBe(false);
+  });
+
+  it('overlay mode leaves no whiteout devices or opaque xattrs in a bottom layer (nothing below to hide)', async () => {
+    const tar = await buildTar([
+      { name: 'd/', type: 'directory' },
+      { name: 'd/.wh..wh..opq' },
+      { name: '.wh.x' },
+    ]);
+    await applyLayer(streamOf(tar), MEDIA.tar, dir, { mode: 'overlay' });
+    expect(await readdir(dir)).toEqual(['d']);
+    expect(await sys.llistxattr(join(dir, 'd'))).toEqual([]);
   });
 
   it('ignores whiteouts under directories that exist nowhere instead of creating them', async () => {
@@ -182,6 +216,21 @@ describe('whiteouts', () => {
       ]);
       await applyLayer(streamOf(tar), MEDIA.tar, target, { mode });
       expect(await readdir(target)).toEqual(['real']);
+    }
+  });
+
+  it('a whiteout in the same layer does not hide parents that layer made implicitly (found by the property test)', async () => {
+    const tar = await buildTar([{ name: 'b/c/a', data: 'x' }, { name: '.wh.b' }, { name: 'b/.wh..wh..opq' }]);
+    for (const mode of ['overlay', 'native'] as const) {
+      const target = join(dir, mode);
+      const lower = join(dir, `${mode}-lower`);
+      await mkdir(target);
+      await mkdir(lower);
+      await applyLayer(streamOf(tar), MEDIA.tar, target, {
+        mode,
+        lowerDirs: mode === 'overlay' ? [lower] : [],
+      });
+      expect(await readFile(join(target, 'b/c/a'), 'utf8')).toBe('x');
     }
   });
 
