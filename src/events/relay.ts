@@ -152,13 +152,19 @@ export class NatsRelay {
 
   private async connection(): Promise<NatsConnection> {
     if (this.nc && !this.nc.isClosed()) return this.nc;
-    this.nc = await connect({
+    const nc = await connect({
       servers: this.opts.servers,
       name: `berthd-relay-${this.opts.nodeId}`,
       reconnect: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: this.opts.retryMs ?? 250,
     });
+    // stop() may have run while connecting: never leave a connection behind it.
+    if (this.stopped) {
+      await nc.close();
+      throw new Error('relay stopped');
+    }
+    this.nc = nc;
     return this.nc;
   }
 
@@ -179,7 +185,12 @@ export class NatsRelay {
     const id = msg.header?.get('Nats-Msg-Id') ?? '';
     const prefix = `${this.opts.nodeId}:`;
     const seq = id.startsWith(prefix) ? Number(id.slice(prefix.length)) : NaN;
-    if (Number.isSafeInteger(seq) && seq <= this.log.lastSeq && seq !== this.cursor) {
+    if (Number.isSafeInteger(seq) && seq > this.log.lastSeq) {
+      this.logger.warn(
+        { streamSeq: seq, logSeq: this.log.lastSeq, stream: this.stream },
+        'the stream holds events beyond this log (restored log or reused node id?)',
+      );
+    } else if (Number.isSafeInteger(seq) && seq !== this.cursor) {
       this.logger.info({ from: this.cursor, to: seq }, 'relay cursor realigned with the stream');
       this.cursor = seq;
       await this.log.putCursor(CURSOR, seq);
