@@ -105,13 +105,18 @@ export interface HostBaseline {
 
 /** Test files that use CNI at this moment register here; the last one out removes shared chains. */
 const USERS_DIR = path.join(os.tmpdir(), 'berth-cni-test-users');
+const IP_FORWARD_FILE = path.join(os.tmpdir(), 'berth-cni-test-ip_forward.orig');
 const SHARED_CHAINS = ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-SETMARK', 'CNI-HOSTPORT-MASQ'];
 
 export async function captureBaseline(): Promise<HostBaseline> {
   await mkdir(USERS_DIR, { recursive: true });
   const marker = path.join(USERS_DIR, `${process.pid}-${randomBytes(4).toString('hex')}`);
+  const ipForward = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
+  // The host's value before any Berth network test ever ran, recorded once (exclusive create)
+  // and kept: a value read later may already be a concurrent test's bridge turning it on.
+  await writeFile(IP_FORWARD_FILE, ipForward, { flag: 'wx' }).catch(() => undefined);
   await writeFile(marker, '');
-  return { ipForward: (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim(), marker };
+  return { ipForward, marker };
 }
 
 function natSection(lines: string[]): string[] {
@@ -150,7 +155,8 @@ export async function restoreHost(net: TestNet, baseline: HostBaseline): Promise
   await execFileCapture('ip', ['link', 'del', net.bridge]);
   await rm(baseline.marker, { force: true });
   if ((await otherUsers(baseline.marker)).length > 0) return;
-  await writeFile('/proc/sys/net/ipv4/ip_forward', baseline.ipForward);
+  const original = await readFile(IP_FORWARD_FILE, 'utf8').catch(() => baseline.ipForward);
+  await writeFile('/proc/sys/net/ipv4/ip_forward', original.trim());
   const nat = natSection(await iptablesLines());
   if (nat.some((l) => l.startsWith('-A CNI-HOSTPORT-DNAT '))) return;
   for (const rule of nat.filter((l) => l.startsWith('-A '))) {
