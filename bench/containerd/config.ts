@@ -1,0 +1,131 @@
+/**
+ * The isolated containerd's config.toml (v2 schema, containerd 1.6) and its CNI conflist: every
+ * path it writes to lives under the harness's temporary directory, except what containerd hard-codes
+ * (shim sockets under /run/containerd/s, libcni's cache under /var/lib/cni), which the harness cleans.
+ */
+import { join } from 'node:path';
+
+/** Paths and names one harness instance owns. */
+export interface ContainerdLayout {
+  dir: string;
+  root: string;
+  state: string;
+  socket: string;
+  configPath: string;
+  /** runc's state root for both `ctr run` (via --runc-root) and the CRI runtime. */
+  runcRoot: string;
+  fifoDir: string;
+  cniConfDir: string;
+  cniIpamDir: string;
+  logPath: string;
+  /** CNI network name; libcni's cache files start with it. */
+  networkName: string;
+  bridge: string;
+  subnet: string;
+  sandboxImage: string;
+}
+
+export function layoutFor(
+  dir: string,
+  suffix: string,
+  subnet: string,
+  sandboxImage: string,
+): ContainerdLayout {
+  return {
+    dir,
+    root: join(dir, 'root'),
+    state: join(dir, 'state'),
+    socket: join(dir, 'containerd.sock'),
+    configPath: join(dir, 'config.toml'),
+    runcRoot: join(dir, 'runc'),
+    fifoDir: join(dir, 'fifo'),
+    cniConfDir: join(dir, 'cni', 'net.d'),
+    cniIpamDir: join(dir, 'cni', 'ipam'),
+    logPath: join(dir, 'containerd.log'),
+    networkName: `berth-bench-${suffix}`,
+    // Linux interface names are at most 15 bytes.
+    bridge: `bbr${suffix}`.slice(0, 15),
+    subnet,
+    sandboxImage,
+  };
+}
+
+const quote = (s: string): string => JSON.stringify(s);
+
+/** containerd's config.toml for this layout. */
+export function containerdConfig(l: ContainerdLayout): string {
+  const cri = 'plugins."io.containerd.grpc.v1.cri"';
+  return `version = 2
+root = ${quote(l.root)}
+state = ${quote(l.state)}
+# Snapshotters this host cannot use only add start-up noise. (The v1 runtime must stay:
+# containerd 1.6's tasks service does not load without it.)
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+]
+
+[grpc]
+  address = ${quote(l.socket)}
+
+[ttrpc]
+  address = ${quote(`${l.socket}.ttrpc`)}
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = ${quote(join(l.dir, 'opt'))}
+
+[${cri}]
+  sandbox_image = ${quote(l.sandboxImage)}
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  # Root lacks CAP_SYS_RESOURCE here: lowering oom_score_adj below containerd's own fails.
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  enable_selinux = false
+  disable_apparmor = true
+
+[${cri}.containerd]
+  snapshotter = "overlayfs"
+  default_runtime_name = "runc"
+
+[${cri}.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[${cri}.containerd.runtimes.runc.options]
+  Root = ${quote(l.runcRoot)}
+
+[${cri}.cni]
+  bin_dir = "/usr/lib/cni"
+  conf_dir = ${quote(l.cniConfDir)}
+  max_conf_num = 1
+`;
+}
+
+/** A bridge + host-local conflist on this layout's own bridge and subnet; no masquerade, no iptables. */
+export function cniConflist(l: ContainerdLayout): string {
+  return JSON.stringify(
+    {
+      cniVersion: '1.0.0',
+      name: l.networkName,
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: l.bridge,
+          isGateway: true,
+          ipMasq: false,
+          hairpinMode: true,
+          ipam: {
+            type: 'host-local',
+            ranges: [[{ subnet: l.subnet }]],
+            routes: [{ dst: '0.0.0.0/0' }],
+            dataDir: l.cniIpamDir,
+          },
+        },
+      ],
+    },
+    null,
+    2,
+  );
+}

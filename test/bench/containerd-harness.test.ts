@@ -1,0 +1,104 @@
+/**
+ * The benchmark harness starts an isolated containerd (Debian's 1.6) with its own root, socket,
+ * CNI network and locally built images, runs a container through ctr and a pod through crictl,
+ * and stop() leaves nothing behind on the host.
+ */
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, execFileCapture } from '../../src/common/exec.js';
+import { ContainerdHarness } from '../../bench/containerd/harness.js';
+import { SHIM_SOCKET_DIR, mountsUnder, pidsMentioning } from '../../bench/containerd/host-state.js';
+import { buildTinyImage, unpackImage, type BuiltImage } from '../../bench/containerd/images.js';
+
+const list = (dir: string): Promise<string[]> =>
+  readdir(dir).then(
+    (e) => e.sort(),
+    () => [],
+  );
+
+/** Host state a leaked containerd run would change. */
+async function hostState(): Promise<Record<string, unknown>> {
+  const iptables = await execFileCapture('iptables-save', []);
+  return {
+    shimSockets: await list(SHIM_SOCKET_DIR),
+    runContainerd: await list('/run/containerd'),
+    cniResults: await list('/var/lib/cni/results'),
+    varLibCni: await list('/var/lib/cni'),
+    netns: await list('/run/netns'),
+    ipForward: (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim(),
+    // iptables-nft can leave an empty nat table behind (machine notes): compare rules only.
+    iptablesRules: iptables.stdout.split('\n').filter((l) => l.startsWith('-A') || l.startsWith(':CNI')),
+  };
+}
+
+describe('isolated containerd harness', () => {
+  let imagesDir: string;
+  let tiny: BuiltImage;
+  let before: Record<string, unknown>;
+  let harness: ContainerdHarness | undefined;
+
+  beforeAll(async () => {
+    imagesDir = await mkdtemp(join(tmpdir(), 'berth-bench-images-'));
+    tiny = await buildTinyImage(imagesDir);
+    before = await hostState();
+  });
+  afterAll(async () => {
+    await harness?.stop();
+    await rm(imagesDir, { recursive: true, force: true });
+  });
+
+  it('builds a tiny image Berth unpacks into a runnable busybox rootfs', async () => {
+    const rootfs = join(imagesDir, 'rootfs');
+    await unpackImage(tiny, rootfs);
+    expect((await stat(join(rootfs, 'bin/busybox'))).mode & 0o111).not.toBe(0);
+    const out = await execFile('/usr/sbin/chroot', [rootfs, '/bin/echo', 'from-tiny']);
+    expect(out).toBe('from-tiny\n');
+  });
+
+  it('runs ctr run --rm and a crictl pod, then stop() leaves nothing behind', async () => {
+    const cd = await ContainerdHarness.start();
+    harness = cd;
+    const dir = cd.layout.dir;
+    expect(dir.startsWith(tmpdir())).toBe(true);
+    expect(await cd.ctr(['version'])).toContain('1.6');
+
+    await cd.importImage(tiny.archivePath, tiny.name);
+    expect(await cd.ctr(cd.runArgs(tiny.name, 'echo-1', ['echo', 'hi']))).toBe('hi\n');
+    expect(await cd.ctr(['containers', 'list', '-q'])).toBe('');
+
+    // A long-running container left for stop() to remove, plus a CRI pod on the harness's bridge.
+    await cd.ctr(cd.runArgs(tiny.name, 'long-1', ['sleep', '3600'], ['-d']));
+    expect(await cd.ctr(['tasks', 'list'])).toContain('RUNNING');
+    const podConfig = join(dir, 'pod.json');
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(
+      podConfig,
+      JSON.stringify({
+        metadata: { name: 'harness-pod', namespace: 'default', uid: cd.namespace, attempt: 0 },
+        linux: { cgroup_parent: `/${cd.namespace}/pod` },
+      }),
+    );
+    const podId = (await cd.crictl(['runp', podConfig])).trim();
+    expect(podId).toMatch(/^[0-9a-f]{64}$/);
+    const inspect = JSON.parse(await cd.crictl(['inspectp', podId])) as {
+      status: { state: string; network: { ip: string } };
+    };
+    expect(inspect.status.state).toBe('SANDBOX_READY');
+    expect(inspect.status.network.ip.startsWith(cd.layout.subnet.split('.').slice(0, 3).join('.'))).toBe(
+      true,
+    );
+    expect((await readdir(SHIM_SOCKET_DIR)).length).toBeGreaterThan(0);
+
+    await cd.stop();
+    await cd.stop(); // idempotent
+    await expect(stat(dir)).rejects.toThrow(/ENOENT/);
+    expect(await mountsUnder(dir)).toEqual([]);
+    expect(await pidsMentioning(dir)).toEqual([]);
+    expect((await execFileCapture('ip', ['link', 'show', cd.layout.bridge])).code).not.toBe(0);
+    for (const controller of await readdir('/sys/fs/cgroup'))
+      await expect(stat(join('/sys/fs/cgroup', controller, cd.namespace))).rejects.toThrow(/ENOENT/);
+    expect(await hostState()).toEqual(before);
+  });
+});
