@@ -99,4 +99,31 @@ describe('GetContainerEvents', () => {
     expect(err.code).toBe(grpc.status.UNIMPLEMENTED);
     expect(err.details).toContain('the event log is not wired yet');
   });
+
+  it('survives a backend feed that fails after the client left', async () => {
+    let failedLate = false;
+    let subscribed!: () => void;
+    const opened = new Promise<void>((r) => (subscribed = r));
+    g.backend.override('containerEvents', (ctx) => ({
+      [Symbol.asyncIterator]: () => ({
+        next: () => {
+          subscribed();
+          return new Promise<IteratorResult<ContainerEvent>>((_resolve, reject) =>
+            ctx.signal.addEventListener('abort', () =>
+              setImmediate(() => {
+                failedLate = true;
+                reject(new Error('feed broke after the subscriber left'));
+              }),
+            ),
+          );
+        },
+      }),
+    }));
+    const stream = g.runtime.GetContainerEvents({});
+    stream.on('error', () => undefined);
+    await opened;
+    stream.cancel();
+    // An unhandled rejection here would fail the run.
+    await expect.poll(() => failedLate).toBe(true);
+  });
 });
