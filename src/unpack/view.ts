@@ -13,7 +13,7 @@
  * for a symlink between resolution and write (see docs/adr/0001-unpack-containment.md).
  */
 import type { Stats } from 'node:fs';
-import { chmod, chown, lstat, mkdir, readlink, rm } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, readlink, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidLayerEntryError, UnsafeLayerEntryError } from './errors.js';
 import type { SysOps } from './sysops.js';
@@ -222,8 +222,24 @@ export class LayerView {
     return st;
   }
 
+  /** Makes upper directory `rel` opaque. Whiteouts inside it are dropped: an opaque directory is read as is, so they would show. */
   async setOpaque(rel: string): Promise<void> {
     await this.sys.lsetxattr(this.abs(rel), OPAQUE_XATTR, Buffer.from('y'));
+    for (const name of await readdir(this.abs(rel))) {
+      const path = join(this.abs(rel), name);
+      if (isWhiteout(await lstat(path))) await rm(path);
+    }
     this.markOpaque(rel);
+  }
+
+  /** True if a layer below the upper one shows something at `name` in resolved directory `parent`. */
+  async existsBelow(parent: string, name: string): Promise<boolean> {
+    const rel = parent === '' ? name : `${parent}/${name}`;
+    for (const layer of await this.stackOf(parent)) {
+      if (layer === this.upper) continue;
+      const st = await lstatOrNull(join(layer, rel));
+      if (st) return !isWhiteout(st);
+    }
+    return false;
   }
 }

@@ -153,9 +153,9 @@ export class LayerWriter {
       await this.view.removeUpper(rel);
       this.view.forget(rel);
       await mkdir(abs);
-      // Replacing a whiteout: the lower directory was deleted, its content must stay hidden.
-      if (st && this.view.mode === 'overlay' && st.isCharacterDevice() && st.rdev === 0)
-        await this.view.setOpaque(rel);
+      // Replacing anything this layer put there (a whiteout, a symlink, a file): that entry hid
+      // the lower directory, so its content must stay hidden under the new one.
+      if (st && this.view.mode === 'overlay') await this.view.setOpaque(rel);
     }
     this.view.created.add(rel);
     await this.setMeta(abs, meta, true);
@@ -247,15 +247,34 @@ export class LayerWriter {
       throw new UnsafeLayerEntryError(entry, 'whiteout of an invalid name');
     const rel = parent === '' ? name : `${parent}/${name}`;
     if (this.view.created.has(rel)) return; // a whiteout hides only lower layers' files
+    // Overlay: a whiteout only where a lower layer shows something (in an opaque directory it would show itself).
+    const needed = this.view.mode === 'overlay' && (await this.view.existsBelow(parent, name));
     await this.view.removeUpper(rel);
     this.view.forget(rel);
-    if (this.view.mode === 'overlay') await this.sys.mknod(this.view.abs(rel), S_IFCHR, 0, 0);
+    if (needed) await this.sys.mknod(this.view.abs(rel), S_IFCHR, 0, 0);
   }
 
   private async opaque(dir: string): Promise<void> {
+    if (this.view.mode === 'overlay' && dir === '') return this.opaqueRoot();
     if (this.view.mode === 'overlay') return this.view.setOpaque(dir);
     await this.prune(dir);
     this.view.forget(dir);
+  }
+
+  /** Overlayfs ignores the opaque xattr on its root: hide each lower entry of the root one by one instead. */
+  private async opaqueRoot(): Promise<void> {
+    const names = new Set<string>();
+    for (const layer of this.view.lowers) for (const name of await readdir(layer)) names.add(name);
+    for (const name of names) {
+      if (this.view.created.has(name)) {
+        if ((await lstat(this.view.abs(name))).isDirectory()) await this.view.setOpaque(name);
+        continue;
+      }
+      if (!(await this.view.existsBelow('', name))) continue;
+      await this.view.removeUpper(name);
+      this.view.forget(name);
+      await this.sys.mknod(this.view.abs(name), S_IFCHR, 0, 0);
+    }
   }
 
   /** Native opaque directory: deletes what lower layers put under `dir`, keeping this layer's entries. */

@@ -186,6 +186,7 @@ describe('whiteouts', () => {
     const upper = join(dir, 'upper');
     await mkdir(lower);
     await mkdir(upper);
+    await writeFile(join(lower, 'old'), 'below');
     await applyLayer(streamOf(tar), MEDIA.tar, upper, { mode: 'overlay', lowerDirs: [lower] });
     const wh = await lstat(join(upper, 'old'));
     expect(wh.isCharacterDevice() && wh.rdev === 0).toBe(true);
@@ -232,6 +233,65 @@ describe('whiteouts', () => {
       });
       expect(await readFile(join(target, 'b/c/a'), 'utf8')).toBe('x');
     }
+  });
+
+  it('overlay: a directory replacing a symlink that replaced a lower directory hides the lower content (found by the property test)', async () => {
+    const lower = join(dir, 'lower');
+    const upper = join(dir, 'upper');
+    await mkdir(upper);
+    await mkdir(lower);
+    await applyLayer(
+      streamOf(
+        await buildTar([
+          { name: 'c/', type: 'directory' },
+          { name: 'c/old', data: 'o' },
+          { name: 'keep', data: 'k' },
+        ]),
+      ),
+      MEDIA.tar,
+      lower,
+      { mode: 'overlay' },
+    );
+    const tar = await buildTar([
+      { name: 'c', type: 'symlink', linkname: '/a' },
+      { name: 'c/', type: 'directory' },
+      { name: 'd/', type: 'directory' },
+      { name: 'd/.wh.x' },
+      { name: 'd/.wh..wh..opq' },
+    ]);
+    await applyLayer(streamOf(tar), MEDIA.tar, upper, { mode: 'overlay', lowerDirs: [lower] });
+    expect((await sys.lgetxattr(join(upper, 'c'), 'trusted.overlay.opaque')).toString()).toBe('y');
+    // No whiteout where nothing below exists, and none left inside an opaque directory.
+    expect(await readdir(join(upper, 'd'))).toEqual([]);
+  });
+
+  it('overlay: an opaque marker at the root hides every lower entry (overlayfs ignores opaque on its root)', async () => {
+    const lower = join(dir, 'lower');
+    const upper = join(dir, 'upper');
+    await mkdir(upper);
+    await mkdir(lower);
+    await applyLayer(
+      streamOf(
+        await buildTar([
+          { name: 'old', data: 'o' },
+          { name: 'mine/', type: 'directory' },
+          { name: 'mine/old', data: 'o' },
+        ]),
+      ),
+      MEDIA.tar,
+      lower,
+      { mode: 'overlay' },
+    );
+    const tar = await buildTar([
+      { name: 'mine/', type: 'directory' },
+      { name: 'mine/new', data: 'n' },
+      { name: '.wh..wh..opq' },
+    ]);
+    await applyLayer(streamOf(tar), MEDIA.tar, upper, { mode: 'overlay', lowerDirs: [lower] });
+    const old = await lstat(join(upper, 'old'));
+    expect(old.isCharacterDevice() && old.rdev === 0).toBe(true);
+    expect((await sys.lgetxattr(join(upper, 'mine'), 'trusted.overlay.opaque')).toString()).toBe('y');
+    expect(await readdir(join(upper, 'mine'))).toEqual(['new']);
   });
 
   it('native mode deletes, keeping what the same layer wrote (whiteouts only hide lower layers)', async () => {
