@@ -249,6 +249,13 @@ export class LayerWriter {
     if (this.view.created.has(rel)) return; // a whiteout hides only lower layers' files
     // Overlay: a whiteout only where a lower layer shows something (in an opaque directory it would show itself).
     const needed = this.view.mode === 'overlay' && (await this.view.existsBelow(parent, name));
+    // Entries this layer wrote below `rel` survive (as umoci does): only lower content is hidden.
+    const st = await lstat(this.view.abs(rel)).catch(() => null);
+    if (st?.isDirectory() && (await this.prune(rel))) {
+      if (this.view.mode === 'overlay') await this.opaqueTree(rel);
+      this.view.forget(rel);
+      return;
+    }
     await this.view.removeUpper(rel);
     this.view.forget(rel);
     if (needed) await this.sys.mknod(this.view.abs(rel), S_IFCHR, 0, 0);
@@ -274,6 +281,15 @@ export class LayerWriter {
       await this.view.removeUpper(name);
       this.view.forget(name);
       await this.sys.mknod(this.view.abs(name), S_IFCHR, 0, 0);
+    }
+  }
+
+  /** Makes `rel` and every directory below it in the upper layer opaque. */
+  private async opaqueTree(rel: string): Promise<void> {
+    await this.view.setOpaque(rel);
+    for (const name of await readdir(this.view.abs(rel))) {
+      const child = `${rel}/${name}`;
+      if ((await lstat(this.view.abs(child))).isDirectory()) await this.opaqueTree(child);
     }
   }
 

@@ -294,6 +294,34 @@ describe('whiteouts', () => {
     expect(await readdir(join(upper, 'mine'))).toEqual(['new']);
   });
 
+  it("a whiteout of a directory keeps what the same layer wrote below it, in both modes (umoci's semantics)", async () => {
+    for (const mode of ['overlay', 'native'] as const) {
+      const lower = join(dir, `${mode}-lower`);
+      const target = join(dir, mode);
+      await mkdir(target);
+      await mkdir(lower);
+      const base = await buildTar([
+        { name: 'b/', type: 'directory' },
+        { name: 'b/b/', type: 'directory' },
+        { name: 'b/b/old', data: 'o' },
+        { name: 'b/gone', data: 'g' },
+      ]);
+      const layer = await buildTar([{ name: 'b/b/new', data: 'n' }, { name: '.wh.b' }]);
+      if (mode === 'native') {
+        await applyLayer(streamOf(base), MEDIA.tar, target, { mode });
+        await applyLayer(streamOf(layer), MEDIA.tar, target, { mode });
+        expect(await readdir(join(target, 'b'))).toEqual(['b']);
+        expect(await readdir(join(target, 'b/b'))).toEqual(['new']);
+      } else {
+        await applyLayer(streamOf(base), MEDIA.tar, lower, { mode });
+        await applyLayer(streamOf(layer), MEDIA.tar, target, { mode, lowerDirs: [lower] });
+        expect((await sys.lgetxattr(join(target, 'b'), 'trusted.overlay.opaque')).toString()).toBe('y');
+        expect((await sys.lgetxattr(join(target, 'b/b'), 'trusted.overlay.opaque')).toString()).toBe('y');
+        expect(await readdir(join(target, 'b/b'))).toEqual(['new']);
+      }
+    }
+  });
+
   it('native mode deletes, keeping what the same layer wrote (whiteouts only hide lower layers)', async () => {
     await applyLayer(
       streamOf(

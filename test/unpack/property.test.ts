@@ -25,7 +25,7 @@ const entry: fc.Arbitrary<LayerEntry> = fc.oneof(
   path.map((p) => ({ name: `${p}/`, type: 'directory' as const, mode: 0o755 })),
   fc.record({
     name: path,
-    linkname: fc.constantFrom('a', 'b/c', '/a', '../a', 'c/../b', '/'),
+    linkname: fc.constantFrom('a', 'b/c', '/a', '../a', '../b', '/'),
     type: fc.constant('symlink' as const),
   }),
   fc.record({ name: path, linkname: path, type: fc.constant('link' as const) }),
