@@ -284,10 +284,13 @@ export class PodCgroups {
     const wanted = ['cpu', 'cpuset', 'memory', 'pids', 'io', 'hugetlb'].filter((c) => available.includes(c));
     const berthRoot = path.join(mount, this.root);
     await mkdir(berthRoot, { recursive: true });
-    const enable = wanted.map((c) => `+${c}`).join(' ');
-    if (enable === '') return;
-    await writeCgroupFile(path.join(mount, 'cgroup.subtree_control'), enable);
-    await writeCgroupFile(path.join(berthRoot, 'cgroup.subtree_control'), enable);
+    // One controller at a time: a controller the kernel will not delegate (e.g. a threaded
+    // subtree) must not stop the others; a resource that needs it then fails by name.
+    for (const dir of [mount, berthRoot]) {
+      for (const c of wanted) {
+        await writeFile(path.join(dir, 'cgroup.subtree_control'), `+${c}`).catch(() => undefined);
+      }
+    }
   }
 }
 

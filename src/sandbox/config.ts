@@ -155,6 +155,17 @@ export function normalizeSandboxConfig(config: SandboxConfig): NormalizedSandbox
   if (!Number.isSafeInteger(md.attempt) || md.attempt < 0) {
     throw bad('metadata.attempt', md.attempt, 'must be a non-negative integer');
   }
+  if (config.logDirectory !== undefined && config.logDirectory !== '') {
+    const dir = config.logDirectory;
+    if (
+      typeof dir !== 'string' ||
+      !dir.startsWith('/') ||
+      dir.split('/').includes('..') ||
+      dir.includes('\0')
+    ) {
+      throw bad('logDirectory', dir, 'must be an absolute path without ".." components');
+    }
+  }
   const hostname = config.hostname === undefined || config.hostname === '' ? md.name : config.hostname;
   validateHostname(hostname, config.hostname ? 'hostname' : 'hostname (from metadata.name)');
   if (config.dnsConfig) validateDnsConfig(config.dnsConfig);

@@ -135,6 +135,12 @@ describe('sandbox config validation', () => {
       withConfig({ linux: { resources: { cpuShares: 1 } } }),
       /^resources.cpuShares 1/,
     ],
+    ['relative log directory', withConfig({ logDirectory: 'logs/pod' }), /^logDirectory "logs\/pod"/],
+    [
+      'log directory with ..',
+      withConfig({ logDirectory: '/var/log/pods/../../etc' }),
+      /^logDirectory .*absolute path without/,
+    ],
     [
       'network namespace mode container',
       withConfig({ linux: { namespaceOptions: { network: 'container' } } }),
