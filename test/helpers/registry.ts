@@ -6,17 +6,27 @@
  *
  *   const reg = await startRegistry({ tls: true, auth: 'htpasswd' });
  *   await reg.push(layoutDir, 'v1', 'team/app');          // skopeo copy oci:… docker://…
- *   reg.blobFetches('sha256:…')                            // GETs of that blob, from the access log
+ *   await reg.blobFetches('sha256:…')                      // GETs of that blob, from the access log
  *   await reg.stop();
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, createPrivateKey, randomBytes, randomUUID, sign, X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { EventEmitter, once } from 'node:events';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFile } from '../../src/common/exec.js';
+import {
+  makeTestCa,
+  startTokenIssuer,
+  writeHtpasswd,
+  type TokenIssuer,
+} from '../registry/support/registry-auth.js';
+
+export { makeTestCa, type TokenIssuer };
 
 export interface StartRegistryOptions {
   /** Serve HTTPS with a certificate for 127.0.0.1 signed by a fresh test CA. */
@@ -39,13 +49,6 @@ export interface AccessLogEntry {
   bytes: number;
 }
 
-export interface TokenIssuer {
-  realm: string;
-  service: string;
-  /** Requests the issuer has answered, with the scopes asked for. */
-  requests: { scope: string[]; user?: string }[];
-}
-
 export interface TestRegistry {
   /** `127.0.0.1:<port>`: the host part of references. */
   host: string;
@@ -62,10 +65,14 @@ export interface TestRegistry {
     repo: string,
     opts?: { format?: 'oci' | 'v2s2'; destTag?: string },
   ): Promise<void>;
-  /** The registry's access log so far. */
-  accessLog(): AccessLogEntry[];
-  /** How many GETs of this blob the registry answered with content (200/206). */
-  blobFetches(digest: string): number;
+  /**
+   * The registry's access log, including every request answered before this call: the
+   * registry logs a request after answering it, so this first sends a marker request and
+   * waits for the marker's line.
+   */
+  accessLog(): Promise<AccessLogEntry[]>;
+  /** How many GETs of this blob the registry answered with content (200/206), per `accessLog()`. */
+  blobFetches(digest: string): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -80,155 +87,6 @@ async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
-}
-
-/** Makes a CA and a server certificate for 127.0.0.1/localhost; returns file paths. */
-export async function makeTestCa(
-  dir: string,
-  name = 'berth-test',
-): Promise<{ caCert: string; caKey: string; cert: string; key: string }> {
-  const f = (n: string): string => path.join(dir, n);
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await execFile('openssl', [
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    f('ca.key'),
-    '-out',
-    f('ca.crt'),
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${name}-ca`,
-  ]);
-  await execFile('openssl', [
-    'req',
-    ...ec,
-    '-keyout',
-    f('server.key'),
-    '-out',
-    f('server.csr'),
-    '-subj',
-    '/CN=127.0.0.1',
-  ]);
-  await writeFile(f('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  await execFile('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    f('server.csr'),
-    '-CA',
-    f('ca.crt'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    f('server.crt'),
-    '-days',
-    '2',
-    '-extfile',
-    f('san.ext'),
-  ]);
-  return { caCert: f('ca.crt'), caKey: f('ca.key'), cert: f('server.crt'), key: f('server.key') };
-}
-
-async function writeHtpasswd(file: string, users: Record<string, string>): Promise<void> {
-  // bcrypt through libxcrypt, via the system python's stdlib crypt module (no extra package).
-  const script =
-    'import crypt,json,sys\n' +
-    'for u,p in json.load(sys.stdin).items(): print(u+":"+crypt.crypt(p, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))';
-  const out = await execFile('/usr/bin/python3', ['-W', 'ignore', '-c', script], {
-    input: JSON.stringify(users),
-  });
-  if (!out.includes('$2')) throw new Error(`python3 crypt did not produce bcrypt hashes: ${out}`);
-  await writeFile(file, out);
-}
-
-function b64url(data: Buffer | string): string {
-  return Buffer.from(data).toString('base64url');
-}
-
-async function startTokenIssuer(
-  dir: string,
-  users: Record<string, string>,
-  anonymousPull: boolean,
-  ttl: number,
-): Promise<{ issuer: TokenIssuer; bundle: string; close: () => Promise<void> }> {
-  const key = path.join(dir, 'token.key');
-  const cert = path.join(dir, 'token.crt');
-  await execFile('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '2',
-    '-subj',
-    '/CN=berth-test-token-issuer',
-  ]);
-  const privateKey = createPrivateKey(await readFile(key));
-  const certDer = new X509Certificate(await readFile(cert)).raw;
-  const service = 'berth-test-registry';
-  const issuer: TokenIssuer = { realm: '', service, requests: [] };
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const scope = url.searchParams.getAll('scope');
-    let user: string | undefined;
-    const auth = req.headers.authorization;
-    if (auth?.startsWith('Basic ')) {
-      const [u, p] = Buffer.from(auth.slice(6), 'base64').toString().split(':');
-      if (u === undefined || users[u] !== p) {
-        res.writeHead(401, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ details: 'invalid credentials' }));
-        return;
-      }
-      user = u;
-    }
-    issuer.requests.push(user === undefined ? { scope } : { scope, user });
-    const access = scope.flatMap((s) => {
-      const [type, name, actions] = s.split(':');
-      if (type !== 'repository' || !name || !actions) return [];
-      const granted = user ? actions.split(',') : anonymousPull ? ['pull'] : [];
-      return [{ type, name, actions: granted.filter((a) => actions.split(',').includes(a)) }];
-    });
-    const now = Math.floor(Date.now() / 1000);
-    const header = { typ: 'JWT', alg: 'ES256', x5c: [certDer.toString('base64')] };
-    const claims = {
-      iss: 'berth-test-issuer',
-      sub: user ?? '',
-      aud: service,
-      exp: now + ttl,
-      nbf: now - 10,
-      iat: now,
-      jti: randomUUID(),
-      access,
-    };
-    const signingInput = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
-    const signature = sign('sha256', Buffer.from(signingInput), {
-      key: privateKey,
-      dsaEncoding: 'ieee-p1363',
-    });
-    const token = `${signingInput}.${b64url(signature)}`;
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(
-      JSON.stringify({ token, access_token: token, expires_in: ttl, issued_at: new Date().toISOString() }),
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  issuer.realm = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/token`;
-  return {
-    issuer,
-    bundle: cert,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
 }
 
 function configYaml(o: {
@@ -311,6 +169,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
     let port = 0;
     let log = '';
     let errText = '';
+    const logEvents = new EventEmitter();
     for (let attempt = 0; ; attempt++) {
       port = await freePort();
       const config = path.join(dir, 'config.yml');
@@ -326,8 +185,14 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
       const proc = spawn('/usr/bin/docker-registry', ['serve', config], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      proc.stdout?.on('data', (c: Buffer) => (log += c.toString()));
-      proc.stderr?.on('data', (c: Buffer) => (errText += c.toString()));
+      proc.stdout?.on('data', (c: Buffer) => {
+        log += c.toString();
+        logEvents.emit('data');
+      });
+      proc.stderr?.on('data', (c: Buffer) => {
+        errText += c.toString();
+        logEvents.emit('data');
+      });
       try {
         await waitForPort(port, proc, () => errText);
         child = proc;
@@ -350,10 +215,26 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
       const first = Object.entries(users)[0];
       return opts.auth && first ? ['--dest-creds', `${first[0]}:${first[1]}`] : [];
     };
-    const accessLog = (): AccessLogEntry[] =>
+    const syncLog = async (): Promise<void> => {
+      const marker = `berth-log-sync-${randomUUID()}`;
+      await new Promise<void>((resolve, reject) => {
+        const req = (tls ? https : http).request(
+          `${tls ? 'https' : 'http'}://${host}/v2/${marker}/tags/list`,
+          { rejectUnauthorized: false },
+          (res) => {
+            res.resume();
+            res.on('end', resolve);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+      while (!(log + errText).includes(marker)) await once(logEvents, 'data');
+    };
+    const parseLog = (): AccessLogEntry[] =>
       (log + errText).split('\n').flatMap((line) => {
         const m = ACCESS_LINE.exec(line);
-        if (!m) return [];
+        if (!m || m[2]?.includes('/berth-log-sync-')) return [];
         return [
           {
             method: m[1] ?? '',
@@ -382,9 +263,13 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Te
           `docker://${host}/${repo}:${pushOpts.destTag ?? tag}`,
         ]);
       },
-      accessLog,
-      blobFetches(digest) {
-        return accessLog().filter(
+      async accessLog() {
+        await syncLog();
+        return parseLog();
+      },
+      async blobFetches(digest) {
+        await syncLog();
+        return parseLog().filter(
           (e) =>
             e.method === 'GET' &&
             e.path.endsWith(`/blobs/${digest}`) &&

@@ -210,9 +210,11 @@ describe('mirrors', () => {
     expect(error).toBeUndefined();
     expect(result).toMatchObject({ digest: image.manifestDigest });
     expect(
-      emptyMirror.accessLog().some((e) => e.path === '/v2/secure/app/manifests/v1' && e.status === 404),
+      (await emptyMirror.accessLog()).some(
+        (e) => e.path === '/v2/secure/app/manifests/v1' && e.status === 404,
+      ),
     ).toBe(true);
-    expect(upstream.blobFetches(image.layers[0]!.digest)).toBeGreaterThan(0);
+    expect(await upstream.blobFetches(image.layers[0]!.digest)).toBeGreaterThan(0);
   });
 
   it('tries mirrors in order and uses the first that has the image, not the upstream', async () => {
@@ -225,12 +227,12 @@ describe('mirrors', () => {
         },
       },
     };
-    const upstreamBefore = upstream.accessLog().length;
+    const upstreamBefore = (await upstream.accessLog()).length;
     const { result, error } = await pullWith(cfg, `${upstream.host}/secure/app:v1`);
     expect(error).toBeUndefined();
     expect(result).toMatchObject({ digest: image.manifestDigest });
-    expect(fullMirror.blobFetches(image.layers[0]!.digest)).toBe(1);
-    expect(upstream.accessLog().length).toBe(upstreamBefore);
+    expect(await fullMirror.blobFetches(image.layers[0]!.digest)).toBe(1);
+    expect((await upstream.accessLog()).length).toBe(upstreamBefore);
   });
 
   it('reports the upstream error with what the mirrors said when nothing has the image', async () => {

@@ -271,7 +271,7 @@ describe('transfer faults', () => {
     });
     const img = await new Puller({ client, store }).pull(ref);
     expect(img.layers[1]!.digest).toBe(layer.digest);
-    expect(reg.accessLog().some((e) => e.path.endsWith(layer.digest) && e.status === 200)).toBe(true);
+    expect((await reg.accessLog()).some((e) => e.path.endsWith(layer.digest) && e.status === 200)).toBe(true);
   });
 });
 
