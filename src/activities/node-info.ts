@@ -27,15 +27,14 @@ export async function toolVersion(name: string, path: string): Promise<RuntimeVe
   }
 }
 
+/** The versions of the OCI runtime tools berthd is configured to run. */
+export function runtimeVersions(binaries: NodeInfoActivityDeps['binaries']): Promise<RuntimeVersion[]> {
+  const { runc, crun, conmon } = binaries;
+  return Promise.all([toolVersion('runc', runc), toolVersion('crun', crun), toolVersion('conmon', conmon)]);
+}
+
 export function createNodeInfoActivities(deps: NodeInfoActivityDeps) {
   return {
-    async collectRuntimeVersions(): Promise<RuntimeVersion[]> {
-      const { runc, crun, conmon } = deps.binaries;
-      return Promise.all([
-        toolVersion('runc', runc),
-        toolVersion('crun', crun),
-        toolVersion('conmon', conmon),
-      ]);
-    },
+    collectRuntimeVersions: (): Promise<RuntimeVersion[]> => runtimeVersions(deps.binaries),
   };
 }

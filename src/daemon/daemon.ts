@@ -10,7 +10,7 @@ import type { NativeConnection, Worker } from '@temporalio/worker';
 import { UnavailableError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { createActivities } from '../activities/index.js';
-import { toolVersion, type RuntimeVersion } from '../activities/node-info.js';
+import { runtimeVersions, type RuntimeVersion } from '../activities/node-info.js';
 import { ApiServer } from '../api/server.js';
 import { Router } from '../api/router.js';
 import { infoRoutes } from '../api/routes/info.js';
@@ -200,13 +200,7 @@ export class Daemon {
         apiSocket: config.apiSocket,
         criSocket: config.criSocket,
       },
-      runtimes: this.runtimes.length
-        ? this.runtimes
-        : await Promise.all([
-            toolVersion('runc', config.binaries.runc),
-            toolVersion('crun', config.binaries.crun),
-            toolVersion('conmon', config.binaries.conmon),
-          ]),
+      runtimes: this.runtimes.length ? this.runtimes : await runtimeVersions(config.binaries),
       services: [
         service('temporal', temporalAddress, t, services?.temporal),
         service('nats', natsUrl, n, services?.nats),
