@@ -1,14 +1,16 @@
-/** All activities berthd's worker registers, built over the subsystems it was given. */
+/**
+ * All activities berthd's worker registers, built over the node's subsystems. Each area adds its
+ * factory here; workflows import the resulting type only (`import type { Activities }`).
+ */
+import type { ActivityContext } from './context.js';
 import { withErrorConventions } from './conventions.js';
-import { createDemoActivities, type DemoActivityDeps } from './demo.js';
-import { createNodeInfoActivities, type NodeInfoActivityDeps } from './node-info.js';
+import { createDemoActivities } from './demo.js';
+import { createNodeInfoActivities } from './node-info.js';
 
-export type ActivityDeps = NodeInfoActivityDeps & DemoActivityDeps;
-
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(ctx: ActivityContext) {
   return withErrorConventions({
-    ...createNodeInfoActivities(deps),
-    ...createDemoActivities(deps),
+    ...createNodeInfoActivities(ctx.config),
+    ...createDemoActivities(ctx),
     /** Does nothing: the activity of the noop transition, which measures Temporal's own cost. */
     async noop(): Promise<string> {
       return 'ok';

@@ -28,4 +28,9 @@ export interface NodeInfo {
   paths: { root: string; state: string; apiSocket: string; criSocket: string };
   runtimes: { name: string; path: string; version: string }[];
   services: ServiceInfo[];
+  /** The event log: its last seq, and how far the NATS relay has published. */
+  events?: {
+    lastSeq: number;
+    relay?: { connected: boolean; cursor: number; lag: number; stream: string; lastError?: string };
+  };
 }

@@ -1,5 +1,6 @@
 /** Running external programs (runc, conmon, CNI plugins, ip, mount) with captured output and clear errors. */
 import { spawn, type SpawnOptions } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 
 export interface ExecResult {
   code: number;
@@ -66,4 +67,19 @@ export async function execFile(
     throw new Error(`${file} ${args.join(' ')}: ${why}`);
   }
   return r.stdout;
+}
+
+/** The absolute path of `name` (returned as is when it has a '/'), searched on PATH; undefined if absent. */
+export function findOnPath(name: string, path = process.env.PATH ?? ''): string | undefined {
+  if (name.includes('/')) return name;
+  for (const dir of path.split(':').filter(Boolean)) {
+    const candidate = `${dir}/${name}`;
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }

@@ -29,6 +29,13 @@ export interface DaemonConfig {
   logLevel: LogLevel;
   /** Where to find the binaries berthd runs. */
   binaries: { temporal: string; natsServer: string; runc: string; crun: string; conmon: string };
+  /** The snapshotter images are unpacked into: overlayfs (default) or native (full copies). */
+  snapshotter: 'overlayfs' | 'native';
+  /** Per-registry settings and credentials (src/registry/config.ts); none = defaults for every host. */
+  registryConfig?: string;
+  /** Operator CNI conflists (default /etc/cni/net.d) and plugin directories (default /usr/lib/cni). */
+  cniConfDir: string;
+  cniBinDirs: string[];
 }
 
 const FLAGS = {
@@ -44,6 +51,10 @@ const FLAGS = {
   'log-level': { type: 'string' },
   'temporal-bin': { type: 'string' },
   'nats-server-bin': { type: 'string' },
+  snapshotter: { type: 'string' },
+  'registry-config': { type: 'string' },
+  'cni-conf-dir': { type: 'string' },
+  'cni-bin-dir': { type: 'string' },
   help: { type: 'boolean' },
 } as const;
 
@@ -59,7 +70,11 @@ export const USAGE = `usage: berthd [flags]
   --nats-url URL             use this NATS server instead of the embedded nats-server
   --log-level LEVEL          trace|debug|info|warn|error|fatal|silent (default info)
   --temporal-bin PATH        temporal CLI for the embedded server (default: found on PATH)
-  --nats-server-bin PATH     nats-server for the embedded server (default: found on PATH)`;
+  --nats-server-bin PATH     nats-server for the embedded server (default: found on PATH)
+  --snapshotter NAME         overlayfs (default) or native
+  --registry-config FILE     registry hosts, mirrors, CAs and credentials (YAML or JSON)
+  --cni-conf-dir DIR         CNI conflists (default /etc/cni/net.d)
+  --cni-bin-dir DIRS         CNI plugin directories, ':'-separated (default /usr/lib/cni)`;
 
 type Raw = Partial<Record<keyof typeof FLAGS, string | boolean>>;
 
@@ -96,6 +111,10 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
       logLevel: pick('log-level') ?? 'info',
       temporalBin: pick('temporal-bin') ?? 'temporal',
       natsServerBin: pick('nats-server-bin') ?? 'nats-server',
+      snapshotter: pick('snapshotter') ?? 'overlayfs',
+      registryConfig: pick('registry-config'),
+      cniConfDir: pick('cni-conf-dir') ?? '/etc/cni/net.d',
+      cniBinDir: pick('cni-bin-dir') ?? '/usr/lib/cni',
     },
     file,
   );
@@ -120,6 +139,19 @@ function validate(
   if (c.temporalAddress !== undefined && !/^[^\s:/]+:\d{1,5}$/.test(c.temporalAddress)) {
     throw new InvalidArgumentError(`--temporal-address "${c.temporalAddress}" is not host:port`);
   }
+  if (c.snapshotter !== 'overlayfs' && c.snapshotter !== 'native') {
+    throw new InvalidArgumentError(`--snapshotter "${c.snapshotter}" is not one of overlayfs, native`);
+  }
+  for (const key of ['registryConfig', 'cniConfDir'] as const) {
+    const v = c[key];
+    if (v !== undefined && !isAbsolute(v))
+      throw new InvalidArgumentError(`--${kebab(key)} must be an absolute path, got "${v}"`);
+  }
+  const cniBinDirs = c.cniBinDir!.split(':').filter(Boolean);
+  if (cniBinDirs.length === 0 || cniBinDirs.some((d) => !isAbsolute(d)))
+    throw new InvalidArgumentError(
+      `--cni-bin-dir must be absolute paths separated by ':', got "${c.cniBinDir}"`,
+    );
   if (c.natsUrl !== undefined) {
     let url: URL;
     try {
@@ -148,7 +180,15 @@ function validate(
       crun: str(file.crun) ?? 'crun',
       conmon: str(file.conmon) ?? 'conmon',
     },
+    snapshotter: c.snapshotter,
+    registryConfig: c.registryConfig,
+    cniConfDir: c.cniConfDir!,
+    cniBinDirs,
   };
+}
+
+function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (m) => '-' + m.toLowerCase());
 }
 
 function readConfigFile(path: string): Raw & Record<string, unknown> {
@@ -171,11 +211,11 @@ function readConfigFile(path: string): Raw & Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const known = new Set<string>([...Object.keys(FLAGS), 'runc', 'crun', 'conmon']);
   for (const [key, value] of Object.entries(parsed)) {
-    const kebab = key.replace(/[A-Z]/g, (m) => '-' + m.toLowerCase());
-    if (!known.has(kebab) || kebab === 'config' || kebab === 'help') {
+    const name = kebab(key);
+    if (!known.has(name) || name === 'config' || name === 'help') {
       throw new InvalidArgumentError(`config file ${path}: unknown setting "${key}"`);
     }
-    out[kebab] = value;
+    out[name] = value;
   }
   return out as Raw;
 }

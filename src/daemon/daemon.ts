@@ -15,6 +15,9 @@ import { ApiServer } from '../api/server.js';
 import { Router } from '../api/router.js';
 import { infoRoutes } from '../api/routes/info.js';
 import { demoRoutes } from '../api/routes/demo.js';
+import { eventRoutes } from '../api/routes/events.js';
+import { EventsService } from '../events/service.js';
+import { openNodeServices, type NodeServices } from './node-services.js';
 import type { NodeInfo, ServiceInfo } from '../api/types.js';
 import type { NodeInfoResult } from '../workflows/node-info.js';
 import type { DaemonConfig } from './config.js';
@@ -43,6 +46,9 @@ export class Daemon {
   private worker: Worker | undefined;
   private workerRun: Promise<void> | undefined;
   private readonly api: ApiServer;
+  private readonly router: Router;
+  private events: EventsService | undefined;
+  private node: NodeServices | undefined;
   private stopping = false;
   private runtimes: RuntimeVersion[] = [];
   readonly layout: RootLayout;
@@ -59,9 +65,9 @@ export class Daemon {
       if (!this.client) throw new UnavailableError('berthd is not connected to Temporal');
       return this.client;
     }, this.taskQueue);
-    const router = new Router().add(...infoRoutes(this));
-    if (testHooksEnabled()) router.add(...demoRoutes(this));
-    this.api = new ApiServer(router, log.child({ component: 'api' }));
+    this.router = new Router().add(...infoRoutes(this));
+    if (testHooksEnabled()) this.router.add(...demoRoutes(this));
+    this.api = new ApiServer(this.router, log.child({ component: 'api' }));
   }
 
   static async start(config: DaemonConfig, log: Logger): Promise<Daemon> {
@@ -86,6 +92,15 @@ export class Daemon {
     await createLayout(layout);
 
     this.services = await startEmbeddedServices(config, layout, this.log.child({ component: 'embedded' }));
+    // The log opens before the worker so that no activity can run without it.
+    this.events = await EventsService.open({
+      dir: layout.eventsDir,
+      nodeId: config.nodeId,
+      natsUrl: this.services.natsUrl,
+      logger: this.log.child({ component: 'events' }),
+    });
+    this.router.add(...eventRoutes(this.events));
+    this.node = await openNodeServices(config, layout, this.events, this.log);
     await this.connectWorker();
     this.runtimes = (await this.runNodeInfoWorkflow()).runtimes;
     await this.api.listen(config.apiSocket);
@@ -128,7 +143,7 @@ export class Daemon {
 
   private async connectWorker(): Promise<void> {
     const { config, services } = this;
-    const activities = createActivities({ binaries: config.binaries, root: config.root });
+    const activities = createActivities(this.node!);
     const hook = crashHookInterceptor(config.root);
     const handles = await connectTemporal(
       services!.temporalAddress,
@@ -205,6 +220,10 @@ export class Daemon {
         service('temporal', temporalAddress, t, services?.temporal),
         service('nats', natsUrl, n, services?.nats),
       ],
+      events: this.events && {
+        lastSeq: this.events.log.lastSeq,
+        relay: this.events.relay?.status(),
+      },
     };
   }
 
@@ -217,6 +236,11 @@ export class Daemon {
     if (this.worker && this.worker.getState() === 'RUNNING') this.worker.shutdown();
     await this.workerRun?.catch(() => undefined);
     await this.connection?.close().catch(() => undefined);
+    // After the worker (nothing appends any more), before NATS (the relay flushes what it can).
+    await this.events
+      ?.close()
+      .catch((err: unknown) => this.log.warn({ err }, 'closing the event log failed'));
+    this.events = undefined;
     await Promise.all([this.services?.temporal?.stop(), this.services?.nats?.stop()]);
     await this.lock?.release();
     this.lock = undefined;

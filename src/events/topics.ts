@@ -53,7 +53,15 @@ const target = z.looseObject({
   mediaType: z.string().min(1),
   size: z.number().int().nonnegative().optional(),
 });
-const imageV2 = z.looseObject({ v: z.literal(2), name: id, target, labels });
+const imageV2 = z.looseObject({
+  v: z.literal(2),
+  name: id,
+  target,
+  labels,
+  configDigest: digest.optional(),
+  chainId: digest.optional(),
+  size: z.number().int().nonnegative().optional(),
+});
 const nameOnly = z.looseObject({ v: z.literal(1), name: id });
 const snapshotter = z.string().min(1);
 const sandboxId = z.looseObject({ v: z.literal(1), id });

@@ -36,6 +36,28 @@ export const infoCommand: Command = {
       ),
     );
     ctx.out('');
+    if (info.events) {
+      const relay = info.events.relay;
+      ctx.out(
+        renderTable(
+          ['EVENT LOG SEQ', 'NATS STREAM', 'PUBLISHED', 'LAG', 'RELAY'],
+          [
+            [
+              info.events.lastSeq,
+              relay?.stream ?? '-',
+              relay?.cursor ?? '-',
+              relay?.lag ?? '-',
+              relay
+                ? relay.connected
+                  ? 'connected'
+                  : `waiting: ${relay.lastError ?? 'disconnected'}`
+                : 'off',
+            ],
+          ],
+        ),
+      );
+      ctx.out('');
+    }
     ctx.out(renderTable(['PATH', 'LOCATION'], Object.entries(info.paths)));
     return info.services.every((s) => s.health === 'healthy') ? 0 : 1;
   },

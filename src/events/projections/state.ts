@@ -24,6 +24,12 @@ export interface ImageRecord extends Times {
   name: string;
   target: { digest: string; mediaType: string; size?: number };
   labels: Record<string, string>;
+  /** The platform manifest's config blob (the image config: entrypoint, env, user, diff_ids). */
+  configDigest?: string;
+  /** The chain id of the top layer: the committed snapshot a container's rootfs is prepared on. */
+  chainId?: string;
+  /** Total compressed size of the platform manifest's layers plus config. */
+  size?: number;
 }
 
 export interface ContentRecord extends Times {
@@ -155,6 +161,9 @@ export function applyEvent(state: NodeState, e: BerthEvent): NodeState {
         name: e.subject,
         target: { ...(d.target as ImageRecord['target']) },
         labels: labelsOf(d),
+        ...(typeof d.configDigest === 'string' ? { configDigest: d.configDigest } : {}),
+        ...(typeof d.chainId === 'string' ? { chainId: d.chainId } : {}),
+        ...(num(d.size) === undefined ? {} : { size: num(d.size) }),
         ...fresh(),
         ...(prior && e.topic === '/images/update' ? { createdAt: prior.createdAt } : {}),
       };

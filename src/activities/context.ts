@@ -1,0 +1,51 @@
+/**
+ * What every activity gets: the node's subsystems, and `recordEvent`, which appends an event
+ * caused by the running activity's workflow step. The idempotency key is derived from the
+ * workflow id, its run and the step, so an activity retried after a crash appends nothing twice,
+ * while a later run of the same transition (a second stop, say) records its own events.
+ */
+import { Context } from '@temporalio/activity';
+import type { AppendRequest, BerthEvent, Cause } from '../events/index.js';
+import type { NodeServices } from '../daemon/node-services.js';
+
+export type ActivityContext = NodeServices;
+
+export interface RecordRequest extends Omit<AppendRequest, 'cause' | 'key'> {
+  /**
+   * Names the event within the step; required when one activity appends several events (one per
+   * layer, say). Defaults to the activity's own name.
+   */
+  step?: string;
+}
+
+/** The cause of an event appended by the current activity (or the reconciler, outside one). */
+export function currentCause(step?: string): Cause & { kind: 'workflow' } {
+  const info = Context.current().info;
+  const execution = info.workflowExecution;
+  if (!execution) throw new Error(`activity ${info.activityType} runs outside a workflow; it has no cause`);
+  return {
+    kind: 'workflow',
+    workflowId: execution.workflowId,
+    runId: execution.runId,
+    step: step ?? info.activityType,
+  };
+}
+
+export function recordEvent(ctx: Pick<NodeServices, 'events'>, req: RecordRequest): Promise<BerthEvent> {
+  const { step, ...rest } = req;
+  const cause = currentCause(step ? `${Context.current().info.activityType}:${step}` : undefined);
+  return ctx.events.append({
+    ...rest,
+    cause,
+    key: `${cause.workflowId}/${cause.runId}/${cause.step}`,
+  });
+}
+
+/** Heartbeats from long activities (pull, unpack); a no-op outside an activity (unit tests). */
+export function heartbeat(details?: unknown): void {
+  try {
+    Context.current().heartbeat(details);
+  } catch {
+    // not in an activity
+  }
+}
