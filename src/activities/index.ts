@@ -6,11 +6,13 @@ import type { ActivityContext } from './context.js';
 import { withErrorConventions } from './conventions.js';
 import { createDemoActivities } from './demo.js';
 import { createNodeInfoActivities } from './node-info.js';
+import { createSandboxActivities } from './sandboxes.js';
 
 export function createActivities(ctx: ActivityContext) {
   return withErrorConventions({
     ...createNodeInfoActivities(ctx.config),
     ...createDemoActivities(ctx),
+    ...createSandboxActivities(ctx),
     /** Does nothing: the activity of the noop transition, which measures Temporal's own cost. */
     async noop(): Promise<string> {
       return 'ok';

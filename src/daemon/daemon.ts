@@ -28,6 +28,7 @@ import { connectTemporal, probeTemporal, taskQueueFor } from './temporal.js';
 import { probeNats } from './nats.js';
 import { sleep, type SupervisedService } from './supervisor.js';
 import { TransitionRunner } from './transitions.js';
+import { SandboxService } from './sandboxes.js';
 import { crashHookInterceptor, testHooksEnabled } from './test-hooks.js';
 
 export const BERTHD_VERSION = (
@@ -43,6 +44,7 @@ export class Daemon {
   private connection: NativeConnection | undefined;
   private client: Client | undefined;
   readonly transitions: TransitionRunner;
+  readonly sandboxes: SandboxService;
   private worker: Worker | undefined;
   private workerRun: Promise<void> | undefined;
   private readonly api: ApiServer;
@@ -65,6 +67,7 @@ export class Daemon {
       if (!this.client) throw new UnavailableError('berthd is not connected to Temporal');
       return this.client;
     }, this.taskQueue);
+    this.sandboxes = new SandboxService(this.transitions, () => this.node);
     this.router = new Router().add(...infoRoutes(this));
     if (testHooksEnabled()) this.router.add(...demoRoutes(this));
     this.api = new ApiServer(this.router, log.child({ component: 'api' }));
@@ -103,6 +106,10 @@ export class Daemon {
     this.node = await openNodeServices(config, layout, this.events, this.log);
     await this.connectWorker();
     this.runtimes = (await this.runNodeInfoWorkflow()).runtimes;
+    // Teardowns a crash interrupted are finished before the API answers.
+    await this.sandboxes
+      .reconcile()
+      .catch((err: unknown) => this.log.error({ err }, 'sandbox reconcile failed'));
     await this.api.listen(config.apiSocket);
     this.log.info(
       {

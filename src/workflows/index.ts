@@ -2,3 +2,4 @@
 export { nodeInfo } from './node-info.js';
 export { demoTransition } from './demo.js';
 export { noopTransition } from './noop.js';
+export { createSandbox, stopSandbox, removeSandbox } from './sandboxes.js';

@@ -55,6 +55,10 @@ export interface SandboxRecord extends Times {
   state: 'created' | 'ready' | 'notready';
   labels: Record<string, string>;
   network?: { netns?: string; ips: string[] };
+  /** The pod's CRI metadata (namespace, name, uid, attempt), when the create event carried it. */
+  metadata?: { namespace: string; name: string; uid: string; attempt: number };
+  hostname?: string;
+  runtimeHandler?: string;
 }
 
 export interface ContainerRecord extends Times {
@@ -219,6 +223,11 @@ export function applyEvent(state: NodeState, e: BerthEvent): NodeState {
         ...(str(d.name) ? { name: str(d.name) } : {}),
         state: 'created',
         labels: labelsOf(d),
+        ...(d.metadata && typeof d.metadata === 'object'
+          ? { metadata: { ...(d.metadata as NonNullable<SandboxRecord['metadata']>) } }
+          : {}),
+        ...(str(d.hostname) ? { hostname: str(d.hostname) } : {}),
+        ...(str(d.runtimeHandler) ? { runtimeHandler: str(d.runtimeHandler) } : {}),
         ...fresh(),
       };
       break;

@@ -1,0 +1,142 @@
+/**
+ * Activities of the sandbox transitions: one per SandboxManager step, each idempotent (the
+ * manager's steps check what exists before acting). Events are appended only when the projection
+ * does not show them yet, under a per-sandbox lock: a step retried after a crash, or a later run
+ * of the same transition (a second stop, a create retried after it finished), records nothing twice.
+ */
+import { AlreadyExistsError } from '../common/errors.js';
+import { canonicalJson } from '../events/canonical.js';
+import type { SandboxRecord as SandboxProjection } from '../events/projections/state.js';
+import type { Topic } from '../events/topics.js';
+import { normalizeSandboxConfig } from '../sandbox/config.js';
+import type { SandboxState } from '../sandbox/store.js';
+import type { CreateSandboxRequest, SandboxRef } from '../workflows/sandboxes.js';
+import { recordEvent, type ActivityContext } from './context.js';
+
+type Ctx = Pick<ActivityContext, 'events' | 'sandboxes' | 'handlers'>;
+
+export function createSandboxActivities(ctx: Ctx) {
+  const manager = ctx.sandboxes;
+  const locks = new Map<string, Promise<unknown>>();
+  /** Serializes read-projection-then-append per sandbox, so two runs cannot both append. */
+  const locked = <T>(id: string, fn: () => Promise<T>): Promise<T> => {
+    const prev = locks.get(id) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    locks.set(id, tail);
+    void tail.then(() => {
+      if (locks.get(id) === tail) locks.delete(id);
+    });
+    return run;
+  };
+  const projected = (ref: SandboxRef): SandboxProjection | undefined =>
+    ctx.events.projections.get('sandboxes', ref.namespace, ref.id);
+  /** Appends `topic` unless `done(projection)` says the log already has its effect. */
+  const recordUnless = async (
+    ref: SandboxRef,
+    topic: Topic,
+    data: Record<string, unknown>,
+    done: (p: SandboxProjection | undefined) => boolean,
+  ): Promise<void> => {
+    if (done(projected(ref))) return;
+    await recordEvent(ctx, {
+      namespace: ref.namespace,
+      topic,
+      data: { v: 1, ...data },
+      step: topic.slice(1).replace('/', '-'),
+    });
+  };
+
+  return {
+    /** Validates and records the sandbox; returns its state (`ready` when a finished create is repeated). */
+    async sandboxRegister(req: CreateSandboxRequest): Promise<SandboxState> {
+      const config = normalizeSandboxConfig(req.config);
+      // Unknown runtime handlers are refused before anything is created.
+      if (req.runtimeHandler) ctx.handlers.get(req.runtimeHandler);
+      const existing = await manager.get(req.id);
+      if (existing) {
+        const md = existing.config.metadata;
+        if (canonicalJson(existing.config) !== canonicalJson(config)) {
+          throw new AlreadyExistsError(
+            `sandbox ${md.namespace}/${md.name} (uid ${md.uid}, attempt ${md.attempt}) already exists as ${req.id} with a different configuration`,
+          );
+        }
+        if (existing.state === 'notready') {
+          throw new AlreadyExistsError(
+            `sandbox ${md.namespace}/${md.name} (uid ${md.uid}, attempt ${md.attempt}) already exists as ${req.id} and is stopped; remove it first or use the next attempt`,
+          );
+        }
+      }
+      const record = await manager.register(req.id, config);
+      const md = record.config.metadata;
+      await locked(req.id, () =>
+        recordUnless(
+          req,
+          '/sandboxes/create',
+          {
+            id: req.id,
+            name: md.name,
+            labels: record.config.labels ?? {},
+            metadata: md,
+            hostname: record.config.hostname,
+            ...(req.runtimeHandler ? { runtimeHandler: req.runtimeHandler } : {}),
+          },
+          (p) => p !== undefined,
+        ),
+      );
+      return record.state;
+    },
+
+    async sandboxPinNamespaces(ref: SandboxRef): Promise<void> {
+      await manager.pinNamespaces(ref.id);
+    },
+
+    async sandboxCreateCgroup(ref: SandboxRef): Promise<void> {
+      await manager.createCgroup(ref.id);
+    },
+
+    async sandboxWriteFiles(ref: SandboxRef): Promise<void> {
+      await manager.writeFiles(ref.id);
+    },
+
+    /** CNI ADD (none for host networking); the sandbox is ready. */
+    async sandboxAttachNetwork(ref: SandboxRef): Promise<void> {
+      const record = await manager.attachNetwork(ref.id);
+      await locked(ref.id, async () => {
+        if (record.network) {
+          await recordUnless(
+            ref,
+            '/network/attach',
+            {
+              sandboxId: ref.id,
+              netns: record.namespaces?.net,
+              ips: record.network.ips.map((ip) => ip.ip),
+              network: record.network.name,
+              ifName: record.network.ifName,
+            },
+            (p) => p?.network !== undefined,
+          );
+        }
+        await recordUnless(ref, '/sandboxes/start', { id: ref.id }, (p) => p?.state === 'ready');
+      });
+    },
+
+    /** CNI DEL and state notready. */
+    async sandboxStop(ref: SandboxRef): Promise<void> {
+      await manager.stop(ref.id);
+      await locked(ref.id, async () => {
+        await recordUnless(ref, '/network/detach', { sandboxId: ref.id }, (p) => p?.network === undefined);
+        await recordUnless(ref, '/sandboxes/stop', { id: ref.id }, (p) => !p || p.state === 'notready');
+      });
+    },
+
+    /** Everything goes (DEL first, while the namespace exists); also the undo of a failed create. */
+    async sandboxRemove(ref: SandboxRef): Promise<void> {
+      await manager.remove(ref.id);
+      await locked(ref.id, async () => {
+        await recordUnless(ref, '/network/detach', { sandboxId: ref.id }, (p) => p?.network === undefined);
+        await recordUnless(ref, '/sandboxes/delete', { id: ref.id }, (p) => p === undefined);
+      });
+    },
+  };
+}

@@ -1,0 +1,295 @@
+/**
+ * SandboxService: what the API, the CLI and the CRI gateway call for pod sandboxes. Writes start
+ * (or join) the sandbox workflows; reads come from the projections, with the on-disk sandbox
+ * record (SandboxManager's) for what containers need to join the pod: pinned namespace paths, the
+ * pod cgroup parent and the hostname/resolv.conf/hosts files.
+ *
+ * Identity: a create's workflow id is `sandbox:<ns>:<pod uid>:<attempt>` and the sandbox id is
+ * derived from the same triple, so a kubelet retry (in flight or finished) gets the same sandbox
+ * back; the same triple with a different configuration is AlreadyExistsError.
+ */
+import { createHash } from 'node:crypto';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+  UnavailableError,
+  errorMessage,
+} from '../common/errors.js';
+import { canonicalJson } from '../events/canonical.js';
+import type { SandboxRecord as SandboxProjection } from '../events/projections/state.js';
+import type { AttachedIp } from '../network/types.js';
+import {
+  normalizeSandboxConfig,
+  type NormalizedSandboxConfig,
+  type SandboxConfig,
+} from '../sandbox/config.js';
+import type { SandboxFilePaths } from '../sandbox/files.js';
+import type { SandboxStatus } from '../sandbox/sandbox-manager.js';
+import type { CreateSandboxRequest, SandboxRef } from '../workflows/sandboxes.js';
+import type { NodeServices } from './node-services.js';
+import type { TransitionRunner } from './transitions.js';
+
+/** The Berth namespace sandboxes go to when the caller names none (the CRI gateway passes `k8s.io`). */
+export const DEFAULT_SANDBOX_NAMESPACE = 'default';
+const NAMESPACE_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,75})$/;
+
+/** A sandbox as callers see it: the projection record plus what the node has on disk for it. */
+export interface SandboxView extends SandboxProjection {
+  /** The pinned network namespace (absent for host networking). */
+  netns?: string;
+  /** Addresses with prefix and gateway, as CNI reported them. */
+  ips: AttachedIp[];
+  config?: NormalizedSandboxConfig;
+  namespaces: NamespacePaths;
+  cgroupParent?: string;
+  files?: SandboxFilePaths;
+}
+
+/** Bind-mounted namespace files a container joins; a kind that is absent is the host's. */
+export interface NamespacePaths {
+  net?: string;
+  ipc?: string;
+  uts?: string;
+}
+
+export interface SandboxStatusView extends SandboxView {
+  /** A live CNI CHECK: `ok`, `none` (host network or not ready) or `failed` with the plugin's reason. */
+  networkCheck: SandboxStatus['network'];
+}
+
+export interface SandboxFilter {
+  namespace?: string;
+  /** Exact id or id prefix. */
+  id?: string;
+  state?: SandboxProjection['state'];
+  /** Every label given must match. */
+  labels?: Record<string, string>;
+}
+
+export interface RunSandboxOptions {
+  runtimeHandler?: string;
+  /** Berth namespace of the sandbox's events and records; `default` unless given. */
+  namespace?: string;
+}
+
+/** The sandbox id of a pod attempt: deterministic, so retries of one request name one sandbox. */
+export function sandboxIdFor(namespace: string, uid: string, attempt: number): string {
+  return createHash('sha256').update(`berth-sandbox\n${namespace}\n${uid}\n${attempt}`).digest('hex');
+}
+
+export class SandboxService {
+  private readonly nodeOf: () => NodeServices | undefined;
+
+  constructor(
+    private readonly transitions: TransitionRunner,
+    node: NodeServices | (() => NodeServices | undefined),
+  ) {
+    this.nodeOf = typeof node === 'function' ? node : () => node;
+  }
+
+  private get node(): NodeServices {
+    const node = this.nodeOf();
+    if (!node) throw new UnavailableError('berthd has not opened its subsystems yet');
+    return node;
+  }
+
+  /** Creates and starts a sandbox (or joins/returns the one this pod attempt already has). */
+  async run(config: SandboxConfig, opts: RunSandboxOptions = {}): Promise<SandboxView> {
+    const namespace = opts.namespace ?? DEFAULT_SANDBOX_NAMESPACE;
+    if (!NAMESPACE_NAME.test(namespace)) {
+      throw new InvalidArgumentError(
+        `namespace ${JSON.stringify(namespace)} is invalid: letters, digits, ".", "_" or "-", at most 76`,
+      );
+    }
+    // Validated here too, so bad input starts no workflow at all.
+    const normalized = normalizeSandboxConfig(config);
+    if (opts.runtimeHandler) this.node.handlers.get(opts.runtimeHandler);
+    const md = normalized.metadata;
+    const id = sandboxIdFor(namespace, md.uid, md.attempt);
+    const req: CreateSandboxRequest = {
+      namespace,
+      id,
+      config,
+      ...(opts.runtimeHandler ? { runtimeHandler: opts.runtimeHandler } : {}),
+    };
+    await this.transitions.run<SandboxRef>({
+      workflowType: 'createSandbox',
+      workflowId: `sandbox:${namespace}:${md.uid}:${md.attempt}`,
+      args: [req],
+      // A finished create may be followed by another for the same attempt (after a remove);
+      // its register step returns a sandbox that is still there without redoing anything.
+      onFinished: 'again',
+    });
+    const view = await this.view(this.mustProject(namespace, id));
+    // Joining a run in flight for the same attempt but another request must not pass silently.
+    if (view.config && canonicalJson(view.config) !== canonicalJson(normalized)) {
+      throw new AlreadyExistsError(
+        `sandbox ${md.namespace}/${md.name} (uid ${md.uid}, attempt ${md.attempt}) already exists as ${id} with a different configuration`,
+      );
+    }
+    return view;
+  }
+
+  /** Releases the sandbox's network (CNI DEL); namespaces stay until remove. Idempotent. */
+  async stop(idOrPrefix: string): Promise<SandboxView> {
+    const sb = this.resolve(idOrPrefix);
+    await this.runStop(sb);
+    return this.view(this.project(sb.namespace, sb.id) ?? sb);
+  }
+
+  /** Removes everything of the sandbox; refused while containers still run in its cgroup. */
+  async remove(idOrPrefix: string): Promise<void> {
+    const sb = this.resolve(idOrPrefix);
+    await this.runRemove(sb);
+  }
+
+  async get(idOrPrefix: string): Promise<SandboxView> {
+    return this.view(this.resolve(idOrPrefix));
+  }
+
+  async list(filter: SandboxFilter = {}): Promise<SandboxView[]> {
+    const records = this.node.events.projections
+      .list('sandboxes', filter.namespace)
+      .filter(
+        (r) =>
+          (!filter.id || r.id.startsWith(filter.id)) &&
+          (!filter.state || r.state === filter.state) &&
+          Object.entries(filter.labels ?? {}).every(([k, v]) => r.labels[k] === v),
+      )
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    return Promise.all(records.map((r) => this.view(r)));
+  }
+
+  /** The sandbox with a live CNI CHECK of its attachment. */
+  async status(idOrPrefix: string): Promise<SandboxStatusView> {
+    const sb = this.resolve(idOrPrefix);
+    let networkCheck: SandboxStatus['network'];
+    try {
+      networkCheck = (await this.node.sandboxes.status(sb.id)).network;
+    } catch (err) {
+      if (!(err instanceof NotFoundError)) throw err;
+      networkCheck = { check: 'failed', error: `sandbox ${sb.id} has no record on this node` };
+    }
+    return { ...(await this.view(sb)), networkCheck };
+  }
+
+  /** Namespace files a container of the sandbox joins (net, ipc, uts); absent kinds are the host's. */
+  async namespacePaths(id: string): Promise<NamespacePaths> {
+    const record = await this.record(id);
+    return { ...record.namespaces };
+  }
+
+  /** The cgroup parent (runc cgroupsPath prefix) containers of the sandbox go under. */
+  async cgroupParent(id: string): Promise<string> {
+    const record = await this.record(id);
+    if (!record.cgroupPath) throw new FailedPreconditionError(`sandbox ${id} has no pod cgroup yet`);
+    return record.cgroupPath;
+  }
+
+  /** hostname, resolv.conf and hosts files containers bind-mount. */
+  async files(id: string): Promise<SandboxFilePaths> {
+    const record = await this.record(id);
+    if (!record.files) throw new FailedPreconditionError(`sandbox ${id} has no hostname/DNS files yet`);
+    return record.files;
+  }
+
+  /**
+   * At startup (after the worker runs): finishes teardowns a crash interrupted and removes
+   * leftovers with no record, so no IP, veth, rule, mount or cgroup outlives its sandbox.
+   * Creates in flight resume through their own workflows. Returns what it acted on.
+   */
+  async reconcile(): Promise<{ orphans: string[]; stopped: string[]; removed: string[] }> {
+    const node = this.node;
+    const orphans = await node.sandboxes.removeOrphans();
+    const stopped: string[] = [];
+    const removed: string[] = [];
+    const onDisk = new Map((await node.sandboxes.list()).map((r) => [r.id, r]));
+    for (const sb of node.events.projections.list('sandboxes')) {
+      const record = onDisk.get(sb.id);
+      try {
+        if (!record) {
+          // The log still has it but the node does not: a remove stopped between its steps.
+          await this.runRemove(sb);
+          removed.push(sb.id);
+        } else if (record.state === 'notready' || sb.state === 'notready') {
+          // A stop must leave no attachment; repeating it is harmless and finishes a torn one.
+          if (record.network || (await node.network.attachment(sb.id)) || sb.network) {
+            await this.runStop(sb);
+            stopped.push(sb.id);
+          }
+        }
+      } catch (err) {
+        node.logger.error({ sandbox: sb.id, err: errorMessage(err) }, 'finishing a sandbox teardown failed');
+      }
+    }
+    return { orphans, stopped, removed };
+  }
+
+  private runStop(ref: SandboxRef): Promise<SandboxRef> {
+    return this.transitions.run<SandboxRef>({
+      workflowType: 'stopSandbox',
+      workflowId: `sandbox:${ref.id}:stop`,
+      args: [{ namespace: ref.namespace, id: ref.id }],
+      onFinished: 'again',
+    });
+  }
+
+  private runRemove(ref: SandboxRef): Promise<SandboxRef> {
+    return this.transitions.run<SandboxRef>({
+      workflowType: 'removeSandbox',
+      workflowId: `sandbox:${ref.id}:remove`,
+      args: [{ namespace: ref.namespace, id: ref.id }],
+      // Ids repeat when a pod attempt is created again after its removal.
+      onFinished: 'again',
+    });
+  }
+
+  /** Exact id, unique id prefix or unique pod name, in any namespace. */
+  private resolve(idOrPrefix: string): SandboxProjection {
+    if (!idOrPrefix)
+      throw new InvalidArgumentError('a sandbox id (or a unique prefix or pod name) is required');
+    const all = this.node.events.projections.list('sandboxes');
+    const exact = all.filter((r) => r.id === idOrPrefix);
+    const found = exact.length
+      ? exact
+      : all.filter(
+          (r) => r.id.startsWith(idOrPrefix) || r.metadata?.name === idOrPrefix || r.name === idOrPrefix,
+        );
+    if (found.length === 1) return found[0]!;
+    if (found.length === 0) throw new NotFoundError(`sandbox ${idOrPrefix} not found`);
+    throw new InvalidArgumentError(
+      `sandbox ${idOrPrefix} is ambiguous: it matches ${found.map((r) => r.id.slice(0, 12)).join(', ')}`,
+    );
+  }
+
+  private project(namespace: string, id: string): SandboxProjection | undefined {
+    return this.node.events.projections.get('sandboxes', namespace, id);
+  }
+
+  private mustProject(namespace: string, id: string): SandboxProjection {
+    const sb = this.project(namespace, id);
+    if (!sb) throw new NotFoundError(`sandbox ${id} not found in namespace ${namespace}`);
+    return sb;
+  }
+
+  private async record(id: string) {
+    const record = await this.node.sandboxes.get(this.resolve(id).id);
+    if (!record) throw new NotFoundError(`sandbox ${id} has no record on this node`);
+    return record;
+  }
+
+  private async view(sb: SandboxProjection): Promise<SandboxView> {
+    const record = await this.node.sandboxes.get(sb.id);
+    return {
+      ...sb,
+      ...(record?.namespaces?.net ? { netns: record.namespaces.net } : {}),
+      ips: record?.network?.ips ?? [],
+      ...(record ? { config: record.config } : {}),
+      namespaces: { ...record?.namespaces },
+      ...(record?.cgroupPath ? { cgroupParent: record.cgroupPath } : {}),
+      ...(record?.files ? { files: record.files } : {}),
+    };
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * Pod sandbox transitions: create (register → pin namespaces → pod cgroup → files → CNI ADD),
+ * stop (CNI DEL, state notready) and remove (DEL again, unpin, cgroup, files, record). Every step
+ * is an idempotent local activity over SandboxManager (they are short and kubelet waits on them);
+ * a failed create is compensated by the remove step, which leaves no netns, IP or rule behind.
+ * Deterministic code only: the sandbox id comes in with the request (SandboxService derives it).
+ */
+import { proxyLocalActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { SandboxConfig } from '../sandbox/config.js';
+import { LOCAL_STEP } from './conventions.js';
+import { withCompensation } from './saga.js';
+
+const {
+  sandboxRegister,
+  sandboxPinNamespaces,
+  sandboxCreateCgroup,
+  sandboxWriteFiles,
+  sandboxAttachNetwork,
+  sandboxStop,
+  sandboxRemove,
+} = proxyLocalActivities<Activities>(LOCAL_STEP);
+
+/** Which sandbox a step acts on: the Berth namespace its events go to, and its id. */
+export interface SandboxRef {
+  namespace: string;
+  id: string;
+}
+
+export interface CreateSandboxRequest extends SandboxRef {
+  config: SandboxConfig;
+  runtimeHandler?: string;
+}
+
+export async function createSandbox(req: CreateSandboxRequest): Promise<SandboxRef> {
+  const ref: SandboxRef = { namespace: req.namespace, id: req.id };
+  // A repeated request for a sandbox that is already ready (a retry after the first run
+  // finished) gets it back as it is; nothing is redone, and nothing is undone on failure.
+  const state = await sandboxRegister(req);
+  if (state === 'ready') return ref;
+  return withCompensation(async (saga) => {
+    // Removal undoes every later step too (DEL, unpin, cgroup, files, record), so one undo suffices.
+    saga.onFailureUndo('register', () => sandboxRemove(ref));
+    await sandboxPinNamespaces(ref);
+    await sandboxCreateCgroup(ref);
+    await sandboxWriteFiles(ref);
+    await sandboxAttachNetwork(ref);
+    return ref;
+  });
+}
+
+/** CNI DEL and state notready; the namespaces stay for remove. Idempotent. */
+export async function stopSandbox(ref: SandboxRef): Promise<SandboxRef> {
+  await sandboxStop(ref);
+  return ref;
+}
+
+/** Everything of the sandbox goes; refused while containers still run in its cgroup. */
+export async function removeSandbox(ref: SandboxRef): Promise<SandboxRef> {
+  await sandboxRemove(ref);
+  return ref;
+}
