@@ -94,15 +94,16 @@ export class Daemon {
     this.lock = await RootLock.acquire(layout.lockFile);
     await createLayout(layout);
 
-    this.services = await startEmbeddedServices(config, layout, this.log.child({ component: 'embedded' }));
-    // The log opens before the worker so that no activity can run without it.
+    // The log opens before any service starts (a foreign or damaged log is refused with nothing
+    // started) and before the worker (no activity runs without it); its relay starts once NATS is up.
     this.events = await EventsService.open({
       dir: layout.eventsDir,
       nodeId: config.nodeId,
-      natsUrl: this.services.natsUrl,
       logger: this.log.child({ component: 'events' }),
     });
     this.router.add(...eventRoutes(this.events));
+    this.services = await startEmbeddedServices(config, layout, this.log.child({ component: 'embedded' }));
+    await this.events.startRelay(this.services.natsUrl);
     this.node = await openNodeServices(config, layout, this.events, this.log);
     await this.connectWorker();
     this.runtimes = (await this.runNodeInfoWorkflow()).runtimes;

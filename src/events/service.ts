@@ -27,8 +27,24 @@ export class EventsService {
     readonly nodeId: string,
     readonly log: EventLog,
     readonly projections: Projections,
-    readonly relay: NatsRelay | undefined,
+    private relayInstance: NatsRelay | undefined,
+    private readonly logger: Logger,
   ) {}
+
+  get relay(): NatsRelay | undefined {
+    return this.relayInstance;
+  }
+
+  /**
+   * Starts publishing to NATS, for a caller that opens the log before NATS is up (berthd opens the
+   * log first, so a bad log directory is refused before any service starts).
+   */
+  async startRelay(natsUrl: string): Promise<void> {
+    if (this.relayInstance) return;
+    const relay = new NatsRelay(this.log, { nodeId: this.nodeId, servers: natsUrl, logger: this.logger });
+    await relay.start();
+    this.relayInstance = relay;
+  }
 
   static async open(opts: EventsServiceOptions): Promise<EventsService> {
     const logger = opts.logger ?? silentLogger;
@@ -43,12 +59,9 @@ export class EventsService {
         { seq: log.lastSeq, checkpoint: loaded.checkpointSeq, tail: loaded.tailEvents },
         'event log open',
       );
-      let relay: NatsRelay | undefined;
-      if (opts.natsUrl) {
-        relay = new NatsRelay(log, { nodeId: opts.nodeId, servers: opts.natsUrl, logger });
-        await relay.start();
-      }
-      return new EventsService(opts.nodeId, log, projections, relay);
+      const service = new EventsService(opts.nodeId, log, projections, undefined, logger);
+      if (opts.natsUrl) await service.startRelay(opts.natsUrl);
+      return service;
     } catch (err) {
       await log.close();
       throw err;
@@ -66,7 +79,7 @@ export class EventsService {
   }
 
   async close(): Promise<void> {
-    await this.relay?.stop();
+    await this.relayInstance?.stop();
     await this.projections.close();
     await this.log.close();
   }

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NodeInfo } from '../../src/api/types.js';
 import {
@@ -195,5 +195,17 @@ describe('berthd bad invocations: one line naming the problem, non-zero exit, no
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/cannot reach Temporal at --temporal-address 127\.0\.0\.1:1/);
     expect(existsSync(root) || existsSync(state)).toBe(false);
+  });
+
+  it("an event log directory that is not Berth's: refused, never reinitialised", async () => {
+    const { root, state } = await makeRoots();
+    await mkdir(join(root, 'events'), { recursive: true });
+    await writeFile(join(root, 'events', 'notes.txt'), 'not an event log\n');
+    const r = await runBerthd(['--root', root, '--state', state, '--node-id', 'n1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/event log .*events is not a level database .*refusing to reinitialise it/);
+    expect(readdirSync(join(root, 'events'))).toEqual(['notes.txt']);
+    expect(await readFile(join(root, 'events', 'notes.txt'), 'utf8')).toBe('not an event log\n');
   });
 });

@@ -104,3 +104,33 @@ function exitedWithin(d: RunningBerthd, ms: number): Promise<boolean> {
     });
   });
 }
+
+/** What the harness checks in the event log after a crashed transition. */
+export interface LogConsistency {
+  /** The chain verifies from seq 1 to the head. */
+  chain: { ok: boolean; checked: number; firstBad?: { seq: number; problem: string } };
+  /** The live projection equals a rebuild from seq 0. */
+  projection: { equal: boolean; differences: string[] };
+  /** Events whose cause names `workflowIdPrefix`, as `<topic> <subject>`, oldest first. */
+  events: string[];
+}
+
+/**
+ * Reads back what a transition left in the log: chain verification, the projection against a
+ * rebuild from scratch, and the events its workflow caused (to count exactly-once).
+ */
+export async function logConsistency(d: RunningBerthd, workflowIdPrefix: string): Promise<LogConsistency> {
+  const chain = await d.client.get<LogConsistency['chain']>('/v1/audit/verify');
+  const projection = await d.client.get<LogConsistency['projection']>('/v1/replay/check');
+  const events: string[] = [];
+  for await (const e of d.client.stream<{ topic: string; subject: string; cause: { workflowId?: string } }>(
+    '/v1/events',
+  )) {
+    if (e.cause.workflowId?.startsWith(workflowIdPrefix)) events.push(`${e.topic} ${e.subject}`);
+  }
+  return {
+    chain: { ok: chain.ok, checked: chain.checked, ...(chain.firstBad ? { firstBad: chain.firstBad } : {}) },
+    projection: { equal: projection.equal, differences: projection.differences },
+    events,
+  };
+}

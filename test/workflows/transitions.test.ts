@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { NodeInfo } from '../../src/api/types.js';
 import { startBerthd, type RunningBerthd } from '../helpers/berthd.js';
-import { hostState, runThroughCrashes } from '../helpers/crash.js';
+import { hostState, logConsistency, runThroughCrashes } from '../helpers/crash.js';
 
 const effects = (d: RunningBerthd, id: string) =>
   readFileSync(join(d.root, 'demo', id, 'effects.log'), 'utf8')
@@ -96,6 +96,13 @@ describe('crash recovery', () => {
         expect(run.crashes).toBe(boundaries.length);
         expect(run.result).toEqual({ id: 'crashy', steps: ['reserve', 'write', 'publish'] });
         expect(effects(daemon, 'crashy')).toEqual(['do reserve', 'do write', 'do publish']);
+        // The reservation's event was appended exactly once, the chain holds and the live
+        // projection equals a rebuild from scratch.
+        expect(await logConsistency(daemon, 'demo:crashy')).toEqual({
+          chain: { ok: true, checked: expect.any(Number) as number },
+          projection: { equal: true, differences: [] },
+          events: ['/namespaces/create demo-crashy'],
+        });
       } finally {
         expect(await daemon.stop()).toBe(0);
         expect(hostState(daemon.root, daemon.state)).toEqual({ mounts: [], processes: [], cgroups: [] });
@@ -127,6 +134,12 @@ describe('crash recovery', () => {
           'undo write',
           'undo reserve',
         ]);
+        // The undo is recorded too, once, after what it undoes.
+        expect(await logConsistency(daemon, 'demo:crashy-undo')).toEqual({
+          chain: { ok: true, checked: expect.any(Number) as number },
+          projection: { equal: true, differences: [] },
+          events: ['/namespaces/create demo-crashy-undo', '/namespaces/delete demo-crashy-undo'],
+        });
       } finally {
         expect(await daemon.stop()).toBe(0);
         await daemon.cleanup();
