@@ -17,7 +17,7 @@ import type { CriBackend } from './backend.js';
 import { imageServiceHandlers, runtimeServiceHandlers } from './handlers.js';
 import { loadCriProto } from './proto.js';
 import { createCallWrappers, type CallTracker } from './server-calls.js';
-import { berthVersion } from './version.js';
+import { berthVersion } from '../common/version.js';
 
 export interface CriServerOptions {
   backend: CriBackend;

@@ -2,12 +2,12 @@
  * berthd's lifecycle: validate what it was given, take the root, start (or reach) Temporal and
  * NATS, run the worker, serve the API; and undo all of it, in reverse, on stop.
  */
-import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import { UnavailableError } from '../common/errors.js';
+import { berthVersion } from '../common/version.js';
 import type { Logger } from '../common/logger.js';
 import { createActivities } from '../activities/index.js';
 import { runtimeVersions, type RuntimeVersion } from '../activities/node-info.js';
@@ -29,11 +29,10 @@ import { probeNats } from './nats.js';
 import { sleep, type SupervisedService } from './supervisor.js';
 import { TransitionRunner } from './transitions.js';
 import { SandboxService } from './sandboxes.js';
+import { ContainerService } from './containers.js';
 import { crashHookInterceptor, testHooksEnabled } from './test-hooks.js';
 
-export const BERTHD_VERSION = (
-  JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+export const BERTHD_VERSION = berthVersion();
 
 const EXTERNAL_PROBE_TIMEOUT_MS = 5_000;
 const INFO_PROBE_TIMEOUT_MS = 2_000;
@@ -45,6 +44,7 @@ export class Daemon {
   private client: Client | undefined;
   readonly transitions: TransitionRunner;
   readonly sandboxes: SandboxService;
+  readonly containers: ContainerService;
   private worker: Worker | undefined;
   private workerRun: Promise<void> | undefined;
   private readonly api: ApiServer;
@@ -68,6 +68,12 @@ export class Daemon {
       return this.client;
     }, this.taskQueue);
     this.sandboxes = new SandboxService(this.transitions, () => this.node);
+    this.containers = new ContainerService(
+      this.transitions,
+      () => this.nodeServices(),
+      () => undefined,
+      () => this.sandboxes,
+    );
     this.router = new Router().add(...infoRoutes(this));
     if (testHooksEnabled()) this.router.add(...demoRoutes(this));
     this.api = new ApiServer(this.router, log.child({ component: 'api' }));
@@ -164,6 +170,11 @@ export class Daemon {
     this.connection = handles.connection;
     this.client = handles.client;
     this.runWorker(handles.worker);
+  }
+
+  private nodeServices(): NodeServices {
+    if (!this.node) throw new UnavailableError('berthd has not opened its subsystems yet');
+    return this.node;
   }
 
   runDemo(req: { id: string; refuseAt?: string }): Promise<unknown> {
