@@ -30,6 +30,7 @@ import { sleep, type SupervisedService } from './supervisor.js';
 import { TransitionRunner } from './transitions.js';
 import { SandboxService } from './sandboxes.js';
 import { ContainerService } from './containers.js';
+import { ContainerService } from './containers.js';
 import { crashHookInterceptor, testHooksEnabled } from './test-hooks.js';
 
 export const BERTHD_VERSION = berthVersion();
@@ -44,6 +45,7 @@ export class Daemon {
   private client: Client | undefined;
   readonly transitions: TransitionRunner;
   readonly sandboxes: SandboxService;
+  readonly containers: ContainerService;
   readonly containers: ContainerService;
   private worker: Worker | undefined;
   private workerRun: Promise<void> | undefined;
@@ -68,6 +70,12 @@ export class Daemon {
       return this.client;
     }, this.taskQueue);
     this.sandboxes = new SandboxService(this.transitions, () => this.node);
+    this.containers = new ContainerService(
+      this.transitions,
+      () => this.nodeServices(),
+      () => undefined,
+      () => this.sandboxes,
+    );
     this.containers = new ContainerService(
       this.transitions,
       () => this.nodeServices(),
@@ -170,6 +178,11 @@ export class Daemon {
     this.connection = handles.connection;
     this.client = handles.client;
     this.runWorker(handles.worker);
+  }
+
+  private nodeServices(): NodeServices {
+    if (!this.node) throw new UnavailableError('berthd has not opened its subsystems yet');
+    return this.node;
   }
 
   private nodeServices(): NodeServices {

@@ -1,0 +1,417 @@
+/**
+ * ContainerService: the one place the API, the CLI routes and the CRI gateway go through for
+ * containers and their tasks. Writes (create, start, stop, remove) run as workflows through the
+ * TransitionRunner; reads (get, list, status) come from the projections; operations that change
+ * nothing recorded (exec, logs, stats, reopenLog) call the runtime directly.
+ *
+ * The image and the sandbox are resolved here, before any workflow starts, so bad input (an
+ * unknown image, sandbox or runtime handler) is refused with nothing created.
+ */
+import { stat } from 'node:fs/promises';
+import type { Readable, Writable } from 'node:stream';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
+import type { ContainerRecord, ImageRecord, TaskRecord } from '../events/projections/state.js';
+import type { CgroupStats } from '../runtime/cgroups.js';
+import type { ExecSyncResult } from '../runtime/exec.js';
+import { readLogs, type LogEntry } from '../runtime/logs.js';
+import type {
+  ImageRuntimeConfig,
+  ResourceRequest,
+  SandboxFiles,
+  SandboxNamespaces,
+} from '../runtime/spec-request.js';
+import {
+  containerWorkflowIds,
+  type ContainerExit,
+  type ContainerProcessConfig,
+  type CreateContainerArgs,
+  type CreatedContainer,
+} from '../workflows/container-types.js';
+import { execStreaming, type ExecStreams } from './container-exec.js';
+import type { NodeServices } from './node-services.js';
+import type { TransitionRunner } from './transitions.js';
+
+export type { ExecStreams } from './container-exec.js';
+export type { ContainerProcessConfig } from '../workflows/container-types.js';
+
+export const DEFAULT_NAMESPACE = 'default';
+
+/** What the service needs from the image service (src/daemon/images.ts). */
+export interface ContainerImages {
+  /** The pulled image a reference names; NotFoundError when it is not on the node. */
+  get(ref: string, namespace: string): Promise<ImageRecord>;
+  /** The image config's runtime part (entrypoint, cmd, env, user, workingDir, stopSignal). */
+  runtimeConfig(image: ImageRecord): Promise<ImageRuntimeConfig>;
+  pull(ref: string, namespace: string): Promise<ImageRecord>;
+}
+
+/** What the service needs from the sandbox service (src/daemon/sandboxes.ts). */
+export interface ContainerSandboxes {
+  /** NotFoundError for an unknown sandbox. */
+  get(idOrPrefix: string): Promise<{ id: string; namespace: string }>;
+  /** Namespace files to join; an absent kind is the host's. */
+  namespacePaths(id: string): Promise<{ net?: string; ipc?: string; uts?: string }>;
+  cgroupParent(id: string): Promise<string>;
+  files(id: string): Promise<SandboxFiles>;
+}
+
+export interface CreateContainerRequest extends ContainerProcessConfig {
+  namespace?: string;
+  /** Absent: the container gets its own namespaces and a cgroup under berth's default parent. */
+  sandboxId?: string;
+  name: string;
+  /** CRI metadata attempt; part of the create workflow's id. */
+  attempt?: number;
+  image: string;
+  /** Pull the image when it is not on the node (berth run); the CRI never asks for this. */
+  pull?: boolean;
+  logPath?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** RuntimeClass handler: runc (default) or crun. */
+  runtimeHandler?: string;
+}
+
+export type ContainerState = 'created' | 'running' | 'paused' | 'exited' | 'unknown';
+
+export interface ContainerStatus {
+  id: string;
+  namespace: string;
+  name: string;
+  image: string;
+  imageDigest?: string;
+  sandboxId?: string;
+  runtime?: string;
+  state: ContainerState;
+  pid?: number;
+  createdAt: string;
+  startedAt?: string;
+  exitCode?: number;
+  exitedAt?: string;
+  /** `OOMKilled`, `Completed` (exit 0) or `Error`; only once exited. */
+  reason?: 'OOMKilled' | 'Completed' | 'Error';
+  logPath?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+export interface ContainerFilter {
+  namespace?: string;
+  sandboxId?: string;
+  state?: ContainerState;
+  /** Every label given must match. */
+  labels?: Record<string, string>;
+}
+
+export interface ContainerStats extends CgroupStats {
+  id: string;
+  /** Bytes used by the container's writable layer. */
+  writableLayerBytes?: number;
+  writableLayerInodes?: number;
+  timestamp: string;
+}
+
+export interface LogsOptions {
+  follow?: boolean;
+  since?: Date;
+  tail?: number;
+  signal?: AbortSignal;
+}
+
+/** The default cgroup parent of a container without a sandbox. */
+const STANDALONE_CGROUP_PARENT = '/berth/standalone';
+
+export class ContainerService {
+  constructor(
+    private readonly transitions: TransitionRunner,
+    private readonly node: () => NodeServices,
+    private readonly images: () => ContainerImages | undefined,
+    private readonly sandboxes: () => ContainerSandboxes | undefined,
+  ) {}
+
+  /** Creates the container (rootfs, spec, task created under conmon); returns its record. */
+  async create(req: CreateContainerRequest): Promise<ContainerStatus> {
+    const args = await this.resolve(req);
+    const created = await this.transitions.run<CreatedContainer>({
+      workflowType: 'createContainer',
+      workflowId: containerWorkflowIds.create(args.namespace, args.sandboxId, args.name, req.attempt ?? 0),
+      args: [args],
+      onFinished: 'recorded',
+    });
+    return this.status(created.id);
+  }
+
+  /** Validates the request and resolves the image and sandbox into the workflow's input. */
+  private async resolve(req: CreateContainerRequest): Promise<CreateContainerArgs> {
+    if (typeof req?.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(req.name))
+      throw new InvalidArgumentError(`name: "${String(req?.name)}" must be 1-128 of [A-Za-z0-9_.-]`);
+    if (typeof req.image !== 'string' || !req.image)
+      throw new InvalidArgumentError('image: a reference is required');
+    const node = this.node();
+    // An unknown RuntimeClass is refused here, before anything exists.
+    node.handlers.get(req.runtimeHandler);
+    for (const [i, b] of (req.binds ?? []).entries()) {
+      if (!b.hostPath?.startsWith('/'))
+        throw new InvalidArgumentError(`mounts[${i}].hostPath: "${b.hostPath}" is not an absolute path`);
+      await stat(b.hostPath).catch(() => {
+        throw new InvalidArgumentError(`mounts[${i}].hostPath: ${b.hostPath} does not exist`);
+      });
+    }
+    let namespace = req.namespace ?? DEFAULT_NAMESPACE;
+    let namespaces: SandboxNamespaces = {};
+    let sandboxFiles: SandboxFiles | undefined;
+    let cgroupParent = STANDALONE_CGROUP_PARENT;
+    if (req.sandboxId) {
+      const sandboxes = this.sandboxes();
+      if (!sandboxes) throw new FailedPreconditionError('sandboxes are not available on this node yet');
+      namespace = (await sandboxes.get(req.sandboxId)).namespace;
+      const paths = await sandboxes.namespacePaths(req.sandboxId);
+      // The sandbox leaves out the kinds it shares with the host; a container then shares them too.
+      namespaces = { network: paths.net ?? 'host', ipc: paths.ipc ?? 'host', uts: paths.uts ?? 'host' };
+      cgroupParent = await sandboxes.cgroupParent(req.sandboxId);
+      sandboxFiles = await sandboxes.files(req.sandboxId);
+    }
+    const image = await this.image(req.image, namespace, req.pull === true);
+    if (!image.chainId)
+      throw new FailedPreconditionError(`image ${req.image} has no unpacked rootfs (no chain id recorded)`);
+    const imageConfig = await this.images()!.runtimeConfig(image);
+    const {
+      namespace: _n,
+      sandboxId: _s,
+      name,
+      attempt: _a,
+      image: ref,
+      pull: _p,
+      logPath,
+      labels,
+      annotations,
+      runtimeHandler,
+      ...process
+    } = req;
+    return {
+      namespace,
+      name,
+      image: ref,
+      imageDigest: image.target.digest,
+      chainId: image.chainId,
+      imageConfig,
+      ...(req.sandboxId ? { sandboxId: req.sandboxId } : {}),
+      namespaces,
+      ...(sandboxFiles ? { sandboxFiles } : {}),
+      cgroupParent,
+      process,
+      ...(logPath ? { logPath } : {}),
+      ...(runtimeHandler ? { runtimeHandler } : {}),
+      labels: labels ?? {},
+      annotations: annotations ?? {},
+    };
+  }
+
+  private async image(ref: string, namespace: string, pull: boolean): Promise<ImageRecord> {
+    const images = this.images();
+    if (!images) throw new FailedPreconditionError('images are not available on this node yet');
+    try {
+      return await images.get(ref, namespace);
+    } catch (err) {
+      if (err instanceof NotFoundError && pull) return images.pull(ref, namespace);
+      throw err;
+    }
+  }
+
+  async start(idOrPrefix: string): Promise<ContainerStatus> {
+    const c = this.record(idOrPrefix);
+    await this.transitions.run({
+      workflowType: 'startContainer',
+      workflowId: containerWorkflowIds.start(c.id),
+      args: [{ namespace: c.namespace, id: c.id }],
+      onFinished: 'recorded',
+    });
+    return this.status(c.id);
+  }
+
+  /** Stop signal, then SIGKILL after `timeoutSeconds` if still running; resolves once it has exited. */
+  async stop(idOrPrefix: string, timeoutSeconds = 10): Promise<ContainerStatus> {
+    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0)
+      throw new InvalidArgumentError(`timeout: ${timeoutSeconds} is not a non-negative number of seconds`);
+    const c = this.record(idOrPrefix);
+    await this.transitions.run<ContainerExit | null>({
+      workflowType: 'stopContainer',
+      workflowId: containerWorkflowIds.stop(c.id),
+      args: [{ namespace: c.namespace, id: c.id, timeoutSeconds }],
+      onFinished: 'again',
+    });
+    return this.status(c.id);
+  }
+
+  /** Removes the container, its task, rootfs and (Berth-chosen) log; `force` kills a running task. */
+  async remove(idOrPrefix: string, opts: { force?: boolean } = {}): Promise<void> {
+    const c = this.record(idOrPrefix);
+    await this.transitions.run({
+      workflowType: 'removeContainer',
+      workflowId: containerWorkflowIds.remove(c.id),
+      args: [{ namespace: c.namespace, id: c.id, force: opts.force === true }],
+      onFinished: 'recorded',
+    });
+  }
+
+  /** The container an id, a unique id prefix or a name (in any namespace) denotes. */
+  private record(idOrPrefix: string): ContainerRecord {
+    if (!idOrPrefix) throw new InvalidArgumentError('a container id is required');
+    const all = this.node().events.projections.list('containers');
+    const exact = all.find((c) => c.id === idOrPrefix);
+    if (exact) return exact;
+    const matches = all.filter((c) => c.id.startsWith(idOrPrefix) || c.name === idOrPrefix);
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length > 1)
+      throw new InvalidArgumentError(
+        `"${idOrPrefix}" matches ${matches.length} containers: give more of the id`,
+      );
+    throw new NotFoundError(`container "${idOrPrefix}" not found`);
+  }
+
+  get(idOrPrefix: string): ContainerStatus {
+    return this.toStatus(this.record(idOrPrefix));
+  }
+
+  status(idOrPrefix: string): ContainerStatus {
+    return this.get(idOrPrefix);
+  }
+
+  list(filter: ContainerFilter = {}): ContainerStatus[] {
+    return this.node()
+      .events.projections.list('containers', filter.namespace)
+      .map((c) => this.toStatus(c))
+      .filter(
+        (s) =>
+          (!filter.sandboxId || s.sandboxId === filter.sandboxId) &&
+          (!filter.state || s.state === filter.state) &&
+          Object.entries(filter.labels ?? {}).every(([k, v]) => s.labels[k] === v),
+      )
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  private toStatus(c: ContainerRecord): ContainerStatus {
+    const t: TaskRecord | undefined = this.node().events.projections.get('tasks', c.namespace, c.id);
+    const state: ContainerState = !t ? 'unknown' : t.status === 'stopped' ? 'exited' : t.status;
+    const exited = state === 'exited';
+    return {
+      id: c.id,
+      namespace: c.namespace,
+      name: c.name ?? c.id,
+      image: c.image,
+      ...(c.imageDigest ? { imageDigest: c.imageDigest } : {}),
+      ...(c.sandboxId ? { sandboxId: c.sandboxId } : {}),
+      ...(c.runtime ? { runtime: c.runtime } : {}),
+      state,
+      ...(t?.pid && !exited ? { pid: t.pid } : {}),
+      createdAt: c.createdAt,
+      ...(t?.startedAt ? { startedAt: t.startedAt } : {}),
+      ...(exited && t?.exitCode !== undefined ? { exitCode: t.exitCode } : {}),
+      ...(exited && t?.exitedAt ? { exitedAt: t.exitedAt } : {}),
+      ...(exited ? { reason: t?.oomKilled ? 'OOMKilled' : t?.exitCode === 0 ? 'Completed' : 'Error' } : {}),
+      ...(c.logPath ? { logPath: c.logPath } : {}),
+      labels: c.labels,
+      annotations: c.annotations ?? {},
+    };
+  }
+
+  /** Runs a command in the running container and returns its output (CRI ExecSync). */
+  async execSync(idOrPrefix: string, cmd: string[], timeoutSeconds = 0): Promise<ExecSyncResult> {
+    const c = this.running(idOrPrefix);
+    return this.node().tasks.execSync(c.id, { args: cmd, timeoutMs: timeoutSeconds * 1000 });
+  }
+
+  /**
+   * Runs a command in the container wired to the given streams (the CRI streaming server's Exec,
+   * `berth exec -it`); resolves with its exit code.
+   */
+  async exec(idOrPrefix: string, cmd: string[], streams: ExecStreams): Promise<number> {
+    const c = this.running(idOrPrefix);
+    return execStreaming(this.node(), c.id, cmd, streams);
+  }
+
+  /**
+   * Attaches to the container's output (CRI Attach without stdin): streams its log from now until
+   * it exits. Stdin of a running container is not attachable yet.
+   */
+  async attach(
+    idOrPrefix: string,
+    out: { stdout?: Writable; stderr?: Writable; stdin?: Readable },
+  ): Promise<void> {
+    const c = this.record(idOrPrefix);
+    for await (const e of this.logs(c.id, { follow: true, since: new Date() })) {
+      const w = e.stream === 'stderr' ? out.stderr : out.stdout;
+      w?.write(`${e.text}\n`);
+    }
+  }
+
+  private running(idOrPrefix: string): ContainerRecord {
+    const c = this.record(idOrPrefix);
+    const s = this.toStatus(c);
+    if (s.state !== 'running')
+      throw new FailedPreconditionError(`container ${c.id} is ${s.state}, not running`);
+    return c;
+  }
+
+  async stats(idOrPrefix: string): Promise<ContainerStats> {
+    const c = this.record(idOrPrefix);
+    const node = this.node();
+    const cg = await node.tasks.stats(c.id);
+    const usage = c.snapshotKey
+      ? await node.snapshotter.usage(c.snapshotKey).catch(() => undefined)
+      : undefined;
+    return {
+      id: c.id,
+      ...cg,
+      ...(usage ? { writableLayerBytes: usage.size, writableLayerInodes: usage.inodes } : {}),
+      timestamp: new Date().toISOString(),
+    };
+  }
+
+  /** Applies new resource limits to the running task (CRI UpdateContainerResources). */
+  async update(idOrPrefix: string, resources: ResourceRequest): Promise<void> {
+    const c = this.running(idOrPrefix);
+    await this.node().tasks.update(c.id, resources);
+  }
+
+  /** Has conmon reopen the log file after the kubelet rotated it (CRI ReopenContainerLog). */
+  async reopenLog(idOrPrefix: string): Promise<void> {
+    const c = this.running(idOrPrefix);
+    await this.node().tasks.reopenLog(c.id);
+  }
+
+  /** The container's log lines; with `follow`, until the container exits or `signal` aborts. */
+  async *logs(idOrPrefix: string, opts: LogsOptions = {}): AsyncGenerator<LogEntry> {
+    const c = this.record(idOrPrefix);
+    if (!c.logPath) throw new FailedPreconditionError(`container ${c.id} has no log file`);
+    const done = new AbortController();
+    const abort = () => done.abort();
+    opts.signal?.addEventListener('abort', abort);
+    const projections = this.node().events.projections;
+    let unsubscribe: (() => void) | undefined;
+    if (opts.follow) {
+      // Following stops once the task has exited and its last lines were read.
+      const exited = () => projections.get('tasks', c.namespace, c.id)?.status === 'stopped';
+      const finish = () => setTimeout(abort, 200).unref();
+      if (exited()) finish();
+      else
+        unsubscribe = projections.subscribe(() => {
+          if (exited() || !projections.get('containers', c.namespace, c.id)) {
+            unsubscribe?.();
+            finish();
+          }
+        });
+    }
+    try {
+      yield* readLogs(c.logPath, {
+        follow: opts.follow === true,
+        signal: done.signal,
+        ...(opts.since ? { since: opts.since } : {}),
+        ...(opts.tail !== undefined ? { tail: opts.tail } : {}),
+      });
+    } finally {
+      unsubscribe?.();
+      opts.signal?.removeEventListener('abort', abort);
+    }
+  }
+}

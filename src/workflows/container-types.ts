@@ -1,0 +1,103 @@
+/**
+ * What the container transitions take and return. Pure types and constants: the workflow bundle,
+ * the activities and the daemon all import them. Everything here travels through Temporal
+ * payloads, so it carries ids, paths and small configs, never blobs.
+ */
+import type {
+  BindMountRequest,
+  DeviceRequest,
+  ImageRuntimeConfig,
+  ResourceRequest,
+  RlimitRequest,
+  SandboxFiles,
+  SandboxNamespaces,
+  SeccompRequest,
+  TmpfsMountRequest,
+} from '../runtime/spec-request.js';
+
+/** The container's process and its isolation: everything the OCI spec is generated from besides the image. */
+export interface ContainerProcessConfig {
+  command?: string[];
+  args?: string[];
+  env?: { key: string; value: string }[];
+  workingDir?: string;
+  user?: string;
+  supplementalGroups?: number[];
+  hostname?: string;
+  tty?: boolean;
+  stdin?: boolean;
+  binds?: BindMountRequest[];
+  tmpfs?: TmpfsMountRequest[];
+  readonlyRootfs?: boolean;
+  capabilities?: { add?: string[]; drop?: string[] };
+  noNewPrivileges?: boolean;
+  seccomp?: SeccompRequest;
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
+  devices?: DeviceRequest[];
+  sysctls?: Record<string, string>;
+  rlimits?: RlimitRequest[];
+  oomScoreAdj?: number;
+  resources?: ResourceRequest;
+}
+
+/** The createContainer workflow's input: the request with the image and sandbox already resolved. */
+export interface CreateContainerArgs {
+  namespace: string;
+  name: string;
+  /** The image reference as the user gave it, and the image it resolved to. */
+  image: string;
+  imageDigest: string;
+  /** Committed snapshot (top layer chain id) the rootfs is prepared on. */
+  chainId: string;
+  imageConfig: ImageRuntimeConfig;
+  sandboxId?: string;
+  namespaces: SandboxNamespaces;
+  sandboxFiles?: SandboxFiles;
+  cgroupParent: string;
+  process: ContainerProcessConfig;
+  /** CRI log path; absent: `<state>/containers/<id>/container.log`. */
+  logPath?: string;
+  runtimeHandler?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+export interface CreatedContainer {
+  id: string;
+  namespace: string;
+  pid: number;
+  logPath: string;
+  rootfsPath: string;
+}
+
+export interface ContainerExit {
+  exitCode: number;
+  exitedAt: string;
+  oomKilled: boolean;
+}
+
+export interface StopContainerArgs {
+  namespace: string;
+  id: string;
+  /** Grace period before SIGKILL; 0 kills at once. */
+  timeoutSeconds: number;
+}
+
+export interface RemoveContainerArgs {
+  namespace: string;
+  id: string;
+  /** Kill a running task instead of refusing. */
+  force: boolean;
+}
+
+/** The exit monitor signals this to a container's stop workflow (see container-signals.ts). */
+export const TASK_EXITED_SIGNAL = 'taskExited';
+
+export const containerWorkflowIds = {
+  create: (namespace: string, sandboxId: string | undefined, name: string, attempt: number) =>
+    `container:${sandboxId ?? namespace}:${name}:${attempt}`,
+  start: (id: string) => `container:${id}:start`,
+  stop: (id: string) => `container:${id}:stop`,
+  remove: (id: string) => `container:${id}:remove`,
+};
