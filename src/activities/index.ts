@@ -5,6 +5,7 @@
 import type { ActivityContext } from './context.js';
 import { withErrorConventions } from './conventions.js';
 import { createDemoActivities } from './demo.js';
+import { createImageActivities } from './images.js';
 import { createNodeInfoActivities } from './node-info.js';
 import { createSandboxActivities } from './sandboxes.js';
 
@@ -12,6 +13,7 @@ export function createActivities(ctx: ActivityContext) {
   return withErrorConventions({
     ...createNodeInfoActivities(ctx.config),
     ...createDemoActivities(ctx),
+    ...createImageActivities(ctx),
     ...createSandboxActivities(ctx),
     /** Does nothing: the activity of the noop transition, which measures Temporal's own cost. */
     async noop(): Promise<string> {

@@ -28,6 +28,7 @@ import { connectTemporal, probeTemporal, taskQueueFor } from './temporal.js';
 import { probeNats } from './nats.js';
 import { sleep, type SupervisedService } from './supervisor.js';
 import { TransitionRunner } from './transitions.js';
+import { ImageService } from './images.js';
 import { SandboxService } from './sandboxes.js';
 import { ContainerService } from './containers.js';
 import { ContainerService } from './containers.js';
@@ -53,6 +54,7 @@ export class Daemon {
   private readonly router: Router;
   private events: EventsService | undefined;
   private node: NodeServices | undefined;
+  private imageService: ImageService | undefined;
   private stopping = false;
   private runtimes: RuntimeVersion[] = [];
   readonly layout: RootLayout;
@@ -119,6 +121,7 @@ export class Daemon {
     this.services = await startEmbeddedServices(config, layout, this.log.child({ component: 'embedded' }));
     await this.events.startRelay(this.services.natsUrl);
     this.node = await openNodeServices(config, layout, this.events, this.log);
+    this.imageService = new ImageService(this.transitions, this.node);
     await this.connectWorker();
     this.runtimes = (await this.runNodeInfoWorkflow()).runtimes;
     // Teardowns a crash interrupted are finished before the API answers.
@@ -188,6 +191,12 @@ export class Daemon {
   private nodeServices(): NodeServices {
     if (!this.node) throw new UnavailableError('berthd has not opened its subsystems yet');
     return this.node;
+  }
+
+  /** Images (pull, list, remove, …); available once the node's subsystems are open. */
+  get images(): ImageService {
+    if (!this.imageService) throw new UnavailableError('berthd is still starting: images are not available yet');
+    return this.imageService;
   }
 
   runDemo(req: { id: string; refuseAt?: string }): Promise<unknown> {
@@ -267,6 +276,7 @@ export class Daemon {
       .catch((err: unknown) => this.log.warn({ err }, 'closing the API failed'));
     if (this.worker && this.worker.getState() === 'RUNNING') this.worker.shutdown();
     await this.workerRun?.catch(() => undefined);
+    await this.imageService?.close().catch(() => undefined);
     await this.connection?.close().catch(() => undefined);
     // After the worker (nothing appends any more), before NATS (the relay flushes what it can).
     await this.events

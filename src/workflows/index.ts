@@ -3,3 +3,5 @@ export { nodeInfo } from './node-info.js';
 export { demoTransition } from './demo.js';
 export { noopTransition } from './noop.js';
 export { createSandbox, stopSandbox, removeSandbox } from './sandboxes.js';
+export { pullImage } from './pull-image.js';
+export { removeImage, tagImage } from './image-admin.js';

@@ -1,0 +1,254 @@
+/**
+ * ImageService: what berthd's API and the CRI call for images. Changes (pull, remove, tag) run as
+ * workflows through the TransitionRunner; reads come from the projections and the content store.
+ * Names are normalized references (`docker.io/library/busybox:latest`); lookups also accept the
+ * familiar form (`busybox`), an image id (config digest, or a prefix of its hex) or a target
+ * digest prefix. Namespace "default" is the CLI's, "k8s.io" the CRI's.
+ */
+import { lstat, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
+import type { Digest } from '../content/digest.js';
+import type { ImageRecord } from '../events/projections/state.js';
+import { progressBus, progressSubject, type PullProgress } from '../images/progress.js';
+import { registryAccess } from '../images/clients.js';
+import { imageSession, type PullCredentials } from '../images/session.js';
+import { formatReference, parseReference, pushImage, type PushResult } from '../registry/index.js';
+import type { PullImageRequest, PulledImageResult } from '../workflows/pull-image.js';
+import type { RemoveImageResult } from '../workflows/image-admin.js';
+import type { NodeServices } from './node-services.js';
+import type { TransitionRunner } from './transitions.js';
+
+export const DEFAULT_NAMESPACE = 'default';
+const NAMESPACE = /^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$/;
+/** The registry client's default stall timeout; a pull fails after twice that without progress. */
+const DEFAULT_STALL_MS = 30_000;
+
+export interface PullRequest {
+  ref: string;
+  namespace?: string;
+  /** `os/arch[/variant]` of a multi-platform image; the node's own by default. */
+  platform?: string;
+  auth?: PullCredentials;
+  onProgress?: (p: PullProgress) => void;
+}
+
+/** The parsed OCI image config (the fields berth reads; others are kept as they are). */
+export interface ImageConfig {
+  architecture?: string;
+  os?: string;
+  config?: {
+    User?: string;
+    Env?: string[];
+    Entrypoint?: string[];
+    Cmd?: string[];
+    WorkingDir?: string;
+    ExposedPorts?: Record<string, object>;
+    Volumes?: Record<string, object>;
+    Labels?: Record<string, string>;
+    StopSignal?: string;
+  };
+  rootfs?: { type: string; diff_ids: string[] };
+  [key: string]: unknown;
+}
+
+export interface FsUsage {
+  path: string;
+  usedBytes: number;
+  inodesUsed: number;
+}
+
+export interface ImageFsInfo {
+  content: FsUsage;
+  snapshots: FsUsage;
+  usedBytes: number;
+  inodesUsed: number;
+}
+
+export class ImageService {
+  private readonly noProgressTimeoutMs: number;
+
+  constructor(
+    private readonly transitions: TransitionRunner,
+    private readonly node: NodeServices,
+    opts: { noProgressTimeoutMs?: number } = {},
+  ) {
+    this.noProgressTimeoutMs =
+      opts.noProgressTimeoutMs ?? 2 * (node.registry.transport.config.stallTimeoutMs ?? DEFAULT_STALL_MS);
+  }
+
+  /** Resolves, pulls, unpacks and records `ref`; concurrent pulls of one image join one workflow. */
+  async pull(req: PullRequest): Promise<ImageRecord> {
+    const namespace = checkNamespace(req.namespace);
+    const ref = formatReference(parseReference(req.ref));
+    const workflowId = `pull:${namespace}:${ref}`;
+    const subject = progressSubject(this.node.config.nodeId, workflowId);
+    if (req.auth) imageSession(this.node).credentials.set(workflowId, req.auth);
+    const unsubscribe = req.onProgress
+      ? await progressBus(this.node).subscribe(subject, req.onProgress)
+      : () => undefined;
+    try {
+      const args: PullImageRequest = {
+        ref,
+        namespace,
+        progressSubject: subject,
+        noProgressTimeoutMs: this.noProgressTimeoutMs,
+        ...(req.platform ? { platform: req.platform } : {}),
+      };
+      const result = await this.transitions.run<PulledImageResult>({
+        workflowType: 'pullImage',
+        workflowId,
+        args: [args],
+        onFinished: 'again',
+      });
+      return this.recordOf(namespace, result.name);
+    } finally {
+      unsubscribe();
+    }
+  }
+
+  list(namespace?: string): ImageRecord[] {
+    const ns = namespace === undefined ? undefined : checkNamespace(namespace);
+    return this.node.events.projections.list('images', ns).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** By name, familiar name, image id (config digest) or target digest, or an unambiguous prefix of either. */
+  get(nameOrId: string, namespace?: string): ImageRecord {
+    const ns = checkNamespace(namespace);
+    const images = this.node.events.projections.list('images', ns);
+    const exact = images.find((i) => i.name === nameOrId);
+    if (exact) return exact;
+    let normalized: string | undefined;
+    try {
+      normalized = formatReference(parseReference(nameOrId));
+    } catch {
+      normalized = undefined;
+    }
+    const byName = normalized && images.find((i) => i.name === normalized);
+    if (byName) return byName;
+    const hex = nameOrId.replace(/^sha256:/, '');
+    if (/^[0-9a-f]{3,64}$/.test(hex)) {
+      const hits = images.filter(
+        (i) => i.configDigest?.slice(7).startsWith(hex) || i.target.digest.slice(7).startsWith(hex),
+      );
+      const ids = new Set(hits.map((i) => i.configDigest ?? i.target.digest));
+      if (ids.size === 1) return hits[0] as ImageRecord;
+      if (ids.size > 1)
+        throw new InvalidArgumentError(
+          `image id prefix "${nameOrId}" is ambiguous: it matches ${[...ids].join(', ')}`,
+        );
+    }
+    throw new NotFoundError(`image "${nameOrId}" not found in namespace ${ns}`);
+  }
+
+  /** The parsed OCI image config of a recorded image. */
+  async config(record: ImageRecord): Promise<ImageConfig> {
+    if (!record.configDigest)
+      throw new FailedPreconditionError(`image ${record.name} has no config recorded; pull it again`);
+    const body = await this.node.content.readAll(record.configDigest as Digest).catch((err: unknown) => {
+      throw new FailedPreconditionError(
+        `config ${record.configDigest} of image ${record.name} is missing from the content store; pull it again`,
+        { cause: err },
+      );
+    });
+    return JSON.parse(body.toString('utf8')) as ImageConfig;
+  }
+
+  /** Removes the record named (or identified) by `name`, then whatever nothing references any more. */
+  async remove(name: string, namespace?: string): Promise<RemoveImageResult> {
+    const ns = checkNamespace(namespace);
+    const record = this.get(name, ns);
+    return this.transitions.run<RemoveImageResult>({
+      workflowType: 'removeImage',
+      workflowId: `image-remove:${ns}:${record.name}`,
+      args: [{ namespace: ns, name: record.name }],
+      onFinished: 'again',
+    });
+  }
+
+  /** Records the image `source` also under `target` (a normalized reference). */
+  async tag(source: string, target: string, namespace?: string): Promise<ImageRecord> {
+    const ns = checkNamespace(namespace);
+    const src = this.get(source, ns);
+    const name = formatReference(parseReference(target));
+    return this.transitions.run<ImageRecord>({
+      workflowType: 'tagImage',
+      workflowId: `image-tag:${ns}:${name}`,
+      args: [{ namespace: ns, source: src.name, target: name }],
+      onFinished: 'again',
+    });
+  }
+
+  /** Pushes a recorded image to `target` (default: its own name). Reads only: no transition. */
+  async push(
+    name: string,
+    opts: { namespace?: string; target?: string; auth?: PullCredentials } = {},
+  ): Promise<PushResult> {
+    const record = this.get(name, opts.namespace);
+    const ref = parseReference(opts.target ?? record.name);
+    const access = registryAccess(this.node, ref, opts.auth);
+    try {
+      return await pushImage(access.client, this.node.content, ref, record.target.digest as Digest);
+    } finally {
+      await access.close();
+    }
+  }
+
+  /** Bytes and inodes used by the content store and the snapshots (the CRI's ImageFsInfo). */
+  async fsInfo(): Promise<ImageFsInfo> {
+    const contentDir = join(this.node.layout.root, 'content');
+    const content = { path: contentDir, ...(await treeUsage(contentDir)) };
+    let snapBytes = 0;
+    let snapInodes = 0;
+    const keys: string[] = [];
+    await this.node.snapshotter.walk((info) => void keys.push(info.name));
+    for (const key of keys) {
+      const u = await this.node.snapshotter.usage(key).catch(() => ({ size: 0, inodes: 0 }));
+      snapBytes += u.size;
+      snapInodes += u.inodes;
+    }
+    const snapshots = { path: this.node.layout.snapshotsDir, usedBytes: snapBytes, inodesUsed: snapInodes };
+    return {
+      content,
+      snapshots,
+      usedBytes: content.usedBytes + snapshots.usedBytes,
+      inodesUsed: content.inodesUsed + snapshots.inodesUsed,
+    };
+  }
+
+  async close(): Promise<void> {
+    await progressBus(this.node).close();
+  }
+
+  private recordOf(namespace: string, name: string): ImageRecord {
+    const rec = this.node.events.projections.get('images', namespace, name);
+    if (!rec)
+      throw new NotFoundError(`image ${name} was pulled but is not recorded in namespace ${namespace}`);
+    return rec;
+  }
+}
+
+export function checkNamespace(namespace: string | undefined): string {
+  const ns = namespace ?? DEFAULT_NAMESPACE;
+  if (!NAMESPACE.test(ns))
+    throw new InvalidArgumentError(
+      `namespace "${ns}" is not valid: use lowercase letters, digits, '.', '_' and '-' (e.g. default, k8s.io)`,
+    );
+  return ns;
+}
+
+/** Allocated bytes and inode count of a directory tree (hardlinks counted once). */
+async function treeUsage(dir: string): Promise<{ usedBytes: number; inodesUsed: number }> {
+  const seen = new Set<number>();
+  let usedBytes = 0;
+  const walk = async (path: string): Promise<void> => {
+    const st = await lstat(path).catch(() => undefined);
+    if (!st || seen.has(st.ino)) return;
+    seen.add(st.ino);
+    usedBytes += st.blocks * 512;
+    if (!st.isDirectory()) return;
+    for (const name of await readdir(path).catch(() => [] as string[])) await walk(join(path, name));
+  };
+  await walk(dir);
+  return { usedBytes, inodesUsed: seen.size };
+}

@@ -1,0 +1,118 @@
+/**
+ * The unpack step of a pull: each layer into a committed snapshot named by its chain id, bottom
+ * first. Committed chains are reused (images sharing base layers share snapshot directories);
+ * half-written extractions of a chain (left by a crash) are removed before it is unpacked again.
+ * One chain is unpacked at a time per node (a lock per chain id), so a second pull of a shared
+ * layer waits and then finds it committed.
+ *
+ * The log names an extraction `extract-<chain id>` (`/snapshot/prepare` then `/snapshot/commit`
+ * to the chain id); the unpacker's own key adds a random part that only matters on disk.
+ */
+import { chainIds } from '../snapshots/chainid.js';
+import { SnapshotNotFoundError } from '../snapshots/errors.js';
+import type { Snapshotter } from '../snapshots/snapshotter.js';
+import { EXTRACT_PREFIX, unpackLayers, type LayerSource } from '../unpack/index.js';
+import type { Digest } from '../content/digest.js';
+import type { NodeServices } from '../daemon/node-services.js';
+import type { RecordRequest } from '../activities/context.js';
+import type { ResolvedImage } from '../workflows/pull-image.js';
+import { imageSession } from './session.js';
+
+export interface UnpackProgress {
+  layer: number;
+  chainId: string;
+  status: 'unpacking' | 'unpacked' | 'reused';
+}
+
+export async function unpackImage(
+  node: Pick<NodeServices, 'content' | 'snapshotter' | 'events'>,
+  namespace: string,
+  image: Pick<ResolvedImage, 'layers' | 'diffIds'>,
+  record: (req: RecordRequest) => Promise<unknown>,
+  onProgress: (p: UnpackProgress) => void,
+): Promise<string | undefined> {
+  const sn = node.snapshotter;
+  const session = imageSession(node);
+  const ids = chainIds(image.diffIds);
+  const sources: LayerSource[] = image.layers.map((l, i) => ({
+    diffId: image.diffIds[i] as string,
+    mediaType: l.mediaType,
+    open: () => node.content.readStream(l.digest as Digest),
+  }));
+  // The chain is held for the whole step, so a collection running meanwhile spares it.
+  const release = session.hold(ids);
+  try {
+    for (const [i, chainId] of ids.entries()) {
+      const parent = i === 0 ? undefined : ids[i - 1];
+      await session.withLock(`chain:${chainId}`, async () => {
+        const committedRecord = (): boolean =>
+          node.events.projections.get('snapshots', namespace, chainId)?.kind === 'committed';
+        if (await isCommitted(sn, chainId)) {
+          // Shared with another image (maybe another namespace): record it here if this
+          // namespace has no record of it yet.
+          if (!committedRecord()) {
+            await record({
+              namespace,
+              topic: '/snapshot/commit',
+              data: { v: 1, key: chainId, name: chainId, snapshotter: sn.type },
+              step: `commit:${chainId}`,
+            });
+          }
+          onProgress({ layer: i, chainId, status: 'reused' });
+          return;
+        }
+        await removeStaleExtractions(sn, chainId);
+        const key = `${EXTRACT_PREFIX}${chainId}`;
+        await record({
+          namespace,
+          topic: '/snapshot/prepare',
+          data: { v: 1, key, ...(parent ? { parent } : {}), snapshotter: sn.type },
+          step: `prepare:${chainId}`,
+        });
+        onProgress({ layer: i, chainId, status: 'unpacking' });
+        try {
+          // Layers below are committed by now, so only this one is unpacked.
+          await unpackLayers(sn, sources.slice(0, i + 1));
+        } catch (err) {
+          // The unpacker removed its active snapshot: the log says so too.
+          await record({
+            namespace,
+            topic: '/snapshot/remove',
+            data: { v: 1, key, snapshotter: sn.type },
+            step: `remove:${chainId}`,
+          });
+          throw err;
+        }
+        await record({
+          namespace,
+          topic: '/snapshot/commit',
+          data: { v: 1, key, name: chainId, snapshotter: sn.type },
+          step: `commit:${chainId}`,
+        });
+        onProgress({ layer: i, chainId, status: 'unpacked' });
+      });
+    }
+  } finally {
+    release();
+  }
+  return ids[ids.length - 1];
+}
+
+async function isCommitted(sn: Snapshotter, name: string): Promise<boolean> {
+  try {
+    return (await sn.stat(name)).kind === 'committed';
+  } catch (err) {
+    if (err instanceof SnapshotNotFoundError) return false;
+    throw err;
+  }
+}
+
+/** Active extractions of `chainId` left by an unpack that never finished (the chain lock is held). */
+async function removeStaleExtractions(sn: Snapshotter, chainId: string): Promise<void> {
+  const stale: string[] = [];
+  await sn.walk((info) => {
+    if (info.kind === 'active' && info.name.startsWith(EXTRACT_PREFIX) && info.name.endsWith(`-${chainId}`))
+      stale.push(info.name);
+  });
+  for (const key of stale) await sn.remove(key);
+}

@@ -1,0 +1,81 @@
+/**
+ * pullImage — resolve a reference, fetch its layers, unpack them into snapshots, record the image.
+ * Workflow id `pull:<ns>:<normalized ref>`: concurrent pulls of one image join one run; a finished
+ * run may be followed by a new one (a later pull re-resolves the tag). The fetch step heartbeats
+ * bytes done, so a pull fails for making no progress for `noProgressTimeoutMs`, never for taking
+ * long; a retried fetch resumes each blob by Range from what the content store already holds.
+ * On failure, content and snapshots that no image references are collected again.
+ */
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { LONG_STEP, SHORT_STEP } from './conventions.js';
+
+export interface PullImageRequest {
+  /** The normalized reference: `docker.io/library/busybox:latest`. */
+  ref: string;
+  namespace: string;
+  /** `os/arch[/variant]`; the node's platform when absent. */
+  platform?: string;
+  /** The NATS subject progress is published on. */
+  progressSubject: string;
+  /** A fetch that moves no byte for this long fails (the heartbeat timeout). */
+  noProgressTimeoutMs: number;
+}
+
+/** What resolve pins: the digests every later step works on, whatever the tag moves to. */
+export interface ResolvedImage {
+  ref: string;
+  /** The descriptor the reference resolved to (an index or a manifest): the image's target. */
+  target: { digest: string; mediaType: string; size: number };
+  manifestDigest: string;
+  configDigest: string;
+  layers: { digest: string; size: number; mediaType: string }[];
+  diffIds: string[];
+  /** Manifest + config + layers, compressed: what `berth images` shows as size. */
+  size: number;
+}
+
+export interface PulledImageResult {
+  name: string;
+  namespace: string;
+  target: ResolvedImage['target'];
+  configDigest: string;
+  chainId: string;
+  size: number;
+}
+
+/** Resolution talks to the registry: an unreachable one is tried a few times, then reported. */
+const resolveSteps = proxyActivities<Activities>({
+  ...SHORT_STEP,
+  startToCloseTimeout: '2 minutes',
+  retry: { ...SHORT_STEP.retry, maximumAttempts: 4 },
+});
+const shortSteps = proxyActivities<Activities>(SHORT_STEP);
+
+export async function pullImage(req: PullImageRequest): Promise<PulledImageResult> {
+  const fetchSteps = proxyActivities<Activities>({
+    ...LONG_STEP,
+    heartbeatTimeout: req.noProgressTimeoutMs,
+    // Each attempt resumes where the last stopped; attempts that all stall end the pull.
+    retry: { ...LONG_STEP.retry, maximumAttempts: 5 },
+  });
+  const unpackSteps = proxyActivities<Activities>({
+    ...LONG_STEP,
+    retry: { ...LONG_STEP.retry, maximumAttempts: 5 },
+  });
+  try {
+    const resolved = await resolveSteps.pullResolve(req);
+    await fetchSteps.pullFetchLayers(req, resolved);
+    const chainId = await unpackSteps.pullUnpack(req, resolved);
+    return await shortSteps.pullRecord(req, resolved, chainId);
+  } catch (err) {
+    // Whatever this pull left that no image references (content, snapshots) goes again.
+    await shortSteps
+      .imagesCollectGarbage({
+        reason: `pull of ${req.ref} failed`,
+        releaseWorkflow: workflowInfo().workflowId,
+      })
+      .catch(() => undefined);
+    throw err;
+  }
+}
