@@ -31,7 +31,7 @@ import { TransitionRunner } from './transitions.js';
 import { ImageService } from './images.js';
 import { SandboxService } from './sandboxes.js';
 import { ContainerService } from './containers.js';
-import { ContainerService } from './containers.js';
+import { ExitMonitor } from './exit-monitor.js';
 import { crashHookInterceptor, testHooksEnabled } from './test-hooks.js';
 
 export const BERTHD_VERSION = berthVersion();
@@ -47,7 +47,6 @@ export class Daemon {
   readonly transitions: TransitionRunner;
   readonly sandboxes: SandboxService;
   readonly containers: ContainerService;
-  readonly containers: ContainerService;
   private worker: Worker | undefined;
   private workerRun: Promise<void> | undefined;
   private readonly api: ApiServer;
@@ -56,6 +55,7 @@ export class Daemon {
   private node: NodeServices | undefined;
   private imageService: ImageService | undefined;
   private stopping = false;
+  private exitMonitor: ExitMonitor | undefined;
   private runtimes: RuntimeVersion[] = [];
   readonly layout: RootLayout;
   readonly taskQueue: string;
@@ -75,13 +75,7 @@ export class Daemon {
     this.containers = new ContainerService(
       this.transitions,
       () => this.nodeServices(),
-      () => undefined,
-      () => this.sandboxes,
-    );
-    this.containers = new ContainerService(
-      this.transitions,
-      () => this.nodeServices(),
-      () => undefined,
+      () => this.imageService,
       () => this.sandboxes,
     );
     this.router = new Router().add(...infoRoutes(this));
@@ -124,6 +118,10 @@ export class Daemon {
     this.imageService = new ImageService(this.transitions, this.node);
     await this.connectWorker();
     this.runtimes = (await this.runNodeInfoWorkflow()).runtimes;
+    // After the worker (a stop workflow can be woken), before the API: exits that happened while
+    // berthd was down are recorded before anyone can ask.
+    this.exitMonitor = new ExitMonitor(this.node, () => this.client, this.log.child({ component: 'exits' }));
+    await this.exitMonitor.start();
     // Teardowns a crash interrupted are finished before the API answers.
     await this.sandboxes
       .reconcile()
@@ -181,11 +179,6 @@ export class Daemon {
     this.connection = handles.connection;
     this.client = handles.client;
     this.runWorker(handles.worker);
-  }
-
-  private nodeServices(): NodeServices {
-    if (!this.node) throw new UnavailableError('berthd has not opened its subsystems yet');
-    return this.node;
   }
 
   private nodeServices(): NodeServices {
@@ -274,6 +267,7 @@ export class Daemon {
     await this.api
       .close(this.config.apiSocket)
       .catch((err: unknown) => this.log.warn({ err }, 'closing the API failed'));
+    await this.exitMonitor?.stop();
     if (this.worker && this.worker.getState() === 'RUNNING') this.worker.shutdown();
     await this.workerRun?.catch(() => undefined);
     await this.imageService?.close().catch(() => undefined);
