@@ -3,6 +3,7 @@
  * factory here; workflows import the resulting type only (`import type { Activities }`).
  */
 import type { ActivityContext } from './context.js';
+import { createContainerActivities } from './containers.js';
 import { withErrorConventions } from './conventions.js';
 import { createDemoActivities } from './demo.js';
 import { createImageActivities } from './images.js';
@@ -15,6 +16,7 @@ export function createActivities(ctx: ActivityContext) {
     ...createDemoActivities(ctx),
     ...createImageActivities(ctx),
     ...createSandboxActivities(ctx),
+    ...createContainerActivities(ctx),
     /** Does nothing: the activity of the noop transition, which measures Temporal's own cost. */
     async noop(): Promise<string> {
       return 'ok';

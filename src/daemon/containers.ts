@@ -39,10 +39,19 @@ export const DEFAULT_NAMESPACE = 'default';
 /** What the service needs from the image service (src/daemon/images.ts). */
 export interface ContainerImages {
   /** The pulled image a reference names; NotFoundError when it is not on the node. */
-  get(ref: string, namespace: string): Promise<ImageRecord>;
-  /** The image config's runtime part (entrypoint, cmd, env, user, workingDir, stopSignal). */
-  runtimeConfig(image: ImageRecord): Promise<ImageRuntimeConfig>;
-  pull(ref: string, namespace: string): Promise<ImageRecord>;
+  get(nameOrId: string, namespace?: string): ImageRecord;
+  /** The parsed OCI image config. */
+  config(image: ImageRecord): Promise<{
+    config?: {
+      User?: string;
+      Env?: string[];
+      Entrypoint?: string[];
+      Cmd?: string[];
+      WorkingDir?: string;
+      StopSignal?: string;
+    };
+  }>;
+  pull(req: { ref: string; namespace?: string }): Promise<ImageRecord>;
 }
 
 /** What the service needs from the sandbox service (src/daemon/sandboxes.ts). */
@@ -121,6 +130,20 @@ export interface LogsOptions {
 /** The default cgroup parent of a container without a sandbox. */
 const STANDALONE_CGROUP_PARENT = '/berth/standalone';
 
+/** The parts of an image config that shape the container's process. */
+function runtimeConfigOf(
+  c: NonNullable<Awaited<ReturnType<ContainerImages['config']>>['config']>,
+): ImageRuntimeConfig {
+  return {
+    ...(c.Entrypoint ? { entrypoint: c.Entrypoint } : {}),
+    ...(c.Cmd ? { cmd: c.Cmd } : {}),
+    ...(c.Env ? { env: c.Env } : {}),
+    ...(c.WorkingDir ? { workingDir: c.WorkingDir } : {}),
+    ...(c.User ? { user: c.User } : {}),
+    ...(c.StopSignal ? { stopSignal: c.StopSignal } : {}),
+  };
+}
+
 export class ContainerService {
   constructor(
     private readonly transitions: TransitionRunner,
@@ -174,7 +197,7 @@ export class ContainerService {
     const image = await this.image(req.image, namespace, req.pull === true);
     if (!image.chainId)
       throw new FailedPreconditionError(`image ${req.image} has no unpacked rootfs (no chain id recorded)`);
-    const imageConfig = await this.images()!.runtimeConfig(image);
+    const imageConfig = runtimeConfigOf((await this.images()!.config(image)).config ?? {});
     const {
       namespace: _n,
       sandboxId: _s,
@@ -211,9 +234,9 @@ export class ContainerService {
     const images = this.images();
     if (!images) throw new FailedPreconditionError('images are not available on this node yet');
     try {
-      return await images.get(ref, namespace);
+      return images.get(ref, namespace);
     } catch (err) {
-      if (err instanceof NotFoundError && pull) return images.pull(ref, namespace);
+      if (err instanceof NotFoundError && pull) return images.pull({ ref, namespace });
       throw err;
     }
   }

@@ -5,3 +5,4 @@ export { noopTransition } from './noop.js';
 export { createSandbox, stopSandbox, removeSandbox } from './sandboxes.js';
 export { pullImage } from './pull-image.js';
 export { removeImage, tagImage } from './image-admin.js';
+export { createContainer, startContainer, stopContainer, removeContainer } from './containers.js';

@@ -1,0 +1,235 @@
+/**
+ * Activities of the container transitions (src/workflows/containers.ts). Each is idempotent: it
+ * looks at what exists (snapshot, mount, task, exit file) before acting, so a step retried after a
+ * crash finishes the work instead of doing it twice. Events go through recordEvent (keyed by the
+ * workflow step) except exits, which share a key with the exit monitor (task-exits.ts).
+ */
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { FailedPreconditionError, NotFoundError } from '../common/errors.js';
+import { buildSpec } from '../runtime/spec.js';
+import type { TaskState } from '../runtime/task.js';
+import { isMountPoint, mountAll, unmount } from '../snapshots/index.js';
+import type { ContainerExit, CreateContainerArgs, CreatedContainer } from '../workflows/container-types.js';
+import { currentCause, recordEvent, type ActivityContext } from './context.js';
+import { appendTaskExit } from './task-exits.js';
+
+export interface ContainerRef {
+  namespace: string;
+  id: string;
+}
+
+/** Where a container's rootfs mount and (default) log live: per boot, like the tasks themselves. */
+export function containerDir(ctx: Pick<ActivityContext, 'layout'>, id: string): string {
+  return join(ctx.layout.state, 'containers', id);
+}
+
+export const snapshotKeyOf = (id: string) => `container-${id}`;
+
+export function createContainerActivities(ctx: ActivityContext) {
+  const rootfsOf = (id: string) => join(containerDir(ctx, id), 'rootfs');
+
+  const taskState = async (id: string): Promise<TaskState | undefined> =>
+    ctx.tasks.state(id).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+
+  const taskPid = (ref: ContainerRef) => ctx.events.projections.get('tasks', ref.namespace, ref.id)?.pid ?? 0;
+
+  /** The exit as ContainerExit, recorded (once) on the way. */
+  const recordExit = async (ref: ContainerRef): Promise<ContainerExit | undefined> => {
+    const exit = await ctx.tasks.readExit(ref.id);
+    if (!exit) return undefined;
+    await appendTaskExit(ctx.events, ref.namespace, taskPid(ref), exit, currentCause());
+    return { exitCode: exit.exitCode, exitedAt: exit.exitedAt.toISOString(), oomKilled: exit.oomKilled };
+  };
+
+  return {
+    /** Prepares the writable snapshot on the image's top layer and mounts it as the rootfs. */
+    async containerPrepareRootfs(req: { namespace: string; id: string; chainId: string }): Promise<string> {
+      const key = snapshotKeyOf(req.id);
+      const target = rootfsOf(req.id);
+      const exists = await ctx.snapshotter.stat(key).then(
+        () => true,
+        () => false,
+      );
+      const mounts = exists
+        ? await ctx.snapshotter.mounts(key)
+        : await ctx.snapshotter.prepare(key, req.chainId);
+      await mkdir(target, { recursive: true });
+      if (!(await isMountPoint(target))) await mountAll(mounts, target);
+      await recordEvent(ctx, {
+        namespace: req.namespace,
+        topic: '/snapshot/prepare',
+        data: { v: 1, key, parent: req.chainId, snapshotter: ctx.config.snapshotter },
+      });
+      return target;
+    },
+
+    /** Unmounts and removes the rootfs snapshot and the container's directory (its default log too). */
+    async containerRemoveRootfs(ref: ContainerRef): Promise<void> {
+      const key = snapshotKeyOf(ref.id);
+      const target = rootfsOf(ref.id);
+      while (await isMountPoint(target)) await unmount(target);
+      const exists = await ctx.snapshotter.stat(key).then(
+        () => true,
+        () => false,
+      );
+      if (exists) await ctx.snapshotter.remove(key);
+      await rm(containerDir(ctx, ref.id), { recursive: true, force: true });
+      if (ctx.events.projections.get('snapshots', ref.namespace, key))
+        await recordEvent(ctx, {
+          namespace: ref.namespace,
+          topic: '/snapshot/remove',
+          data: { v: 1, key, snapshotter: ctx.config.snapshotter },
+        });
+    },
+
+    /** Generates the spec, has conmon + the runtime create the task, and records the container. */
+    async containerCreateTask(
+      req: CreateContainerArgs & { id: string; rootfsPath: string },
+    ): Promise<CreatedContainer> {
+      const logPath = req.logPath ?? join(containerDir(ctx, req.id), 'container.log');
+      let st = await taskState(req.id);
+      if (st && st.status !== 'created' && st.status !== 'running') {
+        // A crash in the middle of create left a task the runtime does not hold: start over.
+        await ctx.tasks.delete(req.id, true);
+        st = undefined;
+      }
+      if (!st) {
+        const { spec, warnings } = await buildSpec({
+          id: req.id,
+          rootfsPath: req.rootfsPath,
+          image: req.imageConfig,
+          ...req.process,
+          ...(req.sandboxFiles ? { sandboxFiles: req.sandboxFiles } : {}),
+          namespaces: req.namespaces,
+          cgroupParent: req.cgroupParent,
+          annotations: req.annotations,
+        });
+        for (const w of warnings) ctx.logger.warn({ id: req.id }, w);
+        await mkdir(dirname(logPath), { recursive: true });
+        st = await ctx.tasks.create({
+          id: req.id,
+          spec,
+          logPath,
+          ...(req.runtimeHandler ? { runtimeHandler: req.runtimeHandler } : {}),
+          ...(req.imageConfig.stopSignal ? { stopSignal: req.imageConfig.stopSignal } : {}),
+        });
+      }
+      await recordEvent(ctx, {
+        namespace: req.namespace,
+        topic: '/containers/create',
+        step: 'container',
+        data: {
+          v: 1,
+          id: req.id,
+          name: req.name,
+          image: req.image,
+          imageDigest: req.imageDigest,
+          ...(req.sandboxId ? { sandboxId: req.sandboxId } : {}),
+          runtime: st.handler,
+          snapshotKey: snapshotKeyOf(req.id),
+          logPath,
+          labels: req.labels,
+          annotations: req.annotations,
+        },
+      });
+      await recordEvent(ctx, {
+        namespace: req.namespace,
+        topic: '/tasks/create',
+        step: 'task',
+        data: { v: 1, containerId: req.id, ...(st.pid > 0 ? { pid: st.pid } : {}) },
+      });
+      return { id: req.id, namespace: req.namespace, pid: st.pid, logPath, rootfsPath: req.rootfsPath };
+    },
+
+    /** Starts a created task; a task already started (or already exited) is left as it is. */
+    async containerStartTask(ref: ContainerRef): Promise<number> {
+      const st = await taskState(ref.id);
+      if (!st) throw new NotFoundError(`container ${ref.id} has no task`);
+      if (st.status === 'created') await ctx.tasks.start(ref.id);
+      const pid = st.pid || taskPid(ref);
+      await recordEvent(ctx, {
+        namespace: ref.namespace,
+        topic: '/tasks/start',
+        data: { v: 1, containerId: ref.id, pid: pid > 0 ? pid : 1 },
+      });
+      return pid;
+    },
+
+    /**
+     * Sends the stop signal (the image's StopSignal, else SIGTERM; SIGKILL to every process with
+     * `kill`). Returns the exit if the task has already exited: nothing to wait for.
+     */
+    async containerSignal(req: ContainerRef & { kill: boolean }): Promise<ContainerExit | null> {
+      const exited = await recordExit(req);
+      if (exited) return exited;
+      const st = await taskState(req.id);
+      if (!st) throw new NotFoundError(`container ${req.id} has no task`);
+      if (st.status === 'paused') await ctx.tasks.resume(req.id);
+      const meta = JSON.parse(await readFile(join(ctx.tasks.taskDir(req.id), 'task.json'), 'utf8')) as {
+        stopSignal?: string;
+      };
+      const signal = req.kill ? 'SIGKILL' : (meta.stopSignal ?? 'SIGTERM');
+      await ctx.tasks.kill(req.id, signal, req.kill).catch(async (err: unknown) => {
+        // The task may exit between the look and the kill: that is what we wanted.
+        if (await ctx.tasks.readExit(req.id)) return;
+        throw err;
+      });
+      return null;
+    },
+
+    /**
+     * Returns the task's exit, recording it; retried (a retryable failure) while the task still
+     * runs, so the workflow's retry policy bounds the wait.
+     */
+    async containerAwaitExit(ref: ContainerRef): Promise<ContainerExit> {
+      const st = await taskState(ref.id);
+      if (!st) throw new NotFoundError(`container ${ref.id} has no task`);
+      await ctx.tasks.wait(ref.id, 5_000);
+      const exit = await recordExit(ref);
+      if (!exit) throw ApplicationFailure.retryable(`container ${ref.id} is still running`, 'still_running');
+      return exit;
+    },
+
+    /**
+     * Checks that the task may be removed: a running task needs `force` (the workflow then kills
+     * it). Returns whether a kill is needed.
+     */
+    async containerCheckRemovable(ref: ContainerRef & { force: boolean }): Promise<boolean> {
+      const st = await taskState(ref.id);
+      if (!st || st.status === 'stopped') return false;
+      if (!ref.force)
+        throw new FailedPreconditionError(
+          `container ${ref.id} is ${st.status}: stop it first or remove it with force`,
+        );
+      return true;
+    },
+
+    /** Deletes the task (runtime state, conmon, cgroup, bundle) and records it. */
+    async containerDeleteTask(ref: ContainerRef): Promise<void> {
+      await recordExit(ref);
+      await ctx.tasks.delete(ref.id, true);
+      const t = ctx.events.projections.get('tasks', ref.namespace, ref.id);
+      if (t)
+        await recordEvent(ctx, {
+          namespace: ref.namespace,
+          topic: '/tasks/delete',
+          data: { v: 1, containerId: ref.id, ...(t.exitCode !== undefined ? { exitCode: t.exitCode } : {}) },
+        });
+    },
+
+    /** Records the container's removal (after its task and rootfs are gone). */
+    async containerRecordDelete(ref: ContainerRef): Promise<void> {
+      if (!ctx.events.projections.get('containers', ref.namespace, ref.id)) return;
+      await recordEvent(ctx, {
+        namespace: ref.namespace,
+        topic: '/containers/delete',
+        data: { v: 1, id: ref.id },
+      });
+    },
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * Container transitions: create (rootfs snapshot + task created under conmon), start, stop (stop
+ * signal, a durable grace timer raced against the exit monitor's `taskExited` signal, then
+ * SIGKILL) and remove. Ids: `container:<sandbox or ns>:<name>:<attempt>` for create (a retried
+ * request joins), `container:<id>:<verb>` for the rest (container-types.ts).
+ */
+import { condition, defineSignal, proxyActivities, setHandler, uuid4 } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import {
+  TASK_EXITED_SIGNAL,
+  type ContainerExit,
+  type CreateContainerArgs,
+  type CreatedContainer,
+  type RemoveContainerArgs,
+  type StopContainerArgs,
+} from './container-types.js';
+import { SHORT_STEP } from './conventions.js';
+import { withCompensation } from './saga.js';
+
+const acts = proxyActivities<Activities>(SHORT_STEP);
+
+/** Waiting for an exit: each attempt waits up to 5 s; retried while the task runs (about a minute). */
+const { containerAwaitExit } = proxyActivities<Activities>({
+  startToCloseTimeout: '15 seconds',
+  retry: {
+    initialInterval: '100 milliseconds',
+    backoffCoefficient: 1.5,
+    maximumInterval: '1 second',
+    maximumAttempts: 60,
+    nonRetryableErrorTypes: SHORT_STEP.retry?.nonRetryableErrorTypes ?? [],
+  },
+});
+
+/** Sent by the exit monitor when the container's task exits. */
+export const taskExited = defineSignal<[ContainerExit]>(TASK_EXITED_SIGNAL);
+
+/** How long stop waits for the exit after SIGKILL before asking the exit file directly. */
+const AFTER_KILL_MS = 10_000;
+
+export async function createContainer(args: CreateContainerArgs): Promise<CreatedContainer> {
+  // Deterministic: uuid4() is seeded by the run, so a replay picks the same id.
+  const id = uuid4().replace(/-/g, '');
+  const ref = { namespace: args.namespace, id };
+  return withCompensation(async (saga) => {
+    const rootfsPath = await acts.containerPrepareRootfs({ ...ref, chainId: args.chainId });
+    saga.onFailureUndo('rootfs', () => acts.containerRemoveRootfs(ref));
+    return acts.containerCreateTask({ ...args, id, rootfsPath });
+  });
+}
+
+export async function startContainer(ref: { namespace: string; id: string }): Promise<number> {
+  return acts.containerStartTask(ref);
+}
+
+export async function stopContainer(req: StopContainerArgs): Promise<ContainerExit> {
+  const ref = { namespace: req.namespace, id: req.id };
+  let exited: ContainerExit | undefined;
+  setHandler(taskExited, (exit) => {
+    exited = exit;
+  });
+  const graceMs = Math.round(req.timeoutSeconds * 1000);
+  const already = await acts.containerSignal({ ...ref, kill: graceMs === 0 });
+  if (already) return already;
+  // The durable grace period: survives a berthd restart, ends early on the exit signal.
+  if (graceMs > 0 && !(await condition(() => exited !== undefined, graceMs))) {
+    await acts.containerSignal({ ...ref, kill: true });
+  }
+  if (!exited) await condition(() => exited !== undefined, AFTER_KILL_MS);
+  // The exit file is the truth (and this records the exit if the monitor has not yet).
+  return containerAwaitExit(ref);
+}
+
+export async function removeContainer(req: RemoveContainerArgs): Promise<void> {
+  const ref = { namespace: req.namespace, id: req.id };
+  if (await acts.containerCheckRemovable({ ...ref, force: req.force })) {
+    await acts.containerSignal({ ...ref, kill: true });
+    await containerAwaitExit(ref);
+  }
+  await acts.containerDeleteTask(ref);
+  await acts.containerRemoveRootfs(ref);
+  await acts.containerRecordDelete(ref);
+}
