@@ -3,9 +3,9 @@
  * start time, so a recycled pid is not mistaken for a live holder); a lock whose holder is gone
  * is stale and taken over.
  */
-import { readFileSync } from 'node:fs';
 import { link, readFile, rm, writeFile } from 'node:fs/promises';
 import { FailedPreconditionError } from '../common/errors.js';
+import { isRunning, procStat } from '../common/proc.js';
 
 interface LockHolder {
   pid: number;
@@ -70,14 +70,5 @@ function isAlive(holder: LockHolder): boolean {
 }
 
 export function processStartTicks(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses: fields after it follow the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const state = rest[0];
-    if (state === 'Z' || state === 'X') return undefined;
-    return rest[19];
-  } catch {
-    return undefined;
-  }
+  return isRunning(pid) ? procStat(pid)?.startTicks : undefined;
 }

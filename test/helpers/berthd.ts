@@ -4,11 +4,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../src/api/client.js';
+import { isRunning, procStat } from '../../src/common/proc.js';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const BERTHD = join(REPO, 'dist/src/daemon/main.js');
@@ -140,15 +141,11 @@ export function descendants(pid: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(entry));
-      children.set(ppid, list);
-    } catch {
-      // process went away
-    }
+    const stat = procStat(entry);
+    if (!stat) continue; // went away
+    const list = children.get(stat.ppid) ?? [];
+    list.push(Number(entry));
+    children.set(stat.ppid, list);
   }
   const out: number[] = [];
   const walk = (p: number) => {
@@ -163,11 +160,5 @@ export function descendants(pid: number): number[] {
 
 /** True when a process no longer runs (gone, or a zombie waiting for PID 1 to reap it). */
 export function isGone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-    return state === 'Z' || state === 'X';
-  } catch {
-    return true;
-  }
+  return !isRunning(pid);
 }

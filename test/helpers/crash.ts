@@ -6,6 +6,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { crashMarker } from '../../src/daemon/test-hooks.js';
+import { isRunning } from '../../src/common/proc.js';
 import { BerthdExitedError, startBerthd, type RunningBerthd } from './berthd.js';
 
 export interface HostState {
@@ -27,8 +28,7 @@ export function hostState(root: string, state: string): HostState {
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (['Z', 'X'].includes(stat.slice(stat.lastIndexOf(')') + 2)[0]!)) continue;
+      if (!isRunning(pid)) continue;
       if (cmd.includes(root) || cmd.includes(state)) processes.push(`${pid} ${cmd}`);
     } catch {
       // gone
