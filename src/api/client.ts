@@ -39,6 +39,20 @@ export class ApiClient {
     }
   }
 
+  /** POSTs `body` and reads the newline-delimited JSON answer (e.g. a pull's progress then its result). */
+  async *postStream<T>(path: string, body: unknown, signal?: AbortSignal): AsyncGenerator<T> {
+    const res = await this.open('POST', path, body, signal);
+    if ((res.statusCode ?? 500) >= 400) throw toError(await readAll(res), this.socketPath);
+    const lines = createInterface({ input: res, crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (!line.trim()) continue;
+      const value = JSON.parse(line) as T | ApiErrorBody;
+      if (typeof value === 'object' && value !== null && 'error' in value)
+        throw toError(line, this.socketPath);
+      yield value as T;
+    }
+  }
+
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const res = await this.open(method, path, body);
     const text = await readAll(res);
