@@ -17,6 +17,7 @@ import { infoRoutes } from '../api/routes/info.js';
 import { demoRoutes } from '../api/routes/demo.js';
 import { eventRoutes } from '../api/routes/events.js';
 import { imageRoutes } from '../api/routes/images.js';
+import { sandboxRoutes } from '../api/routes/sandboxes.js';
 import { EventsService } from '../events/service.js';
 import { openNodeServices, type NodeServices } from './node-services.js';
 import type { NodeInfo, ServiceInfo } from '../api/types.js';
@@ -82,6 +83,7 @@ export class Daemon {
     this.router = new Router().add(...infoRoutes(this));
     if (testHooksEnabled()) this.router.add(...demoRoutes(this));
     this.router.add(...imageRoutes(this));
+    this.router.add(...sandboxRoutes(this.sandboxes));
     this.api = new ApiServer(this.router, log.child({ component: 'api' }));
   }
 

@@ -7,4 +7,5 @@ commands.push((await import('./events.js')).eventsCommand);
 commands.push((await import('./audit.js')).auditCommand);
 commands.push((await import('./replay.js')).replayCommand);
 commands.push((await import('./explain.js')).explainCommand);
+commands.push(...(await import('./pods.js')).podCommands);
 commands.push((await import('./pull.js')).pullCommand, ...(await import('./images.js')).imageCommands);
