@@ -16,6 +16,7 @@ import { Router } from '../api/router.js';
 import { infoRoutes } from '../api/routes/info.js';
 import { demoRoutes } from '../api/routes/demo.js';
 import { eventRoutes } from '../api/routes/events.js';
+import { containerRoutes } from '../api/routes/containers.js';
 import { imageRoutes } from '../api/routes/images.js';
 import { sandboxRoutes } from '../api/routes/sandboxes.js';
 import { EventsService } from '../events/service.js';
@@ -81,6 +82,7 @@ export class Daemon {
       () => this.sandboxes,
     );
     this.router = new Router().add(...infoRoutes(this));
+    this.router.add(...containerRoutes(this));
     if (testHooksEnabled()) this.router.add(...demoRoutes(this));
     this.router.add(...imageRoutes(this));
     this.router.add(...sandboxRoutes(this.sandboxes));
