@@ -34,6 +34,7 @@ import { TransitionRunner } from './transitions.js';
 import { ImageService } from './images.js';
 import { SandboxService } from './sandboxes.js';
 import { ContainerService } from './containers.js';
+import { startCriGateway, type CriGateway } from '../cri/berth/gateway.js';
 import { ExitMonitor } from './exit-monitor.js';
 import { crashHookInterceptor, testHooksEnabled } from './test-hooks.js';
 
@@ -59,6 +60,7 @@ export class Daemon {
   private imageService: ImageService | undefined;
   private stopping = false;
   private exitMonitor: ExitMonitor | undefined;
+  private cri: CriGateway | undefined;
   private runtimes: RuntimeVersion[] = [];
   readonly layout: RootLayout;
   readonly taskQueue: string;
@@ -132,6 +134,17 @@ export class Daemon {
     await this.sandboxes
       .reconcile()
       .catch((err: unknown) => this.log.error({ err }, 'sandbox reconcile failed'));
+    // After the worker (every mutating CRI call runs a workflow), before the API socket says ready.
+    this.cri = await startCriGateway(
+      {
+        images: () => this.images,
+        sandboxes: this.sandboxes,
+        containers: this.containers,
+        node: () => this.nodeServices(),
+      },
+      config.criSocket,
+      this.log.child({ component: 'cri' }),
+    );
     await this.api.listen(config.apiSocket);
     this.log.info(
       {
@@ -194,7 +207,8 @@ export class Daemon {
 
   /** Images (pull, list, remove, …); available once the node's subsystems are open. */
   get images(): ImageService {
-    if (!this.imageService) throw new UnavailableError('berthd is still starting: images are not available yet');
+    if (!this.imageService)
+      throw new UnavailableError('berthd is still starting: images are not available yet');
     return this.imageService;
   }
 
@@ -273,6 +287,8 @@ export class Daemon {
     await this.api
       .close(this.config.apiSocket)
       .catch((err: unknown) => this.log.warn({ err }, 'closing the API failed'));
+    await this.cri?.close().catch((err: unknown) => this.log.warn({ err }, 'closing the CRI gateway failed'));
+    this.cri = undefined;
     await this.exitMonitor?.stop();
     if (this.worker && this.worker.getState() === 'RUNNING') this.worker.shutdown();
     await this.workerRun?.catch(() => undefined);

@@ -1,0 +1,183 @@
+/**
+ * Containers: CRI's ContainerConfig as ContainerService's CreateContainerRequest, and
+ * ContainerService's status as CRI's Container / ContainerStatus. The create's workflow id is
+ * ContainerService's `container:<sandbox>:<name>:<attempt>`, so a retried CreateContainer joins.
+ */
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { InvalidArgumentError, UnimplementedError } from '../../common/errors.js';
+import type { ContainerStatus, CreateContainerRequest } from '../../daemon/containers.js';
+import type { SandboxView } from '../../daemon/sandboxes.js';
+import type { ResourceRequest, SeccompRequest } from '../../runtime/spec-request.js';
+import type {
+  ContainerDetails,
+  ContainerSpec,
+  ContainerState,
+  ContainerSummary,
+  LinuxResources,
+  MountPropagation,
+} from '../types/container.js';
+import type { PodSandboxSpec, SecurityProfile } from '../types/sandbox.js';
+import { CRI_NAMESPACE, isoToNanos } from './deps.js';
+
+/**
+ * ContainerService keeps no CRI attempt, kubelet's restart counter; it rides along as an
+ * annotation and is taken out again before anything is shown to kubelet.
+ */
+export const ATTEMPT_ANNOTATION = 'io.berth.cri.attempt';
+
+const PROPAGATION: Record<MountPropagation, 'private' | 'rslave' | 'rshared'> = {
+  private: 'private',
+  'host-to-container': 'rslave',
+  bidirectional: 'rshared',
+};
+
+export function resourceRequestOf(r: LinuxResources | undefined): ResourceRequest | undefined {
+  if (!r) return undefined;
+  const out: ResourceRequest = {
+    ...(r.cpuShares > 0 ? { cpuShares: r.cpuShares } : {}),
+    ...(r.cpuQuota !== 0 ? { cpuQuota: r.cpuQuota } : {}),
+    ...(r.cpuPeriod > 0 ? { cpuPeriod: r.cpuPeriod } : {}),
+    ...(r.cpusetCpus ? { cpusetCpus: r.cpusetCpus } : {}),
+    ...(r.cpusetMems ? { cpusetMems: r.cpusetMems } : {}),
+    ...(r.memoryLimitBytes > 0 ? { memoryLimitBytes: r.memoryLimitBytes } : {}),
+    ...(r.memorySwapLimitBytes !== 0 ? { memorySwapLimitBytes: r.memorySwapLimitBytes } : {}),
+    ...(r.hugepageLimits.length > 0
+      ? { hugepageLimits: r.hugepageLimits.map((h) => ({ pageSize: h.pageSize, limitBytes: h.limit })) }
+      : {}),
+  };
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+async function seccompOf(profile: SecurityProfile, privileged: boolean): Promise<SeccompRequest> {
+  if (privileged || profile.kind === 'unconfined') return { kind: 'unconfined' };
+  if (profile.kind === 'runtime-default') return { kind: 'default' };
+  const path = profile.ref.replace(/^localhost\//, '');
+  if (!isAbsolute(path))
+    throw new InvalidArgumentError(`seccomp localhost profile "${profile.ref}" must be an absolute path`);
+  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new InvalidArgumentError(`seccomp profile ${path} cannot be read: ${err.code ?? err.message}`);
+  });
+  try {
+    return { kind: 'custom', profile: JSON.parse(text) as never };
+  } catch {
+    throw new InvalidArgumentError(`seccomp profile ${path} is not valid JSON`);
+  }
+}
+
+function userOf(spec: ContainerSpec): string | undefined {
+  const sc = spec.linux.securityContext;
+  if (sc.runAsUser !== undefined)
+    return sc.runAsGroup !== undefined ? `${sc.runAsUser}:${sc.runAsGroup}` : String(sc.runAsUser);
+  if (sc.runAsUsername)
+    return sc.runAsGroup !== undefined ? `${sc.runAsUsername}:${sc.runAsGroup}` : sc.runAsUsername;
+  return undefined;
+}
+
+export async function createRequestOf(
+  sandbox: SandboxView,
+  spec: ContainerSpec,
+  podSpec: PodSandboxSpec | undefined,
+): Promise<CreateContainerRequest> {
+  const sc = spec.linux.securityContext;
+  if (sc.namespaces.pid === 'pod' || sc.namespaces.pid === 'target' || sc.namespaces.pid === 'node')
+    throw new UnimplementedError(
+      `config.linux.security_context.namespace_options.pid ${sc.namespaces.pid.toUpperCase()}: Berth gives each container its own PID namespace only`,
+    );
+  const imageMount = spec.mounts.find((m) => m.image);
+  if (imageMount)
+    throw new UnimplementedError(`mount at ${imageMount.containerPath}: image volumes are not supported yet`);
+  const logDirectory = sandbox.config?.logDirectory ?? podSpec?.logDirectory ?? '';
+  const user = userOf(spec);
+  const resources = resourceRequestOf(spec.linux.resources);
+  const sysctls = podSpec?.linux.sysctls ?? {};
+  const privileged = sc.privileged;
+  return {
+    namespace: sandbox.namespace || CRI_NAMESPACE,
+    sandboxId: sandbox.id,
+    name: spec.metadata.name,
+    attempt: spec.metadata.attempt,
+    image: spec.image.image,
+    ...(spec.command.length > 0 ? { command: spec.command } : {}),
+    ...(spec.args.length > 0 ? { args: spec.args } : {}),
+    env: spec.envs,
+    ...(spec.workingDir ? { workingDir: spec.workingDir } : {}),
+    ...(user ? { user } : {}),
+    ...(sc.supplementalGroups.length > 0 ? { supplementalGroups: sc.supplementalGroups } : {}),
+    tty: spec.tty,
+    stdin: spec.stdin,
+    binds: spec.mounts.map((m) => ({
+      hostPath: m.hostPath,
+      containerPath: m.containerPath,
+      readonly: m.readonly,
+      propagation: PROPAGATION[m.propagation],
+    })),
+    readonlyRootfs: sc.readonlyRootfs,
+    capabilities: privileged ? { add: ['ALL'] } : { add: sc.capabilities.add, drop: sc.capabilities.drop },
+    noNewPrivileges: sc.noNewPrivs,
+    seccomp: await seccompOf(sc.seccomp, privileged),
+    // Privileged containers see everything: no masked or read-only paths (as containerd does).
+    ...(privileged
+      ? { maskedPaths: [], readonlyPaths: [] }
+      : {
+          ...(sc.maskedPaths.length > 0 ? { maskedPaths: sc.maskedPaths } : {}),
+          ...(sc.readonlyPaths.length > 0 ? { readonlyPaths: sc.readonlyPaths } : {}),
+        }),
+    devices: spec.devices.map((d) => ({
+      hostPath: d.hostPath,
+      containerPath: d.containerPath,
+      permissions: d.permissions,
+    })),
+    ...(Object.keys(sysctls).length > 0 ? { sysctls } : {}),
+    ...(spec.linux.resources && spec.linux.resources.oomScoreAdj !== 0
+      ? { oomScoreAdj: spec.linux.resources.oomScoreAdj }
+      : {}),
+    ...(resources ? { resources } : {}),
+    ...(spec.logPath && logDirectory ? { logPath: join(logDirectory, spec.logPath) } : {}),
+    labels: spec.labels,
+    annotations: { ...spec.annotations, [ATTEMPT_ANNOTATION]: String(spec.metadata.attempt) },
+    ...(sandbox.runtimeHandler ? { runtimeHandler: sandbox.runtimeHandler } : {}),
+  };
+}
+
+function stateOf(s: ContainerStatus): ContainerState {
+  if (s.state === 'paused') return 'running';
+  return s.state;
+}
+
+function publicAnnotations(annotations: Record<string, string>): Record<string, string> {
+  const { [ATTEMPT_ANNOTATION]: _attempt, ...rest } = annotations;
+  return rest;
+}
+
+/** `imageId` is the image's config digest when the image is still on the node. */
+export function containerSummaryOf(s: ContainerStatus, imageId: string | undefined): ContainerSummary {
+  const repo = s.image.split('@')[0]!.replace(/:[^:/]+$/, '');
+  return {
+    id: s.id,
+    podSandboxId: s.sandboxId ?? '',
+    metadata: { name: s.name, attempt: Number(s.annotations[ATTEMPT_ANNOTATION] ?? 0) || 0 },
+    image: { image: s.image, annotations: {}, userSpecifiedImage: s.image, runtimeHandler: '' },
+    imageRef: s.imageDigest ? `${repo}@${s.imageDigest}` : s.image,
+    imageId: imageId ?? s.imageDigest ?? '',
+    state: stateOf(s),
+    createdAt: isoToNanos(s.createdAt),
+    labels: s.labels,
+    annotations: publicAnnotations(s.annotations),
+  };
+}
+
+export function containerDetailsOf(s: ContainerStatus, imageId: string | undefined): ContainerDetails {
+  const exited = s.state === 'exited';
+  return {
+    ...containerSummaryOf(s, imageId),
+    startedAt: isoToNanos(s.startedAt),
+    finishedAt: exited ? isoToNanos(s.exitedAt) : 0n,
+    exitCode: exited ? (s.exitCode ?? 0) : 0,
+    reason: s.reason ?? '',
+    message: '',
+    mounts: [],
+    logPath: s.logPath ?? '',
+    stopSignal: '',
+  };
+}
