@@ -125,7 +125,7 @@ export function createImageActivities(ctx: ActivityContext) {
           },
         );
       } catch (err) {
-        if (stalled.signal.aborted && !cancelled?.aborted) {
+        if (stalled.signal.aborted) {
           throw new UnavailableError(
             `pull of ${req.ref} made no progress for ${Math.round(req.noProgressTimeoutMs / 1000)} s (${done} bytes fetched)`,
             { cause: err },

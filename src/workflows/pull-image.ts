@@ -6,7 +6,13 @@
  * long; a retried fetch resumes each blob by Range from what the content store already holds.
  * On failure, content and snapshots that no image references are collected again.
  */
-import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  TimeoutFailure,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { LONG_STEP, SHORT_STEP } from './conventions.js';
 
@@ -55,7 +61,9 @@ const shortSteps = proxyActivities<Activities>(SHORT_STEP);
 export async function pullImage(req: PullImageRequest): Promise<PulledImageResult> {
   const fetchSteps = proxyActivities<Activities>({
     ...LONG_STEP,
-    heartbeatTimeout: req.noProgressTimeoutMs,
+    // The fetch itself gives up after noProgressTimeoutMs without a byte (and says so); the
+    // heartbeat timeout, a little longer, catches a worker that died or hung.
+    heartbeatTimeout: Math.round(req.noProgressTimeoutMs * 1.5),
     // Each attempt resumes where the last stopped; attempts that all stall end the pull.
     retry: { ...LONG_STEP.retry, maximumAttempts: 5 },
   });
@@ -65,7 +73,9 @@ export async function pullImage(req: PullImageRequest): Promise<PulledImageResul
   });
   try {
     const resolved = await resolveSteps.pullResolve(req);
-    await fetchSteps.pullFetchLayers(req, resolved);
+    await fetchSteps.pullFetchLayers(req, resolved).catch((err: unknown) => {
+      throw noProgressFailure(err, req);
+    });
     const chainId = await unpackSteps.pullUnpack(req, resolved);
     return await shortSteps.pullRecord(req, resolved, chainId);
   } catch (err) {
@@ -78,4 +88,21 @@ export async function pullImage(req: PullImageRequest): Promise<PulledImageResul
       .catch(() => undefined);
     throw err;
   }
+}
+
+/** A fetch whose last attempt timed out on its heartbeat made no progress: say so, as the user's error. */
+function noProgressFailure(err: unknown, req: PullImageRequest): unknown {
+  if (
+    err instanceof ActivityFailure &&
+    err.cause instanceof TimeoutFailure &&
+    err.cause.timeoutType === 'HEARTBEAT'
+  ) {
+    return ApplicationFailure.create({
+      type: 'unavailable',
+      nonRetryable: true,
+      message: `pull of ${req.ref} made no progress for ${Math.round(req.noProgressTimeoutMs / 1000)} s`,
+      cause: err,
+    });
+  }
+  return err;
 }

@@ -13,7 +13,8 @@
  */
 import { BerthError, InvalidArgumentError, errorMessage } from '../../common/errors.js';
 import type { ImageRecord } from '../../events/projections/state.js';
-import type { ImageService } from '../../daemon/images.js';
+import { checkNamespace, type ImageService } from '../../daemon/images.js';
+import { parseReference } from '../../registry/reference.js';
 import type { PullProgress } from '../../images/progress.js';
 import type { PullCredentials } from '../../images/session.js';
 import type { ApiRequest, Route } from '../router.js';
@@ -114,7 +115,9 @@ export function imageRoutes(source: ImageRoutesSource): Route[] {
       path: '/v1/images/pull',
       handler: async (req) => {
         // Bad input is refused before the stream starts, so it gets a proper error status.
-        reqString(body(req), 'ref');
+        const b = body(req);
+        parseReference(reqString(b, 'ref'));
+        checkNamespace(optString(b, 'namespace') ?? req.query.get('namespace') ?? undefined);
         return { stream: pullStream(source, req) };
       },
     },
