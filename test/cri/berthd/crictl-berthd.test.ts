@@ -1,0 +1,294 @@
+/**
+ * crictl v1.36 drives every subcommand against a real berthd's CRI socket (issue 10's list):
+ * version, info, pull, images, inspecti, imagefsinfo, runp, pods, inspectp, create, start, ps,
+ * inspect, logs, exec (sync and -i), attach, port-forward, stats, statsp, update, events, stop,
+ * rm, stopp, rmp, rmi. The pod runs two containers sharing its network namespace: one serves
+ * HTTP on 8080, the other fetches it from 127.0.0.1.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CRICTL, startCriEnv, type CriEnv } from './env.js';
+
+let env: CriEnv;
+let podJson: string;
+let logDir: string;
+let podId = '';
+let serverId = '';
+let clientId = '';
+let tickerId = '';
+
+async function ok(args: string[], input?: string): Promise<string> {
+  const r = await env.crictl(args, input !== undefined ? { input } : {});
+  expect(
+    r.code,
+    `crictl ${args.join(' ')} failed:\n${r.stderr}\n--- berthd:\n${env.berthd.output().slice(-3000)}`,
+  ).toBe(0);
+  return r.stdout;
+}
+
+/** Runs a long-lived crictl (attach, port-forward, events) until `until` sees what it waits for. */
+function background(args: string[]): {
+  child: ChildProcess;
+  output: () => string;
+  waitFor(re: RegExp): Promise<RegExpExecArray>;
+} {
+  const child = spawn(CRICTL, ['--config', env.crictlConfig, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  const waiters: (() => void)[] = [];
+  const onData = (d: Buffer): void => {
+    text += d.toString();
+    for (const w of waiters.splice(0)) w();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  return {
+    child,
+    output: () => text,
+    waitFor(re) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const m = re.exec(text);
+          if (m) return resolve(m);
+          if (child.exitCode !== null) return reject(new Error(`crictl ${args.join(' ')} exited: ${text}`));
+          waiters.push(check);
+        };
+        child.once('exit', () => {
+          const m = re.exec(text);
+          if (m) resolve(m);
+          else reject(new Error(`crictl ${args.join(' ')} exited ${child.exitCode}: ${text}`));
+        });
+        check();
+      });
+    },
+  };
+}
+
+function httpGet(port: number, urlPath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function containerJson(
+  name: string,
+  command: string[],
+  extra: Record<string, unknown> = {},
+): Promise<string> {
+  const file = path.join(env.work, `${name}.json`);
+  await writeFile(
+    file,
+    JSON.stringify({
+      metadata: { name },
+      image: { image: env.image },
+      command,
+      log_path: `${name}.log`,
+      linux: {},
+      ...extra,
+    }),
+  );
+  return file;
+}
+
+beforeAll(async () => {
+  env = await startCriEnv();
+  logDir = path.join(env.work, 'pod-logs');
+  await mkdir(logDir, { recursive: true });
+  podJson = path.join(env.work, 'pod.json');
+  await writeFile(
+    podJson,
+    JSON.stringify({
+      metadata: { name: 'web', namespace: 'shop', uid: 'uid-web-1', attempt: 0 },
+      hostname: 'web',
+      log_directory: logDir,
+      labels: { app: 'web' },
+      linux: {},
+    }),
+  );
+}, 180_000);
+
+afterAll(async () => {
+  if (!env) return;
+  // Whatever a failing test left: the pod (and its containers), then the daemon.
+  if (podId) {
+    await env.crictl(['stopp', podId]);
+    await env.crictl(['rmp', '-f', podId]);
+  }
+  await env.cleanup();
+}, 120_000);
+
+describe('crictl against berthd', () => {
+  it('version and info', async () => {
+    expect(await ok(['version'])).toMatch(/RuntimeName:\s+berth/);
+    const info = JSON.parse(await ok(['info'])) as {
+      status: { conditions: { type: string; status: boolean }[] };
+      runtimeHandlers: { name: string }[];
+    };
+    expect(info.status.conditions.map((c) => [c.type, c.status])).toEqual([
+      ['RuntimeReady', true],
+      ['NetworkReady', true],
+    ]);
+    expect(info.runtimeHandlers.map((h) => h.name)).toContain('runc');
+  });
+
+  it('pull, images, inspecti, imagefsinfo', async () => {
+    expect(await ok(['pull', env.image])).toMatch(/Image is up to date for sha256:[0-9a-f]{64}/);
+    const images = await ok(['images']);
+    expect(images).toContain(`${env.image.split(':1')[0]}`);
+    const inspect = JSON.parse(await ok(['inspecti', env.image])) as {
+      status: { repoTags: string[]; id: string };
+    };
+    expect(inspect.status.repoTags).toContain(env.image);
+    const fs = JSON.parse(await ok(['imagefsinfo'])) as {
+      status: { imageFilesystems: { usedBytes: { value: string } }[] };
+    };
+    expect(Number(fs.status.imageFilesystems[0]!.usedBytes.value)).toBeGreaterThan(0);
+  });
+
+  it('runp, pods, inspectp', async () => {
+    podId = (await ok(['runp', podJson])).trim();
+    expect(podId).toMatch(/^[0-9a-f]{64}$/);
+    // The same pod attempt again is the same sandbox (kubelet's retry), not a second one.
+    expect((await ok(['runp', podJson])).trim()).toBe(podId);
+    const pods = await ok(['pods', '--name', 'web']);
+    expect(pods).toContain(podId.slice(0, 13));
+    expect(pods).toContain('Ready');
+    const inspect = JSON.parse(await ok(['inspectp', podId])) as {
+      status: { state: string; network: { ip: string }; metadata: { uid: string } };
+    };
+    expect(inspect.status.state).toBe('SANDBOX_READY');
+    expect(inspect.status.network.ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(inspect.status.metadata.uid).toBe('uid-web-1');
+  });
+
+  it('create and start two containers sharing the pod network; ps, inspect', async () => {
+    const server = await containerJson('server', [
+      'sh',
+      '-c',
+      'mkdir -p /www && echo hello-from-server > /www/index.html && echo serving && exec httpd -f -p 8080 -h /www',
+    ]);
+    const client = await containerJson('client', ['sh', '-c', 'echo client up; exec sleep 3600'], {
+      stdin: true,
+    });
+    const ticker = await containerJson('ticker', ['sh', '-c', 'while true; do echo tick; sleep 1; done']);
+    serverId = (await ok(['create', podId, server, podJson])).trim();
+    clientId = (await ok(['create', podId, client, podJson])).trim();
+    tickerId = (await ok(['create', podId, ticker, podJson])).trim();
+    for (const id of [serverId, clientId, tickerId]) await ok(['start', id]);
+    const ps = await ok(['ps', '--pod', podId]);
+    for (const id of [serverId, clientId, tickerId]) expect(ps).toContain(id.slice(0, 13));
+    expect(ps).toContain('Running');
+    const inspect = JSON.parse(await ok(['inspect', serverId])) as {
+      status: { state: string; metadata: { name: string }; logPath: string };
+    };
+    expect(inspect.status.state).toBe('CONTAINER_RUNNING');
+    expect(inspect.status.metadata.name).toBe('server');
+    expect(inspect.status.logPath).toBe(path.join(logDir, 'server.log'));
+  });
+
+  it('the client container reaches the server on localhost (shared netns); exec sync', async () => {
+    let body = '';
+    // httpd may still be starting: exec until it answers (each exec is a real request).
+    for (let i = 0; i < 50 && !body.includes('hello-from-server'); i++) {
+      const r = await env.crictl([
+        'exec',
+        '-s',
+        clientId,
+        'wget',
+        '-qO-',
+        'http://127.0.0.1:8080/index.html',
+      ]);
+      body = r.stdout;
+    }
+    expect(body).toContain('hello-from-server');
+  });
+
+  it('logs', async () => {
+    expect(await ok(['logs', serverId])).toContain('serving');
+    expect(await ok(['logs', clientId])).toContain('client up');
+  });
+
+  it('exec -i passes stdin; a failing exec reports its exit code', async () => {
+    expect(await ok(['exec', '-i', clientId, 'tr', 'a-z', 'A-Z'], 'shout\n')).toBe('SHOUT\n');
+    const failed = await env.crictl(['exec', clientId, 'sh', '-c', 'exit 7']);
+    expect(failed.code).not.toBe(0);
+    expect(failed.stderr).toContain('exit code 7');
+    const sync = await env.crictl(['exec', '-s', clientId, 'sh', '-c', 'echo out; exit 5']);
+    // crictl 1.36 aggregates per-container errors, so its own exit status is 1, not the command's.
+    expect(sync.code).not.toBe(0);
+    expect(sync.stderr).toContain('non-zero exit code');
+    expect(sync.stdout).toContain('out');
+  });
+
+  it('attach follows the container output', async () => {
+    const attach = background(['attach', tickerId]);
+    try {
+      await attach.waitFor(/tick/);
+    } finally {
+      attach.child.kill('SIGTERM');
+    }
+  });
+
+  it('port-forward reaches the server inside the pod', async () => {
+    const pf = background(['port-forward', podId, '0:8080']);
+    try {
+      const m = await pf.waitFor(/Forwarding from 127\.0\.0\.1:(\d+)/);
+      expect(await httpGet(Number(m[1]), '/index.html')).toBe('hello-from-server\n');
+    } finally {
+      pf.child.kill('SIGTERM');
+    }
+  });
+
+  it('stats, statsp, update', async () => {
+    const stats = JSON.parse(await ok(['stats', '-o', 'json', serverId])) as {
+      stats: { attributes: { id: string }; memory: { workingSetBytes: { value: string } } }[];
+    };
+    expect(stats.stats[0]!.attributes.id).toBe(serverId);
+    expect(Number(stats.stats[0]!.memory.workingSetBytes.value)).toBeGreaterThan(0);
+    const statsp = JSON.parse(await ok(['statsp', '-o', 'json', podId])) as {
+      stats: { attributes: { id: string } }[];
+    };
+    expect(statsp.stats[0]!.attributes.id).toBe(podId);
+    await ok(['update', '--memory', '67108864', serverId]);
+  });
+
+  it('events, stop, rm', async () => {
+    const events = background(['events', '-o', 'json']);
+    try {
+      // crictl prints nothing until an event arrives; stopping the ticker produces one.
+      await new Promise((r) => setTimeout(r, 500));
+      await ok(['stop', '--timeout', '0', tickerId]);
+      await events.waitFor(
+        new RegExp(
+          `"containerId":\\s*"${tickerId}"[\\s\\S]*CONTAINER_STOPPED_EVENT|CONTAINER_STOPPED_EVENT[\\s\\S]*"containerId":\\s*"${tickerId}"`,
+        ),
+      );
+    } finally {
+      events.child.kill('SIGTERM');
+    }
+    const inspect = JSON.parse(await ok(['inspect', tickerId])) as { status: { state: string } };
+    expect(inspect.status.state).toBe('CONTAINER_EXITED');
+    await ok(['rm', tickerId]);
+    expect(await ok(['ps', '-a', '--pod', podId])).not.toContain(tickerId.slice(0, 13));
+  });
+
+  it('stopp, rmp, rmi', async () => {
+    await ok(['stopp', podId]);
+    const inspect = JSON.parse(await ok(['inspectp', podId])) as { status: { state: string } };
+    expect(inspect.status.state).toBe('SANDBOX_NOTREADY');
+    await ok(['rmp', podId]);
+    expect(await ok(['pods', '-q'])).not.toContain(podId);
+    expect(await ok(['ps', '-a', '-q'])).toBe('');
+    podId = '';
+    await ok(['rmi', env.image]);
+    expect(await ok(['images', '-q'])).toBe('');
+  });
+});
