@@ -77,3 +77,29 @@ export async function execStreaming(
     await rm(pidPath, { force: true });
   }
 }
+
+/**
+ * The command line of an exec for a local, root caller to run itself (`berth exec -it`): with its
+ * own terminal as stdio, the runtime's pty follows the caller's window size. The process file stays
+ * in the task's bundle (removed with it); the caller may delete it once the runtime started.
+ */
+export async function execCommand(
+  node: Pick<NodeServices, 'tasks' | 'handlers'>,
+  id: string,
+  cmd: string[],
+  tty: boolean,
+): Promise<{ argv: string[]; processFile: string }> {
+  const dir = node.tasks.taskDir(id);
+  const meta = JSON.parse(await readFile(join(dir, 'task.json'), 'utf8')) as { handler: string };
+  const handler = node.handlers.get(meta.handler);
+  await handler.ensureUsable();
+  const spec = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as OciSpec;
+  const proc = { ...execProcess(spec.process, { args: cmd }), terminal: tty };
+  const tag = randomBytes(6).toString('hex');
+  const processFile = join(dir, `exec-${tag}.json`);
+  await writeFile(processFile, JSON.stringify(proc));
+  return {
+    argv: [handler.runtimePath, ...handler.execArgs(id, processFile, join(dir, `exec-${tag}.pid`))],
+    processFile,
+  };
+}

@@ -27,7 +27,7 @@ import {
   type CreateContainerArgs,
   type CreatedContainer,
 } from '../workflows/container-types.js';
-import { execStreaming, type ExecStreams } from './container-exec.js';
+import { execCommand, execStreaming, type ExecStreams } from './container-exec.js';
 import type { NodeServices } from './node-services.js';
 import type { TransitionRunner } from './transitions.js';
 
@@ -273,7 +273,8 @@ export class ContainerService {
       workflowType: 'removeContainer',
       workflowId: containerWorkflowIds.remove(c.id),
       args: [{ namespace: c.namespace, id: c.id, force: opts.force === true }],
-      onFinished: 'recorded',
+      // A refused remove (running, no force) must not stand in for a later forced one.
+      onFinished: 'again',
     });
   }
 
@@ -351,6 +352,16 @@ export class ContainerService {
   async exec(idOrPrefix: string, cmd: string[], streams: ExecStreams): Promise<number> {
     const c = this.running(idOrPrefix);
     return execStreaming(this.node(), c.id, cmd, streams);
+  }
+
+  /** The runtime command line of an exec, for the local CLI to run with its own terminal. */
+  async execCommand(
+    idOrPrefix: string,
+    cmd: string[],
+    tty: boolean,
+  ): Promise<{ argv: string[]; processFile: string }> {
+    const c = this.running(idOrPrefix);
+    return execCommand(this.node(), c.id, cmd, tty);
   }
 
   /**

@@ -1,0 +1,158 @@
+/**
+ * Container routes (ids may be unique prefixes or names):
+ *   POST   /v1/containers                  CreateContainerRequest → ContainerStatus
+ *   GET    /v1/containers                  ?namespace&sandbox&state&label=k=v → ContainerStatus[]
+ *   GET    /v1/containers/:id              → ContainerStatus
+ *   POST   /v1/containers/:id/start        → ContainerStatus
+ *   POST   /v1/containers/:id/stop         {timeout?: seconds} → ContainerStatus
+ *   DELETE /v1/containers/:id              ?force=true → {removed: id}
+ *   POST   /v1/containers/:id/exec         {cmd, timeout?} → {exitCode, stdout, stderr, timedOut}
+ *   POST   /v1/containers/:id/exec-command {cmd, tty?} → {argv, cleanup}: a process the (root, local)
+ *          CLI runs itself with its own terminal, for `berth exec -it`
+ *   GET    /v1/containers/:id/logs         ?follow&since&tail → NDJSON {time, stream, text}
+ *   GET    /v1/containers/:id/stats        → ContainerStats
+ *   POST   /v1/containers/:id/update       ResourceRequest → {}
+ *   POST   /v1/containers/:id/reopen-log   → {}
+ */
+import { InvalidArgumentError } from '../../common/errors.js';
+import type { ContainerService, CreateContainerRequest } from '../../daemon/containers.js';
+import type { ResourceRequest } from '../../runtime/spec-request.js';
+import type { ApiRequest, Route } from '../router.js';
+
+export interface ContainerRoutesSource {
+  readonly containers: ContainerService;
+}
+
+function body(req: ApiRequest): Record<string, unknown> {
+  const b = req.body;
+  if (b !== undefined && (typeof b !== 'object' || b === null || Array.isArray(b)))
+    throw new InvalidArgumentError('the request body must be a JSON object');
+  return (b ?? {}) as Record<string, unknown>;
+}
+
+function cmdOf(b: Record<string, unknown>): string[] {
+  const cmd = b.cmd;
+  if (!Array.isArray(cmd) || cmd.length === 0 || !cmd.every((c) => typeof c === 'string'))
+    throw new InvalidArgumentError('"cmd" must be a non-empty array of strings');
+  return cmd as string[];
+}
+
+function seconds(v: unknown, what: string): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`"${what}" must be a non-negative number`);
+  return n;
+}
+
+export function containerRoutes(src: ContainerRoutesSource): Route[] {
+  const svc = () => src.containers;
+  return [
+    {
+      method: 'POST',
+      path: '/v1/containers',
+      handler: async (req) => svc().create(body(req) as unknown as CreateContainerRequest),
+    },
+    {
+      method: 'GET',
+      path: '/v1/containers',
+      handler: async (req) => {
+        const q = req.query;
+        const labels: Record<string, string> = {};
+        for (const l of q.getAll('label')) {
+          const i = l.indexOf('=');
+          if (i <= 0) throw new InvalidArgumentError(`label filter "${l}" must be key=value`);
+          labels[l.slice(0, i)] = l.slice(i + 1);
+        }
+        const state = q.get('state') ?? undefined;
+        return svc().list({
+          ...(q.get('namespace') ? { namespace: q.get('namespace')! } : {}),
+          ...(q.get('sandbox') ? { sandboxId: q.get('sandbox')! } : {}),
+          ...(state ? { state: state as never } : {}),
+          labels,
+        });
+      },
+    },
+    { method: 'GET', path: '/v1/containers/:id', handler: async (req) => svc().get(req.params.id!) },
+    {
+      method: 'POST',
+      path: '/v1/containers/:id/start',
+      handler: async (req) => svc().start(req.params.id!),
+    },
+    {
+      method: 'POST',
+      path: '/v1/containers/:id/stop',
+      handler: async (req) => svc().stop(req.params.id!, seconds(body(req).timeout, 'timeout') ?? 10),
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/containers/:id',
+      handler: async (req) => {
+        const id = svc().get(req.params.id!).id;
+        await svc().remove(id, { force: req.query.get('force') === 'true' });
+        return { removed: id };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/containers/:id/exec',
+      handler: async (req) => {
+        const b = body(req);
+        const r = await svc().execSync(req.params.id!, cmdOf(b), seconds(b.timeout, 'timeout') ?? 0);
+        return {
+          exitCode: r.exitCode,
+          stdout: r.stdout.toString('utf8'),
+          stderr: r.stderr.toString('utf8'),
+          timedOut: r.timedOut,
+        };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/containers/:id/exec-command',
+      handler: async (req) => {
+        const b = body(req);
+        return svc().execCommand(req.params.id!, cmdOf(b), b.tty === true);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/containers/:id/logs',
+      handler: async (req) => {
+        const q = req.query;
+        const since = q.get('since');
+        const tail = q.get('tail');
+        const sinceDate = since ? new Date(since) : undefined;
+        if (sinceDate && Number.isNaN(sinceDate.getTime()))
+          throw new InvalidArgumentError(`since: "${since}" is not a time`);
+        const entries = svc().logs(req.params.id!, {
+          follow: q.get('follow') === 'true',
+          signal: req.signal,
+          ...(sinceDate ? { since: sinceDate } : {}),
+          ...(tail ? { tail: Number(tail) } : {}),
+        });
+        return {
+          stream: (async function* () {
+            for await (const e of entries) yield { time: e.time, stream: e.stream, text: e.text };
+          })(),
+        };
+      },
+    },
+    { method: 'GET', path: '/v1/containers/:id/stats', handler: async (req) => svc().stats(req.params.id!) },
+    {
+      method: 'POST',
+      path: '/v1/containers/:id/update',
+      handler: async (req) => {
+        await svc().update(req.params.id!, body(req) as ResourceRequest);
+        return {};
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/containers/:id/reopen-log',
+      handler: async (req) => {
+        await svc().reopenLog(req.params.id!);
+        return {};
+      },
+    },
+  ];
+}

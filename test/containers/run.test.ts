@@ -1,0 +1,297 @@
+/**
+ * berth run / ps / inspect / exec / logs / stop / rm / stats against a real berthd with runc,
+ * conmon and overlayfs, on a busybox image pulled from a loopback registry.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { BERTH_CLI, runCli, testEnv } from '../helpers/berthd.js';
+import type { ContainerStatus } from '../../src/daemon/containers.js';
+import type { BerthEvent } from '../../src/events/index.js';
+import { cgroupsOf, conmonsUnder, mountsUnder, startContainerEnv, type ContainerEnv } from './support.js';
+
+let env: ContainerEnv;
+const cli = (...args: string[]) => runCli(env.berthd.socket, args);
+
+/** The CLI with `input` on its stdin (then closed). */
+function cliWithInput(input: string, ...args: string[]): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BERTH_CLI, '--socket', env.berthd.socket, ...args], {
+      env: testEnv(),
+    });
+    let stdout = '';
+    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    p.on('exit', (code) => resolve({ code, stdout }));
+    p.stdin.end(input);
+  });
+}
+
+beforeAll(async () => {
+  env = await startContainerEnv();
+}, 180_000);
+
+afterAll(async () => {
+  await env?.cleanup();
+}, 60_000);
+
+async function eventsOf(id: string): Promise<BerthEvent[]> {
+  const out: BerthEvent[] = [];
+  for await (const e of env.berthd.client.stream<BerthEvent>('/v1/events', { entity: id })) out.push(e);
+  return out;
+}
+
+describe('berth run', () => {
+  it('run --rm prints hi, exits 0 and leaves nothing behind', async () => {
+    const r = await cli('run', '--rm', '--name', 'hello', env.image, 'echo', 'hi');
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('hi\n');
+    expect(r.code).toBe(0);
+    const all = await env.berthd.client.get<ContainerStatus[]>('/v1/containers');
+    expect(all).toEqual([]);
+    expect(conmonsUnder(env.berthd.state)).toEqual([]);
+    expect(mountsUnder(`${env.berthd.state}/containers`)).toEqual([]);
+    const dir = `${env.berthd.state}/containers`;
+    expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
+  }, 120_000);
+});
+
+const api = () => env.berthd.client;
+
+async function runDetached(...args: string[]): Promise<string> {
+  const r = await cli('run', '-d', ...args);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return r.stdout.trim();
+}
+
+describe('a detached container', () => {
+  it('is listed, inspected, exec-ed into, logged, measured, stopped and removed', async () => {
+    const id = await runDetached(
+      '--name',
+      'sleeper',
+      '--pids-limit',
+      '64',
+      '--cpu-quota',
+      '50000',
+      env.image,
+      'sh',
+      '-c',
+      'echo started; exec sleep 1000',
+    );
+    const ps = await cli('ps');
+    expect(ps.stdout).toMatch(/CONTAINER ID\s+NAME/);
+    expect(ps.stdout).toContain(id.slice(0, 12));
+    expect(ps.stdout).toContain('sleeper');
+    const st = JSON.parse((await cli('inspect', 'sleeper')).stdout) as ContainerStatus;
+    expect(st).toMatchObject({ id, name: 'sleeper', state: 'running', image: env.image });
+    expect(st.pid).toBeGreaterThan(0);
+
+    const ex = await cli('exec', id.slice(0, 8), 'sh', '-c', 'echo out; echo err >&2; exit 3');
+    expect(ex).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+    const piped = await cliWithInput('piped\n', 'exec', '-i', id, 'cat');
+    expect(piped).toMatchObject({ code: 0, stdout: 'piped\n' });
+
+    // CPU quota and pids limit are in the container's cgroup files.
+    const [pids] = cgroupsOf(id).filter((p) => p.includes('/pids/'));
+    expect(pids && readFileSync(`${pids}/pids.max`, 'utf8').trim()).toBe('64');
+    const [cpu] = cgroupsOf(id).filter((p) => p.includes('/cpu/'));
+    expect(cpu && readFileSync(`${cpu}/cpu.cfs_quota_us`, 'utf8').trim()).toBe('50000');
+
+    const logs = await cli('logs', id);
+    expect(logs.stdout).toBe('started\n');
+    const tail = await cli('logs', '--tail', '0', id);
+    expect(tail.stdout).toBe('');
+    const stats = JSON.parse((await cli('stats', id, '--json')).stdout) as {
+      pidsCurrent: number;
+      memoryWorkingSetBytes: number;
+    }[];
+    expect(stats[0]!.pidsCurrent).toBeGreaterThanOrEqual(1);
+    expect((await cli('stats', id)).stdout).toMatch(/MEM WORKING SET/);
+
+    // sleep as PID 1 ignores SIGTERM: stop kills it after the grace period.
+    const stop = await cli('stop', '-t', '1', id, '--json');
+    expect(stop.code).toBe(0);
+    expect(JSON.parse(stop.stdout)).toMatchObject({ state: 'exited', exitCode: 137, reason: 'Error' });
+    expect((await cli('ps')).stdout).not.toContain(id.slice(0, 12));
+    expect((await cli('ps', '-a')).stdout).toContain('exited (137)');
+    const rm = await cli('rm', id);
+    expect(rm).toMatchObject({ code: 0, stdout: `${id}\n` });
+    const topics = (await eventsOf(id)).map((e) => e.topic);
+    expect(topics).toEqual([
+      '/containers/create',
+      '/tasks/create',
+      '/tasks/start',
+      '/tasks/exit',
+      '/tasks/delete',
+      '/containers/delete',
+    ]);
+    expect(cgroupsOf(id)).toEqual([]);
+  }, 120_000);
+
+  it('rm refuses a running container without -f, and -f kills and removes it', async () => {
+    const id = await runDetached(env.image, 'sleep', '1000');
+    const refused = await cli('rm', id);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/is running: stop it first or remove it with force/);
+    expect((await cli('rm', '-f', id)).code).toBe(0);
+    expect(conmonsUnder(env.berthd.state)).toEqual([]);
+  }, 60_000);
+});
+
+describe('stop with a grace period', () => {
+  it('a process that handles SIGTERM exits with its own code before the timeout', async () => {
+    const id = await runDetached(
+      env.image,
+      'sh',
+      '-c',
+      'trap "exit 7" TERM; echo ready; while true; do sleep 0.1; done',
+    );
+    const r = await cli('stop', '-t', '60', id, '--json');
+    expect(JSON.parse(r.stdout)).toMatchObject({ state: 'exited', exitCode: 7 });
+    const exits = (await eventsOf(id)).filter((e) => e.topic === '/tasks/exit');
+    expect(exits).toHaveLength(1);
+    expect(exits[0]!.data).toMatchObject({ exitCode: 7, oomKilled: false });
+    await cli('rm', id);
+  }, 120_000);
+
+  it('a process that ignores SIGTERM is killed after the grace period', async () => {
+    const id = await runDetached(env.image, 'sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done');
+    const r = await cli('stop', '-t', '2', id, '--json');
+    expect(JSON.parse(r.stdout)).toMatchObject({ state: 'exited', exitCode: 137 });
+    // A second stop of an exited container is a no-op with the same answer.
+    const again = await cli('stop', id, '--json');
+    expect(JSON.parse(again.stdout)).toMatchObject({ state: 'exited', exitCode: 137 });
+    expect((await eventsOf(id)).filter((e) => e.topic === '/tasks/exit')).toHaveLength(1);
+    await cli('rm', id);
+  }, 120_000);
+});
+
+describe('limits and isolation, checked from inside', () => {
+  it('a container allocating past its memory limit is OOM-killed: /tasks/oom and exit 137', async () => {
+    const r = await cli(
+      'run',
+      '--memory',
+      '16m',
+      env.image,
+      'dd',
+      'if=/dev/zero',
+      'of=/dev/null',
+      'bs=64M',
+      'count=1',
+    );
+    expect(r.code).toBe(137);
+    const list = await api().get<ContainerStatus[]>('/v1/containers?state=exited');
+    const c = list.find((x) => x.exitCode === 137 && x.reason === 'OOMKilled');
+    expect(c).toBeDefined();
+    const topics = (await eventsOf(c!.id)).map((e) => e.topic);
+    expect(topics).toContain('/tasks/oom');
+    await cli('rm', c!.id);
+  }, 60_000);
+
+  it('user and groups from the image, capabilities, read-only rootfs and seccomp', async () => {
+    const user = await cli('run', '--rm', '-u', 'app', env.image, 'id');
+    expect(user.stdout.trim()).toBe('uid=1000(app) gid=1000(app) groups=2000(extra)');
+    const caps = await cli('run', '--rm', env.image, 'grep', 'CapEff', '/proc/self/status');
+    // The default set (containerd's 14 capabilities): chown, dac_override, fowner, fsetid, kill,
+    // setgid, setuid, setpcap, net_bind_service, net_raw, sys_chroot, mknod, audit_write, setfcap.
+    expect(caps.stdout.trim()).toBe('CapEff:\t00000000a80425fb');
+    const dropped = await cli(
+      'run',
+      '--rm',
+      '--cap-drop',
+      'ALL',
+      '--cap-add',
+      'NET_RAW',
+      env.image,
+      'grep',
+      'CapEff',
+      '/proc/self/status',
+    );
+    expect(dropped.stdout.trim()).toBe('CapEff:\t0000000000002000');
+    const ro = await cli(
+      'run',
+      '--rm',
+      '--read-only',
+      env.image,
+      'sh',
+      '-c',
+      'touch /x || echo refused; touch /tmp/x 2>&1 | head -c 0; echo done',
+    );
+    expect(ro.stdout).toContain('refused');
+    const sec = await cli('run', '--rm', env.image, 'grep', '^Seccomp:', '/proc/self/status');
+    expect(sec.stdout.trim()).toBe('Seccomp:\t2');
+    const unconfined = await cli(
+      'run',
+      '--rm',
+      '--security-opt',
+      'seccomp=unconfined',
+      env.image,
+      'grep',
+      '^Seccomp:',
+      '/proc/self/status',
+    );
+    expect(unconfined.stdout.trim()).toBe('Seccomp:\t0');
+  }, 120_000);
+});
+
+describe('bad input: a clear error and nothing created', () => {
+  const before = async () => ({
+    containers: (await api().get<ContainerStatus[]>('/v1/containers')).length,
+    conmons: conmonsUnder(env.berthd.state).length,
+    mounts: mountsUnder(`${env.berthd.state}/containers`).length,
+    dirs: existsSync(`${env.berthd.state}/containers`) ? readdirSync(`${env.berthd.state}/containers`) : [],
+  });
+
+  it.each([
+    ['an unknown image', ['127.0.0.1:1/none/such:latest', 'true'], /127\.0\.0\.1:1/],
+    [
+      'an invalid mount source',
+      ['-v', '/no/such/dir:/data', 'IMAGE', 'true'],
+      /mounts\[0\]\.hostPath: \/no\/such\/dir does not exist/,
+    ],
+    [
+      'a cwd that is a file',
+      ['-w', '/etc/notadir', 'IMAGE', 'true'],
+      /workingDir: "\/etc\/notadir" exists in the image but is not a directory/,
+    ],
+    [
+      'an unknown RuntimeClass',
+      ['--runtime', 'nope', 'IMAGE', 'true'],
+      /runtime handler "nope" is not configured/,
+    ],
+  ])(
+    '%s',
+    async (_what, args, message) => {
+      const b = await before();
+      const r = await cli('run', '--rm', ...args.map((a) => (a === 'IMAGE' ? env.image : a)));
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(message);
+      const list = await api().get<ContainerStatus[]>('/v1/containers');
+      expect(list.length).toBe(b.containers);
+      expect(conmonsUnder(env.berthd.state).length).toBe(b.conmons);
+      expect(mountsUnder(`${env.berthd.state}/containers`).length).toBe(b.mounts);
+      const dir = `${env.berthd.state}/containers`;
+      expect(existsSync(dir) ? readdirSync(dir) : []).toEqual(b.dirs);
+    },
+    60_000,
+  );
+
+  it.each([['inspect'], ['stop'], ['rm'], ['logs'], ['exec']])(
+    '%s of an unknown container id',
+    async (verb) => {
+      const r = await cli(verb, 'feedface', ...(verb === 'exec' ? ['true'] : []));
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/container "feedface" not found/);
+    },
+  );
+});
+
+describe('crun', () => {
+  it('runs echo hi, or refuses with the host reason', async () => {
+    const r = await cli('run', '--rm', '--runtime', 'crun', env.image, 'echo', 'hi');
+    if (r.code === 0) expect(r.stdout).toBe('hi\n');
+    else expect(r.stderr).toMatch(/crun/);
+    const crun = (await api().get<ContainerStatus[]>('/v1/containers')).filter((c) => c.runtime === 'crun');
+    expect(crun).toEqual([]);
+  }, 60_000);
+});
