@@ -25,7 +25,8 @@ describe('RunPodSandbox', () => {
     expect(pod_sandbox_id).toMatch(/^[0-9a-f]{64}$/);
     const spec = g.backend.callsTo('runPodSandbox')[0]!.args[0] as PodSandboxSpec;
     expect(spec.metadata).toMatchObject({ namespace: 'default', attempt: 0 });
-    expect(spec.hostname).toBe(spec.metadata.name);
+    // Left empty: the backend picks (containerd and Berth use the node's hostname).
+    expect(spec.hostname).toBe('');
     expect(spec.runtimeHandler).toBe('runc');
     expect(spec.portMappings).toEqual([{ protocol: 'tcp', containerPort: 80, hostPort: 8080, hostIp: '' }]);
     expect(spec.dns).toEqual({

@@ -3,6 +3,7 @@
  * as CRI's PodSandbox / PodSandboxStatus. The sandbox id is SandboxService's (derived from the
  * pod's namespace, uid and attempt), so a retried RunPodSandbox joins or returns the same one.
  */
+import { hostname } from 'node:os';
 import { InvalidArgumentError } from '../../common/errors.js';
 import type { SandboxView } from '../../daemon/sandboxes.js';
 import type { NamespaceMode as BerthNamespaceMode, SandboxConfig } from '../../sandbox/config.js';
@@ -41,7 +42,9 @@ export function sandboxConfigOf(spec: PodSandboxSpec): SandboxConfig {
   const resources = podResources(spec.linux.resources);
   return {
     metadata: { ...spec.metadata },
-    ...(spec.hostname ? { hostname: spec.hostname } : {}),
+    // An empty hostname means the node's, as containerd does (kubelet always sends one for pods
+    // with their own network; critest does not).
+    hostname: spec.hostname || hostname(),
     ...(spec.logDirectory ? { logDirectory: spec.logDirectory } : {}),
     ...(hasDns ? { dnsConfig: { servers: dns.servers, searches: dns.searches, options: dns.options } } : {}),
     portMappings: spec.portMappings.map((p) => ({

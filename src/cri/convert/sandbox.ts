@@ -85,7 +85,7 @@ export function sandboxSpecFromWire(
   const scField = `${field}.linux.security_context`;
   return {
     metadata,
-    hostname: config.hostname === '' ? metadata.name : config.hostname,
+    hostname: config.hostname,
     logDirectory: config.log_directory,
     dns: {
       servers: validateStringList(`${field}.dns_config.servers`, config.dns_config?.servers ?? []),

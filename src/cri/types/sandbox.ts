@@ -61,7 +61,7 @@ export interface SandboxSecurityContext {
 /** The validated RunPodSandbox request (CRI PodSandboxConfig plus the runtime handler). */
 export interface PodSandboxSpec {
   metadata: PodSandboxMetadata;
-  /** Defaults to metadata.name when the request leaves it empty. */
+  /** Empty when the request leaves it empty: the backend uses the node's hostname, as containerd does. */
   hostname: string;
   /** Directory under which kubelet asks container logs to be written; may be empty. */
   logDirectory: string;

@@ -1,0 +1,101 @@
+/**
+ * Runs critest v1.36 against one CRI endpoint and reads its Ginkgo JSON report into
+ * passed / failed / skipped spec names.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execFileCapture } from '../../../src/common/exec.js';
+import { BUSYBOX, WEBSERVER } from './images.js';
+
+export const CRITEST = path.join(process.cwd(), '.tools/bin/critest');
+
+/**
+ * Specs that cannot run offline, skipped with --ginkgo.skip for both runtimes (name → reason).
+ * Everything else runs, including specs Berth is known to fail.
+ */
+export const OFFLINE_SKIPS: Record<string, string> = {
+  'public image with digest should be pulled and removed':
+    'pinned to an upstream manifest digest (sha256:9700f9a2…) that a locally built image cannot have',
+  'image status should support all kinds of references': 'includes the same upstream-pinned digest reference',
+  'removing image from one registry should remove all tags from other registries':
+    'needs two registries (registry.k8s.io and k8s.gcr.io); --registry-prefix maps both onto the one loopback registry',
+};
+
+export interface CritestResult {
+  runtime: string;
+  passed: string[];
+  failed: string[];
+  skipped: string[];
+  /** critest's exit code (non-zero when any spec failed). */
+  exitCode: number;
+  durationMs: number;
+}
+
+interface GinkgoSpec {
+  ContainerHierarchyTexts?: string[] | null;
+  LeafNodeText?: string;
+  LeafNodeType?: string;
+  State?: string;
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+export async function runCritest(opts: {
+  runtime: string;
+  endpoint: string;
+  registryHost: string;
+  work: string;
+  focus?: string;
+  timeoutMs: number;
+  /** Where critest's output goes (`critest-<runtime>.log`); default `work`. */
+  logDir?: string;
+}): Promise<CritestResult> {
+  const imagesFile = path.join(opts.work, 'critest-images.yaml');
+  await writeFile(
+    imagesFile,
+    `defaultTestContainerImage: ${opts.registryHost}/${BUSYBOX}\nwebServerTestImage: ${opts.registryHost}/${WEBSERVER}\n`,
+  );
+  const report = path.join(opts.work, `critest-${opts.runtime}.json`);
+  const started = Date.now();
+  const r = await execFileCapture(
+    CRITEST,
+    [
+      `--runtime-endpoint=${opts.endpoint}`,
+      `--image-endpoint=${opts.endpoint}`,
+      `--registry-prefix=${opts.registryHost}`,
+      `--test-images-file=${imagesFile}`,
+      `--ginkgo.skip=${Object.keys(OFFLINE_SKIPS).map(escapeRegex).join('|')}`,
+      ...(opts.focus ? [`--ginkgo.focus=${opts.focus}`] : []),
+      `--ginkgo.json-report=${report}`,
+      '--ginkgo.no-color',
+      `--ginkgo.timeout=${Math.floor(opts.timeoutMs / 1000)}s`,
+    ],
+    { timeoutMs: opts.timeoutMs + 60_000, cwd: opts.work },
+  );
+  await writeFile(path.join(opts.logDir ?? opts.work, `critest-${opts.runtime}.log`), r.stdout + r.stderr);
+  const suites = JSON.parse(await readFile(report, 'utf8').catch(() => '[]')) as {
+    SpecReports?: GinkgoSpec[];
+  }[];
+  const result: CritestResult = {
+    runtime: opts.runtime,
+    passed: [],
+    failed: [],
+    skipped: [],
+    exitCode: r.code,
+    durationMs: Date.now() - started,
+  };
+  for (const spec of suites.flatMap((s) => s.SpecReports ?? [])) {
+    if (spec.LeafNodeType !== 'It') continue;
+    const name = [...(spec.ContainerHierarchyTexts ?? []), spec.LeafNodeText ?? ''].join(' ');
+    if (spec.State === 'passed') result.passed.push(name);
+    else if (spec.State === 'skipped' || spec.State === 'pending') result.skipped.push(name);
+    else result.failed.push(name);
+  }
+  if (suites.length === 0)
+    throw new Error(
+      `critest against ${opts.runtime} produced no report (exit ${r.code}):\n${(r.stdout + r.stderr).slice(-4000)}`,
+    );
+  return result;
+}
