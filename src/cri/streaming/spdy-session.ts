@@ -46,9 +46,14 @@ export async function serveSpdySession(options: SpdySessionOptions): Promise<voi
       await connection.closed;
       return;
     }
-    const channels = collectChannels(request, options.streamCreationTimeoutMs, (handler) => {
-      onStream = handler;
-    });
+    const channels = collectChannels(
+      request,
+      options.streamCreationTimeoutMs,
+      (handler) => {
+        onStream = handler;
+      },
+      abort.signal,
+    );
     connection.feed(options.head);
     const ready = await Promise.race([channels, connection.closed.then(() => undefined)]);
     if (!ready) return;
@@ -67,6 +72,7 @@ function collectChannels(
   request: RemoteCommandRequest,
   timeoutMs: number,
   setHandler: (handler: (stream: SpdyStream) => void) => void,
+  closed: AbortSignal,
 ): Promise<RemoteCommandChannels> {
   const expected = new Set<string>(expectedChannels(request));
   return new Promise((resolve, reject) => {
@@ -80,6 +86,8 @@ function collectChannels(
         ),
       timeoutMs,
     );
+    // A client that leaves before opening its streams must not keep the timer (and berthd) busy.
+    closed.addEventListener('abort', () => clearTimeout(timer));
     setHandler((stream) => {
       const type = stream.header('streamtype') ?? '';
       if (!STREAM_TYPES.has(type) || got[type]) {
