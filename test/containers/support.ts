@@ -73,19 +73,21 @@ export async function startContainerEnv(opts: { env?: NodeJS.ProcessEnv } = {}):
   await reg.push(layout, 'tiny', 'test/tiny', { destTag: 'latest' });
   const configArgs = await registryConfigArgs(work, [reg.host]);
   const berthd = await startBerthd({ args: configArgs, ...(opts.env ? { env: opts.env } : {}) });
-  return {
+  const env: ContainerEnv = {
     reg,
     berthd,
     image: `${reg.host}/test/tiny:latest`,
     work,
+    // Through env.berthd: a test may replace the daemon (restart on the same root).
     async cleanup() {
-      await berthd.stop();
-      await leftoverSweep(berthd);
-      await berthd.cleanup();
+      await env.berthd.stop();
+      await leftoverSweep(env.berthd);
+      await env.berthd.cleanup();
       await reg.stop();
       await rm(work, { recursive: true, force: true });
     },
   };
+  return env;
 }
 
 /** Kills conmons and unmounts what a failed test left under the daemon's root/state (tests must not leak). */
