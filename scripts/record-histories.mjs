@@ -13,12 +13,15 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
 import { ApiClient } from '../dist/src/api/client.js';
+import { prepareContainerHistories } from './record-container-histories.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(repo, 'test/fixtures/histories');
 const base = await mkdtemp(join(tmpdir(), 'berth-record-'));
 const socket = join(base, 'state/berth.sock');
 const nodeId = 'record';
+// Adds its registry to <base>/registries.json (berthd's registry config; see record-image-histories).
+const containers = await prepareContainerHistories(base, join(base, 'registries.json'));
 const berthd = spawn(
   process.execPath,
   [
@@ -82,9 +85,12 @@ try {
   };
   runs.push({ name: 'noop-activity', workflowId: 'noop:false', run: noop(false) });
   runs.push({ name: 'noop-local-activity', workflowId: 'noop:true', run: noop(true) });
+  runs.push(...containers.runs(api));
   for (const r of runs) {
     await r.run();
-    await writeFile(join(out, `${r.name}.json`), historyJson(r.workflowId));
+    // Ids of later steps (a container's) are known only once earlier runs finished.
+    const workflowId = typeof r.workflowId === 'function' ? r.workflowId() : r.workflowId;
+    await writeFile(join(out, `${r.name}.json`), historyJson(workflowId));
     console.log(`recorded ${r.name}`);
   }
   // node:info runs under a generated id: find the one berthd ran at start-up.
@@ -97,5 +103,6 @@ try {
 } finally {
   berthd.kill('SIGTERM');
   await new Promise((r) => berthd.once('exit', r));
+  await containers.stop();
   await rm(base, { recursive: true, force: true });
 }
