@@ -7,7 +7,10 @@ import { startRegistry } from '../dist/test/helpers/registry.js';
 import { writeOciLayout } from '../dist/test/helpers/oci-images.js';
 import { tinyImageFiles } from '../dist/test/containers/support.js';
 
-/** `registries` is the registry config file berthd will read; this registry's host is added to it. */
+/**
+ * `registries` is the registry config file berthd will read; this registry's host is merged into
+ * it, so call this after anything that writes the file whole.
+ */
 export async function prepareContainerHistories(base, registries) {
   const registry = await startRegistry();
   const layout = join(base, 'container-layout');
@@ -16,6 +19,12 @@ export async function prepareContainerHistories(base, registries) {
   const config = JSON.parse(await readFile(registries, 'utf8').catch(() => '{"hosts":{}}'));
   config.hosts = { ...config.hosts, [registry.host]: { plainHttp: true } };
   await writeFile(registries, JSON.stringify(config));
+  // berthd finds the registry config through BERTH_CONFIG (record-image-histories may have set it).
+  if (!process.env.BERTH_CONFIG) {
+    const daemonConfig = join(base, 'berthd.json');
+    await writeFile(daemonConfig, JSON.stringify({ 'registry-config': registries }));
+    process.env.BERTH_CONFIG = daemonConfig;
+  }
   const image = `${registry.host}/record/busybox:latest`;
   let container;
   return {
