@@ -151,7 +151,7 @@ export function createImageActivities(ctx: ActivityContext) {
       for (const l of image.layers) tracker.update(l.digest, { done: l.size, status: 'fetched' });
       tracker.setPhase('unpack');
       // Unpacking a large layer makes progress the log cannot see byte by byte: beat while it runs.
-      const beat = setInterval(() => heartbeat({ phase: 'unpack' }), 5_000);
+      const beat = setInterval(() => heartbeat({ phase: 'unpack' }), 2_000);
       try {
         // A collection may have run between the steps (after a restart nothing holds the blobs).
         const missing = [];

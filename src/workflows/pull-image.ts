@@ -53,7 +53,8 @@ export interface PulledImageResult {
 /** Resolution talks to the registry: an unreachable one is tried a few times, then reported. */
 const resolveSteps = proxyActivities<Activities>({
   ...SHORT_STEP,
-  startToCloseTimeout: '2 minutes',
+  // A manifest and a config: small. A worker that died mid-step is noticed after this long.
+  startToCloseTimeout: '30 seconds',
   retry: { ...SHORT_STEP.retry, maximumAttempts: 4 },
 });
 const shortSteps = proxyActivities<Activities>(SHORT_STEP);
@@ -69,6 +70,8 @@ export async function pullImage(req: PullImageRequest): Promise<PulledImageResul
   });
   const unpackSteps = proxyActivities<Activities>({
     ...LONG_STEP,
+    // The unpack beats every 2 s while it works: a dead worker is noticed within 10 s.
+    heartbeatTimeout: '10 seconds',
     retry: { ...LONG_STEP.retry, maximumAttempts: 5 },
   });
   try {

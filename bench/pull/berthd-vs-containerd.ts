@@ -1,0 +1,95 @@
+/**
+ * Cold pull + unpack through berthd against `ctr image pull` (which unpacks too) into an isolated
+ * containerd, same registry, same run: a ~105 MB five-layer image and a tiny one. Each iteration
+ * starts cold: the image is removed (and its content and snapshots collected) on both sides first.
+ * Prints per-side medians and berth/containerd (targets: ≤ 0.8 large, ≤ 1.0 tiny).
+ *
+ *   node scripts/build.mjs && node dist/bench/pull/berthd-vs-containerd.js [runs]
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { PullStreamItem } from '../../src/api/routes/images.js';
+import { startBerthd } from '../../test/helpers/berthd.js';
+import { randomBytesSeeded, writeOciLayout } from '../../test/helpers/oci-images.js';
+import { startRegistry } from '../../test/helpers/registry.js';
+import { ContainerdHarness } from '../containerd/harness.js';
+
+const runs = Number(process.argv[2] ?? 3);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+async function time(fn: () => Promise<void>): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+}
+
+async function main(): Promise<void> {
+  const work = await mkdtemp(path.join(tmpdir(), 'berth-bench-pull-cd-'));
+  const reg = await startRegistry();
+  let containerd: ContainerdHarness | undefined;
+  let berthd: Awaited<ReturnType<typeof startBerthd>> | undefined;
+  try {
+    const layout = path.join(work, 'layout');
+    const layers = Array.from({ length: 5 }, (_, i) => ({
+      files: [{ path: `data/${i}`, content: randomBytesSeeded(20 * 1024 * 1024, 100 + i) }],
+    }));
+    const large = await writeOciLayout(layout, 'large', { layers });
+    const tiny = await writeOciLayout(layout, 'tiny', {
+      layers: [{ files: [{ path: 'hello', content: 'hi\n' }] }],
+    });
+    await reg.push(layout, 'large', 'bench/large');
+    await reg.push(layout, 'tiny', 'bench/tiny');
+    const registries = path.join(work, 'registries.json');
+    await writeFile(registries, JSON.stringify({ hosts: { [reg.host]: { plainHttp: true } } }));
+    berthd = await startBerthd({ args: ['--registry-config', registries, '--log-level', 'warn'] });
+    containerd = await ContainerdHarness.start();
+
+    const rows: string[][] = [];
+    for (const [name, built] of [
+      ['large', large],
+      ['tiny', tiny],
+    ] as const) {
+      const bytes = built.images[0]!.layers.reduce((n, l) => n + l.size, 0);
+      const ref = `${reg.host}/bench/${name}:${name}`;
+      const berth: number[] = [];
+      const ctr: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const b = berthd;
+        berth.push(
+          await time(async () => {
+            for await (const item of b.client.postStream<PullStreamItem>('/v1/images/pull', { ref }))
+              if ('error' in item) throw new Error(item.error.message);
+          }),
+        );
+        await b.client.delete(`/v1/images/${encodeURIComponent(ref)}`);
+        const cd = containerd;
+        ctr.push(await time(async () => void (await cd.ctr(['image', 'pull', '--plain-http', ref]))));
+        await cd.ctr(['image', 'rm', '--sync', ref]);
+      }
+      const bm = median(berth);
+      const cm = median(ctr);
+      rows.push([name, (bytes / 1e6).toFixed(1), bm.toFixed(0), cm.toFixed(0), (bm / cm).toFixed(2)]);
+    }
+    const header = ['image', 'MB (compressed)', 'berthd pull ms', 'ctr pull ms', 'berth/containerd'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+    const line = (r: string[]): string => r.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ');
+    console.log(
+      `cold pull + unpack from docker-registry on loopback, median of ${runs} runs (berthd: API → pullImage workflow → overlayfs; containerd 1.6: ctr image pull → overlayfs)`,
+    );
+    console.log(line(header));
+    for (const r of rows) console.log(line(r));
+  } finally {
+    await containerd?.stop();
+    await berthd?.stop();
+    await berthd?.cleanup();
+    await reg.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
