@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
 import { ApiClient } from '../dist/src/api/client.js';
+import { prepareImageHistories } from './record-image-histories.mjs';
 import { prepareContainerHistories } from './record-container-histories.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -20,6 +21,7 @@ const out = join(repo, 'test/fixtures/histories');
 const base = await mkdtemp(join(tmpdir(), 'berth-record-'));
 const socket = join(base, 'state/berth.sock');
 const nodeId = 'record';
+const images = await prepareImageHistories(base);
 // Adds its registry to <base>/registries.json (berthd's registry config; see record-image-histories).
 const containers = await prepareContainerHistories(base, join(base, 'registries.json'));
 const berthd = spawn(
@@ -85,6 +87,7 @@ try {
   };
   runs.push({ name: 'noop-activity', workflowId: 'noop:false', run: noop(false) });
   runs.push({ name: 'noop-local-activity', workflowId: 'noop:true', run: noop(true) });
+  runs.push(...images.runs(api));
   runs.push(...containers.runs(api));
   for (const r of runs) {
     await r.run();
@@ -103,6 +106,7 @@ try {
 } finally {
   berthd.kill('SIGTERM');
   await new Promise((r) => berthd.once('exit', r));
+  await images.stop();
   await containers.stop();
   await rm(base, { recursive: true, force: true });
 }
