@@ -56,6 +56,14 @@ describe('images', () => {
     expect(g.backend.callsTo('pullImage')).toHaveLength(before);
   });
 
+  it('PullImage passes a pod config without metadata on as absent (critest sends labels only)', async () => {
+    await rpc((cb) =>
+      g.image.PullImage({ image: { image: 'labels-only:1' }, sandbox_config: { labels: { a: 'b' } } }, cb),
+    );
+    expect(g.backend.callsTo('pullImage').at(-1)!.args[2]).toBeUndefined();
+    await rpc((cb) => g.image.RemoveImage({ image: { image: 'labels-only:1' } }, cb));
+  });
+
   it('PullImage validates the pod config sent with it', async () => {
     const before = g.backend.callsTo('pullImage').length;
     await expectStatus(

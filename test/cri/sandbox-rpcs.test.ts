@@ -41,7 +41,8 @@ describe('RunPodSandbox', () => {
       ipc: 'pod',
       targetId: '',
     });
-    expect(spec.linux.securityContext.seccomp).toEqual({ kind: 'runtime-default' });
+    // No seccomp profile in the request: unconfined, as containerd does.
+    expect(spec.linux.securityContext.seccomp).toEqual({ kind: 'unconfined' });
   });
 
   const broken: [string, (c: PodSandboxConfig) => PodSandboxConfig | null, string[]][] = [

@@ -15,6 +15,7 @@ import type {
   ContainerState,
   ContainerSummary,
   LinuxResources,
+  Mount,
   MountPropagation,
 } from '../types/container.js';
 import type { PodSandboxSpec, SecurityProfile } from '../types/sandbox.js';
@@ -25,6 +26,9 @@ import { CRI_NAMESPACE, isoToNanos } from './deps.js';
  * annotation and is taken out again before anything is shown to kubelet.
  */
 export const ATTEMPT_ANNOTATION = 'io.berth.cri.attempt';
+/** Likewise the CRI mounts, which ContainerStatus must list back (JSON of Mount[]). */
+const MOUNTS_ANNOTATION = 'io.berth.cri.mounts';
+const HIDDEN_ANNOTATIONS = [ATTEMPT_ANNOTATION, MOUNTS_ANNOTATION];
 
 const PROPAGATION: Record<MountPropagation, 'private' | 'rslave' | 'rshared'> = {
   private: 'private',
@@ -67,6 +71,10 @@ async function seccompOf(profile: SecurityProfile, privileged: boolean): Promise
 
 function userOf(spec: ContainerSpec): string | undefined {
   const sc = spec.linux.securityContext;
+  if (sc.runAsGroup !== undefined && sc.runAsUser === undefined && !sc.runAsUsername)
+    throw new InvalidArgumentError(
+      'config.linux.security_context.run_as_group is set without run_as_user or run_as_username: a group needs a user',
+    );
   if (sc.runAsUser !== undefined)
     return sc.runAsGroup !== undefined ? `${sc.runAsUser}:${sc.runAsGroup}` : String(sc.runAsUser);
   if (sc.runAsUsername)
@@ -135,7 +143,11 @@ export async function createRequestOf(
     ...(resources ? { resources } : {}),
     ...(spec.logPath && logDirectory ? { logPath: join(logDirectory, spec.logPath) } : {}),
     labels: spec.labels,
-    annotations: { ...spec.annotations, [ATTEMPT_ANNOTATION]: String(spec.metadata.attempt) },
+    annotations: {
+      ...spec.annotations,
+      [ATTEMPT_ANNOTATION]: String(spec.metadata.attempt),
+      ...(spec.mounts.length > 0 ? { [MOUNTS_ANNOTATION]: JSON.stringify(spec.mounts) } : {}),
+    },
     ...(sandbox.runtimeHandler ? { runtimeHandler: sandbox.runtimeHandler } : {}),
   };
 }
@@ -145,9 +157,18 @@ function stateOf(s: ContainerStatus): ContainerState {
   return s.state;
 }
 
-function publicAnnotations(annotations: Record<string, string>): Record<string, string> {
-  const { [ATTEMPT_ANNOTATION]: _attempt, ...rest } = annotations;
-  return rest;
+export function publicAnnotations(annotations: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(annotations).filter(([k]) => !HIDDEN_ANNOTATIONS.includes(k)));
+}
+
+function mountsOf(s: ContainerStatus): Mount[] {
+  const json = s.annotations[MOUNTS_ANNOTATION];
+  if (!json) return [];
+  try {
+    return JSON.parse(json) as Mount[];
+  } catch {
+    return [];
+  }
 }
 
 /** `imageId` is the image's config digest when the image is still on the node. */
@@ -176,7 +197,7 @@ export function containerDetailsOf(s: ContainerStatus, imageId: string | undefin
     exitCode: exited ? (s.exitCode ?? 0) : 0,
     reason: s.reason ?? '',
     message: '',
-    mounts: [],
+    mounts: mountsOf(s),
     logPath: s.logPath ?? '',
     stopSignal: '',
   };

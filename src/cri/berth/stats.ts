@@ -2,12 +2,13 @@
 import type { ContainerStats as BerthStats, ContainerStatus } from '../../daemon/containers.js';
 import type { ContainerStats, PodSandboxStats } from '../types/stats.js';
 import type { PodSandboxSummary } from '../types/sandbox.js';
-import { ATTEMPT_ANNOTATION } from './containers.js';
+import { ATTEMPT_ANNOTATION, publicAnnotations } from './containers.js';
 import { isoToNanos } from './deps.js';
 
 export function containerStatsOf(c: ContainerStatus, s: BerthStats): ContainerStats {
   const timestamp = isoToNanos(s.timestamp);
-  const { [ATTEMPT_ANNOTATION]: attempt, ...annotations } = c.annotations;
+  const attempt = c.annotations[ATTEMPT_ANNOTATION];
+  const annotations = publicAnnotations(c.annotations);
   return {
     attributes: {
       id: c.id,

@@ -57,7 +57,9 @@ export function securityProfileFromWire(
       return { kind, ref: requireNonEmpty(`${field}.localhost_ref`, wire.localhost_ref) };
     return { kind };
   }
-  if (legacyPath === '' || legacyPath === 'runtime/default' || legacyPath === 'docker/default') {
+  // No profile at all is unconfined, as in containerd and CRI-O (kubelet always sends one).
+  if (legacyPath === '') return { kind: 'unconfined' };
+  if (legacyPath === 'runtime/default' || legacyPath === 'docker/default') {
     return { kind: 'runtime-default' };
   }
   if (legacyPath === 'unconfined') return { kind: 'unconfined' };

@@ -8,7 +8,9 @@ import type { UnaryRpc } from './context.js';
 export const pullImage: UnaryRpc<PullImageRequest__Output, PullImageResponse> = async (request, ctx) => {
   const spec = imageSpecFromWire('image', request.image);
   const auth = authFromWire(request.auth);
-  const sandbox = request.sandbox_config
+  // The pod config is advisory here (containerd ignores it); one without metadata (critest sends
+  // labels only) is passed on as absent rather than refused.
+  const sandbox = request.sandbox_config?.metadata
     ? sandboxSpecFromWire('sandbox_config', request.sandbox_config, '')
     : undefined;
   const imageRef = await ctx.backend.pullImage(spec, auth, sandbox, ctx.call);
