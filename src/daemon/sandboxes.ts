@@ -74,9 +74,15 @@ export interface RunSandboxOptions {
   namespace?: string;
 }
 
-/** The sandbox id of a pod attempt: deterministic, so retries of one request name one sandbox. */
-export function sandboxIdFor(namespace: string, uid: string, attempt: number): string {
-  return createHash('sha256').update(`berth-sandbox\n${namespace}\n${uid}\n${attempt}`).digest('hex');
+/**
+ * The sandbox id of a pod attempt: deterministic, so retries of one request name one sandbox. The
+ * node id is part of it because pod cgroups (`/berth/pod-<id>`) are host-wide: two daemons on one
+ * host (tests, or a node renamed) must never share one.
+ */
+export function sandboxIdFor(nodeId: string, namespace: string, uid: string, attempt: number): string {
+  return createHash('sha256')
+    .update(`berth-sandbox\n${nodeId}\n${namespace}\n${uid}\n${attempt}`)
+    .digest('hex');
 }
 
 export class SandboxService {
@@ -107,7 +113,7 @@ export class SandboxService {
     const normalized = normalizeSandboxConfig(config);
     if (opts.runtimeHandler) this.node.handlers.get(opts.runtimeHandler);
     const md = normalized.metadata;
-    const id = sandboxIdFor(namespace, md.uid, md.attempt);
+    const id = sandboxIdFor(this.node.config.nodeId, namespace, md.uid, md.attempt);
     const req: CreateSandboxRequest = {
       namespace,
       id,
@@ -202,7 +208,7 @@ export class SandboxService {
    */
   async reconcile(): Promise<{ orphans: string[]; stopped: string[]; removed: string[] }> {
     const node = this.node;
-    const orphans = await node.sandboxes.removeOrphans();
+    const orphans = await this.removeOrphans();
     const stopped: string[] = [];
     const removed: string[] = [];
     const onDisk = new Map((await node.sandboxes.list()).map((r) => [r.id, r]));
@@ -225,6 +231,27 @@ export class SandboxService {
       }
     }
     return { orphans, stopped, removed };
+  }
+
+  /**
+   * Leftovers with no record: a CNI attachment or pinned namespaces, both under this daemon's
+   * state dir. (SandboxManager.removeOrphans also looks at pod cgroups, but those are host-wide
+   * and may belong to another daemon; Berth's own order — record first, record last — never
+   * leaves a pod cgroup without a record.)
+   */
+  private async removeOrphans(): Promise<string[]> {
+    const { sandboxes, network } = this.node;
+    const known = new Set((await sandboxes.list()).map((r) => r.id));
+    const seen = [
+      ...(await network.cache.list()).map((a) => a.containerId),
+      ...(await sandboxes.pinner.pinnedIds()),
+    ];
+    const orphans = [...new Set(seen)].filter((id) => !known.has(id) && /^[0-9a-f]{64}$/.test(id)).sort();
+    for (const id of orphans) {
+      this.node.logger.info({ sandbox: id }, 'removing sandbox leftovers without a record');
+      await sandboxes.remove(id);
+    }
+    return orphans;
   }
 
   private runStop(ref: SandboxRef): Promise<SandboxRef> {

@@ -51,7 +51,7 @@ describe('a conflist naming a missing plugin', () => {
 
   it('fails naming the plugin and the reason, and the compensated create leaves nothing', async () => {
     const config = podConfig('missing-plugin');
-    const id = idOf(config);
+    const id = idOf(d, config);
     const before = await hostFootprint(env, d, [id]);
     const err = await failure(runPod(d, config));
     expect(err.code).toBe('failed_precondition');
@@ -80,11 +80,11 @@ describe('an exhausted IP range, and bad input', () => {
       rangeEnd: `${env.net.prefix}10`,
     });
     d = await startSandboxBerthd(env);
-    before = await hostFootprint(env, d, [idOf(only), idOf(podConfig('no-ip-left'))]);
+    before = await hostFootprint(env, d, [idOf(d, only), idOf(d, podConfig('no-ip-left'))]);
     first = await runPod(d, only);
   }, 120_000);
   afterAll(async () => {
-    await d?.client.delete(`/v1/sandboxes/${idOf(only)}`).catch(() => undefined);
+    await d?.client.delete(`/v1/sandboxes/${idOf(d, only)}`).catch(() => undefined);
     await disposeDaemon(d);
     await teardownNetwork(env);
   }, 120_000);
@@ -92,7 +92,7 @@ describe('an exhausted IP range, and bad input', () => {
   it('the second pod fails naming host-local and the range, and leaves nothing of itself', async () => {
     expect(first.ips[0]!.ip).toBe(`${env.net.prefix}10`);
     const config = podConfig('no-ip-left');
-    const ids = [idOf(only), idOf(config)];
+    const ids = [idOf(d, only), idOf(d, config)];
     const withFirst = await hostFootprint(env, d, ids);
     const err = await failure(runPod(d, config));
     expect(err.code).toBe('failed_precondition');
@@ -134,7 +134,7 @@ describe('an exhausted IP range, and bad input', () => {
       const err = await failure(runPod(d, config));
       expect(err.code).toBe('invalid_argument');
       expect(err.message).toMatch(message);
-      expect(await eventsAbout(d, idOf(config))).toEqual([]);
+      expect(await eventsAbout(d, idOf(d, config))).toEqual([]);
       expect(await readdir(path.join(d.state, 'sandboxes'))).toEqual([first.id]);
     });
   }
@@ -144,7 +144,7 @@ describe('an exhausted IP range, and bad input', () => {
     const err = await failure(d.client.post('/v1/sandboxes', { config, runtimeHandler: 'kata' }));
     expect(err.code).toBe('not_found');
     expect(err.message).toContain('kata');
-    expect(await eventsAbout(d, idOf(config))).toEqual([]);
+    expect(await eventsAbout(d, idOf(d, config))).toEqual([]);
   });
 
   it('refuses the same pod uid and attempt with another configuration, leaving the first as it was', async () => {
@@ -164,7 +164,7 @@ describe('an exhausted IP range, and bad input', () => {
     expect(err.code).toBe('already_exists');
     expect(err.message).toContain('is stopped; remove it first');
     await d.client.delete(`/v1/sandboxes/${first.id}`);
-    expect(await hostFootprint(env, d, [first.id, idOf(podConfig('no-ip-left'))])).toEqual(before);
+    expect(await hostFootprint(env, d, [first.id, idOf(d, podConfig('no-ip-left'))])).toEqual(before);
     const again = await runPod(d, only);
     expect(again.id).toBe(first.id);
     expect(again.state).toBe('ready');

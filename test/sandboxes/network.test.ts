@@ -32,11 +32,12 @@ const a = podConfig('net-a', {
   portMappings: [{ protocol: 'TCP', containerPort: 8080, hostPort }],
 });
 const b = podConfig('net-b', { labels: { app: 'b' } });
-const ids = [idOf(a), idOf(b)];
+let ids: string[] = [];
 
 beforeAll(async () => {
   env = await setupNetwork('net');
   d = await startSandboxBerthd(env);
+  ids = [idOf(d, a), idOf(d, b)];
 }, 120_000);
 
 afterAll(async () => {

@@ -4,7 +4,7 @@
  * of everything a sandbox can leak on the host, to compare before and after.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execFile, execFileCapture } from '../../src/common/exec.js';
@@ -80,9 +80,9 @@ export function podConfig(name: string, extra: Partial<SandboxConfig> = {}): San
   };
 }
 
-/** The id berthd gives the pod (namespace `default`). */
-export function idOf(config: SandboxConfig, namespace = 'default'): string {
-  return sandboxIdFor(namespace, config.metadata.uid, config.metadata.attempt);
+/** The id a berthd gives the pod (namespace `default`). */
+export function idOf(d: Pick<RunningBerthd, 'nodeId'>, config: SandboxConfig, namespace = 'default'): string {
+  return sandboxIdFor(d.nodeId, namespace, config.metadata.uid, config.metadata.attempt);
 }
 
 export const runPod = (d: RunningBerthd, config: SandboxConfig) =>
@@ -102,7 +102,8 @@ export async function hostFootprint(
   const netnsList = (await execFile('ip', ['netns', 'list'])).split('\n').filter(Boolean).sort();
   return {
     iptables: await iptablesFootprint(env.net, ids),
-    links: await stableLinks(env.net),
+    // Bridges come and go with other tests running at the same time; sandbox veths show as bridge ports.
+    links: (await stableLinks(env.net)).filter((l) => !existsSync(`/sys/class/net/${l}/bridge`)),
     bridgePorts: await bridgePorts(env.net),
     leases: await hostLocalLeases(env.dataDir, env.net),
     ipNetns: netnsList,
@@ -113,5 +114,20 @@ export async function hostFootprint(
     cgroups: cgroupDirs.sort(),
     records: await readdir(path.join(d.state, 'sandboxes')).catch(() => [] as string[]),
     cniCache: await readdir(path.join(d.state, 'cni', 'cache')).catch(() => [] as string[]),
+  };
+}
+
+/**
+ * Points every berthd this process starts at the test's CNI conf dir through BERTH_CONFIG (the
+ * crash harness restarts berthd without extra flags). Returns the function that undoes it.
+ */
+export async function useConfigFile(env: SandboxTestEnv): Promise<() => void> {
+  const file = path.join(env.dir, 'berthd.json');
+  await writeFile(file, JSON.stringify({ cniConfDir: env.confDir }));
+  const previous = process.env.BERTH_CONFIG;
+  process.env.BERTH_CONFIG = file;
+  return () => {
+    if (previous === undefined) delete process.env.BERTH_CONFIG;
+    else process.env.BERTH_CONFIG = previous;
   };
 }
