@@ -14,6 +14,7 @@ import { resolveImage } from '../images/resolve.js';
 import { imageSession } from '../images/session.js';
 import { PullTracker } from '../images/tracker.js';
 import { unpackImage } from '../images/unpack-image.js';
+import { LayerArrivals } from '../images/arrivals.js';
 import type { ImageRecord } from '../events/projections/state.js';
 import { nodePlatform, parsePlatform, parseReference } from '../registry/index.js';
 import type { PullImageRequest, PulledImageResult, ResolvedImage } from '../workflows/pull-image.js';
@@ -103,8 +104,29 @@ export function createImageActivities(ctx: ActivityContext) {
         Math.min(1_000, req.noProgressTimeoutMs),
       );
       const cancelled = cancellation();
-      const signal = cancelled ? AbortSignal.any([cancelled, stalled.signal]) : stalled.signal;
+      // An unpack that refuses a layer (diff_id mismatch) ends the downloads too.
+      const refused = new AbortController();
+      const signal = AbortSignal.any([stalled.signal, refused.signal, ...(cancelled ? [cancelled] : [])]);
       let done = 0;
+      // Layers are unpacked in order as they land, while the later ones still download.
+      const arrivals = new LayerArrivals(
+        ctx.content,
+        image.layers.map((l) => l.digest),
+      );
+      await arrivals.check();
+      const unpacking = unpackImage(
+        ctx,
+        req.namespace,
+        image,
+        record,
+        (p) => {
+          const layer = image.layers[p.layer];
+          if (layer) tracker.update(layer.digest, { status: p.status });
+        },
+        (i) => arrivals.ready(i),
+      );
+      unpacking.catch(() => refused.abort());
+      let tail: NodeJS.Timeout | undefined;
       try {
         await access.puller.pull(
           { ...ref, digest: image.target.digest as Digest },
@@ -121,10 +143,26 @@ export function createImageActivities(ctx: ActivityContext) {
               lastProgress = Date.now();
               done = tracker.snapshot().bytesDone;
               heartbeat({ bytesDone: done });
+              if (p.done >= p.total) void arrivals.check(p.digest);
             },
           },
         );
+        await arrivals.finish();
+        // Downloads are done; what is left is unpacking, which is progress too.
+        clearInterval(watchdog);
+        tail = setInterval(() => heartbeat({ phase: 'unpack' }), 2_000);
+        tracker.setPhase('unpack');
+        await unpacking;
       } catch (err) {
+        // Refused before the downloads were told to stop: the unpack's own error is the one to report.
+        const unpackError = refused.signal.aborted
+          ? await unpacking.then(
+              () => undefined,
+              (e: unknown) => e,
+            )
+          : undefined;
+        await arrivals.finish(err);
+        if (unpackError !== undefined && !stalled.signal.aborted) throw unpackError;
         if (stalled.signal.aborted) {
           throw new UnavailableError(
             `pull of ${req.ref} made no progress for ${Math.round(req.noProgressTimeoutMs / 1000)} s (${done} bytes fetched)`,
@@ -134,6 +172,8 @@ export function createImageActivities(ctx: ActivityContext) {
         throw err;
       } finally {
         clearInterval(watchdog);
+        if (tail) clearInterval(tail);
+        await unpacking.catch(() => undefined);
         tracker.flush();
         tracker.stop();
         await access.close();

@@ -30,6 +30,8 @@ export async function unpackImage(
   image: Pick<ResolvedImage, 'layers' | 'diffIds'>,
   record: (req: RecordRequest) => Promise<unknown>,
   onProgress: (p: UnpackProgress) => void,
+  /** Resolves when layer i's blob is in the content store (the fetch step unpacks as layers land). */
+  layerReady: (i: number) => Promise<void> = async () => undefined,
 ): Promise<string | undefined> {
   const sn = node.snapshotter;
   const session = imageSession(node);
@@ -44,6 +46,7 @@ export async function unpackImage(
   try {
     for (const [i, chainId] of ids.entries()) {
       const parent = i === 0 ? undefined : ids[i - 1];
+      await layerReady(i);
       await session.withLock(`chain:${chainId}`, async () => {
         const committedRecord = (): boolean =>
           node.events.projections.get('snapshots', namespace, chainId)?.kind === 'committed';
@@ -51,10 +54,18 @@ export async function unpackImage(
           // Shared with another image (maybe another namespace): record it here if this
           // namespace has no record of it yet.
           if (!committedRecord()) {
+            // An extraction recorded as prepared whose commit was not recorded (a crash between
+            // the two) is completed under its own key, so no active record is left behind.
+            const extracting = node.events.projections.get(
+              'snapshots',
+              namespace,
+              `${EXTRACT_PREFIX}${chainId}`,
+            );
+            const key = extracting ? `${EXTRACT_PREFIX}${chainId}` : chainId;
             await record({
               namespace,
               topic: '/snapshot/commit',
-              data: { v: 1, key: chainId, name: chainId, snapshotter: sn.type },
+              data: { v: 1, key, name: chainId, snapshotter: sn.type },
               step: `commit:${chainId}`,
             });
           }
