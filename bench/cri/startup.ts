@@ -8,13 +8,15 @@
  * load drifts hit both alike. Reports medians and the Berth/containerd ratio.
  * Usage: node scripts/build.mjs && node dist/bench/cri/startup.js [runs=30] [churnPods=50]
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFile } from '../../src/common/exec.js';
 import { leftoverSweep, tinyImageFiles } from '../../test/containers/support.js';
-import { startBerthd } from '../../test/helpers/berthd.js';
 import { writeOciLayout } from '../../test/helpers/oci-images.js';
 import { startRegistry } from '../../test/helpers/registry.js';
 import { registryConfigArgs } from '../../test/images/support.js';
@@ -79,6 +81,58 @@ async function churn(rt: Runtime, dir: string, n: number): Promise<number> {
   return performance.now() - t0;
 }
 
+/** berthd from this build (test/helpers/berthd.ts finds it relative to the sources, not dist). */
+const BERTHD = fileURLToPath(new URL('../../src/daemon/main.js', import.meta.url));
+
+async function startBerthd(
+  dir: string,
+  args: string[],
+): Promise<{ proc: ChildProcess; root: string; state: string }> {
+  const root = path.join(dir, 'berth-root');
+  const state = path.join(dir, 'berth-state');
+  await mkdir(root, { recursive: true });
+  await mkdir(state, { recursive: true });
+  const proc = spawn(
+    process.execPath,
+    [
+      BERTHD,
+      '--root',
+      root,
+      '--state',
+      state,
+      '--node-id',
+      `bench-${randomBytes(3).toString('hex')}`,
+      '--log-level',
+      'warn',
+      ...args,
+    ],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, PATH: `${path.resolve('.tools/bin')}:${process.env.PATH ?? ''}` },
+    },
+  );
+  const endpoint = `unix://${path.join(state, 'cri.sock')}`;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`berthd exited ${proc.exitCode} before it was ready`);
+    if (
+      existsSync(path.join(state, 'berth.sock')) &&
+      (await crictl({ name: 'berth', endpoint }, ['version']).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return { proc, root, state };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function stopBerthd(b: { proc: ChildProcess }): Promise<void> {
+  if (b.proc.exitCode !== null) return;
+  const exited = new Promise((resolve) => b.proc.once('exit', resolve));
+  b.proc.kill('SIGTERM');
+  await exited;
+}
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'berth-bench-cri-'));
   const reg = await startRegistry();
@@ -87,7 +141,7 @@ async function main(): Promise<void> {
   await reg.push(layout, 'tiny', 'bench/tiny', { destTag: '1' });
   const image = `${reg.host}/bench/tiny:1`;
   const containerd = await ContainerdHarness.start();
-  const berthd = await startBerthd({ args: await registryConfigArgs(dir, [reg.host]) });
+  const berthd = await startBerthd(dir, await registryConfigArgs(dir, [reg.host]));
   try {
     const runtimes: Runtime[] = [
       { name: 'berth', endpoint: `unix://${path.join(berthd.state, 'cri.sock')}` },
@@ -143,9 +197,8 @@ async function main(): Promise<void> {
       }),
     );
   } finally {
-    await berthd.stop();
+    await stopBerthd(berthd);
     await leftoverSweep(berthd);
-    await berthd.cleanup();
     await containerd.stop();
     await reg.stop();
     await rm(dir, { recursive: true, force: true });
