@@ -148,10 +148,14 @@ export function createContainerActivities(ctx: ActivityContext) {
 
     /** Starts a created task; a task already started (or already exited) is left as it is. */
     async containerStartTask(ref: ContainerRef): Promise<number> {
-      const st = await taskState(ref.id);
-      if (!st) throw new NotFoundError(`container ${ref.id} has no task`);
-      if (st.status === 'created') await ctx.tasks.start(ref.id);
-      const pid = st.pid || taskPid(ref);
+      // The hot path starts at once; only a refused start (a retry after a crash: already
+      // started, or already exited) asks the runtime what state the task is in.
+      await ctx.tasks.start(ref.id).catch(async (err: unknown) => {
+        const st = await taskState(ref.id);
+        if (!st) throw new NotFoundError(`container ${ref.id} has no task`);
+        if (st.status === 'created') throw err;
+      });
+      const pid = taskPid(ref);
       await recordEvent(ctx, {
         namespace: ref.namespace,
         topic: '/tasks/start',

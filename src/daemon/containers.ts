@@ -426,7 +426,7 @@ export class ContainerService {
     if (opts.follow) {
       // Following stops once the task has exited and its last lines were read.
       const exited = () => projections.get('tasks', c.namespace, c.id)?.status === 'stopped';
-      const finish = () => setTimeout(abort, 200).unref();
+      const finish = () => setTimeout(abort, 100).unref();
       if (exited()) finish();
       else
         unsubscribe = projections.subscribe(() => {

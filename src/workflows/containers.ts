@@ -4,7 +4,14 @@
  * SIGKILL) and remove. Ids: `container:<sandbox or ns>:<name>:<attempt>` for create (a retried
  * request joins), `container:<id>:<verb>` for the rest (container-types.ts).
  */
-import { condition, defineSignal, proxyActivities, setHandler, uuid4 } from '@temporalio/workflow';
+import {
+  condition,
+  defineSignal,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  uuid4,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import {
   TASK_EXITED_SIGNAL,
@@ -14,10 +21,15 @@ import {
   type RemoveContainerArgs,
   type StopContainerArgs,
 } from './container-types.js';
-import { SHORT_STEP } from './conventions.js';
+import { LOCAL_STEP, SHORT_STEP } from './conventions.js';
 import { withCompensation } from './saga.js';
 
-const acts = proxyActivities<Activities>(SHORT_STEP);
+/**
+ * The steps are short (a mount, a runtime call, an append) and on the CRI hot path: local
+ * activities, run by this worker without a round trip through the Temporal server. Idempotence
+ * covers the re-run a crash between the step and the workflow task's completion causes.
+ */
+const acts = proxyLocalActivities<Activities>(LOCAL_STEP);
 
 /** Waiting for an exit: each attempt waits up to 5 s; retried while the task runs (about a minute). */
 const { containerAwaitExit } = proxyActivities<Activities>({
