@@ -8,23 +8,87 @@
  * the runtimes so load drifts hit both alike. Reports medians, p99 and the Berth/containerd ratio.
  * Usage: node scripts/build.mjs && node dist/bench/sandbox/berthd-vs-containerd.js [runs=20]
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ApiClient } from '../../src/api/client.js';
 import { execFile } from '../../src/common/exec.js';
 import type { SandboxView } from '../../src/daemon/sandboxes.js';
+import type { RunningBerthd } from '../../test/helpers/berthd.js';
 import {
   disposeDaemon,
   podConfig,
   setupNetwork,
-  startSandboxBerthd,
   teardownNetwork,
+  type SandboxTestEnv,
 } from '../../test/sandboxes/support.js';
 import { ContainerdHarness, CRICTL } from '../containerd/harness.js';
 import { printTable, summarize, timeIt } from '../stats.js';
 
 const runs = Number(process.argv[2] ?? 20);
+
+// From dist/bench/sandbox (where this runs) or bench/sandbox: the repository holds package.json and dist/.
+const REPO = [2, 3]
+  .map((up) => fileURLToPath(new URL('../'.repeat(up), import.meta.url)))
+  .find(
+    (d) => existsSync(path.join(d, 'package.json')) && existsSync(path.join(d, 'dist/src/daemon/main.js')),
+  )!;
+
+/** The built berthd on its own root, pointed at the bench's CNI conf dir. */
+async function startBerthd(dir: string, net: SandboxTestEnv): Promise<RunningBerthd> {
+  const root = path.join(dir, 'berthd', 'root');
+  const state = path.join(dir, 'berthd', 'state');
+  const socket = path.join(state, 'berth.sock');
+  const proc = spawn(
+    process.execPath,
+    [
+      path.join(REPO, 'dist/src/daemon/main.js'),
+      '--root',
+      root,
+      '--state',
+      state,
+      '--node-id',
+      'bench-sbx',
+      ...net.args,
+    ],
+    {
+      env: { ...process.env, PATH: `${path.join(REPO, '.tools/bin')}:${process.env.PATH ?? ''}` },
+      stdio: 'ignore',
+    },
+  );
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const client = new ApiClient(socket);
+  for (let i = 0; ; i++) {
+    if (proc.exitCode !== null || i > 1200) throw new Error('berthd did not become ready');
+    if (
+      existsSync(socket) &&
+      (await client.get('/v1/health').then(
+        () => true,
+        () => false,
+      ))
+    )
+      break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    proc,
+    root,
+    state,
+    socket,
+    nodeId: 'bench-sbx',
+    client,
+    output: () => '',
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+    cleanup: () => rm(path.join(dir, 'berthd'), { recursive: true, force: true }),
+  };
+}
 
 interface Runtime {
   name: string;
@@ -63,9 +127,11 @@ async function crictlOnce(rt: Runtime, dir: string): Promise<{ up: number; down:
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'berth-bench-sbx-'));
   const net = await setupNetwork('bench');
-  const containerd = await ContainerdHarness.start();
-  const berthd = await startSandboxBerthd(net);
+  let containerd: ContainerdHarness | undefined;
+  let daemon: RunningBerthd | undefined;
   try {
+    containerd = await ContainerdHarness.start();
+    const berthd = (daemon = await startBerthd(dir, net));
     const runtimes: Runtime[] = [
       { name: 'berth', endpoint: `unix://${path.join(berthd.state, 'cri.sock')}` },
       { name: 'containerd', endpoint: `unix://${containerd.socket}` },
@@ -129,8 +195,8 @@ async function main(): Promise<void> {
       }),
     );
   } finally {
-    await disposeDaemon(berthd);
-    await containerd.stop();
+    await disposeDaemon(daemon);
+    await containerd?.stop();
     await teardownNetwork(net);
     await rm(dir, { recursive: true, force: true });
   }
