@@ -259,23 +259,28 @@ describe('crictl against berthd', () => {
     await ok(['update', '--memory', '67108864', serverId]);
   });
 
-  it('events, stop, rm', async () => {
-    const events = background(['events', '-o', 'json']);
+  it('events (two subscribers), stop, rm', async () => {
+    const subscribers = [background(['events', '-o', 'json']), background(['events', '-o', 'json'])];
+    const about = (type: string): RegExp =>
+      new RegExp(`"containerId":\\s*"${tickerId}"[^}]*${type}|${type}[^}]*"containerId":\\s*"${tickerId}"`);
     try {
-      // crictl prints nothing until an event arrives; stopping the ticker produces one.
-      await new Promise((r) => setTimeout(r, 500));
+      // crictl prints nothing until an event arrives: create probe containers (each a new name:
+      // a create is keyed by name and attempt) until both subscribers have shown one, so both
+      // are known to be subscribed before the events under test.
+      for (let i = 0; i < 30; i++) {
+        if (subscribers.every((s) => s.output().includes('CONTAINER_CREATED_EVENT'))) break;
+        const id = (await ok(['create', podId, await containerJson(`probe-${i}`, ['true']), podJson])).trim();
+        await ok(['rm', id]);
+      }
       await ok(['stop', '--timeout', '0', tickerId]);
-      await events.waitFor(
-        new RegExp(
-          `"containerId":\\s*"${tickerId}"[\\s\\S]*CONTAINER_STOPPED_EVENT|CONTAINER_STOPPED_EVENT[\\s\\S]*"containerId":\\s*"${tickerId}"`,
-        ),
-      );
+      for (const s of subscribers) await s.waitFor(about('CONTAINER_STOPPED_EVENT'));
+      const inspect = JSON.parse(await ok(['inspect', tickerId])) as { status: { state: string } };
+      expect(inspect.status.state).toBe('CONTAINER_EXITED');
+      await ok(['rm', tickerId]);
+      for (const s of subscribers) await s.waitFor(about('CONTAINER_DELETED_EVENT'));
     } finally {
-      events.child.kill('SIGTERM');
+      for (const s of subscribers) s.child.kill('SIGTERM');
     }
-    const inspect = JSON.parse(await ok(['inspect', tickerId])) as { status: { state: string } };
-    expect(inspect.status.state).toBe('CONTAINER_EXITED');
-    await ok(['rm', tickerId]);
     expect(await ok(['ps', '-a', '--pod', podId])).not.toContain(tickerId.slice(0, 13));
   });
 
