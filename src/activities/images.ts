@@ -5,7 +5,9 @@
  * record would change, and every event carries the step's idempotency key.
  */
 import { Context } from '@temporalio/activity';
-import { NotFoundError, UnavailableError } from '../common/errors.js';
+import { InvalidArgumentError, NotFoundError, UnavailableError } from '../common/errors.js';
+import { readOciArchive } from '../images/archive.js';
+import type { ImportImageRequest } from '../workflows/image-admin.js';
 import type { Digest } from '../content/digest.js';
 import { collectImageGarbage, type GcResult } from '../images/gc.js';
 import { registryAccess } from '../images/clients.js';
@@ -16,7 +18,7 @@ import { PullTracker } from '../images/tracker.js';
 import { unpackImage } from '../images/unpack-image.js';
 import { LayerArrivals } from '../images/arrivals.js';
 import type { ImageRecord } from '../events/projections/state.js';
-import { nodePlatform, parsePlatform, parseReference } from '../registry/index.js';
+import { formatReference, nodePlatform, parsePlatform, parseReference } from '../registry/index.js';
 import type { PullImageRequest, PulledImageResult, ResolvedImage } from '../workflows/pull-image.js';
 import { heartbeat, recordEvent, type ActivityContext } from './context.js';
 
@@ -33,6 +35,16 @@ function cancellation(): AbortSignal | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The name an imported image gets: a full reference, normalized; a bare tag needs a name given. */
+function importName(path: string, name: string | undefined): string {
+  if (!name) throw new InvalidArgumentError(`${path} does not name its image: give it a name (--name)`);
+  if (!name.includes('/') && !name.includes(':'))
+    throw new InvalidArgumentError(
+      `${path} names its image only by the tag "${name}": give it a full name (--name)`,
+    );
+  return formatReference(parseReference(name));
 }
 
 export function createImageActivities(ctx: ActivityContext) {
@@ -264,6 +276,42 @@ export function createImageActivities(ctx: ActivityContext) {
       const result = await collectImageGarbage(ctx, record);
       ctx.logger.info({ reason: opts.reason, ...result }, 'image garbage collected');
       return result;
+    },
+
+    /** Loads an OCI layout archive on this node into the content store; names its images. */
+    async importLoad(req: ImportImageRequest): Promise<ResolvedImage[]> {
+      const beat = setInterval(() => heartbeat({ phase: 'import' }), 2_000);
+      try {
+        const images = await readOciArchive(req.path, ctx.content);
+        if (images.length === 0) throw new InvalidArgumentError(`${req.path} names no image`);
+        if (req.name && images.length > 1)
+          throw new InvalidArgumentError(
+            `${req.path} holds ${images.length} images: a --name applies to one`,
+          );
+        const out = images.map((img) => ({
+          ref: importName(req.path, req.name ?? img.name),
+          ...img.resolved,
+        }));
+        session.holdFor(
+          workflowId(),
+          out.flatMap((i) => [
+            i.target.digest,
+            i.manifestDigest,
+            i.configDigest,
+            ...i.layers.map((l) => l.digest),
+          ]),
+        );
+        for (const i of out)
+          await recordContent(req.namespace, [
+            i.target.digest,
+            i.manifestDigest,
+            i.configDigest,
+            ...i.layers.map((l) => l.digest),
+          ]);
+        return out;
+      } finally {
+        clearInterval(beat);
+      }
     },
 
     /** Records an image's removal (if it is still recorded). */

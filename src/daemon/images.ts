@@ -5,8 +5,9 @@
  * familiar form (`busybox`), an image id (config digest, or a prefix of its hex) or a target
  * digest prefix. Namespace "default" is the CLI's, "k8s.io" the CRI's.
  */
-import { lstat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { access, lstat, readdir } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { writeOciArchive } from '../images/archive.js';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
 import type { Digest } from '../content/digest.js';
 import type { ImageRecord } from '../events/projections/state.js';
@@ -15,7 +16,7 @@ import { registryAccess } from '../images/clients.js';
 import { imageSession, type PullCredentials } from '../images/session.js';
 import { formatReference, parseReference, pushImage, type PushResult } from '../registry/index.js';
 import type { PullImageRequest, PulledImageResult } from '../workflows/pull-image.js';
-import type { RemoveImageResult } from '../workflows/image-admin.js';
+import type { ImportImageRequest, RemoveImageResult } from '../workflows/image-admin.js';
 import type { NodeServices } from './node-services.js';
 import type { TransitionRunner } from './transitions.js';
 
@@ -192,6 +193,38 @@ export class ImageService {
     } finally {
       await access.close();
     }
+  }
+
+  /** Imports an OCI image layout tar on this node; returns the records of the images it named. */
+  async import(path: string, opts: { namespace?: string; name?: string } = {}): Promise<ImageRecord[]> {
+    const namespace = checkNamespace(opts.namespace);
+    if (!isAbsolute(path))
+      throw new InvalidArgumentError(`import path "${path}" must be absolute (a file on the node)`);
+    await access(path).catch(() => {
+      throw new NotFoundError(`import archive ${path} does not exist on the node`);
+    });
+    const workflowId = `image-import:${namespace}:${path}`;
+    const args: ImportImageRequest = {
+      path,
+      namespace,
+      progressSubject: progressSubject(this.node.config.nodeId, workflowId),
+      ...(opts.name ? { name: opts.name } : {}),
+    };
+    const results = await this.transitions.run<PulledImageResult[]>({
+      workflowType: 'importImage',
+      workflowId,
+      args: [args],
+      onFinished: 'again',
+    });
+    return results.map((r) => this.recordOf(namespace, r.name));
+  }
+
+  /** Writes a recorded image as an OCI image layout tar at `output` on this node. Reads only. */
+  async export(name: string, output: string, namespace?: string): Promise<{ path: string; bytes: number }> {
+    if (!isAbsolute(output))
+      throw new InvalidArgumentError(`export path "${output}" must be absolute (a file on the node)`);
+    const record = this.get(name, namespace);
+    return writeOciArchive(this.node.content, record, output);
   }
 
   /** Bytes and inodes used by the content store and the snapshots (the CRI's ImageFsInfo). */

@@ -4,5 +4,5 @@ export { demoTransition } from './demo.js';
 export { noopTransition } from './noop.js';
 export { createSandbox, stopSandbox, removeSandbox } from './sandboxes.js';
 export { pullImage } from './pull-image.js';
-export { removeImage, tagImage } from './image-admin.js';
+export { importImage, removeImage, tagImage } from './image-admin.js';
 export { createContainer, startContainer, stopContainer, removeContainer } from './containers.js';

@@ -143,6 +143,31 @@ export function imageRoutes(source: ImageRoutesSource): Route[] {
       },
     },
     {
+      method: 'POST',
+      path: '/v1/images/import',
+      handler: async (req) => {
+        const b = body(req);
+        const name = optString(b, 'name');
+        const namespace = optString(b, 'namespace') ?? ns(req);
+        return source.images.import(reqString(b, 'path'), {
+          ...(name ? { name } : {}),
+          ...(namespace ? { namespace } : {}),
+        });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/v1/images/:name/export',
+      handler: async (req) => {
+        const output = req.query.get('output');
+        if (!output) throw new InvalidArgumentError('export needs ?output=<absolute path on the node>');
+        const format = req.query.get('format') ?? 'oci';
+        if (format !== 'oci')
+          throw new InvalidArgumentError(`export format "${format}" is not supported (oci)`);
+        return source.images.export(req.params.name as string, output, ns(req));
+      },
+    },
+    {
       method: 'GET',
       path: '/v1/images/:name',
       handler: async (req) => {

@@ -1,4 +1,5 @@
 /** `berth images`, `berth rmi`, `berth image inspect|tag|push`: image records through berthd. */
+import { resolve } from 'node:path';
 import { InvalidArgumentError } from '../../common/errors.js';
 import type { ImageRecord } from '../../events/projections/state.js';
 import type { Command, CommandContext } from '../command.js';
@@ -128,16 +129,60 @@ async function push(argv: string[], ctx: CommandContext): Promise<number> {
   return 0;
 }
 
+async function importArchive(argv: string[], ctx: CommandContext): Promise<number> {
+  const { values, positionals } = parseCommandArgs(
+    'image import',
+    argv,
+    { namespace: { type: 'string', short: 'n' }, name: { type: 'string' } },
+    true,
+  );
+  if (positionals.length !== 1) throw new InvalidArgumentError('berth image import: give one archive file');
+  const records = await ctx.client.post<ImageRecord[]>('/v1/images/import', {
+    // berthd reads the file itself: it runs on this node.
+    path: resolve(positionals[0] as string),
+    ...(values.name ? { name: values.name } : {}),
+    ...(values.namespace ? { namespace: values.namespace } : {}),
+  });
+  if (values.json) ctx.out(JSON.stringify(records, null, 2));
+  else for (const r of records) ctx.out(`imported ${r.name} (${r.target.digest})`);
+  return 0;
+}
+
+async function exportArchive(argv: string[], ctx: CommandContext): Promise<number> {
+  const { values, positionals } = parseCommandArgs(
+    'image export',
+    argv,
+    { namespace: { type: 'string', short: 'n' } },
+    true,
+  );
+  if (positionals.length !== 2)
+    throw new InvalidArgumentError('berth image export: give NAME and an output FILE');
+  const query = new URLSearchParams({ output: resolve(positionals[1] as string), format: 'oci' });
+  if (values.namespace) query.set('namespace', values.namespace);
+  const r = await ctx.client.get<{ path: string; bytes: number }>(
+    `${path(positionals[0] as string, '/export')}?${query}`,
+  );
+  ctx.out(
+    values.json
+      ? JSON.stringify(r, null, 2)
+      : `exported ${positionals[0]} to ${r.path} (${formatBytes(r.bytes)} of blobs)`,
+  );
+  return 0;
+}
+
 const SUBCOMMANDS: Record<string, (argv: string[], ctx: CommandContext) => Promise<number>> = {
   inspect,
   tag,
   push,
+  import: importArchive,
+  export: exportArchive,
 };
 
 export const imageCommand: Command = {
   name: 'image',
-  summary: 'Image subcommands: inspect, tag, push',
-  usage: 'berth image inspect NAME | tag SOURCE TARGET | push NAME [TARGET]  [--namespace NS] [--json]',
+  summary: 'Image subcommands: inspect, tag, push, import, export (OCI image layout tar)',
+  usage:
+    'berth image inspect NAME | tag SOURCE TARGET | push NAME [TARGET] | import [--name REF] FILE | export NAME FILE  [--namespace NS] [--json]',
   async run(argv, ctx) {
     const [sub, ...rest] = argv;
     const fn = sub ? SUBCOMMANDS[sub] : undefined;
