@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { BERTH_CLI, runCli, testEnv } from '../helpers/berthd.js';
 import type { ContainerStatus } from '../../src/daemon/containers.js';
@@ -294,4 +295,33 @@ describe('crun', () => {
     const crun = (await api().get<ContainerStatus[]>('/v1/containers')).filter((c) => c.runtime === 'crun');
     expect(crun).toEqual([]);
   }, 60_000);
+});
+
+describe('berth run --pod', () => {
+  it('runs the container in a sandbox of its own (hostname, CNI network) and --rm removes both', async () => {
+    // The CNI bridge's isGateway turns ip_forward on: put back what the host had.
+    const forward = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
+    try {
+      const r = await cli(
+        'run',
+        '--rm',
+        '--pod',
+        '--name',
+        'podded',
+        env.image,
+        'sh',
+        '-c',
+        'cat /etc/hostname; grep -c eth0: /proc/net/dev',
+      );
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('podded\n1\n');
+      expect(r.code).toBe(0);
+      expect(await api().get<unknown[]>('/v1/sandboxes')).toEqual([]);
+      expect(
+        (await api().get<ContainerStatus[]>('/v1/containers')).filter((c) => c.name === 'podded'),
+      ).toEqual([]);
+    } finally {
+      await writeFile('/proc/sys/net/ipv4/ip_forward', forward);
+    }
+  }, 120_000);
 });

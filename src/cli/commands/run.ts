@@ -8,6 +8,7 @@ import { rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../../common/errors.js';
 import type { ContainerStatus, CreateContainerRequest } from '../../daemon/containers.js';
+import type { ApiClient } from '../../api/client.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../command.js';
 import { containerPath, printLogs } from './containers.js';
@@ -18,6 +19,7 @@ const RUN_OPTIONS = {
   name: { type: 'string' },
   namespace: { type: 'string', short: 'n' },
   sandbox: { type: 'string' },
+  pod: { type: 'boolean', default: false },
   env: { type: 'string', short: 'e', multiple: true },
   workdir: { type: 'string', short: 'w' },
   user: { type: 'string', short: 'u' },
@@ -131,12 +133,24 @@ export function buildCreateRequest(v: RunValues, image: string, args: string[]):
   };
 }
 
+/** Runs a sandbox for one container; returns its id. */
+async function createPod(client: ApiClient, name: string, namespace: string | undefined): Promise<string> {
+  const sandbox = await client.post<{ id: string }>('/v1/sandboxes', {
+    config: {
+      metadata: { name, uid: randomBytes(8).toString('hex'), namespace: namespace ?? 'default', attempt: 0 },
+      hostname: name,
+    },
+    ...(namespace ? { namespace } : {}),
+  });
+  return sandbox.id;
+}
+
 export const runCommand: Command = {
   name: 'run',
   summary: 'Run a command in a new container (pulls the image if needed)',
   usage:
     'berth run [-d] [--rm] [--name N] [-e K=V] [-v H:C[:ro]] [-u USER] [-w DIR] [--read-only] [--cap-add C] ' +
-    '[--cap-drop C] [--memory 64m] [--pids-limit N] [--cpu-quota US] [--runtime runc|crun] [--sandbox ID] ' +
+    '[--cap-drop C] [--memory 64m] [--pids-limit N] [--cpu-quota US] [--runtime runc|crun] [--sandbox ID | --pod] ' +
     'IMAGE [COMMAND [ARG...]] [--json]',
   async run(argv, ctx) {
     const at = splitAtImage(argv, RUN_OPTIONS);
@@ -145,10 +159,26 @@ export const runCommand: Command = {
     if (!image) throw new InvalidArgumentError('berth run: name an image');
     if (values.interactive)
       throw new InvalidArgumentError('berth run: -i is not supported; run with -d, then berth exec -it');
-    const created = await ctx.client.post<ContainerStatus>(
-      '/v1/containers',
-      buildCreateRequest(values, image, args),
-    );
+    if (values.pod && values.sandbox)
+      throw new InvalidArgumentError(
+        'berth run: --pod creates a sandbox, --sandbox joins one: give one of them',
+      );
+    const request = buildCreateRequest(values, image, args);
+    // --pod: a sandbox of its own (pinned namespaces, CNI network, hostname = the container's name).
+    const pod = values.pod ? await createPod(ctx.client, request.name, values.namespace) : undefined;
+    const removePod = async () => {
+      if (pod) await ctx.client.delete(`/v1/sandboxes/${encodeURIComponent(pod)}`);
+    };
+    let created: ContainerStatus;
+    try {
+      created = await ctx.client.post<ContainerStatus>('/v1/containers', {
+        ...request,
+        ...(pod ? { sandboxId: pod } : {}),
+      });
+    } catch (err) {
+      await removePod().catch(() => undefined);
+      throw err;
+    }
     const started = await ctx.client.post<ContainerStatus>(containerPath(created.id, '/start'));
     if (values.detach) {
       ctx.out(values.json ? JSON.stringify(started, null, 2) : started.id);
@@ -156,7 +186,10 @@ export const runCommand: Command = {
     }
     await printLogs(ctx.client, created.id, { follow: 'true' }, false);
     const final = await ctx.client.get<ContainerStatus>(containerPath(created.id));
-    if (values.rm) await ctx.client.delete(containerPath(created.id) + '?force=true');
+    if (values.rm) {
+      await ctx.client.delete(containerPath(created.id) + '?force=true');
+      await removePod();
+    }
     if (values.json) ctx.out(JSON.stringify(final, null, 2));
     return final.exitCode ?? 0;
   },
