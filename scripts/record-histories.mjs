@@ -15,6 +15,7 @@ import { Client, Connection } from '@temporalio/client';
 import { ApiClient } from '../dist/src/api/client.js';
 import { prepareImageHistories } from './record-image-histories.mjs';
 import { prepareContainerHistories } from './record-container-histories.mjs';
+import { prepareSandboxHistories } from './record-sandbox-histories.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(repo, 'test/fixtures/histories');
@@ -24,6 +25,7 @@ const nodeId = 'record';
 const images = await prepareImageHistories(base);
 // Adds its registry to <base>/registries.json (berthd's registry config; see record-image-histories).
 const containers = await prepareContainerHistories(base, join(base, 'registries.json'));
+const sandboxes = prepareSandboxHistories(base);
 const berthd = spawn(
   process.execPath,
   [
@@ -89,6 +91,7 @@ try {
   runs.push({ name: 'noop-local-activity', workflowId: 'noop:true', run: noop(true) });
   runs.push(...images.runs(api));
   runs.push(...containers.runs(api));
+  runs.push(...sandboxes.runs(api));
   for (const r of runs) {
     await r.run();
     // Ids of later steps (a container's) are known only once earlier runs finished.
@@ -108,5 +111,6 @@ try {
   await new Promise((r) => berthd.once('exit', r));
   await images.stop();
   await containers.stop();
+  await sandboxes.stop();
   await rm(base, { recursive: true, force: true });
 }
