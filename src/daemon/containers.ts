@@ -408,6 +408,38 @@ export class ContainerService {
     await this.node().tasks.update(c.id, resources);
   }
 
+  /**
+   * Freezes (or thaws) every process of the running task. Not a workflow: one runtime call with
+   * nothing to compensate; the event is recorded with an `api` cause.
+   */
+  async pause(idOrPrefix: string): Promise<ContainerStatus> {
+    const c = this.running(idOrPrefix);
+    const node = this.node();
+    await node.tasks.pause(c.id);
+    await node.events.append({
+      namespace: c.namespace,
+      topic: '/tasks/paused',
+      data: { v: 1, containerId: c.id },
+      cause: { kind: 'api', call: 'pause' },
+    });
+    return this.status(c.id);
+  }
+
+  async resume(idOrPrefix: string): Promise<ContainerStatus> {
+    const c = this.record(idOrPrefix);
+    if (this.toStatus(c).state !== 'paused')
+      throw new FailedPreconditionError(`container ${c.id} is ${this.toStatus(c).state}, not paused`);
+    const node = this.node();
+    await node.tasks.resume(c.id);
+    await node.events.append({
+      namespace: c.namespace,
+      topic: '/tasks/resumed',
+      data: { v: 1, containerId: c.id },
+      cause: { kind: 'api', call: 'resume' },
+    });
+    return this.status(c.id);
+  }
+
   /** Has conmon reopen the log file after the kubelet rotated it (CRI ReopenContainerLog). */
   async reopenLog(idOrPrefix: string): Promise<void> {
     const c = this.running(idOrPrefix);

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { BERTH_CLI, runCli, testEnv } from '../helpers/berthd.js';
 import type { ContainerStatus } from '../../src/daemon/containers.js';
@@ -324,4 +324,73 @@ describe('berth run --pod', () => {
       await writeFile('/proc/sys/net/ipv4/ip_forward', forward);
     }
   }, 120_000);
+});
+
+describe('a running task: pause, update, logs and rotation', () => {
+  it('pause freezes and unpause thaws (events recorded); update changes the cgroup limit', async () => {
+    const id = await runDetached(env.image, 'sleep', '1000');
+    const paused = await cli('pause', id, '--json');
+    expect(JSON.parse(paused.stdout)).toMatchObject({ state: 'paused' });
+    const [freezer] = cgroupsOf(id).filter((p) => p.includes('/freezer/'));
+    expect(readFileSync(`${freezer}/freezer.state`, 'utf8').trim()).toBe('FROZEN');
+    const refused = await cli('exec', id, 'true');
+    expect(refused.stderr).toMatch(/is paused, not running/);
+    expect(JSON.parse((await cli('unpause', id, '--json')).stdout)).toMatchObject({ state: 'running' });
+    expect(readFileSync(`${freezer}/freezer.state`, 'utf8').trim()).toBe('THAWED');
+    await api().post(`/v1/containers/${id}/update`, { memoryLimitBytes: 48 * 1024 * 1024 });
+    const [memory] = cgroupsOf(id).filter((p) => p.includes('/memory/'));
+    expect(readFileSync(`${memory}/memory.limit_in_bytes`, 'utf8').trim()).toBe(String(48 * 1024 * 1024));
+    const topics = (await eventsOf(id)).map((e) => e.topic);
+    expect(topics).toEqual([
+      '/containers/create',
+      '/tasks/create',
+      '/tasks/start',
+      '/tasks/paused',
+      '/tasks/resumed',
+    ]);
+    await cli('rm', '-f', id);
+  }, 60_000);
+
+  it('logs -f follows until the container exits; --since in the future prints nothing', async () => {
+    const id = await runDetached(
+      env.image,
+      'sh',
+      '-c',
+      'echo one; sleep 1; echo two >&2; sleep 1; echo three',
+    );
+    const followed = await cli('logs', '-f', id, '--json');
+    const lines = followed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { stream: string; text: string });
+    expect(lines.map((l) => [l.stream, l.text])).toEqual([
+      ['stdout', 'one'],
+      ['stderr', 'two'],
+      ['stdout', 'three'],
+    ]);
+    const future = await cli('logs', '--since', new Date(Date.now() + 3_600_000).toISOString(), id);
+    expect(future.stdout).toBe('');
+    expect((await cli('logs', '--tail', '1', id)).stdout).toBe('three\n');
+    await cli('rm', id);
+  }, 60_000);
+
+  it('reopen-log: after the log file is moved away, conmon writes to a new one', async () => {
+    const id = await runDetached(
+      env.image,
+      'sh',
+      '-c',
+      'i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done',
+    );
+    const st = await api().get<ContainerStatus>(`/v1/containers/${id}`);
+    const log = st.logPath!;
+    await new Promise((r) => setTimeout(r, 300));
+    await rename(log, `${log}.1`);
+    await api().post(`/v1/containers/${id}/reopen-log`);
+    // Bounded wait for the first line in the new file.
+    for (let n = 0; n < 50 && !(existsSync(log) && readFileSync(log, 'utf8').includes(' stdout F line')); n++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(readFileSync(log, 'utf8')).toMatch(/ stdout F line \d+/);
+    expect(readFileSync(`${log}.1`, 'utf8')).toMatch(/ stdout F line 0\n/);
+    await cli('rm', '-f', id);
+  }, 60_000);
 });

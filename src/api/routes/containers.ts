@@ -13,6 +13,8 @@
  *   GET    /v1/containers/:id/stats        → ContainerStats
  *   POST   /v1/containers/:id/update       ResourceRequest → {}
  *   POST   /v1/containers/:id/reopen-log   → {}
+ *   POST   /v1/containers/:id/pause        → ContainerStatus
+ *   POST   /v1/containers/:id/resume       → ContainerStatus
  */
 import { InvalidArgumentError } from '../../common/errors.js';
 import type { ContainerService, CreateContainerRequest } from '../../daemon/containers.js';
@@ -145,6 +147,12 @@ export function containerRoutes(src: ContainerRoutesSource): Route[] {
         await svc().update(req.params.id!, body(req) as ResourceRequest);
         return {};
       },
+    },
+    { method: 'POST', path: '/v1/containers/:id/pause', handler: async (req) => svc().pause(req.params.id!) },
+    {
+      method: 'POST',
+      path: '/v1/containers/:id/resume',
+      handler: async (req) => svc().resume(req.params.id!),
     },
     {
       method: 'POST',

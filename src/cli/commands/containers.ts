@@ -156,6 +156,24 @@ export const rmCommand = eachContainer(
   (_id, r) => (r as { removed: string }).removed,
 );
 
+export const pauseCommand = eachContainer(
+  'pause',
+  'Freeze every process of running containers',
+  'berth pause ID... [--json]',
+  {},
+  (client, id) => client.post<ContainerStatus>(containerPath(id, '/pause')),
+  (_id, r) => `${(r as ContainerStatus).id} ${(r as ContainerStatus).state}`,
+);
+
+export const unpauseCommand = eachContainer(
+  'unpause',
+  'Thaw paused containers',
+  'berth unpause ID... [--json]',
+  {},
+  (client, id) => client.post<ContainerStatus>(containerPath(id, '/resume')),
+  (_id, r) => `${(r as ContainerStatus).id} ${(r as ContainerStatus).state}`,
+);
+
 export const statsCommand: Command = {
   name: 'stats',
   summary: 'CPU, memory and pids of containers (one reading)',
@@ -225,6 +243,8 @@ export const containerCommands: Command[] = [
   startCommand,
   stopCommand,
   rmCommand,
+  pauseCommand,
+  unpauseCommand,
   statsCommand,
   logsCommand,
 ];
