@@ -3,8 +3,14 @@
  * of createSandbox, stopSandbox and removeSandbox, restarted on the same root and state, and the
  * request re-issued. Each transition completes exactly once (one event of each kind, chain intact,
  * projection equal to a rebuild), and after remove nothing of the sandbox is left on the host.
+ *
+ * Each create step gets its own pod: the steps are local activities, so every crash inside one
+ * create fails the same workflow task again, and Temporal backs off a workflow task's retries (up
+ * to 10 minutes) after a few failed attempts. Ten crashes in one create measured about 11 minutes.
  */
 import path from 'node:path';
+import { execFile } from '../../src/common/exec.js';
+import { pluginChains } from '../network/host-state.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SandboxStatusView, SandboxView } from '../../src/daemon/sandboxes.js';
 import { startBerthd, type RunningBerthd } from '../helpers/berthd.js';
@@ -22,13 +28,13 @@ import {
 } from './support.js';
 
 const boundaries = (...activities: string[]) => activities.flatMap((a) => [`${a}:before`, `${a}:after`]);
-const CREATE = boundaries(
+const CREATE_STEPS = [
   'sandboxRegister',
   'sandboxPinNamespaces',
   'sandboxCreateCgroup',
   'sandboxWriteFiles',
   'sandboxAttachNetwork',
-);
+];
 const STOP = boundaries('sandboxStop');
 const REMOVE = boundaries('sandboxRemove');
 
@@ -43,7 +49,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (d && id) await d.client.delete(`/v1/sandboxes/${id}`).catch(() => undefined);
+  if (d) for (const x of ids) await d.client.delete(`/v1/sandboxes/${x}`).catch(() => undefined);
   await disposeDaemon(d);
   restoreConfig?.();
   await teardownNetwork(env);
@@ -53,6 +59,9 @@ const config = podConfig('crashy', {
   portMappings: [{ protocol: 'TCP', containerPort: 80, hostPort: 31000 + (process.pid % 9000) }],
 });
 let id = '';
+const pods = CREATE_STEPS.map((_, n) => (n === 0 ? config : podConfig(`crashy-${n}`)));
+/** Every sandbox the test created: the one stopped and removed under crashes, and one per create step. */
+const ids: string[] = [];
 
 /** Starts berthd on the previous daemon's root (or a new one) with these crash hooks armed. */
 async function restartWith(specs: string[]): Promise<RunningBerthd> {
@@ -68,28 +77,41 @@ async function restartWith(specs: string[]): Promise<RunningBerthd> {
 describe('sandbox transitions survive SIGKILL at every step boundary', () => {
   let before: Record<string, unknown>;
 
-  it('createSandbox completes exactly once', { timeout: 900_000 }, async () => {
-    const first = await restartWith(CREATE);
-    id = idOf(first, config);
-    before = await hostFootprint(env, first, [id]);
-    const run = await runThroughCrashes(CREATE, (x) => runPod(x, config), first);
-    d = run.daemon;
-    expect(run.crashes).toBe(CREATE.length);
-    expect(run.result.id).toBe(id);
-    expect(run.result.state).toBe('ready');
-    const status = await d.client.get<SandboxStatusView>(`/v1/sandboxes/${id}`);
-    expect(status.networkCheck).toEqual({ check: 'ok' });
-    const log = await logConsistency(d, 'sandbox:default:');
-    expect(log).toEqual({
-      chain: { ok: true, checked: expect.any(Number) as number },
-      projection: { equal: true, differences: [] },
-      events: [`/sandboxes/create ${id}`, `/network/attach ${id}`, `/sandboxes/start ${id}`],
+  for (const [n, step] of CREATE_STEPS.entries()) {
+    it(`createSandbox completes exactly once when killed around ${step}`, { timeout: 600_000 }, async () => {
+      const specs = boundaries(step);
+      const first = await restartWith(specs);
+      // The first pod is the one stop and remove are crashed on later.
+      const pod = pods[n]!;
+      const podId = idOf(first, pod);
+      ids.push(podId);
+      if (n === 0) {
+        id = podId;
+        before = await hostFootprint(
+          env,
+          first,
+          pods.map((p) => idOf(first, p)),
+        );
+      }
+      const run = await runThroughCrashes(specs, (x) => runPod(x, pod), first);
+      d = run.daemon;
+      expect(run.crashes).toBe(specs.length);
+      expect(run.result.id).toBe(podId);
+      expect(run.result.state).toBe('ready');
+      const status = await d.client.get<SandboxStatusView>(`/v1/sandboxes/${podId}`);
+      expect(status.networkCheck).toEqual({ check: 'ok' });
+      const log = await logConsistency(d, `sandbox:default:${pod.metadata.uid}:`);
+      expect(log).toEqual({
+        chain: { ok: true, checked: expect.any(Number) as number },
+        projection: { equal: true, differences: [] },
+        events: [`/sandboxes/create ${podId}`, `/network/attach ${podId}`, `/sandboxes/start ${podId}`],
+      });
+      // One attachment each: one lease and one bridge port per pod created so far.
+      const now = (await hostFootprint(env, d, ids)) as { leases: string[]; bridgePorts: string[] };
+      expect(now.leases).toHaveLength(ids.length);
+      expect(now.bridgePorts).toHaveLength(ids.length);
     });
-    // One attachment: one lease and one port on the bridge.
-    const now = (await hostFootprint(env, d, [id])) as { leases: string[]; bridgePorts: string[] };
-    expect(now.leases).toHaveLength(1);
-    expect(now.bridgePorts).toHaveLength(1);
-  });
+  }
 
   it('stopSandbox completes exactly once', { timeout: 600_000 }, async () => {
     const run = await runThroughCrashes(
@@ -104,9 +126,12 @@ describe('sandbox transitions survive SIGKILL at every step boundary', () => {
     expect(log.events).toEqual([`/network/detach ${id}`, `/sandboxes/stop ${id}`]);
     expect(log.chain.ok).toBe(true);
     expect(log.projection).toEqual({ equal: true, differences: [] });
-    const now = (await hostFootprint(env, d, [id])) as { leases: string[]; iptables: string[] };
-    expect(now.leases).toEqual([]);
-    expect(now.iptables).toEqual((before as { iptables: string[] }).iptables);
+    // Its lease, veth and plugin chains are gone; the other pods keep theirs.
+    const now = (await hostFootprint(env, d, ids)) as { leases: string[]; bridgePorts: string[] };
+    expect(now.leases).toHaveLength(ids.length - 1);
+    expect(now.bridgePorts).toHaveLength(ids.length - 1);
+    const iptables = await execFile('iptables-save', []);
+    for (const chain of pluginChains(env.net.name, id)) expect(iptables).not.toContain(chain);
   });
 
   it('removeSandbox completes exactly once and leaves the host as before', { timeout: 600_000 }, async () => {
@@ -125,8 +150,10 @@ describe('sandbox transitions survive SIGKILL at every step boundary', () => {
     expect(log.events).toEqual([`/sandboxes/delete ${id}`]);
     expect(log.chain.ok).toBe(true);
     expect(log.projection).toEqual({ equal: true, differences: [] });
+    // The other pods go without crashes; then the host is as before any of them.
+    for (const other of ids.slice(1)) await d.client.delete(`/v1/sandboxes/${other}`);
     expect(await d.client.get('/v1/sandboxes')).toEqual([]);
-    expect(await hostFootprint(env, d, [id])).toEqual(before);
+    expect(await hostFootprint(env, d, ids)).toEqual(before);
     await d.stop();
     const host = hostState(d.root, d.state);
     expect(host.processes).toEqual([]);
