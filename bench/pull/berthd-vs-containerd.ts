@@ -11,12 +11,59 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { PullStreamItem } from '../../src/api/routes/images.js';
-import { startBerthd } from '../../test/helpers/berthd.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ApiClient } from '../../src/api/client.js';
 import { randomBytesSeeded, writeOciLayout } from '../../test/helpers/oci-images.js';
 import { startRegistry } from '../../test/helpers/registry.js';
 import { ContainerdHarness } from '../containerd/harness.js';
 
 const runs = Number(process.argv[2] ?? 3);
+
+// From dist/bench/pull (where this runs) or bench/pull: the repository is where package.json is.
+const REPO = [1, 2, 3]
+  .map((up) => fileURLToPath(new URL('../'.repeat(up), import.meta.url)))
+  .find(
+    (d) => existsSync(path.join(d, 'package.json')) && existsSync(path.join(d, 'dist/src/daemon/main.js')),
+  )!;
+
+/** A berthd of its own (root and state under `base`), ready when this resolves. */
+async function startBerthd(base: string, args: string[]): Promise<{ proc: ChildProcess; client: ApiClient }> {
+  const state = path.join(base, 'state');
+  const socket = path.join(state, 'berth.sock');
+  const proc = spawn(
+    process.execPath,
+    [
+      path.join(REPO, 'dist/src/daemon/main.js'),
+      '--root',
+      path.join(base, 'root'),
+      '--state',
+      state,
+      '--node-id',
+      'bench-pull',
+      ...args,
+    ],
+    {
+      env: { ...process.env, PATH: `${path.join(REPO, '.tools/bin')}:${process.env.PATH ?? ''}` },
+      stdio: 'ignore',
+    },
+  );
+  const client = new ApiClient(socket);
+  for (let i = 0; ; i++) {
+    if (proc.exitCode !== null || i > 1200) throw new Error('berthd did not become ready');
+    if (
+      existsSync(socket) &&
+      (await client.get('/v1/health').then(
+        () => true,
+        () => false,
+      ))
+    )
+      break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { proc, client };
+}
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
 async function time(fn: () => Promise<void>): Promise<number> {
@@ -30,6 +77,12 @@ async function main(): Promise<void> {
   const reg = await startRegistry();
   let containerd: ContainerdHarness | undefined;
   let berthd: Awaited<ReturnType<typeof startBerthd>> | undefined;
+  const stopBerthd = async (): Promise<void> => {
+    const proc = berthd?.proc;
+    if (!proc || proc.exitCode !== null) return;
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
+  };
   try {
     const layout = path.join(work, 'layout');
     const layers = Array.from({ length: 5 }, (_, i) => ({
@@ -43,7 +96,7 @@ async function main(): Promise<void> {
     await reg.push(layout, 'tiny', 'bench/tiny');
     const registries = path.join(work, 'registries.json');
     await writeFile(registries, JSON.stringify({ hosts: { [reg.host]: { plainHttp: true } } }));
-    berthd = await startBerthd({ args: ['--registry-config', registries, '--log-level', 'warn'] });
+    berthd = await startBerthd(work, ['--registry-config', registries, '--log-level', 'warn']);
     containerd = await ContainerdHarness.start();
 
     const rows: string[][] = [];
@@ -55,12 +108,32 @@ async function main(): Promise<void> {
       const ref = `${reg.host}/bench/${name}:${name}`;
       const berth: number[] = [];
       const ctr: number[] = [];
+      // Where berthd's time goes, from the progress stream: until the downloads start (workflow
+      // start + resolve), downloading (with unpacking overlapped), the unpack tail, then record.
+      const phases = {
+        resolve: [] as number[],
+        fetch: [] as number[],
+        unpackTail: [] as number[],
+        record: [] as number[],
+      };
       for (let i = 0; i < runs; i++) {
         const b = berthd;
         berth.push(
           await time(async () => {
-            for await (const item of b.client.postStream<PullStreamItem>('/v1/images/pull', { ref }))
+            const t0 = performance.now();
+            const seen: Record<string, number> = {};
+            for await (const item of b.client.postStream<PullStreamItem>('/v1/images/pull', { ref })) {
               if ('error' in item) throw new Error(item.error.message);
+              const tag = 'type' in item && item.type === 'progress' ? item.phase : 'result';
+              seen[tag] ??= performance.now() - t0;
+            }
+            const end = performance.now() - t0;
+            const fetchAt = seen.fetch ?? 0;
+            const unpackAt = seen.unpack ?? fetchAt;
+            phases.resolve.push(fetchAt);
+            phases.fetch.push(unpackAt - fetchAt);
+            phases.unpackTail.push((seen.record ?? seen.result ?? end) - unpackAt);
+            phases.record.push(end - (seen.record ?? seen.result ?? end));
           }),
         );
         await b.client.delete(`/v1/images/${encodeURIComponent(ref)}`);
@@ -70,9 +143,25 @@ async function main(): Promise<void> {
       }
       const bm = median(berth);
       const cm = median(ctr);
-      rows.push([name, (bytes / 1e6).toFixed(1), bm.toFixed(0), cm.toFixed(0), (bm / cm).toFixed(2)]);
+      rows.push([
+        name,
+        (bytes / 1e6).toFixed(1),
+        bm.toFixed(0),
+        cm.toFixed(0),
+        (bm / cm).toFixed(2),
+        [phases.resolve, phases.fetch, phases.unpackTail, phases.record]
+          .map((p) => median(p).toFixed(0))
+          .join(' / '),
+      ]);
     }
-    const header = ['image', 'MB (compressed)', 'berthd pull ms', 'ctr pull ms', 'berth/containerd'];
+    const header = [
+      'image',
+      'MB (compressed)',
+      'berthd pull ms',
+      'ctr pull ms',
+      'berth/containerd',
+      'berthd resolve / fetch+unpack / unpack tail / record ms',
+    ];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
     const line = (r: string[]): string => r.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ');
     console.log(
@@ -82,8 +171,7 @@ async function main(): Promise<void> {
     for (const r of rows) console.log(line(r));
   } finally {
     await containerd?.stop();
-    await berthd?.stop();
-    await berthd?.cleanup();
+    await stopBerthd();
     await reg.stop();
     await rm(work, { recursive: true, force: true });
   }
