@@ -7,79 +7,36 @@
  * The image and the sandbox are resolved here, before any workflow starts, so bad input (an
  * unknown image, sandbox or runtime handler) is refused with nothing created.
  */
-import { stat } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
-import type { ContainerRecord, ImageRecord, TaskRecord } from '../events/projections/state.js';
+import type { ContainerRecord, TaskRecord } from '../events/projections/state.js';
 import type { CgroupStats } from '../runtime/cgroups.js';
 import type { ExecSyncResult } from '../runtime/exec.js';
 import { readLogs, type LogEntry } from '../runtime/logs.js';
-import type {
-  ImageRuntimeConfig,
-  ResourceRequest,
-  SandboxFiles,
-  SandboxNamespaces,
-} from '../runtime/spec-request.js';
+import type { ResourceRequest } from '../runtime/spec-request.js';
 import {
   containerWorkflowIds,
   type ContainerExit,
-  type ContainerProcessConfig,
-  type CreateContainerArgs,
   type CreatedContainer,
 } from '../workflows/container-types.js';
 import { execCommand, execStreaming, type ExecStreams } from './container-exec.js';
+import {
+  resolveCreateRequest,
+  type ContainerImages,
+  type ContainerSandboxes,
+  type CreateContainerRequest,
+} from './container-request.js';
 import type { NodeServices } from './node-services.js';
 import type { TransitionRunner } from './transitions.js';
 
 export type { ExecStreams } from './container-exec.js';
+export {
+  DEFAULT_NAMESPACE,
+  type ContainerImages,
+  type ContainerSandboxes,
+  type CreateContainerRequest,
+} from './container-request.js';
 export type { ContainerProcessConfig } from '../workflows/container-types.js';
-
-export const DEFAULT_NAMESPACE = 'default';
-
-/** What the service needs from the image service (src/daemon/images.ts). */
-export interface ContainerImages {
-  /** The pulled image a reference names; NotFoundError when it is not on the node. */
-  get(nameOrId: string, namespace?: string): ImageRecord;
-  /** The parsed OCI image config. */
-  config(image: ImageRecord): Promise<{
-    config?: {
-      User?: string;
-      Env?: string[];
-      Entrypoint?: string[];
-      Cmd?: string[];
-      WorkingDir?: string;
-      StopSignal?: string;
-    };
-  }>;
-  pull(req: { ref: string; namespace?: string }): Promise<ImageRecord>;
-}
-
-/** What the service needs from the sandbox service (src/daemon/sandboxes.ts). */
-export interface ContainerSandboxes {
-  /** NotFoundError for an unknown sandbox. */
-  get(idOrPrefix: string): Promise<{ id: string; namespace: string }>;
-  /** Namespace files to join; an absent kind is the host's. */
-  namespacePaths(id: string): Promise<{ net?: string; ipc?: string; uts?: string }>;
-  cgroupParent(id: string): Promise<string>;
-  files(id: string): Promise<SandboxFiles>;
-}
-
-export interface CreateContainerRequest extends ContainerProcessConfig {
-  namespace?: string;
-  /** Absent: the container gets its own namespaces and a cgroup under berth's default parent. */
-  sandboxId?: string;
-  name: string;
-  /** CRI metadata attempt; part of the create workflow's id. */
-  attempt?: number;
-  image: string;
-  /** Pull the image when it is not on the node (berth run); the CRI never asks for this. */
-  pull?: boolean;
-  logPath?: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-  /** RuntimeClass handler: runc (default) or crun. */
-  runtimeHandler?: string;
-}
 
 export type ContainerState = 'created' | 'running' | 'paused' | 'exited' | 'unknown';
 
@@ -127,23 +84,6 @@ export interface LogsOptions {
   signal?: AbortSignal;
 }
 
-/** The default cgroup parent of a container without a sandbox. */
-const STANDALONE_CGROUP_PARENT = '/berth/standalone';
-
-/** The parts of an image config that shape the container's process. */
-function runtimeConfigOf(
-  c: NonNullable<Awaited<ReturnType<ContainerImages['config']>>['config']>,
-): ImageRuntimeConfig {
-  return {
-    ...(c.Entrypoint ? { entrypoint: c.Entrypoint } : {}),
-    ...(c.Cmd ? { cmd: c.Cmd } : {}),
-    ...(c.Env ? { env: c.Env } : {}),
-    ...(c.WorkingDir ? { workingDir: c.WorkingDir } : {}),
-    ...(c.User ? { user: c.User } : {}),
-    ...(c.StopSignal ? { stopSignal: c.StopSignal } : {}),
-  };
-}
-
 export class ContainerService {
   constructor(
     private readonly transitions: TransitionRunner,
@@ -154,7 +94,7 @@ export class ContainerService {
 
   /** Creates the container (rootfs, spec, task created under conmon); returns its record. */
   async create(req: CreateContainerRequest): Promise<ContainerStatus> {
-    const args = await this.resolve(req);
+    const args = await resolveCreateRequest(req, this.node(), this.images(), this.sandboxes());
     const created = await this.transitions.run<CreatedContainer>({
       workflowType: 'createContainer',
       workflowId: containerWorkflowIds.create(args.namespace, args.sandboxId, args.name, req.attempt ?? 0),
@@ -162,83 +102,6 @@ export class ContainerService {
       onFinished: 'recorded',
     });
     return this.status(created.id);
-  }
-
-  /** Validates the request and resolves the image and sandbox into the workflow's input. */
-  private async resolve(req: CreateContainerRequest): Promise<CreateContainerArgs> {
-    if (typeof req?.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(req.name))
-      throw new InvalidArgumentError(`name: "${String(req?.name)}" must be 1-128 of [A-Za-z0-9_.-]`);
-    if (typeof req.image !== 'string' || !req.image)
-      throw new InvalidArgumentError('image: a reference is required');
-    const node = this.node();
-    // An unknown RuntimeClass is refused here, before anything exists.
-    node.handlers.get(req.runtimeHandler);
-    for (const [i, b] of (req.binds ?? []).entries()) {
-      if (!b.hostPath?.startsWith('/'))
-        throw new InvalidArgumentError(`mounts[${i}].hostPath: "${b.hostPath}" is not an absolute path`);
-      await stat(b.hostPath).catch(() => {
-        throw new InvalidArgumentError(`mounts[${i}].hostPath: ${b.hostPath} does not exist`);
-      });
-    }
-    let namespace = req.namespace ?? DEFAULT_NAMESPACE;
-    let namespaces: SandboxNamespaces = {};
-    let sandboxFiles: SandboxFiles | undefined;
-    let cgroupParent = STANDALONE_CGROUP_PARENT;
-    if (req.sandboxId) {
-      const sandboxes = this.sandboxes();
-      if (!sandboxes) throw new FailedPreconditionError('sandboxes are not available on this node yet');
-      namespace = (await sandboxes.get(req.sandboxId)).namespace;
-      const paths = await sandboxes.namespacePaths(req.sandboxId);
-      // The sandbox leaves out the kinds it shares with the host; a container then shares them too.
-      namespaces = { network: paths.net ?? 'host', ipc: paths.ipc ?? 'host', uts: paths.uts ?? 'host' };
-      cgroupParent = await sandboxes.cgroupParent(req.sandboxId);
-      sandboxFiles = await sandboxes.files(req.sandboxId);
-    }
-    const image = await this.image(req.image, namespace, req.pull === true);
-    if (!image.chainId)
-      throw new FailedPreconditionError(`image ${req.image} has no unpacked rootfs (no chain id recorded)`);
-    const imageConfig = runtimeConfigOf((await this.images()!.config(image)).config ?? {});
-    const {
-      namespace: _n,
-      sandboxId: _s,
-      name,
-      attempt: _a,
-      image: ref,
-      pull: _p,
-      logPath,
-      labels,
-      annotations,
-      runtimeHandler,
-      ...process
-    } = req;
-    return {
-      namespace,
-      name,
-      image: ref,
-      imageDigest: image.target.digest,
-      chainId: image.chainId,
-      imageConfig,
-      ...(req.sandboxId ? { sandboxId: req.sandboxId } : {}),
-      namespaces,
-      ...(sandboxFiles ? { sandboxFiles } : {}),
-      cgroupParent,
-      process,
-      ...(logPath ? { logPath } : {}),
-      ...(runtimeHandler ? { runtimeHandler } : {}),
-      labels: labels ?? {},
-      annotations: annotations ?? {},
-    };
-  }
-
-  private async image(ref: string, namespace: string, pull: boolean): Promise<ImageRecord> {
-    const images = this.images();
-    if (!images) throw new FailedPreconditionError('images are not available on this node yet');
-    try {
-      return images.get(ref, namespace);
-    } catch (err) {
-      if (err instanceof NotFoundError && pull) return images.pull({ ref, namespace });
-      throw err;
-    }
   }
 
   async start(idOrPrefix: string): Promise<ContainerStatus> {

@@ -1,0 +1,162 @@
+/**
+ * A container create request as callers give it, and its resolution into the createContainer
+ * workflow's input: name, image (pulled when asked), RuntimeClass, bind sources and the sandbox's
+ * namespaces, cgroup parent and files, all checked before any workflow starts.
+ */
+import { stat } from 'node:fs/promises';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
+import type { ImageRecord } from '../events/projections/state.js';
+import type { ImageRuntimeConfig, SandboxFiles, SandboxNamespaces } from '../runtime/spec-request.js';
+import type { ContainerProcessConfig, CreateContainerArgs } from '../workflows/container-types.js';
+import type { NodeServices } from './node-services.js';
+
+export const DEFAULT_NAMESPACE = 'default';
+
+/** What the service needs from the image service (src/daemon/images.ts). */
+export interface ContainerImages {
+  /** The pulled image a reference names; NotFoundError when it is not on the node. */
+  get(nameOrId: string, namespace?: string): ImageRecord;
+  /** The parsed OCI image config. */
+  config(image: ImageRecord): Promise<{
+    config?: {
+      User?: string;
+      Env?: string[];
+      Entrypoint?: string[];
+      Cmd?: string[];
+      WorkingDir?: string;
+      StopSignal?: string;
+    };
+  }>;
+  pull(req: { ref: string; namespace?: string }): Promise<ImageRecord>;
+}
+
+/** What the service needs from the sandbox service (src/daemon/sandboxes.ts). */
+export interface ContainerSandboxes {
+  /** NotFoundError for an unknown sandbox. */
+  get(idOrPrefix: string): Promise<{ id: string; namespace: string }>;
+  /** Namespace files to join; an absent kind is the host's. */
+  namespacePaths(id: string): Promise<{ net?: string; ipc?: string; uts?: string }>;
+  cgroupParent(id: string): Promise<string>;
+  files(id: string): Promise<SandboxFiles>;
+}
+
+export interface CreateContainerRequest extends ContainerProcessConfig {
+  namespace?: string;
+  /** Absent: the container gets its own namespaces and a cgroup under berth's default parent. */
+  sandboxId?: string;
+  name: string;
+  /** CRI metadata attempt; part of the create workflow's id. */
+  attempt?: number;
+  image: string;
+  /** Pull the image when it is not on the node (berth run); the CRI never asks for this. */
+  pull?: boolean;
+  logPath?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** RuntimeClass handler: runc (default) or crun. */
+  runtimeHandler?: string;
+}
+
+/** The default cgroup parent of a container without a sandbox. */
+const STANDALONE_CGROUP_PARENT = '/berth/standalone';
+
+/** The parts of an image config that shape the container's process. */
+function runtimeConfigOf(
+  c: NonNullable<Awaited<ReturnType<ContainerImages['config']>>['config']>,
+): ImageRuntimeConfig {
+  return {
+    ...(c.Entrypoint ? { entrypoint: c.Entrypoint } : {}),
+    ...(c.Cmd ? { cmd: c.Cmd } : {}),
+    ...(c.Env ? { env: c.Env } : {}),
+    ...(c.WorkingDir ? { workingDir: c.WorkingDir } : {}),
+    ...(c.User ? { user: c.User } : {}),
+    ...(c.StopSignal ? { stopSignal: c.StopSignal } : {}),
+  };
+}
+
+/**
+ * Validates a create request and resolves its image and sandbox into the workflow's input, so
+ * bad input is refused before anything exists.
+ */
+export async function resolveCreateRequest(
+  req: CreateContainerRequest,
+  node: NodeServices,
+  images: ContainerImages | undefined,
+  sandboxes: ContainerSandboxes | undefined,
+): Promise<CreateContainerArgs> {
+  if (typeof req?.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(req.name))
+    throw new InvalidArgumentError(`name: "${String(req?.name)}" must be 1-128 of [A-Za-z0-9_.-]`);
+  if (typeof req.image !== 'string' || !req.image)
+    throw new InvalidArgumentError('image: a reference is required');
+  // An unknown RuntimeClass is refused here, before anything exists.
+  node.handlers.get(req.runtimeHandler);
+  for (const [i, b] of (req.binds ?? []).entries()) {
+    if (!b.hostPath?.startsWith('/'))
+      throw new InvalidArgumentError(`mounts[${i}].hostPath: "${b.hostPath}" is not an absolute path`);
+    await stat(b.hostPath).catch(() => {
+      throw new InvalidArgumentError(`mounts[${i}].hostPath: ${b.hostPath} does not exist`);
+    });
+  }
+  let namespace = req.namespace ?? DEFAULT_NAMESPACE;
+  let namespaces: SandboxNamespaces = {};
+  let sandboxFiles: SandboxFiles | undefined;
+  let cgroupParent = STANDALONE_CGROUP_PARENT;
+  if (req.sandboxId) {
+    if (!sandboxes) throw new FailedPreconditionError('sandboxes are not available on this node yet');
+    namespace = (await sandboxes.get(req.sandboxId)).namespace;
+    const paths = await sandboxes.namespacePaths(req.sandboxId);
+    // The sandbox leaves out the kinds it shares with the host; a container then shares them too.
+    namespaces = { network: paths.net ?? 'host', ipc: paths.ipc ?? 'host', uts: paths.uts ?? 'host' };
+    cgroupParent = await sandboxes.cgroupParent(req.sandboxId);
+    sandboxFiles = await sandboxes.files(req.sandboxId);
+  }
+  if (!images) throw new FailedPreconditionError('images are not available on this node yet');
+  const image = await imageFor(images, req.image, namespace, req.pull === true);
+  if (!image.chainId)
+    throw new FailedPreconditionError(`image ${req.image} has no unpacked rootfs (no chain id recorded)`);
+  const imageConfig = runtimeConfigOf((await images.config(image)).config ?? {});
+  const {
+    namespace: _n,
+    sandboxId: _s,
+    name,
+    attempt: _a,
+    image: ref,
+    pull: _p,
+    logPath,
+    labels,
+    annotations,
+    runtimeHandler,
+    ...process
+  } = req;
+  return {
+    namespace,
+    name,
+    image: ref,
+    imageDigest: image.target.digest,
+    chainId: image.chainId,
+    imageConfig,
+    ...(req.sandboxId ? { sandboxId: req.sandboxId } : {}),
+    namespaces,
+    ...(sandboxFiles ? { sandboxFiles } : {}),
+    cgroupParent,
+    process,
+    ...(logPath ? { logPath } : {}),
+    ...(runtimeHandler ? { runtimeHandler } : {}),
+    labels: labels ?? {},
+    annotations: annotations ?? {},
+  };
+}
+
+async function imageFor(
+  images: ContainerImages,
+  ref: string,
+  namespace: string,
+  pull: boolean,
+): Promise<ImageRecord> {
+  try {
+    return images.get(ref, namespace);
+  } catch (err) {
+    if (err instanceof NotFoundError && pull) return images.pull({ ref, namespace });
+    throw err;
+  }
+}
