@@ -163,6 +163,7 @@ export function createImageActivities(ctx: ActivityContext) {
         // Downloads are done; what is left is unpacking, which is progress too.
         clearInterval(watchdog);
         tail = setInterval(() => heartbeat({ phase: 'unpack' }), 2_000);
+        tracker.flush(); // the download's last word: every byte in
         tracker.setPhase('unpack');
         await unpacking;
       } catch (err) {

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageRecord, SnapshotRecord } from '../../src/events/projections/state.js';
 import { chainIds } from '../../src/snapshots/chainid.js';
-import { runCli, startBerthd, type RunningBerthd } from '../helpers/berthd.js';
+import { execFile } from '../../src/common/exec.js';
+import { BERTH_CLI, runCli, startBerthd, testEnv, type RunningBerthd } from '../helpers/berthd.js';
 import { busyboxBinary, randomBytesSeeded, writeOciLayout, type BuiltLayout } from '../helpers/oci-images.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { pullViaApi, registryConfigArgs } from './support.js';
@@ -92,6 +93,26 @@ describe('pull through berthd', () => {
     expect(cli.code).toBe(0);
     expect(cli.stdout).toMatch(/: fetched \(/);
     expect(cli.stdout).toContain(`${reg.host}/test/sibling:sibling: pulled ${sibling.digest}`);
+  });
+
+  it('berth pull on a terminal redraws per-layer progress in place with bytes and rate', async () => {
+    await berthd.client.delete(`/v1/images/${encodeURIComponent(`${reg.host}/test/sibling:sibling`)}`);
+    // script(1) gives the CLI a pseudo-terminal, so it takes its TTY path.
+    const cmd = [
+      process.execPath,
+      BERTH_CLI,
+      '--socket',
+      berthd.socket,
+      'pull',
+      `${reg.host}/test/sibling:sibling`,
+    ];
+    const out = await execFile('script', ['-qec', cmd.map((a) => `'${a}'`).join(' '), '/dev/null'], {
+      env: testEnv(),
+    });
+    expect(out).toContain('\x1b[2K');
+    for (const l of sibling.images[0]!.layers) expect(out).toContain(l.digest.slice(7, 19));
+    expect(out).toMatch(/ B\/s|KB\/s|MB\/s/);
+    expect(out).toContain(`pulled ${sibling.digest}`);
   });
 
   it('two images sharing a base layer share one snapshot directory', async () => {
