@@ -1,6 +1,6 @@
 // Pulls that must fail cleanly: bad references, unknown hosts, foreign manifests, corrupt blobs,
 // a registry that stops sending. Each gives a clear error and leaves no image and no stray blobs.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -135,6 +135,64 @@ describe('pulls that fail', () => {
     expect(await blobs()).toEqual(before);
     const check = await berthd.client.get<{ equal: boolean }>('/v1/replay/check');
     expect(check.equal).toBe(true);
+  });
+
+  it('a layer whose content does not match its diff_id is refused; no snapshot is committed, nothing stays', async () => {
+    const layout = path.join(work, 'badiff');
+    const good = await writeOciLayout(layout, 'good', {
+      layers: [
+        { files: [{ path: 'one', content: randomBytesSeeded(60_000, 15) }] },
+        { files: [{ path: 'two', content: randomBytesSeeded(60_000, 16) }] },
+      ],
+    });
+    // The same layers under a config that claims another diff_id for the second one.
+    const img = good.images[0]!;
+    const blob = (d: string) => path.join(layout, 'blobs', 'sha256', d.slice(7));
+    const put = async (data: Buffer) => {
+      const d = digestOf(data);
+      await writeFile(blob(d), data);
+      return { digest: d, size: data.length };
+    };
+    const config = JSON.parse(await readFile(blob(img.configDigest), 'utf8')) as {
+      rootfs: { diff_ids: string[] };
+    };
+    const claimed = `sha256:${'ab'.repeat(32)}`;
+    config.rootfs.diff_ids[1] = claimed;
+    const manifest = JSON.parse(await readFile(blob(img.manifestDigest), 'utf8')) as {
+      config: { digest: string; size: number };
+    };
+    manifest.config = { ...manifest.config, ...(await put(Buffer.from(JSON.stringify(config)))) };
+    const m = await put(Buffer.from(JSON.stringify(manifest)));
+    await writeFile(
+      path.join(layout, 'index.json'),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            ...m,
+            annotations: { 'org.opencontainers.image.ref.name': 'bad' },
+          },
+        ],
+      }),
+    );
+    await reg.push(layout, 'bad', 'test/badiff');
+    const before = await blobs();
+    const snapsBefore = await readdir(path.join(berthd.root, 'snapshots', 'overlayfs', 'snapshots')).catch(
+      () => [],
+    );
+    const out = await pullViaApi(berthd.client, `${reg.host}/test/badiff:bad`);
+    expect(out.error?.code).toBe('invalid_argument');
+    expect(out.error?.message).toContain(claimed);
+    expect(out.error?.message).toContain(img.layers[1]!.diffId);
+    expect(await images()).toEqual([]);
+    // The first layer's snapshot was committed before the second was refused; the failed pull's
+    // collection removed it again, with the blobs.
+    expect(
+      await readdir(path.join(berthd.root, 'snapshots', 'overlayfs', 'snapshots')).catch(() => []),
+    ).toEqual(snapsBefore);
+    expect(await blobs()).toEqual(before);
+    expect((await berthd.client.get<{ equal: boolean }>('/v1/replay/check')).equal).toBe(true);
   });
 
   it('a transfer that keeps stalling but moves each time is resumed by Range until it completes', async () => {
