@@ -13,6 +13,7 @@ import {
   containerDetailsOf,
   containerSummaryOf,
   createRequestOf,
+  logReopened,
   resourceRequestOf,
 } from './berth/containers.js';
 import { CRI_NAMESPACE, nowNanos, type BerthCriDeps } from './berth/deps.js';
@@ -246,6 +247,7 @@ export class BerthCriBackend implements CriBackend, PodView {
 
   async reopenContainerLog(id: string): Promise<void> {
     await this.deps.containers.reopenLog(id);
+    await logReopened(this.deps.containers.get(id).logPath);
   }
 
   async execSync(id: string, cmd: string[], timeoutSeconds: number): Promise<ExecSyncResult> {

@@ -3,7 +3,7 @@
  * ContainerService's status as CRI's Container / ContainerStatus. The create's workflow id is
  * ContainerService's `container:<sandbox>:<name>:<attempt>`, so a retried CreateContainer joins.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { InvalidArgumentError, UnimplementedError } from '../../common/errors.js';
 import type { ContainerStatus, CreateContainerRequest } from '../../daemon/containers.js';
@@ -201,4 +201,24 @@ export function containerDetailsOf(s: ContainerStatus, imageId: string | undefin
     logPath: s.logPath ?? '',
     stopSignal: '',
   };
+}
+
+/**
+ * conmon reopens the log when it reads the request from its control fifo, after the runtime
+ * call has returned; kubelet (and critest) expect the new file once ReopenContainerLog returns,
+ * as containerd delivers. Waits for it, briefly: a log that does not come back is not an error here.
+ */
+export async function logReopened(logPath: string | undefined, timeoutMs = 2_000): Promise<void> {
+  if (!logPath) return;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (
+      await stat(logPath).then(
+        () => true,
+        () => false,
+      )
+    )
+      return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
