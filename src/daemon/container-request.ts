@@ -50,6 +50,12 @@ export interface CreateContainerRequest extends ContainerProcessConfig {
   image: string;
   /** Pull the image when it is not on the node (berth run); the CRI never asks for this. */
   pull?: boolean;
+  /**
+   * A container of this name in this sandbox (or namespace) already existing is an error
+   * (`berth run --name`). Without it, the existing container is the answer: a retried request
+   * (the CRI after a timeout) gets what the first one created.
+   */
+  exclusive?: boolean;
   logPath?: string;
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
@@ -122,6 +128,7 @@ export async function resolveCreateRequest(
     attempt: _a,
     image: ref,
     pull: _p,
+    exclusive: _x,
     logPath,
     labels,
     annotations,

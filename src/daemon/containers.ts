@@ -8,7 +8,12 @@
  * unknown image, sandbox or runtime handler) is refused with nothing created.
  */
 import type { Readable, Writable } from 'node:stream';
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+} from '../common/errors.js';
 import type { ContainerRecord, TaskRecord } from '../events/projections/state.js';
 import type { CgroupStats } from '../runtime/cgroups.js';
 import type { ExecSyncResult } from '../runtime/exec.js';
@@ -95,11 +100,19 @@ export class ContainerService {
   /** Creates the container (rootfs, spec, task created under conmon); returns its record. */
   async create(req: CreateContainerRequest): Promise<ContainerStatus> {
     const args = await resolveCreateRequest(req, this.node(), this.images(), this.sandboxes());
+    const existing = this.node()
+      .events.projections.list('containers', args.namespace)
+      .find((c) => c.name === args.name && c.sandboxId === args.sandboxId);
+    if (existing && req.exclusive)
+      throw new AlreadyExistsError(`name "${args.name}" is already in use by container ${existing.id}`);
+    if (existing) return this.status(existing.id);
     const created = await this.transitions.run<CreatedContainer>({
       workflowType: 'createContainer',
       workflowId: containerWorkflowIds.create(args.namespace, args.sandboxId, args.name, req.attempt ?? 0),
       args: [args],
-      onFinished: 'recorded',
+      // A request in flight is joined; after a finished create whose container is gone (removed),
+      // the same name may be created again.
+      onFinished: 'again',
     });
     return this.status(created.id);
   }

@@ -394,3 +394,18 @@ describe('a running task: pause, update, logs and rotation', () => {
     await cli('rm', '-f', id);
   }, 60_000);
 });
+
+describe('names', () => {
+  it('a name in use is refused by berth run; once removed it can be used again', async () => {
+    const id = await runDetached('--name', 'dup', env.image, 'sleep', '1000');
+    const again = await cli('run', '-d', '--name', 'dup', env.image, 'true');
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toMatch(new RegExp(`name "dup" is already in use by container ${id}`));
+    // The API without `exclusive` answers a repeated create with the container it made.
+    const same = await api().post<ContainerStatus>('/v1/containers', { name: 'dup', image: env.image });
+    expect(same.id).toBe(id);
+    await cli('rm', '-f', id);
+    const reused = await cli('run', '--rm', '--name', 'dup', env.image, 'echo', 'again');
+    expect(reused).toMatchObject({ code: 0, stdout: 'again\n' });
+  }, 60_000);
+});

@@ -111,6 +111,7 @@ export function buildCreateRequest(v: RunValues, image: string, args: string[]):
     name: v.name ?? `berth-${randomBytes(4).toString('hex')}`,
     image,
     pull: true,
+    exclusive: true,
     ...(v.namespace ? { namespace: v.namespace } : {}),
     ...(v.sandbox ? { sandboxId: v.sandbox } : {}),
     ...(v.entrypoint !== undefined ? { command: [v.entrypoint] } : {}),
