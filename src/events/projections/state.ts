@@ -69,6 +69,11 @@ export interface ContainerRecord extends Times {
   runtime?: string;
   snapshotKey?: string;
   labels: Record<string, string>;
+  /** The name it was created with (CRI metadata name, `berth run --name`). */
+  name?: string;
+  imageDigest?: string;
+  logPath?: string;
+  annotations?: Record<string, string>;
 }
 
 export interface ExecRecord {
@@ -87,6 +92,8 @@ export interface TaskRecord extends Times {
   exitedAt?: string;
   oomKilled: boolean;
   execs: Record<string, ExecRecord>;
+  /** Time of the /tasks/start event. */
+  startedAt?: string;
 }
 
 /** Everything the projections hold, plus the seq they cover. */
@@ -266,6 +273,10 @@ export function applyEvent(state: NodeState, e: BerthEvent): NodeState {
         ...(str(d.runtime) ? { runtime: str(d.runtime) } : {}),
         ...(str(d.snapshotKey) ? { snapshotKey: str(d.snapshotKey) } : {}),
         labels: labelsOf(d),
+        ...(str(d.name) ? { name: str(d.name) } : {}),
+        ...(str(d.imageDigest) ? { imageDigest: str(d.imageDigest) } : {}),
+        ...(str(d.logPath) ? { logPath: str(d.logPath) } : {}),
+        ...(d.annotations !== undefined ? { annotations: labelsOf({ labels: d.annotations }) } : {}),
         ...fresh(),
       };
       break;
@@ -310,10 +321,12 @@ function applyTaskEvent(
       };
       return;
     case '/tasks/start':
-      if (t) {
+      // An exit recorded by the exit monitor may precede the start event of a short-lived task.
+      if (t && t.status !== 'stopped') {
         t.status = 'running';
         t.pid = num(d.pid);
       }
+      if (t) t.startedAt = e.time;
       break;
     case '/tasks/exit': {
       const execId = str(d.execId);
