@@ -99,7 +99,10 @@ export class StreamingServer {
     this.address = undefined;
     for (const session of this.live) session.destroy();
     this.live.clear();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // A client idling on a plain keep-alive connection must not hold berthd's stop.
+    server.closeAllConnections();
+    await closed;
     this.logger.info('CRI streaming server closed');
   }
 
