@@ -11,10 +11,11 @@ import {
   ApplicationFailure,
   TimeoutFailure,
   proxyActivities,
+  proxyLocalActivities,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { LONG_STEP, SHORT_STEP } from './conventions.js';
+import { LOCAL_STEP, LONG_STEP, SHORT_STEP } from './conventions.js';
 
 export interface PullImageRequest {
   /** The normalized reference: `docker.io/library/busybox:latest`. */
@@ -58,6 +59,8 @@ const resolveSteps = proxyActivities<Activities>({
   retry: { ...SHORT_STEP.retry, maximumAttempts: 4 },
 });
 const shortSteps = proxyActivities<Activities>(SHORT_STEP);
+/** Recording is one append to the local log: no round trip through the server for it. */
+const localSteps = proxyLocalActivities<Activities>(LOCAL_STEP);
 
 export async function pullImage(req: PullImageRequest): Promise<PulledImageResult> {
   const fetchSteps = proxyActivities<Activities>({
@@ -80,7 +83,7 @@ export async function pullImage(req: PullImageRequest): Promise<PulledImageResul
       throw noProgressFailure(err, req);
     });
     const chainId = await unpackSteps.pullUnpack(req, resolved);
-    return await shortSteps.pullRecord(req, resolved, chainId);
+    return await localSteps.pullRecord(req, resolved, chainId);
   } catch (err) {
     // Whatever this pull left that no image references (content, snapshots) goes again.
     await shortSteps
