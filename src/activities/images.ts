@@ -90,7 +90,8 @@ export function createImageActivities(ctx: ActivityContext) {
       }
     },
 
-    async pullFetchLayers(req: PullImageRequest, image: ResolvedImage): Promise<void> {
+    /** Returns the image's chain id when every layer got unpacked too (the unpack step is then not needed). */
+    async pullFetchLayers(req: PullImageRequest, image: ResolvedImage): Promise<string | undefined> {
       const ref = parseReference(req.ref);
       const access = registryAccess(ctx, ref, session.credentials.get(workflowId()));
       session.holdFor(workflowId(), [
@@ -139,6 +140,7 @@ export function createImageActivities(ctx: ActivityContext) {
       );
       unpacking.catch(() => refused.abort());
       let tail: NodeJS.Timeout | undefined;
+      let chainId: string | undefined;
       try {
         await access.puller.pull(
           { ...ref, digest: image.target.digest as Digest },
@@ -165,7 +167,7 @@ export function createImageActivities(ctx: ActivityContext) {
         tail = setInterval(() => heartbeat({ phase: 'unpack' }), 2_000);
         tracker.flush(); // the download's last word: every byte in
         tracker.setPhase('unpack');
-        await unpacking;
+        chainId = await unpacking;
       } catch (err) {
         // Refused before the downloads were told to stop: the unpack's own error is the one to report.
         const unpackError = refused.signal.aborted
@@ -193,6 +195,7 @@ export function createImageActivities(ctx: ActivityContext) {
       }
       const present = [image.target.digest, image.manifestDigest, ...image.layers.map((l) => l.digest)];
       await recordContent(req.namespace, present);
+      return chainId;
     },
 
     async pullUnpack(req: PullImageRequest, image: ResolvedImage): Promise<string | undefined> {

@@ -79,10 +79,11 @@ export async function pullImage(req: PullImageRequest): Promise<PulledImageResul
   });
   try {
     const resolved = await resolveSteps.pullResolve(req);
-    await fetchSteps.pullFetchLayers(req, resolved).catch((err: unknown) => {
+    // The fetch step unpacks layers as they land; the unpack step only runs when it could not finish.
+    const unpacked = await fetchSteps.pullFetchLayers(req, resolved).catch((err: unknown) => {
       throw noProgressFailure(err, req);
     });
-    const chainId = await unpackSteps.pullUnpack(req, resolved);
+    const chainId = unpacked ?? (await unpackSteps.pullUnpack(req, resolved));
     return await localSteps.pullRecord(req, resolved, chainId);
   } catch (err) {
     // Whatever this pull left that no image references (content, snapshots) goes again.
