@@ -9,4 +9,7 @@ commands.push((await import('./replay.js')).replayCommand);
 commands.push((await import('./explain.js')).explainCommand);
 commands.push(...(await import('./pods.js')).podCommands);
 commands.push((await import('./pull.js')).pullCommand, ...(await import('./images.js')).imageCommands);
-commands.push(...(await import('./containers.js')).containerCommands, ...(await import('./run.js')).runCommands);
+commands.push(
+  ...(await import('./containers.js')).containerCommands,
+  ...(await import('./run.js')).runCommands,
+);
