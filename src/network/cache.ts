@@ -92,9 +92,16 @@ export class AttachmentCache {
 
   /** Forgets the attachment; idempotent. */
   async remove(containerId: string, ifName: string): Promise<void> {
-    await rm(this.file(containerId, ifName), { force: true });
+    const file = this.file(containerId, ifName);
+    await rm(file, { force: true });
+    // A write cut short by a crash leaves its temp file; it would keep the dir forever.
+    const dir = path.dirname(file);
+    const tmpPrefix = `${path.basename(file)}.tmp-`;
+    for (const f of await readdir(dir).catch(() => [] as string[])) {
+      if (f.startsWith(tmpPrefix)) await rm(path.join(dir, f), { force: true });
+    }
     // The per-container dir goes once its last interface is gone.
-    await rmdir(path.join(this.dir, containerId)).catch(() => undefined);
+    await rmdir(dir).catch(() => undefined);
   }
 
   /** Every cached attachment, e.g. for DEL of sandboxes whose teardown a crash interrupted. */
