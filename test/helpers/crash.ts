@@ -14,7 +14,10 @@ export interface HostState {
   mounts: string[];
   /** Processes whose command line names the daemon's root or state dir (conmon, runc, services). */
   processes: string[];
-  /** cgroups named for Berth under each controller. */
+  /**
+   * cgroups under each controller's `berth` directory: every Berth daemon's on this host, so a
+   * caller filters them by the ids it created (tests run side by side).
+   */
   cgroups: string[];
 }
 

@@ -105,7 +105,9 @@ describe('crash recovery', () => {
         });
       } finally {
         expect(await daemon.stop()).toBe(0);
-        expect(hostState(daemon.root, daemon.state)).toEqual({ mounts: [], processes: [], cgroups: [] });
+        // The demo makes no cgroups; berth cgroups on the host may belong to tests running beside it.
+        const { mounts, processes } = hostState(daemon.root, daemon.state);
+        expect({ mounts, processes }).toEqual({ mounts: [], processes: [] });
         await daemon.cleanup();
       }
     },
