@@ -6,12 +6,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../src/api/client.js';
 import { isRunning, procStat } from '../../src/common/proc.js';
 
-export const REPO = fileURLToPath(new URL('../..', import.meta.url));
+/** The repository: two levels up from test/helpers, three from dist/test/helpers (benches import this built). */
+const HERE = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+export const REPO = basename(HERE) === 'dist' ? dirname(HERE) : HERE;
 export const BERTHD = join(REPO, 'dist/src/daemon/main.js');
 export const BERTH_CLI = join(REPO, 'dist/src/cli/main.js');
 export const TOOLS_BIN = join(REPO, '.tools/bin');
