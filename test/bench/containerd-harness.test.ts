@@ -28,8 +28,12 @@ async function hostState(): Promise<Record<string, unknown>> {
     varLibCni: await list('/var/lib/cni'),
     netns: await list('/run/netns'),
     ipForward: (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim(),
-    // iptables-nft can leave an empty nat table behind (machine notes): compare rules only.
-    iptablesRules: iptables.stdout.split('\n').filter((l) => l.startsWith('-A') || l.startsWith(':CNI')),
+    // The harness's own rules only (its network is named berth-bench-*, its bridge bbr*): tests
+    // running beside this one add and remove CNI chains of their own. iptables-nft can leave an
+    // empty nat table behind (machine notes), so rules are compared, not tables.
+    iptablesRules: iptables.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('-A') && (l.includes('berth-bench-') || / -[io] bbr/.test(l))),
   };
 }
 
