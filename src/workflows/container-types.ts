@@ -4,42 +4,40 @@
  * payloads, so it carries ids, paths and small configs, never blobs.
  */
 import type {
-  BindMountRequest,
-  DeviceRequest,
+  ContainerRequest,
   ImageRuntimeConfig,
-  ResourceRequest,
-  RlimitRequest,
   SandboxFiles,
   SandboxNamespaces,
-  SeccompRequest,
-  TmpfsMountRequest,
 } from '../runtime/spec-request.js';
 
 /** The container's process and its isolation: everything the OCI spec is generated from besides the image. */
-export interface ContainerProcessConfig {
-  command?: string[];
-  args?: string[];
-  env?: { key: string; value: string }[];
-  workingDir?: string;
-  user?: string;
-  supplementalGroups?: number[];
-  hostname?: string;
-  tty?: boolean;
+export type ContainerProcessConfig = Pick<
+  ContainerRequest,
+  | 'command'
+  | 'args'
+  | 'env'
+  | 'workingDir'
+  | 'user'
+  | 'supplementalGroups'
+  | 'hostname'
+  | 'tty'
+  | 'binds'
+  | 'tmpfs'
+  | 'readonlyRootfs'
+  | 'capabilities'
+  | 'noNewPrivileges'
+  | 'seccomp'
+  | 'maskedPaths'
+  | 'readonlyPaths'
+  | 'devices'
+  | 'sysctls'
+  | 'rlimits'
+  | 'oomScoreAdj'
+  | 'resources'
+> & {
+  /** Keep the container's stdin open (the runtime request has no stdin of its own). */
   stdin?: boolean;
-  binds?: BindMountRequest[];
-  tmpfs?: TmpfsMountRequest[];
-  readonlyRootfs?: boolean;
-  capabilities?: { add?: string[]; drop?: string[] };
-  noNewPrivileges?: boolean;
-  seccomp?: SeccompRequest;
-  maskedPaths?: string[];
-  readonlyPaths?: string[];
-  devices?: DeviceRequest[];
-  sysctls?: Record<string, string>;
-  rlimits?: RlimitRequest[];
-  oomScoreAdj?: number;
-  resources?: ResourceRequest;
-}
+};
 
 /** The createContainer workflow's input: the request with the image and sandbox already resolved. */
 export interface CreateContainerArgs {
