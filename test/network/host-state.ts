@@ -84,15 +84,17 @@ export async function bridgePorts(net: TestNet): Promise<string[]> {
 
 /**
  * Host links, without veths (whose leaks show as bridge ports and pinned namespaces) and without
- * the bridges of this and other concurrently running Berth network tests (`bt`/`bb` + 6 hex).
+ * bridges: this test's own, and those of other tests, daemons and the containerd harness running
+ * at the same time, which come and go under their own names (`bt`/`bb` + hex, `bbr*`, `berth*`).
  */
-export async function stableLinks(net: TestNet): Promise<string[]> {
-  const out = await execFile('ip', ['-o', 'link', 'show']);
-  return out
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => (l.split(':')[1] ?? '').trim().split('@')[0] ?? '')
-    .filter((n) => n !== net.bridge && !n.startsWith('veth') && !/^b[tb][0-9a-f]{6}$/.test(n))
+export async function stableLinks(): Promise<string[]> {
+  const links = JSON.parse(await execFile('ip', ['-j', '-d', 'link', 'show'])) as {
+    ifname: string;
+    linkinfo?: { info_kind?: string };
+  }[];
+  return links
+    .filter((l) => l.linkinfo?.info_kind !== 'bridge' && l.linkinfo?.info_kind !== 'veth')
+    .map((l) => l.ifname)
     .sort();
 }
 

@@ -66,7 +66,7 @@ async function hostState(): Promise<Record<string, unknown>> {
   }
   return {
     iptables: await iptablesFootprint(testNet, ids),
-    links: await stableLinks(testNet),
+    links: await stableLinks(),
     bridgePorts: await bridgePorts(testNet),
     leases: await hostLocalLeases(dataDir, testNet),
     mounts: (await mountsUnder(path.join(root, 'state')))

@@ -102,8 +102,7 @@ export async function hostFootprint(
   const netnsList = (await execFile('ip', ['netns', 'list'])).split('\n').filter(Boolean).sort();
   return {
     iptables: await iptablesFootprint(env.net, ids),
-    // Bridges come and go with other tests running at the same time; sandbox veths show as bridge ports.
-    links: (await stableLinks(env.net)).filter((l) => !existsSync(`/sys/class/net/${l}/bridge`)),
+    links: await stableLinks(),
     bridgePorts: await bridgePorts(env.net),
     leases: await hostLocalLeases(env.dataDir, env.net),
     ipNetns: netnsList,
