@@ -10,11 +10,12 @@ import type { RootLayout } from './layout.js';
 import {
   readRecordedEndpoints,
   assignPorts,
+  reassignPorts,
   saveEndpoints,
   isPortFree,
   type EmbeddedEndpoints,
 } from './endpoints.js';
-import { SupervisedService, sleep } from './supervisor.js';
+import { ServiceExitedDuringStartup, SupervisedService, sleep } from './supervisor.js';
 import { processStartTicks } from './lock.js';
 import { probeTemporal } from './temporal.js';
 import { probeNats } from './nats.js';
@@ -29,6 +30,11 @@ export interface EmbeddedServices {
   natsUrl: string;
 }
 
+/** Starts of a child that dies before it is healthy; each retry gives it fresh ports. */
+const START_ATTEMPTS = 3;
+
+type ServiceKey = 'temporal' | 'nats';
+
 export async function startEmbeddedServices(
   config: DaemonConfig,
   layout: RootLayout,
@@ -38,81 +44,135 @@ export async function startEmbeddedServices(
   await reapSurvivors(recorded, log);
   const endpoints = await assignPorts(recorded);
   const result: EmbeddedServices = {
-    temporalAddress: config.temporalAddress ?? `127.0.0.1:${endpoints.temporal.frontendPort}`,
-    natsUrl: config.natsUrl ?? `nats://127.0.0.1:${endpoints.nats.clientPort}`,
+    temporalAddress: config.temporalAddress ?? temporalAddress(endpoints),
+    natsUrl: config.natsUrl ?? natsUrl(endpoints),
   };
-  if (!config.temporalAddress) {
-    const t = endpoints.temporal;
-    result.temporal = new SupervisedService(
-      {
-        name: 'temporal',
-        command: config.binaries.temporal,
-        args: [
-          'server',
-          'start-dev',
-          '--headless',
-          '--ip',
-          '127.0.0.1',
-          '--port',
-          String(t.frontendPort),
-          '--http-port',
-          String(t.httpPort),
-          '--metrics-port',
-          String(t.metricsPort),
-          '--db-filename',
-          join(layout.temporalDir, 'temporal.db'),
-          '--namespace',
-          config.temporalNamespace,
-          '--log-level',
-          'warn',
-        ],
-        logFile: join(layout.logsDir, 'temporal.log'),
-        healthy: async () =>
-          (await probeTemporal(result.temporalAddress, config.temporalNamespace, PROBE_TIMEOUT_MS)).ok,
-        startTimeoutMs: START_TIMEOUT_MS,
-      },
-      log,
-    );
-  }
-  if (!config.natsUrl) {
-    result.nats = new SupervisedService(
-      {
-        name: 'nats',
-        command: config.binaries.natsServer,
-        args: [
-          '-js',
-          '-sd',
-          layout.natsDir,
-          '-a',
-          '127.0.0.1',
-          '-p',
-          String(endpoints.nats.clientPort),
-          '-n',
-          `berth-${config.nodeId}`,
-        ],
-        logFile: join(layout.logsDir, 'nats.log'),
-        healthy: async () => (await probeNats(result.natsUrl, PROBE_TIMEOUT_MS)).ok,
-        startTimeoutMs: START_TIMEOUT_MS,
-      },
-      log,
-    );
-  }
-  const services = [result.temporal, result.nats].filter((s): s is SupervisedService => s !== undefined);
+  const build: Record<ServiceKey, () => SupervisedService> = {
+    temporal: () => temporalService(config, layout, log, endpoints, result),
+    nats: () => natsService(config, layout, log, endpoints, result),
+  };
+  const keys: ServiceKey[] = [];
+  if (!config.temporalAddress) keys.push('temporal');
+  if (!config.natsUrl) keys.push('nats');
+  // Both services' starts write the one file: serialise, so the newest content is renamed last.
+  let saving = Promise.resolve();
+  const save = () => (saving = saving.then(() => saveEndpoints(layout.endpointsFile, endpoints)));
   const record = async () => {
     if (result.temporal) Object.assign(endpoints.temporal, pidRecord(result.temporal.pid));
     if (result.nats) Object.assign(endpoints.nats, pidRecord(result.nats.pid));
-    await saveEndpoints(layout.endpointsFile, endpoints);
+    await save();
   };
-  await saveEndpoints(layout.endpointsFile, endpoints);
-  const started = await Promise.allSettled(services.map((s) => s.start()));
-  await record();
-  for (const s of services) s.on('restarted', () => void record());
+
+  const startOne = async (key: ServiceKey): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      await save();
+      const service = (result[key] = build[key]());
+      try {
+        await service.start();
+        return;
+      } catch (err) {
+        await service.stop();
+        if (!(err instanceof ServiceExitedDuringStartup) || attempt >= START_ATTEMPTS) throw err;
+        // Another process may have bound one of its ports between our choice and its bind.
+        log.warn(
+          { service: key, attempt, err: err.message },
+          'embedded service exited during startup; retrying on fresh ports',
+        );
+        await reassignPorts(endpoints, key);
+        if (key === 'temporal' && !config.temporalAddress)
+          result.temporalAddress = temporalAddress(endpoints);
+        if (key === 'nats' && !config.natsUrl) result.natsUrl = natsUrl(endpoints);
+      }
+    }
+  };
+  const started = await Promise.allSettled(keys.map(startOne));
   const failure = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failure) {
-    await Promise.all(services.map((s) => s.stop()));
+    await Promise.all([result.temporal?.stop(), result.nats?.stop()]);
     throw failure.reason;
   }
+  await record();
+  for (const key of keys) result[key]!.on('restarted', () => void record());
   return result;
+}
+
+function temporalAddress(endpoints: EmbeddedEndpoints): string {
+  return `127.0.0.1:${endpoints.temporal.frontendPort}`;
+}
+
+function natsUrl(endpoints: EmbeddedEndpoints): string {
+  return `nats://127.0.0.1:${endpoints.nats.clientPort}`;
+}
+
+/** The service reads its ports from `endpoints` when built; the health probe reads `result`. */
+function temporalService(
+  config: DaemonConfig,
+  layout: RootLayout,
+  log: Logger,
+  endpoints: EmbeddedEndpoints,
+  result: EmbeddedServices,
+): SupervisedService {
+  const t = endpoints.temporal;
+  return new SupervisedService(
+    {
+      name: 'temporal',
+      command: config.binaries.temporal,
+      args: [
+        'server',
+        'start-dev',
+        '--headless',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(t.frontendPort),
+        '--http-port',
+        String(t.httpPort),
+        '--metrics-port',
+        String(t.metricsPort),
+        '--db-filename',
+        join(layout.temporalDir, 'temporal.db'),
+        '--namespace',
+        config.temporalNamespace,
+        '--log-level',
+        'warn',
+      ],
+      logFile: join(layout.logsDir, 'temporal.log'),
+      healthy: async () =>
+        (await probeTemporal(result.temporalAddress, config.temporalNamespace, PROBE_TIMEOUT_MS)).ok,
+      startTimeoutMs: START_TIMEOUT_MS,
+    },
+    log,
+  );
+}
+
+function natsService(
+  config: DaemonConfig,
+  layout: RootLayout,
+  log: Logger,
+  endpoints: EmbeddedEndpoints,
+  result: EmbeddedServices,
+): SupervisedService {
+  return new SupervisedService(
+    {
+      name: 'nats',
+      command: config.binaries.natsServer,
+      args: [
+        '-js',
+        '-sd',
+        layout.natsDir,
+        '-a',
+        '127.0.0.1',
+        '-p',
+        String(endpoints.nats.clientPort),
+        '-n',
+        `berth-${config.nodeId}`,
+      ],
+      logFile: join(layout.logsDir, 'nats.log'),
+      healthy: async () => (await probeNats(result.natsUrl, PROBE_TIMEOUT_MS)).ok,
+      startTimeoutMs: START_TIMEOUT_MS,
+    },
+    log,
+  );
 }
 
 function pidRecord(pid: number | undefined): { pid?: number; startTicks?: string } {

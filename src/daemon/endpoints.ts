@@ -16,7 +16,32 @@ export interface EmbeddedEndpoints {
   nats: { clientPort: number; pid?: number; startTicks?: string };
 }
 
+/**
+ * A free loopback port for a service to listen on, chosen below the kernel's ephemeral range:
+ * outgoing connections take their source ports from that range, so a port chosen there can be
+ * taken by any client between the choice and the child's bind.
+ */
 export async function freePort(): Promise<number> {
+  const ephemeralLow = await ephemeralRangeStart();
+  const low = 10_000;
+  for (let i = 0; i < 64 && ephemeralLow - low > 1000; i++) {
+    const port = low + Math.floor(Math.random() * (ephemeralLow - low));
+    if (await isPortFree(port)) return port;
+  }
+  return kernelChosenPort();
+}
+
+async function ephemeralRangeStart(): Promise<number> {
+  try {
+    const [first] = (await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')).trim().split(/\s+/);
+    const port = Number(first);
+    return Number.isInteger(port) && port > 0 ? port : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+function kernelChosenPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();
@@ -59,6 +84,22 @@ export async function assignPorts(recorded: Partial<EmbeddedEndpoints>): Promise
     },
     nats: { ...recorded.nats, clientPort: await keep(recorded.nats?.clientPort) },
   };
+}
+
+/** Fresh ports for one service, after its child died at startup (perhaps on a port taken meanwhile). */
+export async function reassignPorts(
+  endpoints: EmbeddedEndpoints,
+  service: 'temporal' | 'nats',
+): Promise<void> {
+  if (service === 'temporal') {
+    endpoints.temporal = {
+      frontendPort: await freePort(),
+      httpPort: await freePort(),
+      metricsPort: await freePort(),
+    };
+  } else {
+    endpoints.nats = { clientPort: await freePort() };
+  }
 }
 
 export async function saveEndpoints(file: string, endpoints: EmbeddedEndpoints): Promise<void> {

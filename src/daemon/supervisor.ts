@@ -22,6 +22,9 @@ export interface ServiceSpec {
   startTimeoutMs: number;
 }
 
+/** The child died before it became healthy (a port taken between choice and bind, a bad flag, …). */
+export class ServiceExitedDuringStartup extends UnavailableError {}
+
 export type ServiceState = 'starting' | 'healthy' | 'unhealthy' | 'stopped';
 
 const BACKOFF_MIN_MS = 250;
@@ -31,6 +34,8 @@ const STOP_GRACE_MS = 10_000;
 export class SupervisedService extends EventEmitter {
   private child: ChildProcess | undefined;
   private stopping = false;
+  /** During start(): a death then fails start() instead of scheduling a restart. */
+  private initialStart = false;
   private backoffMs = BACKOFF_MIN_MS;
   private restartTimer: NodeJS.Timeout | undefined;
   state: ServiceState = 'stopped';
@@ -51,8 +56,13 @@ export class SupervisedService extends EventEmitter {
   /** Starts the child and waits until it is healthy; throws an UnavailableError naming the log if it never is. */
   async start(): Promise<void> {
     this.stopping = false;
-    this.spawnChild();
-    await this.waitHealthy();
+    this.initialStart = true;
+    try {
+      this.spawnChild();
+      await this.waitHealthy();
+    } finally {
+      this.initialStart = false;
+    }
     this.backoffMs = BACKOFF_MIN_MS;
   }
 
@@ -76,7 +86,7 @@ export class SupervisedService extends EventEmitter {
       if (this.child !== child) return;
       this.child = undefined;
       this.lastExit = signal ? `killed by ${signal}` : `exited with code ${code}`;
-      if (this.stopping) {
+      if (this.stopping || this.initialStart) {
         this.state = 'stopped';
         return;
       }
@@ -112,7 +122,7 @@ export class SupervisedService extends EventEmitter {
     const child = this.child;
     while (Date.now() < deadline) {
       if (!child || child.exitCode !== null || child.signalCode !== null || this.child !== child) {
-        throw new UnavailableError(
+        throw new ServiceExitedDuringStartup(
           `embedded ${name} exited during startup (${this.lastExit ?? 'unknown'}); see ${logFile}`,
         );
       }

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeInfo } from '../../src/api/types.js';
 import {
@@ -152,6 +153,73 @@ describe('berthd stop', () => {
       await again.cleanup();
     },
   );
+});
+
+/** A nats-server stand-in that exits with code 1 for its first `failures` starts, recording each start's args. */
+async function flakyNatsServer(
+  failures: number,
+): Promise<{ bin: string; starts: () => Promise<string[]>; dir: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-flaky-nats-'));
+  const bin = join(dir, 'nats-server');
+  const log = join(dir, 'starts');
+  await writeFile(
+    bin,
+    [
+      '#!/bin/sh',
+      `echo "$*" >> ${log}`,
+      `if [ "$(wc -l < ${log})" -le ${failures} ]; then exit 1; fi`,
+      'exec nats-server "$@"',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  const starts = async () => (await readFile(log, 'utf8')).trim().split('\n');
+  return { bin, starts, dir };
+}
+
+describe('berthd startup when an embedded service dies before it is healthy', () => {
+  it('tries again on fresh ports (another process may have bound the chosen one first)', async () => {
+    const nats = await flakyNatsServer(1);
+    const d = await startBerthd({ args: ['--nats-server-bin', nats.bin] });
+    try {
+      const starts = await nats.starts();
+      expect(starts).toHaveLength(2);
+      expect(d.output()).toContain('embedded service exited during startup; retrying on fresh ports');
+      const info = await d.client.get<NodeInfo>('/v1/info');
+      expect(info.services[1]!.health).toBe('healthy');
+      const port = (args: string) => / -p (\d+)/.exec(` ${args}`)![1];
+      expect(info.services[1]!.address).toBe(`nats://127.0.0.1:${port(starts[1]!)}`);
+    } finally {
+      expect(await d.stop()).toBe(0);
+      await d.cleanup();
+      await rm(nats.dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gives up after three starts, its last line naming the service and its log', async () => {
+    const nats = await flakyNatsServer(1000);
+    const { root, state } = await makeRoots();
+    try {
+      const r = await runBerthd([
+        '--root',
+        root,
+        '--state',
+        state,
+        '--node-id',
+        'n1',
+        '--nats-server-bin',
+        nats.bin,
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n').at(-1)).toMatch(
+        /^berthd: embedded nats exited during startup \(exited with code 1\); see .*nats\.log$/,
+      );
+      expect(await nats.starts()).toHaveLength(3);
+    } finally {
+      await rm(nats.dir, { recursive: true, force: true });
+      await rm(join(root, '..'), { recursive: true, force: true });
+    }
+  });
 });
 
 describe('berthd bad invocations: one line naming the problem, non-zero exit, nothing on disk', () => {
