@@ -22,6 +22,7 @@ import { probeNats } from './nats.js';
 
 const START_TIMEOUT_MS = 60_000;
 const PROBE_TIMEOUT_MS = 2_000;
+const WORKFLOW_TASK_RETRY_MAX_INTERVAL = '5s';
 
 export interface EmbeddedServices {
   temporal?: SupervisedService;
@@ -135,6 +136,12 @@ function temporalService(
         config.temporalNamespace,
         '--log-level',
         'warn',
+        // A berthd killed while it holds a workflow task (local activities run inside one) leaves
+        // the task to time out; after 3 such attempts the server adds an exponential delay, up to
+        // 10 minutes by default, before it hands the task out again. Bound that delay so a node
+        // recovers from repeated crashes in one transition in seconds rather than minutes.
+        '--dynamic-config-value',
+        `history.workflowTaskRetryMaxInterval="${WORKFLOW_TASK_RETRY_MAX_INTERVAL}"`,
       ],
       logFile: join(layout.logsDir, 'temporal.log'),
       healthy: async () =>
