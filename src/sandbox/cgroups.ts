@@ -171,32 +171,63 @@ export class PodCgroups {
     return new Map([...this.layout.hierarchies].map(([k, mount]) => [k, path.join(mount, rel)]));
   }
 
-  /** Creates the pod cgroup in every hierarchy and applies the resources. */
+  /**
+   * Creates the pod cgroup in every hierarchy and applies the resources. A resource the host's
+   * controllers cannot take fails with a FailedPreconditionError before any directory is made;
+   * any later failure removes the pod directories this call made (never a pre-existing pod's).
+   */
   async create(id: string, resources: PodResources = {}): Promise<string> {
     validatePodResources(resources);
     const dirs = this.dirs(id);
+    const writes = resourceWrites(this.layout.version, resources);
+    const needed = await this.checkControllers(id, writes);
+    const createdDirs = new Map<string, string>();
     try {
-      if (this.layout.version === 2) await this.enableV2Controllers();
+      if (this.layout.version === 2) await this.enableV2Controllers(needed);
       for (const [hierarchy, dir] of dirs) {
-        await mkdir(dir, { recursive: true });
+        if ((await mkdir(dir, { recursive: true })) !== undefined) createdDirs.set(hierarchy, dir);
         if (hierarchy === 'cpuset' && this.layout.version === 1) {
           await inheritCpuset(dir, this.layout.hierarchies.get('cpuset') ?? dir);
         }
       }
-      for (const w of resourceWrites(this.layout.version, resources)) {
-        const dir = dirs.get(w.hierarchy);
-        if (dir === undefined) {
-          throw new FailedPreconditionError(
-            `cannot set ${w.file}: the ${w.hierarchy} cgroup controller is not mounted`,
-          );
-        }
-        await writeCgroupFile(path.join(dir, w.file), w.value);
+      for (const w of writes) {
+        await writeCgroupFile(path.join(dirs.get(w.hierarchy) as string, w.file), w.value);
       }
     } catch (err) {
-      await this.removeDirs(dirs).catch(() => undefined);
+      await this.removeDirs(createdDirs).catch(() => undefined);
       throw err;
     }
     return this.cgroupPath(id);
+  }
+
+  /**
+   * Fails, naming each missing controller, when the writes need one the host does not offer: a
+   * v1 hierarchy that is not mounted, or a v2 controller absent from the root's cgroup.controllers
+   * (on a hybrid host cpu and memory are bound to v1). Returns the v2 controllers the writes need.
+   */
+  private async checkControllers(id: string, writes: readonly CgroupWrite[]): Promise<string[]> {
+    const filesBy = new Map<string, string[]>();
+    for (const w of writes) {
+      // v2 interface files are named `<controller>.<knob>`; v1 writes are keyed by hierarchy.
+      const controller = this.layout.version === 2 ? (w.file.split('.')[0] as string) : w.hierarchy;
+      filesBy.set(controller, [...(filesBy.get(controller) ?? []), w.file]);
+    }
+    const offered =
+      this.layout.version === 2
+        ? await readControllers(path.join(this.layout.mountPoint, 'cgroup.controllers'))
+        : [...this.layout.hierarchies.keys()];
+    const missing = [...filesBy].filter(([c]) => !offered.includes(c));
+    if (missing.length > 0) {
+      const where =
+        this.layout.version === 2
+          ? `the cgroup v2 hierarchy at ${this.layout.mountPoint} offers only [${offered.join(' ')}] in cgroup.controllers`
+          : 'no cgroup v1 hierarchy is mounted for it';
+      const list = missing.map(([c, files]) => `${c} (for ${files.join(', ')})`).join(', ');
+      throw new FailedPreconditionError(
+        `cannot set the resources of pod cgroup ${this.cgroupPath(id)}: missing cgroup controller ${list}; ${where}`,
+      );
+    }
+    return this.layout.version === 2 ? [...filesBy.keys()] : [];
   }
 
   /** Pids in the pod cgroup, across hierarchies (deduplicated). */
@@ -276,22 +307,40 @@ export class PodCgroups {
     }
   }
 
-  /** Lets the Berth root and its pods use the controllers the host offers. */
-  private async enableV2Controllers(): Promise<void> {
+  /**
+   * Lets the Berth root and its pods use the controllers the host offers, as a v2 driver must:
+   * a cgroup only gets the controllers its parent lists in `cgroup.subtree_control`. The root
+   * keeps them on failure (other pods may rely on them; runc never turns them off either).
+   */
+  private async enableV2Controllers(needed: readonly string[]): Promise<void> {
     if (this.layout.version !== 2) return;
     const mount = this.layout.mountPoint;
-    const available = (await readFile(path.join(mount, 'cgroup.controllers'), 'utf8')).trim().split(/\s+/);
-    const wanted = ['cpu', 'cpuset', 'memory', 'pids', 'io', 'hugetlb'].filter((c) => available.includes(c));
+    const offered = await readControllers(path.join(mount, 'cgroup.controllers'));
+    const wanted = V2_DELEGATED_CONTROLLERS.filter((c) => offered.includes(c));
     const berthRoot = path.join(mount, this.root);
     await mkdir(berthRoot, { recursive: true });
-    // One controller at a time: a controller the kernel will not delegate (e.g. a threaded
-    // subtree) must not stop the others; a resource that needs it then fails by name.
+    // One controller at a time: a controller the kernel will not delegate (e.g. in a threaded
+    // subtree) must not stop the others unless a requested resource needs it.
     for (const dir of [mount, berthRoot]) {
+      const file = path.join(dir, 'cgroup.subtree_control');
       for (const c of wanted) {
-        await writeFile(path.join(dir, 'cgroup.subtree_control'), `+${c}`).catch(() => undefined);
+        await writeFile(file, `+${c}`).catch((err: NodeJS.ErrnoException) => {
+          if (!needed.includes(c)) return;
+          throw new FailedPreconditionError(
+            `cannot enable the ${c} cgroup controller in ${file}: ${err.code ?? String(err)}`,
+            { cause: err },
+          );
+        });
       }
     }
   }
+}
+
+/** Controllers a v2 pod cgroup gets from its parent, so runc can set container limits beneath it. */
+export const V2_DELEGATED_CONTROLLERS = ['cpu', 'cpuset', 'memory', 'pids', 'io', 'hugetlb'] as const;
+
+async function readControllers(file: string): Promise<string[]> {
+  return (await readFile(file, 'utf8')).split(/\s+/).filter((c) => c !== '');
 }
 
 /** v1 cpuset children start with empty cpus/mems and refuse tasks: copy them down from the mount. */
@@ -313,6 +362,12 @@ async function writeCgroupFile(file: string, value: string): Promise<void> {
     await writeFile(file, value);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new FailedPreconditionError(
+        `cannot write ${value} to ${file}: the kernel offers no such file (its controller is not enabled for this cgroup, or the kernel lacks the feature)`,
+        { cause: err },
+      );
+    }
     if (code === 'EINVAL' || code === 'EBUSY' || code === 'ERANGE') {
       throw new InvalidArgumentError(`the kernel refused ${value} for ${file} (${code})`, { cause: err });
     }
