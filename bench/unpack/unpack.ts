@@ -1,10 +1,12 @@
 /**
  * Unpack throughput: a generated ~100 MB layer (small, medium and large files) applied by Berth's
  * applyLayer, split into the stages it overlaps (decompress, hash, tar parse, write), against
- * GNU tar as a baseline. Run: npx tsc -p tsconfig.build.json && node dist/bench/unpack/unpack.js
+ * GNU tar as a baseline. The comparison with containerd is bench/unpack/vs-containerd.ts.
+ *
+ *   node scripts/build.mjs && node dist/bench/unpack/unpack.js
  */
 import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,37 +16,13 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { applyLayer } from '../../src/unpack/index.js';
+import { tarOf } from '../../test/helpers/oci-images.js';
+import { LAYER_FILES_SUMMARY, layerFileGroups } from './layer-files.js';
 
 const RUNS = 3;
 
-/** Half random, half repetitive bytes: compresses roughly like binaries and text mixed. */
-function content(size: number): Buffer {
-  const half = Math.floor(size / 2);
-  return Buffer.concat([randomBytes(half), Buffer.alloc(size - half, 'berth layer content ')]);
-}
-
 async function generateLayer(): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c) => void chunks.push(c as Buffer));
-  const ended = new Promise<void>((resolve) => pack.on('end', () => resolve()));
-  const add = (name: string, data?: Buffer): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const done = (err?: Error | null): void => (err ? reject(err) : resolve());
-      if (data) pack.entry({ name, mode: 0o644 }, data, done);
-      else pack.entry({ name, type: 'directory', mode: 0o755 }, done);
-    });
-  for (let d = 0; d < 50; d++) {
-    await add(`usr/share/d${d}/`);
-    for (let f = 0; f < 40; f++) await add(`usr/share/d${d}/small${f}`, content(4096));
-  }
-  await add('usr/lib/');
-  for (let f = 0; f < 500; f++) await add(`usr/lib/medium${f}.so`, content(64 * 1024));
-  await add('opt/');
-  for (let f = 0; f < 20; f++) await add(`opt/large${f}.bin`, content(3 * 1024 * 1024));
-  pack.finalize();
-  await ended;
-  return Buffer.concat(chunks);
+  return tarOf(layerFileGroups().flat());
 }
 
 async function time(fn: () => Promise<void>): Promise<number> {
@@ -130,9 +108,7 @@ async function main(): Promise<void> {
       });
     rows.push(['GNU tar -x (baseline)', await gnu(['-xf', tarPath])]);
     rows.push(['GNU tar -xz (baseline)', await gnu(['-xzf', gzPath])]);
-    console.log(
-      `layer: ${mb.toFixed(1)} MB uncompressed, 2521 entries (2000 × 4 KiB, 500 × 64 KiB, 20 × 3 MiB); median of ${RUNS}`,
-    );
+    console.log(`layer: ${mb.toFixed(1)} MB uncompressed, ${LAYER_FILES_SUMMARY}; median of ${RUNS}`);
     console.log('stage'.padEnd(34) + 'seconds'.padStart(10) + 'MB/s (uncompressed)'.padStart(22));
     for (const [name, s] of rows)
       console.log(name.padEnd(34) + s.toFixed(3).padStart(10) + (mb / s).toFixed(0).padStart(22));
