@@ -121,7 +121,8 @@ export function createImageActivities(ctx: ActivityContext) {
       const refused = new AbortController();
       const signal = AbortSignal.any([stalled.signal, refused.signal, ...(cancelled ? [cancelled] : [])]);
       let done = 0;
-      // Layers are unpacked in order as they land, while the later ones still download.
+      // Layers are unpacked in order as they land, while the later ones still download; the next
+      // one to apply streams into the unpacker as it downloads when its download starts then.
       const arrivals = new LayerArrivals(
         ctx.content,
         image.layers.map((l) => l.digest),
@@ -136,7 +137,7 @@ export function createImageActivities(ctx: ActivityContext) {
           const layer = image.layers[p.layer];
           if (layer) tracker.update(layer.digest, { status: p.status });
         },
-        (i) => arrivals.ready(i),
+        arrivals,
       );
       unpacking.catch(() => refused.abort());
       let tail: NodeJS.Timeout | undefined;
@@ -147,6 +148,7 @@ export function createImageActivities(ctx: ActivityContext) {
           {
             platform: req.platform ? parsePlatform(req.platform) : nodePlatform(),
             signal,
+            streamLayer: (digest) => arrivals.offerStream(digest),
             onProgress: (p) => {
               if (p.kind !== 'layer') return;
               tracker.update(p.digest, {
@@ -157,7 +159,7 @@ export function createImageActivities(ctx: ActivityContext) {
               lastProgress = Date.now();
               done = tracker.snapshot().bytesDone;
               heartbeat({ bytesDone: done });
-              if (p.done >= p.total) void arrivals.check(p.digest);
+              if (p.stored) void arrivals.check(p.digest);
             },
           },
         );

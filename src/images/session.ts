@@ -55,6 +55,11 @@ export class ImageSession {
     this.byWorkflow.delete(workflowId);
   }
 
+  /** True while someone holds or waits for the lock named `key`. */
+  isLocked(key: string): boolean {
+    return this.locks.has(key);
+  }
+
   /** Runs `fn` while holding the lock named `key` (FIFO per key). */
   async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prior = this.locks.get(key) ?? Promise.resolve();

@@ -5,9 +5,14 @@
  * One chain is unpacked at a time per node (a lock per chain id), so a second pull of a shared
  * layer waits and then finds it committed.
  *
+ * Each layer's bytes come from a `LayerFeed`: the content store, or (in the fetch step) live from
+ * the layer's download as it runs. A live apply is committed only once its blob verified by digest
+ * too; one that fails is redone from the store's verified copy, so streaming never decides an outcome.
+ *
  * The log names an extraction `extract-<chain id>` (`/snapshot/prepare` then `/snapshot/commit`
  * to the chain id); the unpacker's own key adds a random part that only matters on disk.
  */
+import type { Readable } from 'node:stream';
 import { chainIds } from '../snapshots/chainid.js';
 import { SnapshotNotFoundError } from '../snapshots/errors.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
@@ -24,14 +29,41 @@ export interface UnpackProgress {
   status: 'unpacking' | 'unpacked' | 'reused';
 }
 
+/** One layer blob's bytes for the unpacker: `live` when they come from its download as it runs. */
+export interface LayerBytes {
+  stream: Readable;
+  live: boolean;
+}
+
+/** Where the unpack gets each layer's bytes; it tells the feed how far it got. */
+export interface LayerFeed {
+  /** Layer i is next to apply; `contended` while another pull holds or waits for its chain's lock. */
+  approach(i: number, contended: boolean): void;
+  /** Layer i's bytes once there are any: live from its download, or from the content store. */
+  open(i: number): Promise<LayerBytes>;
+  /** Resolves when layer i's blob is committed to the store; rejects with its download's failure. */
+  ready(i: number): Promise<void>;
+  /** Layer i is applied or reused. */
+  passed(i: number): void;
+}
+
+/** Every layer from the content store (they are all there). */
+function storeFeed(content: NodeServices['content'], layers: ResolvedImage['layers']): LayerFeed {
+  return {
+    approach: () => undefined,
+    open: async (i) => ({ stream: await content.readStream(layers[i]?.digest as Digest), live: false }),
+    ready: async () => undefined,
+    passed: () => undefined,
+  };
+}
+
 export async function unpackImage(
   node: Pick<NodeServices, 'content' | 'snapshotter' | 'events'>,
   namespace: string,
   image: Pick<ResolvedImage, 'layers' | 'diffIds'>,
   record: (req: RecordRequest) => Promise<unknown>,
   onProgress: (p: UnpackProgress) => void,
-  /** Resolves when layer i's blob is in the content store (the fetch step unpacks as layers land). */
-  layerReady: (i: number) => Promise<void> = async () => undefined,
+  feed: LayerFeed = storeFeed(node.content, image.layers),
 ): Promise<string | undefined> {
   const sn = node.snapshotter;
   const session = imageSession(node);
@@ -41,13 +73,31 @@ export async function unpackImage(
     mediaType: l.mediaType,
     open: () => node.content.readStream(l.digest as Digest),
   }));
+  /** Applies layer i from `bytes` (the layers below are committed); a live source must verify too. */
+  const apply = async (i: number, bytes: LayerBytes): Promise<void> => {
+    const below = sources.slice(0, i);
+    const layer = sources[i] as LayerSource;
+    const source: LayerSource = {
+      diffId: layer.diffId,
+      mediaType: layer.mediaType,
+      open: async () => bytes.stream,
+      ...(bytes.live ? { verified: () => feed.ready(i) } : {}),
+    };
+    try {
+      await unpackLayers(sn, [...below, source]);
+    } finally {
+      if (!bytes.stream.readableEnded) bytes.stream.destroy();
+    }
+  };
   // The chain is held for the whole step, so a collection running meanwhile spares it.
   const release = session.hold(ids);
   try {
     for (const [i, chainId] of ids.entries()) {
       const parent = i === 0 ? undefined : ids[i - 1];
-      await layerReady(i);
-      await session.withLock(`chain:${chainId}`, async () => {
+      const lock = `chain:${chainId}`;
+      feed.approach(i, session.isLocked(lock));
+      await session.withLock(lock, async () => {
+        feed.approach(i, false);
         const committedRecord = (): boolean =>
           node.events.projections.get('snapshots', namespace, chainId)?.kind === 'committed';
         if (await isCommitted(sn, chainId)) {
@@ -72,6 +122,8 @@ export async function unpackImage(
           onProgress({ layer: i, chainId, status: 'reused' });
           return;
         }
+        // Bytes first: nothing is prepared for a layer whose download fails.
+        const bytes = await feed.open(i);
         await removeStaleExtractions(sn, chainId);
         const key = `${EXTRACT_PREFIX}${chainId}`;
         await record({
@@ -82,8 +134,15 @@ export async function unpackImage(
         });
         onProgress({ layer: i, chainId, status: 'unpacking' });
         try {
-          // Layers below are committed by now, so only this one is unpacked.
-          await unpackLayers(sn, sources.slice(0, i + 1));
+          try {
+            await apply(i, bytes);
+          } catch (err) {
+            if (!bytes.live) throw err;
+            // The store's copy is verified by digest: redo the layer from it, unless the
+            // download failed too (its error is then the one to report).
+            await feed.ready(i);
+            await apply(i, await feed.open(i));
+          }
         } catch (err) {
           // The unpacker removed its active snapshot: the log says so too.
           await record({
@@ -102,6 +161,7 @@ export async function unpackImage(
         });
         onProgress({ layer: i, chainId, status: 'unpacked' });
       });
+      feed.passed(i);
     }
   } finally {
     release();

@@ -5,6 +5,8 @@ import { silentLogger, type Logger } from '../common/logger.js';
 import { parseDigest, type Digest } from '../content/digest.js';
 import { DigestMismatchError, SizeMismatchError } from '../content/errors.js';
 import type { BlobInfo, ContentStore } from '../content/store.js';
+import type { Writable } from 'node:stream';
+import { BlobTee } from './blob-tee.js';
 import type { RegistryConfig } from './config.js';
 import { RegistryError } from './errors.js';
 import {
@@ -36,6 +38,13 @@ export interface FetchBlobOptions {
   labels?: Record<string, string>;
   /** The ingest ref (default `fetch-<digest>`): a stable ref lets a restarted pull resume. */
   ingestRef?: string;
+  /**
+   * Asked once when the blob's transfer starts at byte 0 (never for a stored blob or a resumed
+   * ingest): a stream returned receives the blob's bytes as they arrive and paces the download.
+   * It is ended only after the blob committed by digest, and destroyed if the blob fails or the
+   * transfer cannot continue where the stream stands; if it fails itself the download goes on.
+   */
+  streamTo?: () => Writable | undefined;
 }
 
 export interface FetchBlobResult {
@@ -152,9 +161,17 @@ export class RegistryClient {
       return { info, transferred: 0 };
     }
     const what = `blob ${digest} of ${referenceName(ref)}`;
-    return this.withEndpoints(ref, what, (ep) =>
-      this.fetchBlobFrom(ep, ref, { ...desc, digest }, store, opts, what, true),
-    );
+    const tee = new BlobTee(opts.streamTo, opts.signal);
+    try {
+      const result = await this.withEndpoints(ref, what, (ep) =>
+        this.fetchBlobFrom(ep, ref, { ...desc, digest }, store, opts, what, true, tee),
+      );
+      tee.end();
+      return result;
+    } catch (err) {
+      tee.abandon(err);
+      throw err;
+    }
   }
 
   private async fetchBlobFrom(
@@ -165,6 +182,7 @@ export class RegistryClient {
     opts: FetchBlobOptions,
     what: string,
     mayRestart: boolean,
+    tee: BlobTee,
   ): Promise<FetchBlobResult> {
     const writer = await store.writer(opts.ingestRef ?? `fetch-${desc.digest}`, {
       expected: { digest: desc.digest, size: desc.size },
@@ -175,6 +193,7 @@ export class RegistryClient {
     try {
       while (writer.offset < desc.size) {
         const start = writer.offset;
+        tee.startAt(start);
         const res = await this.transport.send(ep, {
           method: 'GET',
           path: `/v2/${ref.path}/blobs/${desc.digest}`,
@@ -215,6 +234,7 @@ export class RegistryClient {
               );
             }
             await writer.write(chunk);
+            await tee.push(chunk);
             opts.onProgress?.(writer.offset, desc.size);
           }
         } catch (err) {
@@ -254,7 +274,7 @@ export class RegistryClient {
             { digest: desc.digest, resumedFrom },
             'resumed ingest did not verify; fetching the blob again from the start',
           );
-          const again = await this.fetchBlobFrom(ep, ref, desc, store, opts, what, false);
+          const again = await this.fetchBlobFrom(ep, ref, desc, store, opts, what, false, tee);
           return { info: again.info, transferred: transferred + again.transferred };
         }
         if (err instanceof DigestMismatchError) {

@@ -1,5 +1,6 @@
 /** The library pull: resolve, pick the platform, fetch config and layers into the content store. */
 import { randomUUID } from 'node:crypto';
+import type { Writable } from 'node:stream';
 import { BerthError, InvalidArgumentError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { isDigest, type Digest } from '../content/digest.js';
@@ -27,6 +28,8 @@ export interface BlobProgress {
   mediaType: string;
   done: number;
   total: number;
+  /** Set on the blob's last report, once it is committed to the content store. */
+  stored?: true;
 }
 
 export interface PullOptions {
@@ -35,6 +38,11 @@ export interface PullOptions {
   /** Per-blob progress: bytes done of total, as they land. */
   onProgress?: (p: BlobProgress) => void;
   signal?: AbortSignal;
+  /**
+   * Asked for a reader of a layer as its download starts from byte 0 (a streaming unpack): see
+   * `FetchBlobOptions.streamTo`. A layer another pull is already downloading is not offered.
+   */
+  streamLayer?: (digest: Digest) => Writable | undefined;
 }
 
 export interface PulledLayer {
@@ -72,6 +80,7 @@ interface FetchContext {
   emit: (p: BlobProgress) => void;
   touched: Set<Digest>;
   signal: AbortSignal | undefined;
+  streamLayer: PullOptions['streamLayer'];
 }
 
 interface InflightPull {
@@ -126,9 +135,13 @@ export class Puller {
       const blobs = new Set<Digest>();
       const emit = (p: BlobProgress): void => listeners.forEach((l) => l(p));
       // The entry is set before doPull's first await can let it settle and delete it.
-      const promise = this.doPull(ref, platform, emit, blobs, opts.signal).finally(() =>
-        this.inflightPulls.delete(key),
-      );
+      const fetchContext: FetchContext = {
+        emit,
+        touched: blobs,
+        signal: opts.signal,
+        streamLayer: opts.streamLayer,
+      };
+      const promise = this.doPull(ref, platform, fetchContext).finally(() => this.inflightPulls.delete(key));
       pull = { promise, listeners, blobs };
       this.inflightPulls.set(key, pull);
     }
@@ -147,14 +160,8 @@ export class Puller {
     return [...new Set([...this.inflightPulls.values()].flatMap((p) => [...p.blobs]))];
   }
 
-  private async doPull(
-    ref: ImageReference,
-    platform: Platform,
-    emit: (p: BlobProgress) => void,
-    touched: Set<Digest>,
-    signal: AbortSignal | undefined,
-  ): Promise<PulledImage> {
-    const opts: FetchContext = { emit, touched, signal };
+  private async doPull(ref: ImageReference, platform: Platform, opts: FetchContext): Promise<PulledImage> {
+    const { touched, signal } = opts;
     const name = formatReference(ref);
     const top = await this.client.resolve(ref, signal);
     let manifestFetched = top;
@@ -306,6 +313,8 @@ export class Puller {
         onProgress: (done, total) => listeners.forEach((l) => l(done, total)),
       };
       if (opts.signal) fetchOpts.signal = opts.signal;
+      const { streamLayer } = opts;
+      if (kind === 'layer' && streamLayer) fetchOpts.streamTo = () => streamLayer(desc.digest);
       const promise = this.client
         .fetchBlob(ref, desc, this.store, fetchOpts)
         .then(() => undefined)
@@ -319,6 +328,15 @@ export class Puller {
     } finally {
       inflight.listeners.delete(listener);
     }
+    // Its last byte was reported before the commit: this says it can be read now.
+    opts.emit({
+      kind,
+      digest: desc.digest,
+      mediaType: desc.mediaType,
+      done: desc.size,
+      total: desc.size,
+      stored: true,
+    });
   }
 
   /** Stores a manifest/index we already hold in memory (verified by digest at commit). */

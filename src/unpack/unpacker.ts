@@ -18,6 +18,11 @@ export interface LayerSource {
   readonly diffId: string;
   readonly mediaType: string;
   open(): Promise<Readable>;
+  /**
+   * For bytes not yet proven by their compressed digest (a blob streamed as it downloads):
+   * resolves once the blob is verified, rejects if it is not. The snapshot is committed only after.
+   */
+  verified?(): Promise<void>;
 }
 
 export interface UnpackedLayer {
@@ -85,6 +90,7 @@ async function unpackOne(
       expectedDiffId: layer.diffId,
       lowerDirs,
     });
+    await layer.verified?.();
     // Data reaches the disk before the snapshot is committed: a crash must never leave a
     // committed snapshot with a partial layer (syncfs of the snapshot's filesystem).
     await execFile('sync', ['--file-system', target]);

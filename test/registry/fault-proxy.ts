@@ -11,6 +11,8 @@ export type FaultAction =
   | { kind: 'cut'; afterBytes: number }
   /** Send the first `afterBytes` body bytes, then go silent (the connection stays open). */
   | { kind: 'stall'; afterBytes: number }
+  /** Send the first `afterBytes` body bytes, then hold the rest until `until` resolves. */
+  | { kind: 'pause'; afterBytes: number; until: Promise<void> }
   /** Flip one byte of the body at `offset`. */
   | { kind: 'corrupt'; offset: number }
   /** Answer with this status, headers and body without asking the registry. */
@@ -88,8 +90,27 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
         record.status = up.statusCode ?? 0;
         res.writeHead(up.statusCode ?? 502, headers);
         let sent = 0;
+        let held: Buffer[] | undefined;
         up.on('data', (chunk: Buffer) => {
           let out = chunk;
+          if (action?.kind === 'pause' && held === undefined && sent + out.length > action.afterBytes) {
+            const part = out.subarray(0, action.afterBytes - sent);
+            sent += part.length;
+            record.bytes = sent;
+            res.write(part);
+            const waiting = [out.subarray(part.length)];
+            held = waiting;
+            up.pause();
+            void action.until.then(() => {
+              for (const h of waiting) {
+                sent += h.length;
+                record.bytes = sent;
+                res.write(h);
+              }
+              up.resume();
+            });
+            return;
+          }
           if (action?.kind === 'corrupt' && action.offset >= sent && action.offset < sent + chunk.length) {
             out = Buffer.from(chunk);
             out[action.offset - sent] = (out[action.offset - sent] ?? 0) ^ 0xff;
