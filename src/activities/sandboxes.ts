@@ -4,6 +4,7 @@
  * does not show them yet, under a per-sandbox lock: a step retried after a crash, or a later run
  * of the same transition (a second stop, a create retried after it finished), records nothing twice.
  */
+import { crashPoint } from '../common/crash-hooks.js';
 import { AlreadyExistsError } from '../common/errors.js';
 import { canonicalJson } from '../events/canonical.js';
 import type { SandboxRecord as SandboxProjection } from '../events/projections/state.js';
@@ -13,7 +14,7 @@ import type { SandboxState } from '../sandbox/store.js';
 import type { CreateSandboxRequest, SandboxRef } from '../workflows/sandboxes.js';
 import { recordEvent, type ActivityContext } from './context.js';
 
-type Ctx = Pick<ActivityContext, 'events' | 'sandboxes' | 'handlers'>;
+type Ctx = Pick<ActivityContext, 'events' | 'sandboxes' | 'handlers' | 'layout'>;
 
 export function createSandboxActivities(ctx: Ctx) {
   const manager = ctx.sandboxes;
@@ -84,6 +85,9 @@ export function createSandboxActivities(ctx: Ctx) {
           (p) => p !== undefined,
         ),
       );
+      // The node can be ready while the log is not: berthd killed between the CNI ADD and its
+      // events. The workflow then runs the (idempotent) steps again so their events get recorded.
+      if (record.state === 'ready' && projected(req)?.state !== 'ready') return 'created';
       return record.state;
     },
 
@@ -102,6 +106,8 @@ export function createSandboxActivities(ctx: Ctx) {
     /** CNI ADD (none for host networking); the sandbox is ready. */
     async sandboxAttachNetwork(ref: SandboxRef): Promise<void> {
       const record = await manager.attachNetwork(ref.id);
+      // Test-only: the node is attached and ready, the log does not know yet.
+      crashPoint(ctx.layout.root, 'sandboxAttachNetwork:attached');
       await locked(ref.id, async () => {
         if (record.network) {
           await recordUnless(
