@@ -195,6 +195,40 @@ describe('pulls that fail', () => {
     expect((await berthd.client.get<{ equal: boolean }>('/v1/replay/check')).equal).toBe(true);
   });
 
+  it('a layer writing through a symlink that climbs out of the snapshot is refused, naming the entry; nothing outside changes, nothing stays', async () => {
+    // Snapshots live at <root>/snapshots/overlayfs/snapshots/<id>/fs: five levels below berthd's
+    // root, where the sentinel sits, so an uncontained write through `esc` would replace it.
+    const sentinel = path.join(berthd.root, 'escape-sentinel');
+    await writeFile(sentinel, 'untouched');
+    const layout = path.join(work, 'escape');
+    await writeOciLayout(layout, 'evil', {
+      layers: [
+        { files: [{ path: 'base', content: randomBytesSeeded(10_000, 17) }] },
+        // A dangling symlink is legal on its own; the next layer writes through it.
+        { files: [{ path: 'esc', type: 'symlink', linkname: '../../../../..' }] },
+        { files: [{ path: 'esc/escape-sentinel', content: 'pwned' }], compression: 'zstd' },
+      ],
+    });
+    await reg.push(layout, 'evil', 'test/escape');
+    const snapshotsDir = path.join(berthd.root, 'snapshots', 'overlayfs', 'snapshots');
+    const blobsBefore = await blobs();
+    const snapsBefore = await readdir(snapshotsDir).catch(() => []);
+    const rootBefore = (await readdir(berthd.root)).sort();
+
+    const out = await pullViaApi(berthd.client, `${reg.host}/test/escape:evil`);
+    expect(out.error?.code).toBe('invalid_argument');
+    expect(out.error?.message).toContain('"esc/escape-sentinel" refused');
+    expect(await readFile(sentinel, 'utf8')).toBe('untouched');
+    expect((await readdir(berthd.root)).sort()).toEqual(rootBefore);
+    expect(await images()).toEqual([]);
+    // The first two layers' snapshots were committed before the third was refused; the failed
+    // pull's collection removed them, the refused layer's active snapshot and the blobs.
+    expect(await readdir(snapshotsDir).catch(() => [])).toEqual(snapsBefore);
+    expect(await blobs()).toEqual(blobsBefore);
+    expect((await berthd.client.get<{ equal: boolean }>('/v1/replay/check')).equal).toBe(true);
+    await rm(sentinel);
+  });
+
   it('a transfer that keeps stalling but moves each time is resumed by Range until it completes', async () => {
     const layer = stalling.images[0]!.layers[0]!;
     // Each request sends 50 kB and goes silent: slow, but progress every time.

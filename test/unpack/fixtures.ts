@@ -1,6 +1,6 @@
 /**
  * The layers of the faithfulness image: whiteouts (file and directory), an opaque directory,
- * hardlinks (within a layer and to a lower layer's file), absolute and relative symlinks that
+ * hardlinks (within a layer, within the top layer, and to lower layers' files), absolute and relative symlinks that
  * later entries write through, setuid/setgid/sticky modes, owners, a file with
  * security.capability, user xattrs, a FIFO and character/block devices.
  */
@@ -20,6 +20,7 @@ export const BASE_LAYER: LayerEntry[] = [
   { name: 'usr/bin/ping', data: 'ping-binary', mode: 0o755, xattrs: { 'security.capability': CAPABILITY } },
   { name: 'usr/bin/su', data: 'su-binary', mode: 0o4755 },
   { name: 'usr/bin/wall', data: 'wall-binary', mode: 0o2755, gid: 5 },
+  { name: 'usr/bin/write', type: 'link', linkname: 'usr/bin/wall' },
   { name: 'usr/lib/', type: 'directory' },
   { name: 'usr/lib/libc.so', data: 'libc' },
   { name: 'bin', type: 'symlink', linkname: 'usr/bin' },
@@ -72,5 +73,8 @@ export const TOP_LAYER: LayerEntry[] = [
   { name: 'data/owned/inner', data: 'inner' },
   { name: 'rmdir/', type: 'directory', mode: 0o755 },
   { name: 'rmdir/fresh', data: 'fresh' },
+  { name: 'rmdir/fresh.link', type: 'link', linkname: 'rmdir/fresh' },
+  // A link to a base-layer file that has no other name.
+  { name: 'etc/passwd-', type: 'link', linkname: 'etc/passwd' },
   { name: '.wh.tmp' },
 ];

@@ -67,3 +67,28 @@ export async function describeTree(
   }
   return out;
 }
+
+/**
+ * The hardlink groups of the tree at `root`: for every non-directory with more than one link, the
+ * sorted relative paths inside the tree that share its inode. A group of one means the inode has
+ * links that the tree does not show (for instance a lower layer's name hidden by an overlay copy-up).
+ * Inode numbers differ between trees, so only the grouping is returned, sorted, for comparison.
+ * Kept apart from describeTree: overlay and native legitimately differ here (see faithfulness.test.ts).
+ */
+export async function describeHardlinks(root: string): Promise<string[][]> {
+  const byInode = new Map<string, string[]>();
+  const visit = async (rel: string): Promise<void> => {
+    const st = await lstat(rel === '' ? root : join(root, rel));
+    if (st.isDirectory()) {
+      for (const name of (await readdir(join(root, rel))).sort())
+        await visit(rel === '' ? name : `${rel}/${name}`);
+    } else if (st.nlink > 1) {
+      const key = `${st.dev}:${st.ino}`;
+      byInode.set(key, [...(byInode.get(key) ?? []), rel]);
+    }
+  };
+  await visit('');
+  return [...byInode.values()]
+    .map((paths) => paths.sort())
+    .sort((a, b) => (a[0] ?? '').localeCompare(b[0] ?? ''));
+}
