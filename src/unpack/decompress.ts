@@ -7,6 +7,13 @@ import { CorruptLayerError, UnsupportedMediaTypeError } from './errors.js';
 
 export type Compression = 'none' | 'gzip' | 'zstd';
 
+/**
+ * Uncompressed bytes the decompressor may produce ahead of the tar consumer. With the streams'
+ * 16 KiB default it stopped after every chunk until the main thread had written that chunk's
+ * files, so decompression and file writes took turns instead of overlapping.
+ */
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+
 /** OCI and Docker layer media types (including non-distributable ones) by their compression. */
 export function compressionOf(mediaType: string): Compression {
   const mt = mediaType.trim().toLowerCase();
@@ -35,16 +42,18 @@ export function decompress(
   if (compression === 'gzip') {
     // Large output chunks: each chunk costs a trip through tar-stream and the entry iterator.
     const gunzip = createGunzip({ chunkSize: 256 * 1024 });
-    const done = pipeline(source, gunzip).catch((e: unknown) => {
+    // zlib's own output buffer is 16 KiB; this one lets it decompress ahead of the file writes.
+    const output = new PassThrough({ highWaterMark: READ_AHEAD_BYTES });
+    const done = pipeline(source, gunzip, output).catch((e: unknown) => {
       throw new CorruptLayerError(`gzip layer cannot be decompressed: ${(e as Error).message}`, { cause: e });
     });
-    // The output is gunzip itself; pipeline above already feeds it.
     done.catch(() => undefined);
-    return { output: gunzip, done };
+    return { output, done };
   }
   // Node 20's zlib has no zstd: the zstd CLI decompresses through pipes, in its own process.
   const child = spawn('zstd', ['-dcq'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const output = new PassThrough();
+  // Drained eagerly so zstd does not block on a full pipe while files are being written.
+  const output = new PassThrough({ highWaterMark: READ_AHEAD_BYTES });
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
   const exited = new Promise<void>((resolve, reject) => {

@@ -49,9 +49,13 @@ export function makedev(major: number, minor: number): bigint {
   return (mi & 0xffn) | ((ma & 0xfffn) << 8n) | ((mi & ~0xffn) << 12n) | ((ma & ~0xfffn) << 32n);
 }
 
-/** A perl co-process making mknod and xattr system calls in order; `close` it when done. */
+/**
+ * A perl co-process making mknod and xattr system calls in order; `close` it when done. The
+ * process starts on the first call: most layers have no devices or xattrs, and a spawn per
+ * layer cost tens of milliseconds of main-thread time on a loaded machine.
+ */
 export class SysOps {
-  private readonly child: ChildProcessWithoutNullStreams;
+  private child: ChildProcessWithoutNullStreams | undefined;
   private readonly waiting: Array<{
     resolve: (out: string) => void;
     reject: (e: Error) => void;
@@ -60,22 +64,23 @@ export class SysOps {
   }> = [];
   private dead: Error | undefined;
 
-  constructor() {
-    this.child = spawn('perl', ['-e', SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+  private started(): ChildProcessWithoutNullStreams {
+    if (this.child) return this.child;
+    const child = spawn('perl', ['-e', SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
     let stderr = '';
-    this.child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    this.child.on('error', (e) =>
-      this.fail(new Error(`cannot run perl for mknod/xattr calls: ${e.message}`)),
-    );
-    this.child.on('close', (code) => this.fail(new Error(`perl helper exited (${code}): ${stderr.trim()}`)));
-    this.child.stdin.on('error', () => undefined);
-    createInterface({ input: this.child.stdout }).on('line', (line) => {
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('error', (e) => this.fail(new Error(`cannot run perl for mknod/xattr calls: ${e.message}`)));
+    child.on('close', (code) => this.fail(new Error(`perl helper exited (${code}): ${stderr.trim()}`)));
+    child.stdin.on('error', () => undefined);
+    createInterface({ input: child.stdout }).on('line', (line) => {
       const w = this.waiting.shift();
       if (!w) return;
       const [status, value = ''] = line.split('\t');
       if (status === 'ok') w.resolve(value);
       else w.reject(sysError(w.syscall, w.path, Number(value)));
     });
+    return child;
   }
 
   private fail(err: Error): void {
@@ -86,8 +91,9 @@ export class SysOps {
   private call(syscall: string, path: string, args: Array<string | Buffer>): Promise<string> {
     if (this.dead) return Promise.reject(this.dead);
     return new Promise((resolve, reject) => {
+      const child = this.started();
       this.waiting.push({ resolve, reject, syscall, path });
-      this.child.stdin.write(`${[syscall, ...args.map(hex)].join('\t')}\n`);
+      child.stdin.write(`${[syscall, ...args.map(hex)].join('\t')}\n`);
     });
   }
 
@@ -110,11 +116,12 @@ export class SysOps {
     return raw.split('\0').filter((n) => n.length > 0);
   }
 
-  /** Ends the co-process once pending calls are answered. */
+  /** Ends the co-process (if it was started) once pending calls are answered. */
   async close(): Promise<void> {
-    if (this.child.exitCode !== null || this.dead) return;
-    const closed = new Promise<void>((resolve) => this.child.once('close', () => resolve()));
-    this.child.stdin.end();
+    const child = this.child;
+    if (child === undefined || child.exitCode !== null || this.dead) return;
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    child.stdin.end();
     await closed;
   }
 }

@@ -187,6 +187,10 @@ export class LayerView {
       }
       if (!found.st.isDirectory())
         throw new InvalidLayerEntryError(entry, `${JSON.stringify(rel)} is not a directory`);
+      // Remember it, so later entries below it skip the lstat: every entry that replaces or
+      // deletes a path calls forget() on it, which drops this and everything under it.
+      if (this.lowers.length === 0) this.dirs.set(rel, [this.upper]);
+      else await this.stackOf(rel);
       cur.push(c);
     }
     if (create) await this.ensureUpper(cur);
