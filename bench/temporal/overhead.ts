@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { freePort } from '../../src/daemon/endpoints.js';
-import { probeTemporal, WORKFLOW_BUNDLE } from '../../src/daemon/temporal.js';
+import { devServerArgs, probeTemporal, WORKFLOW_BUNDLE } from '../../src/daemon/temporal.js';
 import { sleep } from '../../src/daemon/supervisor.js';
 import { printTable, summarize, timeIt } from '../stats.js';
 
@@ -23,26 +23,12 @@ const temporalBin = process.env.TEMPORAL_BIN ?? join(process.cwd(), '.tools/bin/
 async function withDevServer<T>(pragmas: string[], fn: (address: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-bench-temporal-'));
   const [port, http, metrics] = [await freePort(), await freePort(), await freePort()];
-  const args = [
-    'server',
-    'start-dev',
-    '--headless',
-    '--ip',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--http-port',
-    String(http),
-  ];
-  args.push(
-    '--metrics-port',
-    String(metrics),
-    '--db-filename',
-    join(dir, 'temporal.db'),
-    '--log-level',
-    'error',
-  );
-  for (const p of pragmas) args.push('--sqlite-pragma', p);
+  const args = devServerArgs({
+    ports: { frontendPort: port, httpPort: http, metricsPort: metrics },
+    dbFile: join(dir, 'temporal.db'),
+    logLevel: 'error',
+    sqlitePragmas: pragmas,
+  });
   const server = spawn(temporalBin, args, { stdio: 'ignore' });
   const address = `127.0.0.1:${port}`;
   try {

@@ -15,14 +15,26 @@ import {
   isPortFree,
   type EmbeddedEndpoints,
 } from './endpoints.js';
-import { ServiceExitedDuringStartup, SupervisedService, sleep } from './supervisor.js';
+import { ServiceExitedDuringStartup, SupervisedService, sleep, type ServiceSpec } from './supervisor.js';
 import { processStartTicks } from './lock.js';
-import { probeTemporal } from './temporal.js';
+import { devServerArgs, probeTemporal } from './temporal.js';
 import { probeNats } from './nats.js';
 
 const START_TIMEOUT_MS = 60_000;
 const PROBE_TIMEOUT_MS = 2_000;
-const WORKFLOW_TASK_RETRY_MAX_INTERVAL = '5s';
+/**
+ * WAL with synchronous=NORMAL: a process crash loses no Temporal commit, a power loss may lose the
+ * last ones, which re-run idempotent steps (Berth's own event log is synced). docs/architecture.md
+ * has the latency this buys.
+ */
+const SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=NORMAL'];
+/**
+ * A berthd killed while it holds a workflow task (local activities run inside one) leaves the task
+ * to time out; after 3 such attempts the server adds an exponential delay, up to 10 minutes by
+ * default, before it hands the task out again. Bound that delay so a node recovers from repeated
+ * crashes in one transition in seconds rather than minutes.
+ */
+const DYNAMIC_CONFIG = { 'history.workflowTaskRetryMaxInterval': '5s' };
 
 export interface EmbeddedServices {
   temporal?: SupervisedService;
@@ -48,10 +60,6 @@ export async function startEmbeddedServices(
     temporalAddress: config.temporalAddress ?? temporalAddress(endpoints),
     natsUrl: config.natsUrl ?? natsUrl(endpoints),
   };
-  const build: Record<ServiceKey, () => SupervisedService> = {
-    temporal: () => temporalService(config, layout, log, endpoints, result),
-    nats: () => natsService(config, layout, log, endpoints, result),
-  };
   const keys: ServiceKey[] = [];
   if (!config.temporalAddress) keys.push('temporal');
   if (!config.natsUrl) keys.push('nats');
@@ -67,7 +75,7 @@ export async function startEmbeddedServices(
   const startOne = async (key: ServiceKey): Promise<void> => {
     for (let attempt = 1; ; attempt++) {
       await save();
-      const service = (result[key] = build[key]());
+      const service = (result[key] = new SupervisedService(serviceSpec(key, config, layout, endpoints), log));
       try {
         await service.start();
         return;
@@ -80,9 +88,6 @@ export async function startEmbeddedServices(
           'embedded service exited during startup; retrying on fresh ports',
         );
         await reassignPorts(endpoints, key);
-        if (key === 'temporal' && !config.temporalAddress)
-          result.temporalAddress = temporalAddress(endpoints);
-        if (key === 'nats' && !config.natsUrl) result.natsUrl = natsUrl(endpoints);
       }
     }
   };
@@ -92,6 +97,9 @@ export async function startEmbeddedServices(
     await Promise.all([result.temporal?.stop(), result.nats?.stop()]);
     throw failure.reason;
   }
+  // Retries may have moved an embedded service to other ports.
+  result.temporalAddress = config.temporalAddress ?? temporalAddress(endpoints);
+  result.natsUrl = config.natsUrl ?? natsUrl(endpoints);
   await record();
   for (const key of keys) result[key]!.on('restarted', () => void record());
   return result;
@@ -105,81 +113,51 @@ function natsUrl(endpoints: EmbeddedEndpoints): string {
   return `nats://127.0.0.1:${endpoints.nats.clientPort}`;
 }
 
-/** The service reads its ports from `endpoints` when built; the health probe reads `result`. */
-function temporalService(
+/** The child's command line and health probe, on the ports `endpoints` holds now. */
+function serviceSpec(
+  key: ServiceKey,
   config: DaemonConfig,
   layout: RootLayout,
-  log: Logger,
   endpoints: EmbeddedEndpoints,
-  result: EmbeddedServices,
-): SupervisedService {
-  const t = endpoints.temporal;
-  return new SupervisedService(
-    {
-      name: 'temporal',
+): ServiceSpec {
+  const logFile = join(layout.logsDir, `${key}.log`);
+  if (key === 'temporal') {
+    const address = temporalAddress(endpoints);
+    return {
+      name: key,
       command: config.binaries.temporal,
-      args: [
-        'server',
-        'start-dev',
-        '--headless',
-        '--ip',
-        '127.0.0.1',
-        '--port',
-        String(t.frontendPort),
-        '--http-port',
-        String(t.httpPort),
-        '--metrics-port',
-        String(t.metricsPort),
-        '--db-filename',
-        join(layout.temporalDir, 'temporal.db'),
-        '--namespace',
-        config.temporalNamespace,
-        '--log-level',
-        'warn',
-        // A berthd killed while it holds a workflow task (local activities run inside one) leaves
-        // the task to time out; after 3 such attempts the server adds an exponential delay, up to
-        // 10 minutes by default, before it hands the task out again. Bound that delay so a node
-        // recovers from repeated crashes in one transition in seconds rather than minutes.
-        '--dynamic-config-value',
-        `history.workflowTaskRetryMaxInterval="${WORKFLOW_TASK_RETRY_MAX_INTERVAL}"`,
-      ],
-      logFile: join(layout.logsDir, 'temporal.log'),
-      healthy: async () =>
-        (await probeTemporal(result.temporalAddress, config.temporalNamespace, PROBE_TIMEOUT_MS)).ok,
+      args: devServerArgs({
+        ports: endpoints.temporal,
+        dbFile: join(layout.temporalDir, 'temporal.db'),
+        namespace: config.temporalNamespace,
+        logLevel: 'warn',
+        sqlitePragmas: SQLITE_PRAGMAS,
+        dynamicConfig: DYNAMIC_CONFIG,
+      }),
+      logFile,
+      healthy: async () => (await probeTemporal(address, config.temporalNamespace, PROBE_TIMEOUT_MS)).ok,
       startTimeoutMs: START_TIMEOUT_MS,
-    },
-    log,
-  );
-}
-
-function natsService(
-  config: DaemonConfig,
-  layout: RootLayout,
-  log: Logger,
-  endpoints: EmbeddedEndpoints,
-  result: EmbeddedServices,
-): SupervisedService {
-  return new SupervisedService(
-    {
-      name: 'nats',
-      command: config.binaries.natsServer,
-      args: [
-        '-js',
-        '-sd',
-        layout.natsDir,
-        '-a',
-        '127.0.0.1',
-        '-p',
-        String(endpoints.nats.clientPort),
-        '-n',
-        `berth-${config.nodeId}`,
-      ],
-      logFile: join(layout.logsDir, 'nats.log'),
-      healthy: async () => (await probeNats(result.natsUrl, PROBE_TIMEOUT_MS)).ok,
-      startTimeoutMs: START_TIMEOUT_MS,
-    },
-    log,
-  );
+    };
+  }
+  const url = natsUrl(endpoints);
+  return {
+    name: key,
+    command: config.binaries.natsServer,
+    args: [
+      '-js',
+      '-sd',
+      layout.natsDir,
+      '-a',
+      '127.0.0.1',
+      '-p',
+      String(endpoints.nats.clientPort),
+      '-n',
+      `berth-${config.nodeId}`,
+    ],
+    logFile,
+    healthy: async () => (await probeNats(url, PROBE_TIMEOUT_MS)).ok,
+    startTimeoutMs: START_TIMEOUT_MS,
+  };
 }
 
 function pidRecord(pid: number | undefined): { pid?: number; startTicks?: string } {

@@ -19,6 +19,31 @@ import type { Logger } from '../common/logger.js';
 /** The workflow code, bundled at build time by scripts/build.mjs (never at daemon start). */
 export const WORKFLOW_BUNDLE = fileURLToPath(new URL('../../workflow-bundle.js', import.meta.url));
 
+/** How a Temporal dev server (`temporal server start-dev`) is run on loopback. */
+export interface DevServerOptions {
+  ports: { frontendPort: number; httpPort: number; metricsPort: number };
+  dbFile: string;
+  logLevel: 'warn' | 'error';
+  namespace?: string;
+  /** `--sqlite-pragma` values, e.g. `journal_mode=wal`. */
+  sqlitePragmas?: readonly string[];
+  /** `--dynamic-config-value KEY=JSON` pairs. */
+  dynamicConfig?: Readonly<Record<string, string>>;
+}
+
+export function devServerArgs(o: DevServerOptions): string[] {
+  const args = ['server', 'start-dev', '--headless', '--ip', '127.0.0.1'];
+  args.push('--port', String(o.ports.frontendPort), '--http-port', String(o.ports.httpPort));
+  args.push('--metrics-port', String(o.ports.metricsPort), '--db-filename', o.dbFile);
+  if (o.namespace) args.push('--namespace', o.namespace);
+  args.push('--log-level', o.logLevel);
+  for (const p of o.sqlitePragmas ?? []) args.push('--sqlite-pragma', p);
+  for (const [key, value] of Object.entries(o.dynamicConfig ?? {})) {
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  }
+  return args;
+}
+
 export function taskQueueFor(nodeId: string): string {
   return `berth.${nodeId}`;
 }
