@@ -36,7 +36,8 @@ import { SandboxService } from './sandboxes.js';
 import { ContainerService } from './containers.js';
 import { startCriGateway, type CriGateway } from '../cri/berth/gateway.js';
 import { ExitMonitor } from './exit-monitor.js';
-import { crashHookInterceptor, testHooksEnabled } from './test-hooks.js';
+import { testHooksEnabled } from '../common/crash-hooks.js';
+import { crashHookInterceptor } from './test-hooks.js';
 
 export const BERTHD_VERSION = berthVersion();
 

@@ -6,8 +6,6 @@
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { armedCrashPoints, crashPoint } from '../common/crash-hooks.js';
 
-export { crashMarker, testHooksEnabled } from '../common/crash-hooks.js';
-
 export function crashHookInterceptor(
   root: string,
   env: NodeJS.ProcessEnv = process.env,

@@ -5,7 +5,7 @@
  * result with what it takes to check exactly-once and leaks.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { crashMarker } from '../../src/daemon/test-hooks.js';
+import { crashMarker } from '../../src/common/crash-hooks.js';
 import { isRunning } from '../../src/common/proc.js';
 import { BerthdExitedError, startBerthd, type RunningBerthd } from './berthd.js';
 

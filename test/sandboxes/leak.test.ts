@@ -15,7 +15,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crashMarker } from '../../src/daemon/test-hooks.js';
+import { crashMarker } from '../../src/common/crash-hooks.js';
 import type { SandboxConfig } from '../../src/sandbox/config.js';
 import { BerthdExitedError, startBerthd, type RunningBerthd } from '../helpers/berthd.js';
 import { logConsistency } from '../helpers/crash.js';
