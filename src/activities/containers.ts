@@ -117,6 +117,7 @@ export function createContainerActivities(ctx: ActivityContext) {
           logPath,
           ...(req.runtimeHandler ? { runtimeHandler: req.runtimeHandler } : {}),
           ...(req.imageConfig.stopSignal ? { stopSignal: req.imageConfig.stopSignal } : {}),
+          ...(req.process.stdin ? { stdin: true, stdinOnce: req.process.stdinOnce === true } : {}),
         });
       }
       await recordEvent(ctx, {

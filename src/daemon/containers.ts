@@ -241,18 +241,31 @@ export class ContainerService {
   }
 
   /**
-   * Attaches to the container's output (CRI Attach without stdin): streams its log from now until
-   * it exits. Stdin of a running container is not attachable yet.
+   * Attaches to the running container's main process through its conmon: output from now on, input
+   * if the container was created with stdin, terminal resizes if with a tty. Resolves when the
+   * process exits or `signal` aborts (the process goes on).
    */
   async attach(
     idOrPrefix: string,
-    out: { stdout?: Writable; stderr?: Writable; stdin?: Readable },
+    streams: {
+      stdin?: Readable;
+      stdout?: Writable;
+      stderr?: Writable;
+      resize?: AsyncIterable<{ width: number; height: number }>;
+      signal?: AbortSignal;
+    },
   ): Promise<void> {
-    const c = this.record(idOrPrefix);
-    for await (const e of this.logs(c.id, { follow: true, since: new Date() })) {
-      const w = e.stream === 'stderr' ? out.stderr : out.stdout;
-      w?.write(`${e.text}\n`);
-    }
+    const c = this.running(idOrPrefix);
+    const tasks = this.node().tasks;
+    const { resize, ...io } = streams;
+    if (resize)
+      void (async () => {
+        for await (const size of resize)
+          await tasks.resize(c.id, size).catch((err: unknown) => {
+            this.node().logger.debug({ id: c.id, err }, 'terminal resize not applied');
+          });
+      })();
+    await tasks.attach(c.id, io);
   }
 
   private running(idOrPrefix: string): ContainerRecord {

@@ -34,6 +34,8 @@ export interface ConmonOptions {
   conmonLogPath: string;
   /** Keep a pipe for the container's stdin. */
   stdin?: boolean;
+  /** Close the stdin once the first attach session's input ends. */
+  stdinOnce?: boolean;
   tty?: boolean;
   timeoutMs?: number;
 }
@@ -106,7 +108,8 @@ export async function launchConmon(o: ConmonOptions): Promise<number> {
     'error',
   ];
   if (o.logSizeMax !== undefined) args.push('--log-size-max', String(o.logSizeMax));
-  if (o.stdin) args.push('--stdin', '--leave-stdin-open');
+  // Without --leave-stdin-open conmon closes the stdin when an attach session's input ends.
+  if (o.stdin) args.push('--stdin', ...(o.stdinOnce ? [] : ['--leave-stdin-open']));
   if (o.tty) args.push('--terminal');
   for (const a of o.runtimeArgs) args.push('--runtime-arg', a);
 

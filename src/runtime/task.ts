@@ -6,13 +6,15 @@
  *   <root>/exits/<id>       exit code written by conmon
  *   <root>/sock/            conmon attach-socket links
  */
-import { access, mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
+import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { readCgroupStats, removeCgroup, type CgroupStats } from './cgroups.js';
+import { attachToConmon, type AttachStreams } from './attach.js';
 import { launchConmon } from './conmon.js';
+import { reopenLogThroughConmon, resizeThroughConmon } from './control.js';
 import { execProcess, execSync, type ExecSyncRequest, type ExecSyncResult } from './exec.js';
 import { ExitWatcher, readExitFile, waitForExit, type TaskExit } from './exits.js';
 import type { HandlerRegistry, RuntimeHandler } from './handler.js';
@@ -33,6 +35,10 @@ export interface CreateTaskRequest {
   /** Signal `stop` sends first (the image's StopSignal); SIGTERM by default. */
   stopSignal?: string;
   logSizeMax?: number;
+  /** Give the process a stdin held open by conmon, fed by attach sessions. */
+  stdin?: boolean;
+  /** Close that stdin when the first attach session ends (CRI StdinOnce). */
+  stdinOnce?: boolean;
 }
 
 /** What is recorded about a task beside its bundle. */
@@ -44,6 +50,8 @@ interface TaskMeta {
   cgroupsPath: string;
   conmonPid: number;
   createdAt: string;
+  stdin?: boolean;
+  tty?: boolean;
 }
 
 export type TaskStatus = 'created' | 'running' | 'paused' | 'stopped';
@@ -182,6 +190,8 @@ export class TaskManager {
         cgroupsPath: req.spec.linux.cgroupsPath,
         conmonPid: 0,
         createdAt: new Date().toISOString(),
+        ...(req.stdin ? { stdin: true } : {}),
+        ...(req.spec.process.terminal ? { tty: true } : {}),
       };
       // Recorded before conmon starts, so a crash mid-create leaves a task that delete() can find and clean.
       await writeFile(join(dir, 'task.json'), JSON.stringify(meta));
@@ -199,6 +209,7 @@ export class TaskManager {
         socketDir: this.socketDir,
         conmonLogPath: join(dir, 'conmon.log'),
         tty: req.spec.process.terminal,
+        ...(req.stdin ? { stdin: true, stdinOnce: req.stdinOnce === true } : {}),
         ...(req.logSizeMax !== undefined ? { logSizeMax: req.logSizeMax } : {}),
       });
       meta.conmonPid = Number((await readFile(join(dir, 'conmon.pid'), 'utf8')).trim()) || 0;
@@ -361,27 +372,24 @@ export class TaskManager {
 
   /** Asks conmon to reopen the log file (after rotation moved it away) through its control FIFO. */
   async reopenLog(id: string): Promise<void> {
-    const dir = this.taskDir(id);
     await this.meta(id);
-    for (const candidate of [join(dir, 'ctl'), join(dir, 'persist', 'ctl')]) {
-      let fifo;
-      try {
-        fifo = await open(candidate, constants.O_WRONLY | constants.O_NONBLOCK);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') continue;
-        if (code === 'ENXIO')
-          throw new FailedPreconditionError(`task ${id}: its conmon is gone, no log to reopen`);
-        throw err;
-      }
-      try {
-        // conmon's control message: "<type> <height> <width>"; type 2 reopens the log files.
-        await fifo.write('2 0 0\n');
-      } finally {
-        await fifo.close();
-      }
-      return;
-    }
-    throw new FailedPreconditionError(`task ${id}: conmon's control FIFO is missing`);
+    await reopenLogThroughConmon(this.taskDir(id), id);
+  }
+
+  /**
+   * Attaches to the task's main process until it exits or the session is aborted. Input is
+   * forwarded only if the task was created with stdin; with a tty all output arrives as stdout.
+   */
+  async attach(id: string, streams: AttachStreams): Promise<void> {
+    const meta = await this.meta(id);
+    const { stdin, ...rest } = streams;
+    await attachToConmon(this.taskDir(id), meta.stdin && stdin ? { ...rest, stdin } : rest);
+  }
+
+  /** Resizes the terminal of a task created with one; a task without a tty is refused. */
+  async resize(id: string, size: { width: number; height: number }): Promise<void> {
+    const meta = await this.meta(id);
+    if (!meta.tty) throw new FailedPreconditionError(`task ${id} has no terminal to resize`);
+    await resizeThroughConmon(this.taskDir(id), id, size);
   }
 }

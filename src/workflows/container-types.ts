@@ -37,6 +37,8 @@ export type ContainerProcessConfig = Pick<
 > & {
   /** Keep the container's stdin open (the runtime request has no stdin of its own). */
   stdin?: boolean;
+  /** Close that stdin when the first attach session ends (CRI StdinOnce). */
+  stdinOnce?: boolean;
 };
 
 /** The createContainer workflow's input: the request with the image and sandbox already resolved. */

@@ -35,7 +35,7 @@ export interface RuntimeFixture {
   run(
     id: string,
     extra?: Partial<ContainerRequest>,
-    opts?: { start?: boolean; handler?: string; stopSignal?: string },
+    opts?: { start?: boolean; handler?: string; stopSignal?: string; stdin?: boolean; stdinOnce?: boolean },
   ): Promise<string>;
   logText(id: string): Promise<string>;
   cleanup(): Promise<void>;
@@ -73,6 +73,7 @@ export async function runtimeFixture(name: string): Promise<RuntimeFixture> {
         logPath,
         ...(opts.handler ? { runtimeHandler: opts.handler } : {}),
         ...(opts.stopSignal ? { stopSignal: opts.stopSignal } : {}),
+        ...(opts.stdin ? { stdin: true, stdinOnce: opts.stdinOnce === true } : {}),
       });
       if (opts.start ?? true) await manager.start(id);
       return logPath;

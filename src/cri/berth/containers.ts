@@ -114,6 +114,7 @@ export async function createRequestOf(
     ...(sc.supplementalGroups.length > 0 ? { supplementalGroups: sc.supplementalGroups } : {}),
     tty: spec.tty,
     stdin: spec.stdin,
+    stdinOnce: spec.stdinOnce,
     binds: spec.mounts.map((m) => ({
       hostPath: m.hostPath,
       containerPath: m.containerPath,

@@ -20,16 +20,13 @@ export class BerthStreamingBackend implements StreamingBackend {
   }
 
   async attach(containerId: string, streams: SessionStreams): Promise<void> {
-    const done = this.deps.containers.attach(containerId, {
+    await this.deps.containers.attach(containerId, {
       ...(streams.stdin ? { stdin: streams.stdin } : {}),
       ...(streams.stdout ? { stdout: streams.stdout } : {}),
       ...(streams.stderr ? { stderr: streams.stderr } : {}),
+      ...(streams.resize ? { resize: streams.resize } : {}),
+      signal: streams.signal,
     });
-    // The client leaving ends the session even while the container keeps running.
-    await Promise.race([
-      done,
-      new Promise<void>((resolve) => streams.signal.addEventListener('abort', () => resolve())),
-    ]);
   }
 
   async portForward(podSandboxId: string, port: number, signal: AbortSignal): Promise<Duplex> {
