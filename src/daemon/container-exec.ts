@@ -1,7 +1,8 @@
 /**
  * Streaming exec: a process in a running container wired to caller-supplied streams (the CRI
- * streaming server, `berth exec -i`). The runtime runs in the foreground; with a tty it allocates
- * the pty itself and copies between it and its own stdio, so no console socket is needed.
+ * streaming server, `berth exec -i`). The runtime runs in the foreground. With a tty it makes the
+ * container's terminal itself and copies between it and its own stdio, which must then be a
+ * terminal too: src/runtime/pty.ts gives it one, and carries the client's resizes.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { FailedPreconditionError } from '../common/errors.js';
 import { execProcess } from '../runtime/exec.js';
+import { resizeTerminal, spawnOnTerminal } from '../runtime/pty.js';
 import type { OciSpec } from '../runtime/oci-types.js';
 import type { NodeServices } from './node-services.js';
 
@@ -18,10 +20,7 @@ export interface ExecStreams {
   stdout?: Writable;
   stderr?: Writable;
   tty?: boolean;
-  /**
-   * Terminal size changes. Not applied yet: the runtime sizes its pty from its own stdio, which is
-   * a pipe here; a console socket (conmon-style) is the way to honour them.
-   */
+  /** Terminal size changes (tty only): the runtime follows the size of the terminal it runs on. */
   resize?: AsyncIterable<{ width: number; height: number }>;
   signal?: AbortSignal;
 }
@@ -43,9 +42,16 @@ export async function execStreaming(
   const pidPath = join(dir, `exec-${tag}.pid`);
   await writeFile(processPath, JSON.stringify(proc));
   try {
-    const child = spawn(handler.runtimePath, handler.execArgs(id, processPath, pidPath), {
-      stdio: [streams.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-    });
+    const argv = [handler.runtimePath, ...handler.execArgs(id, processPath, pidPath)];
+    const child = streams.tty
+      ? spawnOnTerminal(argv)
+      : spawn(argv[0]!, argv.slice(1), { stdio: [streams.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    if (streams.tty && streams.resize) {
+      const sizes = streams.resize;
+      void (async () => {
+        for await (const size of sizes) resizeTerminal(child, size);
+      })().catch(() => undefined);
+    }
     if (streams.stdin && child.stdin) {
       streams.stdin.pipe(child.stdin);
       child.stdin.on('error', () => undefined);

@@ -94,7 +94,12 @@ describe('attach through conmon', () => {
     const stdin = new PassThrough();
     const stdout = collector();
     const session = fx.manager.attach(id, { stdin, stdout });
-    stdin.write('stty size; exit\n');
+    // conmon applies a resize when it reads its control FIFO: ask until the shell sees it.
+    for (let i = 0; i < 50 && !/^40 100\r$/m.test(stdout.text()); i++) {
+      stdin.write('stty size\n');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    stdin.write('exit\n');
     await session;
     // The terminal echoes the input and turns \n into \r\n.
     expect(stdout.text()).toMatch(/^40 100\r$/m);

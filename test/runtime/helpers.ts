@@ -28,6 +28,7 @@ export interface RuntimeFixture {
   dir: string;
   rootfs: string;
   manager: TaskManager;
+  handlers: HandlerRegistry;
   /** Unique cgroup parent of every container of this fixture. */
   cgroupParent: string;
   request(id: string, extra?: Partial<ContainerRequest>): ContainerRequest;
@@ -61,6 +62,7 @@ export async function runtimeFixture(name: string): Promise<RuntimeFixture> {
     dir,
     rootfs,
     manager,
+    handlers,
     cgroupParent,
     request: (id, extra = {}) => ({ id, rootfsPath: rootfs, cgroupParent, ...extra }),
     async run(id, extra = {}, opts = {}) {

@@ -33,8 +33,6 @@ const FOCUS = process.env.BERTH_CRITEST_FOCUS;
  * They run in every CI run; only the comparison expects them.
  */
 const KNOWN_GAPS: Record<string, string> = {
-  '[k8s.io] Streaming runtime should support streaming interfaces runtime should support exec with tty=true and stdin=true [Conformance]':
-    'streaming exec with a tty: `runc exec --tty` needs a console socket Berth does not give it yet (exits 255)',
   '[k8s.io] Security Context NamespaceOption runtime should support HostNetwork is true':
     'the spec leaves the pod PID mode at POD (a PID namespace shared by the pod), which Berth cannot hold without an infra process and answers UNIMPLEMENTED',
   '[k8s.io] Security Context NamespaceOption runtime should support HostNetwork is false':
