@@ -34,8 +34,8 @@ export interface ContainerImages {
 export interface ContainerSandboxes {
   /** NotFoundError for an unknown sandbox. */
   get(idOrPrefix: string): Promise<{ id: string; namespace: string }>;
-  /** Namespace files to join; an absent kind is the host's. */
-  namespacePaths(id: string): Promise<{ net?: string; ipc?: string; uts?: string }>;
+  /** Namespace files to join; an absent net/ipc/uts is the host's, an absent pid means the pod shares none. */
+  namespacePaths(id: string): Promise<{ net?: string; ipc?: string; uts?: string; pid?: string }>;
   cgroupParent(id: string): Promise<string>;
   files(id: string): Promise<SandboxFiles>;
 }
@@ -61,6 +61,11 @@ export interface CreateContainerRequest extends ContainerProcessConfig {
   annotations?: Record<string, string>;
   /** RuntimeClass handler: runc (default) or crun. */
   runtimeHandler?: string;
+  /**
+   * `pod`: join the sandbox's shared PID namespace (it must have one); `host`: the node's.
+   * Absent: a PID namespace of the container's own.
+   */
+  pidNamespace?: 'pod' | 'host';
 }
 
 /** The default cgroup parent of a container without a sandbox. */
@@ -113,9 +118,19 @@ export async function resolveCreateRequest(
     const paths = await sandboxes.namespacePaths(req.sandboxId);
     // The sandbox leaves out the kinds it shares with the host; a container then shares them too.
     namespaces = { network: paths.net ?? 'host', ipc: paths.ipc ?? 'host', uts: paths.uts ?? 'host' };
+    if (req.pidNamespace === 'pod') {
+      if (!paths.pid)
+        throw new FailedPreconditionError(
+          `sandbox ${req.sandboxId} has no shared PID namespace: its pid mode is not POD`,
+        );
+      namespaces.pid = paths.pid;
+    }
     cgroupParent = await sandboxes.cgroupParent(req.sandboxId);
     sandboxFiles = await sandboxes.files(req.sandboxId);
   }
+  if (req.pidNamespace === 'host') namespaces.pid = 'host';
+  else if (req.pidNamespace === 'pod' && !req.sandboxId)
+    throw new InvalidArgumentError('pidNamespace: "pod" needs a sandbox to share it with');
   if (!images) throw new FailedPreconditionError('images are not available on this node yet');
   const image = await imageFor(images, req.image, namespace, req.pull === true);
   if (!image.chainId)
@@ -133,6 +148,7 @@ export async function resolveCreateRequest(
     labels,
     annotations,
     runtimeHandler,
+    pidNamespace: _pid,
     ...process
   } = req;
   return {

@@ -52,6 +52,8 @@ export interface NamespacePaths {
   net?: string;
   ipc?: string;
   uts?: string;
+  /** Only for a pod that shares one PID namespace. */
+  pid?: string;
 }
 
 export interface SandboxStatusView extends SandboxView {

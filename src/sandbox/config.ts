@@ -4,7 +4,7 @@
  * before anything is created.
  */
 import { isIP } from 'node:net';
-import { InvalidArgumentError, UnimplementedError } from '../common/errors.js';
+import { InvalidArgumentError } from '../common/errors.js';
 import type { PortMapping } from '../network/types.js';
 import { validatePodResources, type PodResources } from './cgroups.js';
 
@@ -40,6 +40,8 @@ export interface NormalizedSandboxConfig extends SandboxConfig {
   hostNetwork: boolean;
   hostIpc: boolean;
   hostPid: boolean;
+  /** One PID namespace for the whole pod (shareProcessNamespace), kept by a holder process. */
+  podPid?: boolean;
 }
 
 const MAX_DNS_SERVERS = 3;
@@ -177,12 +179,6 @@ export function normalizeSandboxConfig(config: SandboxConfig): NormalizedSandbox
   const pid = namespaceMode('linux.namespaceOptions.pid', ns.pid, 'container');
   if (network === 'container') throw bad('linux.namespaceOptions.network', network, 'must be pod or node');
   if (ipc === 'container') throw bad('linux.namespaceOptions.ipc', ipc, 'must be pod or node');
-  if (pid === 'pod') {
-    // A PID namespace dies with its first process, so it cannot be pinned without an infra process.
-    throw new UnimplementedError(
-      'linux.namespaceOptions.pid "pod" (shareProcessNamespace) needs an infra process, which Berth does not run',
-    );
-  }
   const hostNetwork = network === 'node';
   if (hostNetwork && portMappings.some((p) => p.hostPort !== 0 && p.hostPort !== p.containerPort)) {
     throw bad('portMappings', config.portMappings, 'with host networking, hostPort must equal containerPort');
@@ -194,5 +190,6 @@ export function normalizeSandboxConfig(config: SandboxConfig): NormalizedSandbox
     hostNetwork,
     hostIpc: ipc === 'node',
     hostPid: pid === 'node',
+    podPid: pid === 'pod',
   };
 }

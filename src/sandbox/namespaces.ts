@@ -9,6 +9,7 @@ import path from 'node:path';
 import { BerthError, InvalidArgumentError, errorMessage } from '../common/errors.js';
 import { execFile, execFileCapture } from '../common/exec.js';
 import { isMountPoint, readMounts, unmountAll } from './mounts.js';
+import { PidNamespaceHolders } from './pid-holder.js';
 
 export type NamespaceKind = 'net' | 'ipc' | 'uts';
 export const NAMESPACE_KINDS: readonly NamespaceKind[] = ['net', 'ipc', 'uts'];
@@ -21,12 +22,14 @@ export const NAMESPACE_KINDS: readonly NamespaceKind[] = ['net', 'ipc', 'uts'];
 export interface NamespaceRequest {
   network: 'pod' | 'host';
   ipc: 'pod' | 'host';
+  /** `pod`: one PID namespace for the pod, kept by a holder process (pid-holder.ts). */
+  pid?: 'pod' | 'container' | 'host';
   /** Set inside the pinned UTS namespace; ignored when the network is the host's. */
   hostname: string;
 }
 
-/** Paths of the pinned namespace files; a kind is absent when the sandbox uses the host's. */
-export type PinnedNamespaces = Partial<Record<NamespaceKind, string>>;
+/** Paths of the pinned namespace files; a kind is absent when the sandbox does not pin it. */
+export type PinnedNamespaces = Partial<Record<NamespaceKind | 'pid', string>>;
 
 const SANDBOX_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
@@ -52,10 +55,12 @@ export function kindsToPin(req: Pick<NamespaceRequest, 'network' | 'ipc'>): Name
  */
 export class NamespacePinner {
   readonly nsDir: string;
+  private readonly pidHolders: PidNamespaceHolders;
   private nsDirReady: Promise<void> | undefined;
 
   constructor(stateDir: string) {
     this.nsDir = path.join(stateDir, 'ns');
+    this.pidHolders = new PidNamespaceHolders(this.nsDir);
   }
 
   /** The pin file of one namespace of one sandbox (whether or not it exists). */
@@ -69,6 +74,18 @@ export class NamespacePinner {
    * A sandbox left half-pinned by a crash is released and pinned again from scratch.
    */
   async pin(id: string, req: NamespaceRequest): Promise<PinnedNamespaces> {
+    const pins = await this.pinMountable(id, req);
+    if (req.pid === 'pod') {
+      await this.ensureNsDir();
+      pins.pid = await this.pidHolders.pin(id, await this.mountPoints());
+    } else {
+      await this.pidHolders.release(id, await this.mountPoints());
+    }
+    return pins;
+  }
+
+  /** Network, IPC and UTS: namespaces that live on as long as their bind mount. */
+  private async pinMountable(id: string, req: NamespaceRequest): Promise<PinnedNamespaces> {
     assertSandboxId(id);
     const kinds = kindsToPin(req);
     const pins: PinnedNamespaces = {};
@@ -81,7 +98,7 @@ export class NamespacePinner {
       if (pins.uts !== undefined) await this.setHostname(pins.uts, req.hostname);
       return pins;
     }
-    if (mounted.size > 0) await this.release(id);
+    if (mounted.size > 0) await this.releaseMountable(id);
 
     const args: string[] = [];
     for (const k of kinds) {
@@ -94,7 +111,7 @@ export class NamespacePinner {
     const cmd = pins.uts !== undefined ? ['hostname', req.hostname] : ['true'];
     const r = await execFileCapture('unshare', [...args, ...cmd]);
     if (r.code !== 0) {
-      await this.release(id).catch(() => undefined);
+      await this.releaseMountable(id).catch(() => undefined);
       throw new BerthError(
         'internal',
         `cannot pin namespaces (${kinds.join(', ')}) of sandbox ${id}: ${r.stderr.trim() || `unshare exit ${r.code}`}`,
@@ -121,8 +138,20 @@ export class NamespacePinner {
     return new Set(NAMESPACE_KINDS.filter((k) => mounts.has(this.pathOf(k, id))));
   }
 
-  /** Unmounts and deletes every pin file of the sandbox; succeeds when there is nothing to release. */
+  /**
+   * Unmounts and deletes every pin file of the sandbox, killing its PID namespace holder (and so
+   * every process left in that namespace); succeeds when there is nothing to release.
+   */
   async release(id: string): Promise<void> {
+    await this.releaseMountable(id);
+    await this.pidHolders.release(id, await this.mountPoints());
+  }
+
+  private async mountPoints(): Promise<Set<string>> {
+    return new Set((await readMounts()).map((m) => m.mountPoint));
+  }
+
+  private async releaseMountable(id: string): Promise<void> {
     assertSandboxId(id);
     const files = NAMESPACE_KINDS.map((k) => this.pathOf(k, id));
     const mountedNow = async (): Promise<string[]> => {
@@ -142,6 +171,7 @@ export class NamespacePinner {
     for (const k of NAMESPACE_KINDS) {
       for (const name of await readdir(path.join(this.nsDir, k)).catch(() => [] as string[])) ids.add(name);
     }
+    for (const name of await this.pidHolders.ids()) ids.add(name);
     return [...ids].sort();
   }
 

@@ -124,13 +124,14 @@ export class SandboxManager {
     return run;
   }
 
-  /** Step 2: pins network/IPC/UTS (those not shared with the host) and sets the hostname. */
+  /** Step 2: pins network/IPC/UTS (those not shared with the host), the pod PID namespace if shared, and sets the hostname. */
   async pinNamespaces(id: string): Promise<SandboxRecord> {
     const record = await this.mustGet(id);
     const c = record.config;
     record.namespaces = await this.pinner.pin(id, {
       network: c.hostNetwork ? 'host' : 'pod',
       ipc: c.hostIpc ? 'host' : 'pod',
+      pid: c.podPid ? 'pod' : c.hostPid ? 'host' : 'container',
       hostname: c.hostname,
     });
     await this.store.put(record);

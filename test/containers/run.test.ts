@@ -22,7 +22,7 @@ function cliWithInput(input: string, ...args: string[]): Promise<{ code: number 
     });
     let stdout = '';
     p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    p.on('exit', (code) => resolve({ code, stdout }));
+    p.on('close', (code) => resolve({ code, stdout }));
     p.stdin.end(input);
   });
 }

@@ -26,7 +26,7 @@ function runBerthd(args: string[]): Promise<{ code: number | null; stderr: strin
     const p = spawn(process.execPath, [BERTHD, ...args], { env: testEnv() });
     let stderr = '';
     p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    p.on('exit', (code) => resolve({ code, stderr }));
+    p.on('close', (code) => resolve({ code, stderr }));
   });
 }
 

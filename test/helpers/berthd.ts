@@ -134,7 +134,7 @@ export function runCli(
     let stderr = '';
     p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
     p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+    p.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 

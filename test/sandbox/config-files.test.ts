@@ -159,10 +159,12 @@ describe('sandbox config validation', () => {
     });
   }
 
-  it('refuses a pod-shared PID namespace as unimplemented, saying why', () => {
-    expect(() => normalizeSandboxConfig(withConfig({ linux: { namespaceOptions: { pid: 'pod' } } }))).toThrow(
-      /needs an infra process/,
-    );
+  it('pid mode POD asks for a pod-shared PID namespace; NODE for the host one; CONTAINER for neither', () => {
+    const pid = (mode: 'pod' | 'node' | 'container') =>
+      normalizeSandboxConfig(withConfig({ linux: { namespaceOptions: { pid: mode } } }));
+    expect(pid('pod')).toMatchObject({ podPid: true, hostPid: false });
+    expect(pid('node')).toMatchObject({ podPid: false, hostPid: true });
+    expect(pid('container')).toMatchObject({ podPid: false, hostPid: false });
   });
 
   it('host networking requires hostPort to equal containerPort', () => {

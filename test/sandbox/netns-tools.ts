@@ -28,7 +28,8 @@ export async function listenIn(netns: string, port: number): Promise<Listener> {
   child.stdout.on('data', (b: Buffer) => chunks.push(b));
   const received = new Promise<string>((resolve, reject) => {
     child.on('error', reject);
-    child.on('exit', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    // 'close', not 'exit': nc can exit before Node has read all it wrote to the pipe.
+    child.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
   });
   // Readiness, not a retry: the kernel shows the socket in LISTEN state before anyone connects.
   while (!(await isListening(netns, port))) {

@@ -88,10 +88,12 @@ export async function createRequestOf(
   podSpec: PodSandboxSpec | undefined,
 ): Promise<CreateContainerRequest> {
   const sc = spec.linux.securityContext;
-  if (sc.namespaces.pid === 'pod' || sc.namespaces.pid === 'target' || sc.namespaces.pid === 'node')
+  if (sc.namespaces.pid === 'target')
     throw new UnimplementedError(
-      `config.linux.security_context.namespace_options.pid ${sc.namespaces.pid.toUpperCase()}: Berth gives each container its own PID namespace only`,
+      "config.linux.security_context.namespace_options.pid TARGET: joining another container's PID namespace is not supported yet",
     );
+  const pidNamespace =
+    sc.namespaces.pid === 'pod' ? 'pod' : sc.namespaces.pid === 'node' ? 'host' : undefined;
   const imageMount = spec.mounts.find((m) => m.image);
   if (imageMount)
     throw new UnimplementedError(`mount at ${imageMount.containerPath}: image volumes are not supported yet`);
@@ -115,6 +117,7 @@ export async function createRequestOf(
     tty: spec.tty,
     stdin: spec.stdin,
     stdinOnce: spec.stdinOnce,
+    ...(pidNamespace ? { pidNamespace } : {}),
     binds: spec.mounts.map((m) => ({
       hostPath: m.hostPath,
       containerPath: m.containerPath,

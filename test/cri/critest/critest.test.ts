@@ -32,12 +32,7 @@ const FOCUS = process.env.BERTH_CRITEST_FOCUS;
  * Specs containerd passes here and Berth does not yet (issue 10 stays open while this is not empty).
  * They run in every CI run; only the comparison expects them.
  */
-const KNOWN_GAPS: Record<string, string> = {
-  '[k8s.io] Security Context NamespaceOption runtime should support HostNetwork is true':
-    'the spec leaves the pod PID mode at POD (a PID namespace shared by the pod), which Berth cannot hold without an infra process and answers UNIMPLEMENTED',
-  '[k8s.io] Security Context NamespaceOption runtime should support HostNetwork is false':
-    'same as HostNetwork is true: PID mode POD is UNIMPLEMENTED',
-};
+const KNOWN_GAPS: Record<string, string> = {};
 
 let work: string;
 let reg: TestRegistry | undefined;
