@@ -6,7 +6,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { InvalidArgumentError, NotFoundError, UnavailableError } from '../common/errors.js';
-import { readOciArchive } from '../images/archive.js';
+import { readImageArchive } from '../images/archive.js';
 import type { ImportImageRequest } from '../workflows/image-admin.js';
 import type { Digest } from '../content/digest.js';
 import { collectImageGarbage, type GcResult } from '../images/gc.js';
@@ -284,11 +284,11 @@ export function createImageActivities(ctx: ActivityContext) {
       return result;
     },
 
-    /** Loads an OCI layout archive on this node into the content store; names its images. */
+    /** Loads an OCI layout or docker-archive tar on this node into the content store; names its images. */
     async importLoad(req: ImportImageRequest): Promise<ResolvedImage[]> {
       const beat = setInterval(() => heartbeat({ phase: 'import' }), 2_000);
       try {
-        const images = await readOciArchive(req.path, ctx.content);
+        const images = await readImageArchive(req.path, ctx.content);
         if (images.length === 0) throw new InvalidArgumentError(`${req.path} names no image`);
         if (req.name && images.length > 1)
           throw new InvalidArgumentError(

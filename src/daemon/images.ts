@@ -8,6 +8,7 @@
 import { access, lstat, readdir } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { writeOciArchive } from '../images/archive.js';
+import { writeDockerArchive } from '../images/docker-archive.js';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
 import type { Digest } from '../content/digest.js';
 import type { ImageRecord } from '../events/projections/state.js';
@@ -219,12 +220,19 @@ export class ImageService {
     return results.map((r) => this.recordOf(namespace, r.name));
   }
 
-  /** Writes a recorded image as an OCI image layout tar at `output` on this node. Reads only. */
-  async export(name: string, output: string, namespace?: string): Promise<{ path: string; bytes: number }> {
+  /** Writes a recorded image as an OCI image layout tar (or a docker-archive) at `output` on this node. Reads only. */
+  async export(
+    name: string,
+    output: string,
+    namespace?: string,
+    format: 'oci' | 'docker-archive' = 'oci',
+  ): Promise<{ path: string; bytes: number }> {
     if (!isAbsolute(output))
       throw new InvalidArgumentError(`export path "${output}" must be absolute (a file on the node)`);
     const record = this.get(name, namespace);
-    return writeOciArchive(this.node.content, record, output);
+    return format === 'docker-archive'
+      ? writeDockerArchive(this.node.content, record, output)
+      : writeOciArchive(this.node.content, record, output);
   }
 
   /** Bytes and inodes used by the content store and the snapshots (the CRI's ImageFsInfo). */

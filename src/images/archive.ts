@@ -1,9 +1,10 @@
 /**
- * OCI image layout archives (a tar of `oci-layout`, `index.json` and `blobs/sha256/*`), for
- * air-gapped nodes: `readOciArchive` streams every blob into the content store (each verified by
- * digest at commit, so a tampered archive commits nothing under a wrong name) and returns the
- * images its index names; `writeOciArchive` writes one recorded image as such a tar. Manifest and
- * index blobs get the content store's gc labels, like pulled ones.
+ * Image archives for air-gapped nodes. `readImageArchive` takes an OCI image layout tar (`oci-layout`,
+ * `index.json`, `blobs/sha256/*`) or a docker-archive (`manifest.json`, docker-archive.ts): it streams
+ * every blob into the content store (a layout's blobs verified by digest at commit, so a tampered
+ * archive commits nothing under a wrong name; a docker-archive's files stored under the digest they
+ * have) and returns the images the archive names. `writeOciArchive` writes one recorded image as
+ * an OCI layout tar. Manifest and index blobs get the content store's gc labels, like pulled ones.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -22,6 +23,7 @@ import {
   type ImageManifest,
 } from '../registry/index.js';
 import type { ResolvedImage } from '../workflows/pull-image.js';
+import { describeDockerArchive, type StoredFile } from './docker-archive.js';
 
 const REF_NAME = 'org.opencontainers.image.ref.name';
 /** containerd's annotation for the full image name in exported layouts. */
@@ -41,9 +43,16 @@ export interface ArchivedImage {
   resolved: Omit<ResolvedImage, 'ref'>;
 }
 
-export async function readOciArchive(file: string, store: ContentStore): Promise<ArchivedImage[]> {
+/** docker-archive files worth storing: layer tars and image configs (not `<id>/json` or VERSION). */
+function isDockerArchiveContent(name: string): boolean {
+  return name.endsWith('.tar') || (name.endsWith('.json') && !name.includes('/'));
+}
+
+export async function readImageArchive(file: string, store: ContentStore): Promise<ArchivedImage[]> {
   let indexJson: Buffer | undefined;
+  let dockerManifest: Buffer | undefined;
   let sawLayout = false;
+  const files = new Map<string, StoredFile>();
   const extract = tar.extract();
   extract.on('entry', (header, stream, next) => {
     void (async () => {
@@ -51,6 +60,7 @@ export async function readOciArchive(file: string, store: ContentStore): Promise
       const blob = /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name);
       if (header.type === 'file' && blob) {
         const digest = `sha256:${blob[1]}` as Digest;
+        files.set(name, { digest, size: header.size ?? 0 });
         if (await store.has(digest)) {
           stream.resume();
           return;
@@ -67,7 +77,10 @@ export async function readOciArchive(file: string, store: ContentStore): Promise
         }
         return;
       }
-      if (header.type === 'file' && (name === 'index.json' || name === 'oci-layout')) {
+      if (
+        header.type === 'file' &&
+        (name === 'index.json' || name === 'oci-layout' || name === 'manifest.json')
+      ) {
         const chunks: Buffer[] = [];
         let size = 0;
         for await (const chunk of stream) {
@@ -77,7 +90,12 @@ export async function readOciArchive(file: string, store: ContentStore): Promise
           chunks.push(chunk as Buffer);
         }
         if (name === 'index.json') indexJson = Buffer.concat(chunks);
+        else if (name === 'manifest.json') dockerManifest = Buffer.concat(chunks);
         else sawLayout = true;
+        return;
+      }
+      if (header.type === 'file' && isDockerArchiveContent(name)) {
+        files.set(name, await storeUnderOwnDigest(store, stream));
         return;
       }
       stream.resume();
@@ -93,10 +111,12 @@ export async function readOciArchive(file: string, store: ContentStore): Promise
       cause: err,
     });
   });
-  if (!sawLayout || !indexJson)
+  if (!sawLayout || !indexJson) {
+    if (dockerManifest) return describeDockerArchive(file, store, dockerManifest, files);
     throw new InvalidArgumentError(
-      `${file} is not an OCI image layout archive (no oci-layout and index.json)`,
+      `${file} is neither an OCI image layout archive (no oci-layout and index.json) nor a docker-archive (no manifest.json)`,
     );
+  }
   const index = JSON.parse(indexJson.toString('utf8')) as { manifests?: IndexEntry[] };
   const out: ArchivedImage[] = [];
   for (const entry of index.manifests ?? []) {
@@ -106,6 +126,26 @@ export async function readOciArchive(file: string, store: ContentStore): Promise
     out.push({ ...(name ? { name } : {}), resolved: await describe(file, store, entry) });
   }
   return out;
+}
+
+/** Stores a file whose digest nobody announced: it is whatever it hashes to. */
+async function storeUnderOwnDigest(store: ContentStore, stream: AsyncIterable<unknown>): Promise<StoredFile> {
+  const writer = await store.writer(`import-${randomUUID()}`);
+  try {
+    let size = 0;
+    for await (const chunk of stream) {
+      size += (chunk as Buffer).length;
+      await writer.write(chunk as Buffer);
+    }
+    const digest = writer.digest();
+    await writer.commit({ digest, size });
+    return { digest, size };
+  } catch (err) {
+    await writer.abort().catch(() => undefined);
+    throw err;
+  } finally {
+    await writer.close().catch(() => undefined);
+  }
 }
 
 async function describe(

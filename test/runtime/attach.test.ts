@@ -2,7 +2,7 @@
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../src/common/errors.js';
-import { runtimeFixture, uniqueId, type RuntimeFixture } from './helpers.js';
+import { runtimeFixture, uniqueId, type RuntimeFixture, textSink } from './helpers.js';
 
 let fx: RuntimeFixture;
 
@@ -14,33 +14,13 @@ afterAll(async () => {
   await fx.cleanup();
 });
 
-/** A writable that collects text and resolves `waitFor(re)` once the text matches. */
-function collector(): PassThrough & { text: () => string; waitFor: (re: RegExp) => Promise<void> } {
-  const sink = new PassThrough();
-  let text = '';
-  const waiters: Array<{ re: RegExp; resolve: () => void }> = [];
-  sink.on('data', (b: Buffer) => {
-    text += b.toString('utf8');
-    for (const w of [...waiters])
-      if (w.re.test(text)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
-  });
-  return Object.assign(sink, {
-    text: () => text,
-    waitFor: (re: RegExp) =>
-      re.test(text) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ re, resolve })),
-  });
-}
-
 describe('attach through conmon', () => {
   it('forwards stdin to a shell and its stdout and stderr back, apart; a second session finds stdin still open', async () => {
     const id = uniqueId('shell');
     await fx.run(id, { command: ['sh'] }, { stdin: true });
     const stdin = new PassThrough();
-    const stdout = collector();
-    const stderr = collector();
+    const stdout = textSink();
+    const stderr = textSink();
     const leave = new AbortController();
     const first = fx.manager.attach(id, { stdin, stdout, stderr, signal: leave.signal });
     stdin.write('echo hello; echo oops >&2\n');
@@ -52,7 +32,7 @@ describe('attach through conmon', () => {
     // Not stdinOnce: the shell still has its stdin after the first client left.
     expect((await fx.manager.state(id)).status).toBe('running');
     const again = new PassThrough();
-    const out = collector();
+    const out = textSink();
     const second = fx.manager.attach(id, { stdin: again, stdout: out });
     again.write('echo back; exit 3\n');
     await second; // ends when the process exits
@@ -65,7 +45,7 @@ describe('attach through conmon', () => {
     const id = uniqueId('once');
     await fx.run(id, { command: ['sh'] }, { stdin: true, stdinOnce: true });
     const stdin = new PassThrough();
-    const stdout = collector();
+    const stdout = textSink();
     const session = fx.manager.attach(id, { stdin, stdout });
     stdin.end('echo once\n');
     await session;
@@ -77,7 +57,7 @@ describe('attach through conmon', () => {
   it('an output-only session follows a running process and leaving it leaves the process running', async () => {
     const id = uniqueId('ticker');
     await fx.run(id, { command: ['sh', '-c', 'while true; do echo tick; sleep 0.2; done'] });
-    const stdout = collector();
+    const stdout = textSink();
     const leave = new AbortController();
     const session = fx.manager.attach(id, { stdout, signal: leave.signal });
     await stdout.waitFor(/tick\ntick\n/);
@@ -92,7 +72,7 @@ describe('attach through conmon', () => {
     await fx.run(id, { command: ['sh'], tty: true }, { stdin: true });
     await fx.manager.resize(id, { width: 100, height: 40 });
     const stdin = new PassThrough();
-    const stdout = collector();
+    const stdout = textSink();
     const session = fx.manager.attach(id, { stdin, stdout });
     // conmon applies a resize when it reads its control FIFO: ask until the shell sees it.
     for (let i = 0; i < 50 && !/^40 100\r$/m.test(stdout.text()); i++) {

@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execStreaming } from '../../src/daemon/container-exec.js';
 import { spawnOnTerminal } from '../../src/runtime/pty.js';
-import { runtimeFixture, uniqueId, type RuntimeFixture } from './helpers.js';
+import { runtimeFixture, uniqueId, type RuntimeFixture, textSink } from './helpers.js';
 
 let fx: RuntimeFixture;
 let id: string;
@@ -19,25 +19,6 @@ const node = () => ({ tasks: fx.manager, handlers: fx.handlers });
 afterAll(async () => {
   await fx.cleanup();
 });
-
-function output(): PassThrough & { text: () => string; waitFor: (re: RegExp) => Promise<void> } {
-  const sink = new PassThrough();
-  let text = '';
-  const waiters: Array<{ re: RegExp; resolve: () => void }> = [];
-  sink.on('data', (b: Buffer) => {
-    text += b.toString('utf8');
-    for (const w of [...waiters])
-      if (w.re.test(text)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
-  });
-  return Object.assign(sink, {
-    text: () => text,
-    waitFor: (re: RegExp) =>
-      re.test(text) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ re, resolve })),
-  });
-}
 
 /** An async iterable of terminal sizes the test pushes into. */
 function sizes(): AsyncIterable<{ width: number; height: number }> & {
@@ -71,7 +52,7 @@ describe('exec with a tty', () => {
   });
 
   it('runs a command on a terminal: its output with the terminal line endings, exit code 0', async () => {
-    const stdout = output();
+    const stdout = textSink();
     const code = await execStreaming(node(), id, ['sh', '-c', 'tty; echo hello'], { stdout, tty: true });
     expect(code).toBe(0);
     expect(stdout.text()).toMatch(/^\/dev\/pts\/\d+\r\nhello\r\n$/);
@@ -81,7 +62,7 @@ describe('exec with a tty', () => {
   // these use programs that leave the container's terminal in its cooked default.
   it('feeds input through the terminal, echoed once (by the container terminal), and returns the exit code', async () => {
     const stdin = new PassThrough();
-    const stdout = output();
+    const stdout = textSink();
     const session = execStreaming(node(), id, ['sh', '-c', 'read line; echo "got:$line"; exit 4'], {
       stdin,
       stdout,
@@ -96,7 +77,7 @@ describe('exec with a tty', () => {
 
   it('the end of input is an end-of-file on the terminal: cat ends with exit code 0', async () => {
     const stdin = new PassThrough();
-    const stdout = output();
+    const stdout = textSink();
     const session = execStreaming(node(), id, ['cat'], { stdin, stdout, tty: true });
     stdin.end('last line\n');
     expect(await session).toBe(0);
@@ -105,7 +86,7 @@ describe('exec with a tty', () => {
 
   it('follows the client terminal size, at the start and while it runs', async () => {
     const stdin = new PassThrough();
-    const stdout = output();
+    const stdout = textSink();
     const resize = sizes();
     resize.push({ width: 132, height: 50 });
     const session = execStreaming(node(), id, ['sh'], { stdin, stdout, tty: true, resize });

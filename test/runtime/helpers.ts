@@ -4,6 +4,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from '../../src/common/exec.js';
+import { PassThrough } from 'node:stream';
 import { removeCgroup } from '../../src/runtime/cgroups.js';
 import { CrunHandler, HandlerRegistry, RuncHandler } from '../../src/runtime/handler.js';
 import { buildSpec, type ContainerRequest } from '../../src/runtime/spec.js';
@@ -99,4 +100,24 @@ export function logLines(log: string, stream?: 'stdout' | 'stderr'): string[] {
     .map((l) => l.split(' '))
     .filter((f) => stream === undefined || f[1] === stream)
     .map((f) => f.slice(3).join(' '));
+}
+
+/** A stream that collects what is written as text; `waitFor(re)` resolves once the text matches. */
+export function textSink(): PassThrough & { text: () => string; waitFor: (re: RegExp) => Promise<void> } {
+  const sink = new PassThrough();
+  let text = '';
+  const waiters: Array<{ re: RegExp; resolve: () => void }> = [];
+  sink.on('data', (b: Buffer) => {
+    text += b.toString('utf8');
+    for (const w of [...waiters])
+      if (w.re.test(text)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+  });
+  return Object.assign(sink, {
+    text: () => text,
+    waitFor: (re: RegExp) =>
+      re.test(text) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ re, resolve })),
+  });
 }

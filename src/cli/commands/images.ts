@@ -152,12 +152,15 @@ async function exportArchive(argv: string[], ctx: CommandContext): Promise<numbe
   const { values, positionals } = parseCommandArgs(
     'image export',
     argv,
-    { namespace: { type: 'string', short: 'n' } },
+    { namespace: { type: 'string', short: 'n' }, format: { type: 'string' } },
     true,
   );
   if (positionals.length !== 2)
     throw new InvalidArgumentError('berth image export: give NAME and an output FILE');
-  const query = new URLSearchParams({ output: resolve(positionals[1] as string), format: 'oci' });
+  const query = new URLSearchParams({
+    output: resolve(positionals[1] as string),
+    format: values.format ?? 'oci',
+  });
   if (values.namespace) query.set('namespace', values.namespace);
   const r = await ctx.client.get<{ path: string; bytes: number }>(
     `${path(positionals[0] as string, '/export')}?${query}`,
@@ -182,7 +185,7 @@ export const imageCommand: Command = {
   name: 'image',
   summary: 'Image subcommands: inspect, tag, push, import, export (OCI image layout tar)',
   usage:
-    'berth image inspect NAME | tag SOURCE TARGET | push NAME [TARGET] | import [--name REF] FILE | export NAME FILE  [--namespace NS] [--json]',
+    'berth image inspect NAME | tag SOURCE TARGET | push NAME [TARGET] | import [--name REF] FILE (OCI layout or docker-archive) | export [--format oci|docker-archive] NAME FILE  [--namespace NS] [--json]',
   async run(argv, ctx) {
     const [sub, ...rest] = argv;
     const fn = sub ? SUBCOMMANDS[sub] : undefined;
