@@ -9,7 +9,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, execFileCapture } from '../../src/common/exec.js';
 import { ContainerdHarness } from '../../bench/containerd/harness.js';
-import { SHIM_SOCKET_DIR, mountsUnder, pidsMentioning } from '../../bench/containerd/host-state.js';
+import {
+  SHIM_SOCKET_DIR,
+  mountsUnder,
+  pidsMentioning,
+  shimSocketName,
+} from '../../bench/containerd/host-state.js';
 import { buildTinyImage, unpackImage, type BuiltImage } from '../../bench/containerd/images.js';
 
 const list = (dir: string): Promise<string[]> =>
@@ -18,35 +23,49 @@ const list = (dir: string): Promise<string[]> =>
     () => [],
   );
 
-/** Host state a leaked containerd run would change. */
-async function hostState(): Promise<Record<string, unknown>> {
+/**
+ * What this harness's run leaves on the host, picked out by its own names: other containerd
+ * harnesses (the critest anchor, CRI benchmarks) run beside this test in CI and create and remove
+ * their own shim sockets, CNI results, netns and rules under the same host-wide directories.
+ */
+async function ownHostState(
+  cd: ContainerdHarness,
+  podId: string,
+  podNetns: string,
+): Promise<Record<string, string[]>> {
+  const sockets = new Set(
+    [
+      [cd.namespace, 'echo-1'],
+      [cd.namespace, 'long-1'],
+      ['k8s.io', podId],
+    ].map(([ns, id]) => shimSocketName(cd.socket, ns!, id!)),
+  );
   const iptables = await execFileCapture('iptables-save', []);
   return {
-    shimSockets: await list(SHIM_SOCKET_DIR),
-    runContainerd: await list('/run/containerd'),
-    cniResults: await list('/var/lib/cni/results'),
-    varLibCni: await list('/var/lib/cni'),
-    netns: await list('/run/netns'),
-    ipForward: (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim(),
-    // The harness's own rules only (its network is named berth-bench-*, its bridge bbr*): tests
-    // running beside this one add and remove CNI chains of their own. iptables-nft can leave an
-    // empty nat table behind (machine notes), so rules are compared, not tables.
+    shimSockets: (await list(SHIM_SOCKET_DIR)).filter((n) => sockets.has(n)),
+    cniResults: (await list('/var/lib/cni/results')).filter((n) => n.includes(podId)),
+    netns: (await stat(podNetns).then(
+      () => true,
+      () => false,
+    ))
+      ? [podNetns]
+      : [],
     iptablesRules: iptables.stdout
       .split('\n')
-      .filter((l) => l.startsWith('-A') && (l.includes('berth-bench-') || / -[io] bbr/.test(l))),
+      .filter((l) => l.startsWith('-A') && (l.includes(cd.namespace) || l.includes(` ${cd.layout.bridge}`))),
   };
 }
 
 describe('isolated containerd harness', () => {
   let imagesDir: string;
   let tiny: BuiltImage;
-  let before: Record<string, unknown>;
+  let ipForwardBefore: string;
   let harness: ContainerdHarness | undefined;
 
   beforeAll(async () => {
     imagesDir = await mkdtemp(join(tmpdir(), 'berth-bench-images-'));
     tiny = await buildTinyImage(imagesDir);
-    before = await hostState();
+    ipForwardBefore = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
   });
   afterAll(async () => {
     await harness?.stop();
@@ -88,12 +107,21 @@ describe('isolated containerd harness', () => {
     expect(podId).toMatch(/^[0-9a-f]{64}$/);
     const inspect = JSON.parse(await cd.crictl(['inspectp', podId])) as {
       status: { state: string; network: { ip: string } };
+      info: { runtimeSpec: { linux: { namespaces: { type: string; path?: string }[] } } };
     };
+    const netnsPath = inspect.info.runtimeSpec.linux.namespaces.find((n) => n.type === 'network')?.path ?? '';
+    // Wherever the harness's containerd pins it (it keeps its own state dir).
+    const podNetns = netnsPath;
+    expect(podNetns).not.toBe('');
     expect(inspect.status.state).toBe('SANDBOX_READY');
     expect(inspect.status.network.ip.startsWith(cd.layout.subnet.split('.').slice(0, 3).join('.'))).toBe(
       true,
     );
-    expect((await readdir(SHIM_SOCKET_DIR)).length).toBeGreaterThan(0);
+    // The names below are the ones stop() must remove: see them exist first.
+    const during = await ownHostState(cd, podId, podNetns);
+    expect(during.shimSockets).toHaveLength(2); // long-1 and the pod (echo-1's went with --rm)
+    expect(during.cniResults!.length).toBeGreaterThan(0);
+    expect(during.netns).toEqual([podNetns]);
 
     await cd.stop();
     await cd.stop(); // idempotent
@@ -103,6 +131,12 @@ describe('isolated containerd harness', () => {
     expect((await execFileCapture('ip', ['link', 'show', cd.layout.bridge])).code).not.toBe(0);
     for (const controller of await readdir('/sys/fs/cgroup'))
       await expect(stat(join('/sys/fs/cgroup', controller, cd.namespace))).rejects.toThrow(/ENOENT/);
-    expect(await hostState()).toEqual(before);
+    expect(await ownHostState(cd, podId, podNetns)).toEqual({
+      shimSockets: [],
+      cniResults: [],
+      netns: [],
+      iptablesRules: [],
+    });
+    expect((await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim()).toBe(ipForwardBefore);
   });
 });
