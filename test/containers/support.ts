@@ -92,7 +92,7 @@ export async function startContainerEnv(opts: { env?: NodeJS.ProcessEnv } = {}):
 
 /** Kills conmons and unmounts what a failed test left under the daemon's root/state (tests must not leak). */
 export async function leftoverSweep(d: { root: string; state: string }): Promise<void> {
-  for (const pid of conmonsUnder(d.state)) {
+  for (const pid of [...conmonsUnder(d.state), ...pidHoldersUnder(d.state)]) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -118,6 +118,21 @@ export function conmonsUnder(dir: string): number[] {
       if (cmd.startsWith('/usr/bin/conmon') || cmd.includes('conmon\0')) {
         if (cmd.includes(dir)) out.push(Number(p));
       }
+    } catch {
+      // exited
+    }
+  }
+  return out;
+}
+
+/** Pids of pod PID-namespace holders (src/sandbox/pid-holder.ts) whose pin is under `dir`. */
+export function pidHoldersUnder(dir: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+      if (cmd.startsWith('berth-pid-holder ') && cmd.includes(dir)) out.push(Number(p));
     } catch {
       // exited
     }
