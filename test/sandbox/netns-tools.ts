@@ -21,9 +21,12 @@ export interface Listener {
 
 /** Starts `busybox nc -l` in the namespace and resolves once it is accepting connections. */
 export async function listenIn(netns: string, port: number): Promise<Listener> {
+  // stdin stays open: at the end of its input busybox nc shuts down its sending half, and a client
+  // that sees that EOF before it has sent anything exits without sending.
   const child = spawn('nsenter', [`--net=${netns}`, 'busybox', 'nc', '-l', '-p', String(port)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
+  child.stdin.on('error', () => undefined);
   const chunks: Buffer[] = [];
   child.stdout.on('data', (b: Buffer) => chunks.push(b));
   const received = new Promise<string>((resolve, reject) => {
@@ -36,6 +39,7 @@ export async function listenIn(netns: string, port: number): Promise<Listener> {
     if (child.exitCode !== null) throw new Error(`nc -l -p ${port} exited with ${child.exitCode}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+  void received.finally(() => child.stdin.end());
   return { received, stop: () => child.kill('SIGKILL') };
 }
 
