@@ -65,16 +65,7 @@ export async function readImageArchive(file: string, store: ContentStore): Promi
           stream.resume();
           return;
         }
-        const writer = await store.writer(`import-${digest}-${randomUUID()}`);
-        try {
-          for await (const chunk of stream) await writer.write(chunk as Buffer);
-          await writer.commit({ digest, size: header.size ?? undefined });
-        } catch (err) {
-          await writer.abort().catch(() => undefined);
-          throw err;
-        } finally {
-          await writer.close().catch(() => undefined);
-        }
+        await storeStream(store, stream, { digest, size: header.size ?? undefined });
         return;
       }
       if (
@@ -95,7 +86,7 @@ export async function readImageArchive(file: string, store: ContentStore): Promi
         return;
       }
       if (header.type === 'file' && isDockerArchiveContent(name)) {
-        files.set(name, await storeUnderOwnDigest(store, stream));
+        files.set(name, await storeStream(store, stream));
         return;
       }
       stream.resume();
@@ -128,17 +119,24 @@ export async function readImageArchive(file: string, store: ContentStore): Promi
   return out;
 }
 
-/** Stores a file whose digest nobody announced: it is whatever it hashes to. */
-async function storeUnderOwnDigest(store: ContentStore, stream: AsyncIterable<unknown>): Promise<StoredFile> {
-  const writer = await store.writer(`import-${randomUUID()}`);
+/**
+ * Streams one archive file into the content store: verified against `expected` (a layout blob,
+ * named by its digest), or, with nothing announced (a docker-archive file), under whatever it hashes to.
+ */
+async function storeStream(
+  store: ContentStore,
+  stream: AsyncIterable<unknown>,
+  expected?: { digest: Digest; size: number | undefined },
+): Promise<StoredFile> {
+  const writer = await store.writer(`import-${expected?.digest ?? ''}-${randomUUID()}`);
   try {
     let size = 0;
     for await (const chunk of stream) {
       size += (chunk as Buffer).length;
       await writer.write(chunk as Buffer);
     }
-    const digest = writer.digest();
-    await writer.commit({ digest, size });
+    const digest = expected?.digest ?? writer.digest();
+    await writer.commit({ digest, size: expected ? expected.size : size });
     return { digest, size };
   } catch (err) {
     await writer.abort().catch(() => undefined);

@@ -6,19 +6,20 @@
  * same shape skopeo writes: `<config hex>.json`, one uncompressed `<diff_id hex>.tar` per layer.
  * The archive walk itself (storing every candidate file by its digest) is in archive.ts.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
+import { sha256Meter } from '../common/sha256-meter.js';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
 import type { Digest } from '../content/digest.js';
 import { GC_REF_CONTENT_PREFIX, type ContentStore } from '../content/store.js';
 import { MediaTypes, nodePlatform, parseManifest, selectPlatform } from '../registry/index.js';
 import { compressionOf, decompress } from '../unpack/decompress.js';
 import type { ArchivedImage } from './archive.js';
+import { putSmallBlob, readDiffIds } from './resolve.js';
 
 /** A file of the archive that was stored in the content store under its digest. */
 export interface StoredFile {
@@ -44,18 +45,6 @@ async function layerMediaType(store: ContentStore, digest: Digest): Promise<stri
   if (bytes.subarray(0, 2).equals(GZIP_MAGIC)) return MediaTypes.ociLayerGzip;
   if (bytes.subarray(0, 4).equals(ZSTD_MAGIC)) return MediaTypes.ociLayerZstd;
   return MediaTypes.ociLayer;
-}
-
-async function storeJson(store: ContentStore, body: Buffer, labels: Record<string, string>): Promise<Digest> {
-  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}` as Digest;
-  const writer = await store.writer(`import-${digest}-${randomUUID()}`);
-  try {
-    await writer.write(body);
-    await writer.commit({ digest, size: body.length, labels });
-  } finally {
-    await writer.close().catch(() => undefined);
-  }
-  return digest;
 }
 
 /**
@@ -89,10 +78,7 @@ export async function describeDockerArchive(
     if (!Array.isArray(entry.Layers))
       throw new InvalidArgumentError(`${file}: images[${i}] has no Layers list`);
     const layerFiles = entry.Layers.map((l, j) => stored(l, `images[${i}].Layers[${j}]`));
-    const parsed = JSON.parse((await store.readAll(config.digest)).toString('utf8')) as {
-      rootfs?: { diff_ids?: unknown };
-    };
-    const diffIds = Array.isArray(parsed.rootfs?.diff_ids) ? (parsed.rootfs.diff_ids as string[]) : [];
+    const diffIds = readDiffIds(file, config.digest, await store.readAll(config.digest));
     if (diffIds.length !== layerFiles.length)
       throw new FailedPreconditionError(
         `${file}: images[${i}] config lists ${diffIds.length} diff_ids for ${layerFiles.length} layers`,
@@ -116,7 +102,8 @@ export async function describeDockerArchive(
     const body = Buffer.from(JSON.stringify(manifest));
     const gc: Record<string, string> = { [`${GC_REF_CONTENT_PREFIX}config`]: config.digest };
     layers.forEach((l, j) => (gc[`${GC_REF_CONTENT_PREFIX}l.${j}`] = l.digest));
-    const manifestDigest = await storeJson(store, body, gc);
+    const manifestDigest = `sha256:${createHash('sha256').update(body).digest('hex')}` as Digest;
+    await putSmallBlob(store, manifestDigest, body, gc);
     const resolved: ArchivedImage['resolved'] = {
       target: { digest: manifestDigest, mediaType: MediaTypes.ociManifest, size: body.length },
       manifestDigest,
@@ -151,20 +138,6 @@ async function manifestOf(store: ContentStore, image: ExportedImage) {
 interface ExportedImage {
   name: string;
   target: { digest: string; mediaType: string };
-}
-
-/** Counts bytes and hashes them on the way through. */
-function measuring(): Transform & { sha256: () => string; bytes: () => number } {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const t = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
-  return Object.assign(t, { sha256: () => hash.digest('hex'), bytes: () => bytes });
 }
 
 /** Writes `image` as a docker-archive tar at `output`, layers uncompressed (as `docker save` does). */
@@ -202,11 +175,11 @@ export async function writeDockerArchive(
     const layerNames: string[] = [];
     for (const [i, layer] of manifest.layers.entries()) {
       const plain = path.join(scratch, String(i));
-      const meter = measuring();
+      const meter = sha256Meter();
       const source = await store.readStream(layer.digest);
       const { output: uncompressed, done } = decompress(source, compressionOf(layer.mediaType));
       await Promise.all([pipeline(uncompressed, meter, createWriteStream(plain)), done]);
-      const diffId = `sha256:${meter.sha256()}`;
+      const diffId = meter.digest();
       if (diffIds[i] !== undefined && diffIds[i] !== diffId)
         throw new FailedPreconditionError(
           `${image.name}: layer ${layer.digest} decompresses to ${diffId}, its config says ${diffIds[i]}`,

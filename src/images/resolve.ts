@@ -110,7 +110,8 @@ export async function resolveImage(
   };
 }
 
-function readDiffIds(name: string, digest: string, body: Buffer): string[] {
+/** A config's rootfs.diff_ids, each a sha256 digest; a config without valid ones is refused. */
+export function readDiffIds(name: string, digest: string, body: Buffer): string[] {
   let config: { rootfs?: { diff_ids?: unknown } };
   try {
     config = JSON.parse(body.toString('utf8')) as typeof config;

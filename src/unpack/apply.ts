@@ -3,12 +3,12 @@
  * hash and tar parsing run as one stream pipeline, so nothing is buffered whole and unpack can
  * start while the blob is still arriving; entries are applied strictly in order.
  */
-import { createHash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { compressionOf, decompress } from './decompress.js';
 import { BerthError } from '../common/errors.js';
+import { sha256Meter } from '../common/sha256-meter.js';
 import { CorruptLayerError, DiffIdMismatchError, UnsafeLayerEntryError } from './errors.js';
 import { installPaxXattrDecoder } from './pax.js';
 import { SysOps } from './sysops.js';
@@ -59,16 +59,7 @@ export async function applyLayer(
     throw new Error('applyLayer: lowerDirs only apply to overlay mode');
   }
   const maxEntries = opts.maxEntries ?? 1_000_000;
-  const hash = createHash('sha256');
-  let size = 0;
-  const hasher = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      size += chunk.length;
-      opts.onProgress?.(size);
-      cb(null, chunk);
-    },
-  });
+  const hasher = sha256Meter(opts.onProgress);
   const { output, done: decompressed } = decompress(source, compression);
   const extract = tar.extract();
   const parsing = pipeline(output, hasher, extract);
@@ -104,7 +95,8 @@ export async function applyLayer(
   } finally {
     await sys.close();
   }
-  const diffId = `sha256:${hash.digest('hex')}`;
+  const diffId = hasher.digest();
+  const size = hasher.bytes();
   if (opts.expectedDiffId !== undefined && opts.expectedDiffId !== diffId)
     throw new DiffIdMismatchError(opts.expectedDiffId, diffId);
   return { diffId, size, entries: writer.entries };
