@@ -77,9 +77,9 @@ export class NamespacePinner {
     const pins = await this.pinMountable(id, req);
     if (req.pid === 'pod') {
       await this.ensureNsDir();
-      pins.pid = await this.pidHolders.pin(id, await this.mountPoints());
+      pins.pid = await this.pidHolders.pin(id);
     } else {
-      await this.pidHolders.release(id, await this.mountPoints());
+      await this.pidHolders.release(id);
     }
     return pins;
   }
@@ -144,11 +144,7 @@ export class NamespacePinner {
    */
   async release(id: string): Promise<void> {
     await this.releaseMountable(id);
-    await this.pidHolders.release(id, await this.mountPoints());
-  }
-
-  private async mountPoints(): Promise<Set<string>> {
-    return new Set((await readMounts()).map((m) => m.mountPoint));
+    await this.pidHolders.release(id);
   }
 
   private async releaseMountable(id: string): Promise<void> {

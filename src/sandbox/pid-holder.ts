@@ -16,6 +16,7 @@ import path from 'node:path';
 import { BerthError } from '../common/errors.js';
 import { execFile } from '../common/exec.js';
 import { procStat } from '../common/proc.js';
+import { isMountPoint, unmountAll } from './mounts.js';
 
 // unshare(2) numbers: x86_64 272, aarch64 97. CLONE_NEWPID = 0x20000000.
 const HOLDER = String.raw`
@@ -55,11 +56,11 @@ export class PidNamespaceHolders {
    * Starts the holder and pins its namespace; returns the pin. Idempotent: a live, pinned holder is
    * kept; anything partial (a crash between the steps) is released first.
    */
-  async pin(id: string, mounts: Set<string>): Promise<string> {
+  async pin(id: string): Promise<string> {
     const pin = this.pinOf(id);
     const current = await this.record(id);
-    if (current && mounts.has(pin) && this.alive(current)) return pin;
-    await this.release(id, mounts);
+    if (current && this.alive(current) && (await isMountPoint(pin))) return pin;
+    await this.release(id);
     await mkdir(this.pinDir, { recursive: true });
     await mkdir(this.recordDir, { recursive: true });
     // Written before the holder exists, so a crash right after its start still leads release()
@@ -77,7 +78,7 @@ export class PidNamespaceHolders {
     try {
       await execFile('mount', ['--bind', `/proc/${pid}/ns/pid`, pin]);
     } catch (err) {
-      await this.release(id, new Set());
+      await this.release(id);
       throw new BerthError('internal', `cannot pin the PID namespace of sandbox ${id}: ${String(err)}`, {
         cause: err,
       });
@@ -86,7 +87,7 @@ export class PidNamespaceHolders {
   }
 
   /** Kills the holder (and with it every process in the namespace) and removes the pin. Idempotent. */
-  async release(id: string, mounts: Set<string>): Promise<void> {
+  async release(id: string): Promise<void> {
     const pin = this.pinOf(id);
     const rec = await this.record(id);
     const pinExists = await stat(pin).then(
@@ -104,7 +105,7 @@ export class PidNamespaceHolders {
         // Already gone.
       }
     }
-    if (mounts.has(pin)) await execFile('umount', [pin]);
+    await unmountAll(pin);
     await rm(pin, { force: true });
     await rm(path.join(this.recordDir, id), { force: true });
   }
