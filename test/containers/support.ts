@@ -108,16 +108,13 @@ export async function leftoverSweep(d: { root: string; state: string }): Promise
   }
 }
 
-/** Pids of conmon processes whose command line names a path under `dir`. */
-export function conmonsUnder(dir: string): number[] {
+/** Pids of running processes whose raw command line (NUL-separated) passes `matches`. */
+function processesWhere(matches: (cmdline: string) => boolean): number[] {
   const out: number[] = [];
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p)) continue;
     try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      if (cmd.startsWith('/usr/bin/conmon') || cmd.includes('conmon\0')) {
-        if (cmd.includes(dir)) out.push(Number(p));
-      }
+      if (matches(readFileSync(`/proc/${p}/cmdline`, 'utf8'))) out.push(Number(p));
     } catch {
       // exited
     }
@@ -125,19 +122,16 @@ export function conmonsUnder(dir: string): number[] {
   return out;
 }
 
+/** Pids of conmon processes whose command line names a path under `dir`. */
+export function conmonsUnder(dir: string): number[] {
+  return processesWhere(
+    (cmd) => (cmd.startsWith('/usr/bin/conmon') || cmd.includes('conmon\0')) && cmd.includes(dir),
+  );
+}
+
 /** Pids of pod PID-namespace holders (src/sandbox/pid-holder.ts) whose pin is under `dir`. */
 export function pidHoldersUnder(dir: string): number[] {
-  const out: number[] = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-      if (cmd.startsWith('berth-pid-holder ') && cmd.includes(dir)) out.push(Number(p));
-    } catch {
-      // exited
-    }
-  }
-  return out;
+  return processesWhere((cmd) => cmd.startsWith('berth-pid-holder ') && cmd.includes(dir));
 }
 
 export function mountsUnder(...dirs: string[]): string[] {
