@@ -345,9 +345,11 @@ export class ContainerService {
     const projections = this.node().events.projections;
     let unsubscribe: (() => void) | undefined;
     if (opts.follow) {
-      // Following stops once the task has exited and its last lines were read.
+      // Following stops once the task has exited: conmon drains and syncs the container's output
+      // before it writes the exit file that an exit is recorded from, so readLogs' final read
+      // after the abort finds every line.
       const exited = () => projections.get('tasks', c.namespace, c.id)?.status === 'stopped';
-      const finish = () => setTimeout(abort, 100).unref();
+      const finish = abort;
       if (exited()) finish();
       else
         unsubscribe = projections.subscribe(() => {

@@ -77,7 +77,7 @@ export interface ReadLogsOptions {
   /** Only lines at or after this time. */
   since?: Date;
   streams?: LogStream[];
-  /** Keep yielding lines as they are written, across rotations, until `signal` aborts. */
+  /** Keep yielding lines as they are written, across rotations, until `signal` aborts (then read what is left). */
   follow?: boolean;
   signal?: AbortSignal;
 }
@@ -166,6 +166,8 @@ export async function* readLogs(path: string, opts: ReadLogsOptions = {}): Async
           dirty = true;
         }
       }
+      // Ended by the caller: what was written before the abort is still read.
+      yield* await readAvailable();
     } finally {
       watcher.close();
       opts.signal?.removeEventListener('abort', notify);

@@ -102,6 +102,20 @@ describe('readLogs on a file', () => {
     ac.abort();
     expect((await iter.next()).done).toBe(true);
   });
+
+  it('reads what was written before the abort, however soon after it comes', async () => {
+    const followed = join(dir, 'drain.log');
+    await writeFile(followed, '2026-11-23T08:00:00Z stdout F a\n');
+    const ac = new AbortController();
+    const iter = readLogs(followed, { follow: true, signal: ac.signal })[Symbol.asyncIterator]();
+    expect(await take(iter, 1)).toEqual(['a']);
+    // The writer's last line and the abort arrive together, before the watcher can report the write.
+    await appendFile(followed, '2026-11-23T08:00:01Z stdout F last\n');
+    ac.abort();
+    const rest: string[] = [];
+    for (let r = await iter.next(); !r.done; r = await iter.next()) rest.push(r.value.text);
+    expect(rest).toEqual(['last']);
+  });
 });
 
 describe('logs written by conmon', () => {
