@@ -15,7 +15,13 @@ import type { ImageRecord } from '../events/projections/state.js';
 import { progressBus, progressSubject, type PullProgress } from '../images/progress.js';
 import { registryAccess } from '../images/clients.js';
 import { imageSession, type PullCredentials } from '../images/session.js';
-import { formatReference, parseReference, pushImage, type PushResult } from '../registry/index.js';
+import {
+  formatReference,
+  parseReference,
+  pushImage,
+  type ImageReference,
+  type PushResult,
+} from '../registry/index.js';
 import type { PullImageRequest, PulledImageResult } from '../workflows/pull-image.js';
 import type { ImportImageRequest, RemoveImageResult } from '../workflows/image-admin.js';
 import type { NodeServices } from './node-services.js';
@@ -83,6 +89,8 @@ export class ImageService {
   async pull(req: PullRequest): Promise<ImageRecord> {
     const namespace = checkNamespace(req.namespace);
     const ref = formatReference(parseReference(req.ref));
+    const current = await this.alreadyPulled(namespace, ref, req);
+    if (current) return current;
     const workflowId = `pull:${namespace}:${ref}`;
     const subject = progressSubject(this.node.config.nodeId, workflowId);
     if (req.auth) imageSession(this.node).credentials.set(workflowId, req.auth);
@@ -106,6 +114,40 @@ export class ImageService {
       return this.recordOf(namespace, result.name);
     } finally {
       unsubscribe();
+    }
+  }
+
+  /**
+   * The recorded image when `ref` still names what it was pulled as (its target digest, asked of
+   * the registry for a tag) and its snapshot is there: nothing changes, so no transition runs, as
+   * a pull of a present image in containerd only resolves. Anything else, a registry error included
+   * (the workflow reports it), goes through the pull workflow.
+   */
+  private async alreadyPulled(
+    namespace: string,
+    ref: string,
+    req: PullRequest,
+  ): Promise<ImageRecord | undefined> {
+    const record = this.node.events.projections.get('images', namespace, ref);
+    // A platform other than the node's may resolve an index to another manifest than the recorded one.
+    if (!record?.chainId || req.platform) return undefined;
+    const parsed = parseReference(ref);
+    const digest = parsed.digest ?? (await this.resolveTag(parsed, req.auth).catch(() => undefined));
+    if (digest !== record.target.digest) return undefined;
+    const snapshotPresent = await this.node.snapshotter.stat(record.chainId).then(
+      () => true,
+      () => false,
+    );
+    return snapshotPresent ? record : undefined;
+  }
+
+  /** The digest the registry resolves a tag to now. */
+  private async resolveTag(ref: ImageReference, auth: PullCredentials | undefined): Promise<string> {
+    const access = registryAccess(this.node, ref, auth);
+    try {
+      return (await access.client.resolve(ref)).descriptor.digest;
+    } finally {
+      await access.close();
     }
   }
 

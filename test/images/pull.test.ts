@@ -150,6 +150,30 @@ describe('pull through berthd', () => {
     expect(await lastSeq()).toBe(before);
   });
 
+  it('a pull of a present image only asks the registry what its tag names now: no transition, no progress', async () => {
+    const ref = `${reg.host}/test/crowd:crowd`;
+    const seen = (await reg.accessLog()).length;
+    const again = await pullViaApi(berthd.client, ref);
+    expect(again.error).toBeUndefined();
+    expect(again.image?.target.digest).toBe(crowd.digest);
+    expect(again.progress).toEqual([]);
+    const requests = (await reg.accessLog()).slice(seen).map((e) => `${e.method} ${e.path}`);
+    expect(requests).toEqual(['GET /v2/test/crowd/manifests/crowd']);
+  });
+
+  it('a pull after the tag moved to another image pulls and records that image', async () => {
+    const layout = path.join(work, 'layout');
+    const ref = `${reg.host}/test/moving:v1`;
+    await reg.push(layout, 'app', 'test/moving', { destTag: 'v1' });
+    expect((await pullViaApi(berthd.client, ref)).image?.target.digest).toBe(app.digest);
+    await reg.push(layout, 'sibling', 'test/moving', { destTag: 'v1' });
+    const moved = await pullViaApi(berthd.client, ref);
+    expect(moved.error).toBeUndefined();
+    expect(moved.image?.target.digest).toBe(sibling.digest);
+    const listed = await berthd.client.get<ImageRecord[]>('/v1/images');
+    expect(listed.find((i) => i.name === ref)?.target.digest).toBe(sibling.digest);
+  });
+
   it('namespaces are separate: an image pulled into k8s.io is not in default, and shares snapshots', async () => {
     const out = await pullViaApi(berthd.client, `${reg.host}/test/app:app`, { namespace: 'k8s.io' });
     expect(out.error).toBeUndefined();
