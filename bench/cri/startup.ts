@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
@@ -51,22 +51,32 @@ async function podFile(dir: string, tag: string): Promise<string> {
   return file;
 }
 
+const CALLS = ['runp', 'pull', 'create', 'start', 'stopp', 'rmp'] as const;
+type CallTimes = Record<(typeof CALLS)[number], number>;
+
 async function startupOnce(
   rt: Runtime,
   dir: string,
   image: string,
   container: string,
-): Promise<{ up: number; down: number }> {
+): Promise<{ up: number; down: number; calls: CallTimes }> {
   const pod = await podFile(dir, `${rt.name}-${randomBytes(4).toString('hex')}`);
+  const calls: Partial<CallTimes> = {};
+  const timed = async (call: (typeof CALLS)[number], args: string[]): Promise<string> => {
+    const t = performance.now();
+    const out = await crictl(rt, [call, ...args]);
+    calls[call] = performance.now() - t;
+    return out;
+  };
   const t0 = performance.now();
-  const podId = await crictl(rt, ['runp', pod]);
-  await crictl(rt, ['pull', image]);
-  const id = await crictl(rt, ['create', podId, container, pod]);
-  await crictl(rt, ['start', id]);
+  const podId = await timed('runp', [pod]);
+  await timed('pull', [image]);
+  const id = await timed('create', [podId, container, pod]);
+  await timed('start', [id]);
   const t1 = performance.now();
-  await crictl(rt, ['stopp', podId]);
-  await crictl(rt, ['rmp', podId]);
-  return { up: t1 - t0, down: performance.now() - t1 };
+  await timed('stopp', [podId]);
+  await timed('rmp', [podId]);
+  return { up: t1 - t0, down: performance.now() - t1, calls: calls as CallTimes };
 }
 
 async function churn(rt: Runtime, dir: string, n: number): Promise<number> {
@@ -103,11 +113,16 @@ async function startBerthd(
       '--node-id',
       `bench-${randomBytes(3).toString('hex')}`,
       '--log-level',
-      'warn',
+      process.env.BERTH_LOG_LEVEL ?? 'warn',
       ...args,
     ],
     {
-      stdio: ['ignore', 'inherit', 'inherit'],
+      // BERTH_BENCH_BERTHD_LOG=file keeps berthd's log (with BERTH_LOG_LEVEL=debug: each step's duration).
+      stdio: [
+        'ignore',
+        'inherit',
+        process.env.BERTH_BENCH_BERTHD_LOG ? openSync(process.env.BERTH_BENCH_BERTHD_LOG, 'a') : 'inherit',
+      ],
       env: { ...process.env, PATH: `${path.resolve('.tools/bin')}:${process.env.PATH ?? ''}` },
     },
   );
@@ -158,11 +173,13 @@ async function main(): Promise<void> {
     }
     const up: Record<string, number[]> = { berth: [], containerd: [] };
     const down: Record<string, number[]> = { berth: [], containerd: [] };
+    const calls: Record<string, CallTimes[]> = { berth: [], containerd: [] };
     for (let i = 0; i < runs; i++) {
       for (const rt of i % 2 === 0 ? runtimes : [...runtimes].reverse()) {
         const r = await startupOnce(rt, dir, image, container);
         up[rt.name]!.push(r.up);
         down[rt.name]!.push(r.down);
+        calls[rt.name]!.push(r.calls);
       }
     }
     const churnMs: Record<string, number> = {};
@@ -187,6 +204,17 @@ async function main(): Promise<void> {
           churnMs.berth! / churnMs.containerd!,
         ],
       ],
+    );
+    const callMedian = (rt: string, call: (typeof CALLS)[number]) =>
+      summarize(calls[rt]!.map((c) => c[call])).median;
+    printTable(
+      ['crictl call (process included)', 'berth median ms', 'containerd median ms', 'ratio'],
+      CALLS.map((call) => [
+        call,
+        callMedian('berth', call),
+        callMedian('containerd', call),
+        callMedian('berth', call) / callMedian('containerd', call),
+      ]),
     );
     console.log(
       JSON.stringify({

@@ -9,7 +9,7 @@
  * Usage (after node scripts/build.mjs): node dist/bench/runtime/berthd-vs-ctr.js [runs=50] [containers=20]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../src/api/client.js';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -43,10 +43,13 @@ async function startBerthd(base: string, args: string[]): Promise<RunningBerthd>
   const root = join(base, 'root');
   const state = join(base, 'state');
   const socket = join(state, 'berth.sock');
+  const logPath = process.env.BERTH_BENCH_BERTHD_LOG;
+  const logFd = logPath ? openSync(logPath, 'a') : 'ignore';
   const proc = spawn(
     process.execPath,
     [join(REPO, 'dist/src/daemon/main.js'), '--root', root, '--state', state, '--node-id', 'bench', ...args],
-    { env, stdio: 'ignore' },
+    // BERTH_BENCH_BERTHD_LOG=file keeps berthd's log (with BERTH_LOG_LEVEL=debug: each step's duration).
+    { env, stdio: ['ignore', 'ignore', logFd] },
   );
   const client = new ApiClient(socket);
   for (let i = 0; i < 1200; i++) {
@@ -95,20 +98,27 @@ function berthCli(
 }
 
 /** The same steps as `berth run --rm`, in-process: what berthd costs without the CLI's start-up. */
-async function apiRunEcho(d: RunningBerthd, image: string, i: number): Promise<number> {
+const API_PHASES = ['create', 'start', 'logs until exit', 'remove'] as const;
+type ApiPhases = Record<(typeof API_PHASES)[number], number>;
+
+async function apiRunEcho(d: RunningBerthd, image: string, i: number): Promise<ApiPhases> {
   const t0 = performance.now();
   const c = await d.client.post<ContainerStatus>('/v1/containers', {
     name: `api-echo-${i}`,
     image,
     command: ['echo', 'hi'],
   });
+  const t1 = performance.now();
   await d.client.post(`/v1/containers/${c.id}/start`);
+  const t2 = performance.now();
   let out = '';
   for await (const l of d.client.stream<{ text: string }>(`/v1/containers/${c.id}/logs`, { follow: 'true' }))
     out += l.text + '\n';
+  const t3 = performance.now();
   await d.client.delete(`/v1/containers/${c.id}?force=true`);
   if (out !== 'hi\n') throw new Error(`api run printed ${JSON.stringify(out)}`);
-  return performance.now() - t0;
+  const t4 = performance.now();
+  return { create: t1 - t0, start: t2 - t1, 'logs until exit': t3 - t2, remove: t4 - t3 };
 }
 
 async function rssKiB(pid: number): Promise<number> {
@@ -142,6 +152,7 @@ async function main(): Promise<void> {
 
     const berthRun: number[] = [];
     const apiRun: number[] = [];
+    const apiPhases: ApiPhases[] = [];
     const ctrRun: number[] = [];
     for (let i = 0; i < runs + WARMUP; i++) {
       const b = await berthCli(socket, ['run', '--rm', image, 'echo', 'hi']);
@@ -153,7 +164,8 @@ async function main(): Promise<void> {
       if (out !== 'hi\n') throw new Error(`ctr run printed ${JSON.stringify(out)}`);
       if (i >= WARMUP) {
         berthRun.push(b.ms);
-        apiRun.push(a);
+        apiRun.push(Object.values(a).reduce((x, y) => x + y, 0));
+        apiPhases.push(a);
         ctrRun.push(c);
       }
     }
@@ -165,6 +177,9 @@ async function main(): Promise<void> {
       `  same calls through the API  ${ms(median(apiRun))} (${(median(apiRun) / median(ctrRun)).toFixed(2)}x)`,
     );
     console.log(`  ctr run --rm                ${ms(median(ctrRun))}`);
+    console.log(
+      `  the API calls by phase (median ms): ${API_PHASES.map((p) => `${p} ${ms(median(apiPhases.map((a) => a[p])))}`).join(', ')}`,
+    );
 
     const berthStart: number[] = [];
     const ctrStart: number[] = [];

@@ -38,6 +38,7 @@ import { startCriGateway, type CriGateway } from '../cri/berth/gateway.js';
 import { ExitMonitor } from './exit-monitor.js';
 import { testHooksEnabled } from '../common/crash-hooks.js';
 import { crashHookInterceptor } from './test-hooks.js';
+import { stepTimingInterceptor } from './step-timing.js';
 
 export const BERTHD_VERSION = berthVersion();
 
@@ -187,14 +188,16 @@ export class Daemon {
   private async connectWorker(): Promise<void> {
     const { config, services } = this;
     const activities = createActivities(this.node!);
-    const hook = crashHookInterceptor(config.root);
+    const interceptors = [crashHookInterceptor(config.root), stepTimingInterceptor(this.log)].filter(
+      (i) => i !== undefined,
+    );
     const handles = await connectTemporal(
       services!.temporalAddress,
       config.temporalNamespace,
       this.taskQueue,
       activities,
       this.log,
-      hook ? [hook] : [],
+      interceptors,
     );
     this.connection = handles.connection;
     this.client = handles.client;
