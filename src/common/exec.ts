@@ -1,6 +1,7 @@
 /** Running external programs (runc, conmon, CNI plugins, ip, mount) with captured output and clear errors. */
 import { spawn, type SpawnOptions } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import type { Spawner } from './spawner.js';
 
 export interface ExecResult {
   code: number;
@@ -16,12 +17,47 @@ export interface ExecOptions {
   timeoutMs?: number;
 }
 
+let spawner: Spawner | undefined;
+
+/**
+ * Routes every later execFile/execFileCapture through `s` (a daemon's spawner: see spawner.ts);
+ * undefined goes back to spawning from this process.
+ */
+export function useSpawner(s: Spawner | undefined): void {
+  spawner = s;
+}
+
+export function spawnerInUse(): Spawner | undefined {
+  return spawner;
+}
+
 /** Runs a program to completion and returns its exit status and output; never throws for a non-zero exit. */
-export function execFileCapture(
+export async function execFileCapture(
   file: string,
   args: readonly string[],
   opts: ExecOptions = {},
 ): Promise<ExecResult> {
+  if (spawner?.alive) {
+    const r = await spawner.run({
+      file,
+      args,
+      env: opts.env ?? process.env,
+      ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+      ...(opts.input !== undefined ? { input: Buffer.from(opts.input) } : {}),
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    });
+    if (r.error !== undefined) throw new Error(`cannot run ${file}: ${r.error}`);
+    return {
+      code: r.code ?? -1,
+      signal: r.signal ?? null,
+      stdout: Buffer.from(r.stdout ?? []).toString('utf8'),
+      stderr: Buffer.from(r.stderr ?? []).toString('utf8'),
+    };
+  }
+  return spawnAndCapture(file, args, opts);
+}
+
+function spawnAndCapture(file: string, args: readonly string[], opts: ExecOptions): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
     const spawnOpts: SpawnOptions = {
       env: opts.env ?? process.env,

@@ -39,6 +39,8 @@ import { ExitMonitor } from './exit-monitor.js';
 import { testHooksEnabled } from '../common/crash-hooks.js';
 import { crashHookInterceptor } from './test-hooks.js';
 import { stepTimingInterceptor } from './step-timing.js';
+import { Spawner } from '../common/spawner.js';
+import { spawnerInUse, useSpawner } from '../common/exec.js';
 
 export const BERTHD_VERSION = berthVersion();
 
@@ -48,6 +50,7 @@ const INFO_PROBE_TIMEOUT_MS = 2_000;
 export class Daemon {
   private services: EmbeddedServices | undefined;
   private lock: RootLock | undefined;
+  private spawner: Spawner | undefined;
   private connection: NativeConnection | undefined;
   private client: Client | undefined;
   readonly transitions: TransitionRunner;
@@ -74,10 +77,14 @@ export class Daemon {
   ) {
     this.layout = rootLayout(config);
     this.taskQueue = taskQueueFor(config.nodeId);
-    this.transitions = new TransitionRunner(() => {
-      if (!this.client) throw new UnavailableError('berthd is not connected to Temporal');
-      return this.client;
-    }, this.taskQueue);
+    this.transitions = new TransitionRunner(
+      () => {
+        if (!this.client) throw new UnavailableError('berthd is not connected to Temporal');
+        return this.client;
+      },
+      this.taskQueue,
+      log.child({ component: 'transitions' }),
+    );
     this.sandboxes = new SandboxService(this.transitions, () => this.node);
     this.containers = new ContainerService(
       this.transitions,
@@ -113,6 +120,9 @@ export class Daemon {
     await mkdir(layout.root, { recursive: true, mode: 0o711 });
     this.lock = await RootLock.acquire(layout.lockFile);
     await createLayout(layout);
+    // Forked while this process is still small; every program berthd runs later forks from it.
+    this.spawner = await Spawner.start();
+    useSpawner(this.spawner);
 
     // The log opens before any service starts (a foreign or damaged log is refused with nothing
     // started) and before the worker (no activity runs without it); its relay starts once NATS is up.
@@ -304,6 +314,9 @@ export class Daemon {
       .catch((err: unknown) => this.log.warn({ err }, 'closing the event log failed'));
     this.events = undefined;
     await Promise.all([this.services?.temporal?.stop(), this.services?.nats?.stop()]);
+    if (spawnerInUse() === this.spawner) useSpawner(undefined);
+    this.spawner?.stop();
+    this.spawner = undefined;
     await this.lock?.release();
     this.lock = undefined;
   }

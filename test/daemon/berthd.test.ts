@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,14 +87,18 @@ describe('berthd with embedded Temporal and NATS', () => {
     expect(existsSync(d.state + '-2')).toBe(false);
   });
 
-  it('with --temporal-address and --nats-url, starts no children and uses them', async () => {
+  it('with --temporal-address and --nats-url, starts no service children and uses them', async () => {
     const info = await d.client.get<NodeInfo>('/v1/info');
     const [temporal, nats] = info.services;
     const other = await startBerthd({
       args: ['--temporal-address', temporal!.address, '--nats-url', nats!.address],
     });
     try {
-      expect(descendants(other.proc.pid!)).toEqual([]);
+      // Its only child is the spawner it runs programs through (src/common/spawner.ts).
+      const children = descendants(other.proc.pid!).map((pid) =>
+        readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).at(-1),
+      );
+      expect(children).toEqual([expect.stringMatching(/spawner-child\.js$/)]);
       const otherInfo = await other.client.get<NodeInfo>('/v1/info');
       expect(otherInfo.services.map((s) => [s.mode, s.health])).toEqual([
         ['external', 'healthy'],
