@@ -142,15 +142,18 @@ export class BerthCriBackend implements CriBackend, PodView {
 
   async stopPodSandbox(id: string): Promise<void> {
     const sandbox = await this.deps.sandboxes.get(id);
-    // CRI: stopping a pod stops its containers forcibly, then releases its network.
-    for (const c of this.podContainers(sandbox.id))
-      if (c.state === 'running' || c.state === 'paused') await this.deps.containers.stop(c.id, 0);
+    // CRI: stopping a pod stops its containers forcibly (all at once: each is its own
+    // transition), then releases its network.
+    const live = this.podContainers(sandbox.id).filter((c) => c.state === 'running' || c.state === 'paused');
+    await Promise.all(live.map((c) => this.deps.containers.stop(c.id, 0)));
     await this.deps.sandboxes.stop(sandbox.id);
   }
 
   async removePodSandbox(id: string): Promise<void> {
     const sandbox = await this.deps.sandboxes.get(id);
-    for (const c of this.podContainers(sandbox.id)) await this.deps.containers.remove(c.id, { force: true });
+    await Promise.all(
+      this.podContainers(sandbox.id).map((c) => this.deps.containers.remove(c.id, { force: true })),
+    );
     await this.deps.sandboxes.remove(sandbox.id);
   }
 
