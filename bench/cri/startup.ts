@@ -105,6 +105,8 @@ async function startBerthd(
   const proc = spawn(
     process.execPath,
     [
+      // BERTH_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles berthd.
+      ...(process.env.BERTH_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       BERTHD,
       '--root',
       root,

@@ -12,6 +12,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import { BerthError, type ErrorCode } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
 
 export interface TransitionRequest {
   workflowType: string;
@@ -39,14 +40,27 @@ export class TransitionRunner {
   constructor(
     private readonly client: () => Client,
     private readonly taskQueue: string,
+    private readonly log?: Logger,
   ) {}
 
   async run<R>(req: TransitionRequest): Promise<R> {
+    const t0 = performance.now();
     const handle = await this.startOrJoin(req);
+    const started = performance.now();
     try {
       return (await handle.result()) as R;
     } catch (err) {
       throw toBerthError(err, req.workflowId);
+    } finally {
+      // With the steps' own durations (step-timing.ts), what the transition adds around them.
+      this.log?.debug(
+        {
+          workflowId: req.workflowId,
+          startMs: Math.round((started - t0) * 10) / 10,
+          ms: Math.round((performance.now() - t0) * 10) / 10,
+        },
+        'transition',
+      );
     }
   }
 
