@@ -103,7 +103,11 @@ disabled_plugins = [
 `;
 }
 
-/** A bridge + host-local conflist on this layout's own bridge and subnet; no masquerade, no iptables. */
+/**
+ * The plugins of Berth's default network (bridge with masquerade and hairpin, host-local, portmap:
+ * also containerd's own example conflist) on this layout's bridge and subnet, so both runtimes do
+ * the same network work per pod. CNI DEL removes the rules they add.
+ */
 export function cniConflist(l: ContainerdLayout): string {
   return JSON.stringify(
     {
@@ -114,7 +118,7 @@ export function cniConflist(l: ContainerdLayout): string {
           type: 'bridge',
           bridge: l.bridge,
           isGateway: true,
-          ipMasq: false,
+          ipMasq: true,
           hairpinMode: true,
           ipam: {
             type: 'host-local',
@@ -123,6 +127,7 @@ export function cniConflist(l: ContainerdLayout): string {
             dataDir: l.cniIpamDir,
           },
         },
+        { type: 'portmap', capabilities: { portMappings: true }, snat: true },
       ],
     },
     null,
