@@ -12,7 +12,7 @@ import { buildSpec } from '../runtime/spec.js';
 import type { TaskState } from '../runtime/task.js';
 import { isMountPoint, mountAll, unmount } from '../snapshots/index.js';
 import type { ContainerExit, CreateContainerArgs, CreatedContainer } from '../workflows/container-types.js';
-import { currentCause, recordEvent, type ActivityContext } from './context.js';
+import { currentCause, recordEvent, runAsStep, type ActivityContext } from './context.js';
 import { appendTaskExit } from './task-exits.js';
 
 export interface ContainerRef {
@@ -46,7 +46,7 @@ export function createContainerActivities(ctx: ActivityContext) {
     return { exitCode: exit.exitCode, exitedAt: exit.exitedAt.toISOString(), oomKilled: exit.oomKilled };
   };
 
-  return {
+  const activities = {
     /** Prepares the writable snapshot on the image's top layer and mounts it as the rootfs. */
     async containerPrepareRootfs(req: { namespace: string; id: string; chainId: string }): Promise<string> {
       const key = snapshotKeyOf(req.id);
@@ -248,5 +248,31 @@ export function createContainerActivities(ctx: ActivityContext) {
         data: { v: 1, id: ref.id },
       });
     },
+
+    /**
+     * Create in one step: the rootfs (prepareRootfs), then the task (createTask); each part is
+     * idempotent, so a retry redoes what is missing. One local activity instead of two spares the
+     * workflow a hand-off through the worker; each part keeps its step's name (runAsStep).
+     */
+    async containerCreate(req: CreateContainerArgs & { id: string }): Promise<CreatedContainer> {
+      const root = ctx.layout.root;
+      const rootfsPath = await runAsStep(root, 'containerPrepareRootfs', () =>
+        activities.containerPrepareRootfs(req),
+      );
+      return runAsStep(root, 'containerCreateTask', () =>
+        activities.containerCreateTask({ ...req, rootfsPath }),
+      );
+    },
+
+    /** Remove's teardown in one step (deleteTask, removeRootfs, recordDelete), like containerCreate. */
+    async containerTearDown(ref: ContainerRef): Promise<void> {
+      const parts = [
+        ['containerDeleteTask', activities.containerDeleteTask],
+        ['containerRemoveRootfs', activities.containerRemoveRootfs],
+        ['containerRecordDelete', activities.containerRecordDelete],
+      ] as const;
+      for (const [name, part] of parts) await runAsStep(ctx.layout.root, name, () => part(ref));
+    },
   };
+  return activities;
 }

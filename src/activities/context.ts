@@ -4,7 +4,9 @@
  * workflow id, its run and the step, so an activity retried after a crash appends nothing twice,
  * while a later run of the same transition (a second stop, say) records its own events.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Context } from '@temporalio/activity';
+import { crashPoint } from '../common/crash-hooks.js';
 import type { AppendRequest, BerthEvent, Cause } from '../events/index.js';
 import type { NodeServices } from '../daemon/node-services.js';
 
@@ -18,6 +20,20 @@ export interface RecordRequest extends Omit<AppendRequest, 'cause' | 'key'> {
   step?: string;
 }
 
+const partOfStep = new AsyncLocalStorage<string>();
+
+/**
+ * Runs one part of an activity that does what several steps did (containerCreate,
+ * sandboxSetUp...) under that step's name: its events keep the step's cause and key, and the
+ * crash points `<step>:before|after` keep the step's boundaries for the crash tests.
+ */
+export async function runAsStep<T>(root: string, step: string, part: () => Promise<T>): Promise<T> {
+  crashPoint(root, `${step}:before`);
+  const result = await partOfStep.run(step, part);
+  crashPoint(root, `${step}:after`);
+  return result;
+}
+
 /** The cause of an event appended by the current activity (or the reconciler, outside one). */
 export function currentCause(step?: string): Cause & { kind: 'workflow' } {
   const info = Context.current().info;
@@ -27,13 +43,14 @@ export function currentCause(step?: string): Cause & { kind: 'workflow' } {
     kind: 'workflow',
     workflowId: execution.workflowId,
     runId: execution.runId,
-    step: step ?? info.activityType,
+    step: step ?? partOfStep.getStore() ?? info.activityType,
   };
 }
 
 export function recordEvent(ctx: Pick<NodeServices, 'events'>, req: RecordRequest): Promise<BerthEvent> {
   const { step, ...rest } = req;
-  const cause = currentCause(step ? `${Context.current().info.activityType}:${step}` : undefined);
+  const stepName = partOfStep.getStore() ?? Context.current().info.activityType;
+  const cause = currentCause(step ? `${stepName}:${step}` : undefined);
   return ctx.events.append({
     ...rest,
     cause,

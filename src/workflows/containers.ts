@@ -57,12 +57,20 @@ const AFTER_KILL_MS = 10_000;
  */
 const QUICK_EXIT_MS = 1_000;
 const QUICK_EXIT_PATCH = 'quick-exit-wait';
+/** Create's two steps and remove's three teardown steps each run as one local activity. */
+const ONE_STEP_PATCH = 'container-steps-merged';
 
 export async function createContainer(args: CreateContainerArgs): Promise<CreatedContainer> {
   // Deterministic: uuid4() is seeded by the run, so a replay picks the same id.
   const id = uuid4().replace(/-/g, '');
   const ref = { namespace: args.namespace, id };
   return withCompensation(async (saga) => {
+    if (patched(ONE_STEP_PATCH)) {
+      // Undoing is idempotent, so it is registered before the step that may leave a rootfs.
+      saga.onFailureUndo('rootfs', () => acts.containerRemoveRootfs(ref));
+      return acts.containerCreate({ ...args, id });
+    }
+    // Runs recorded before create and remove became one step each replay as they were.
     const rootfsPath = await acts.containerPrepareRootfs({ ...ref, chainId: args.chainId });
     saga.onFailureUndo('rootfs', () => acts.containerRemoveRootfs(ref));
     return acts.containerCreateTask({ ...args, id, rootfsPath });
@@ -109,6 +117,10 @@ export async function removeContainer(req: RemoveContainerArgs): Promise<void> {
     const quick =
       patched(QUICK_EXIT_PATCH) && (await acts.containerWaitExit({ ...ref, timeoutMs: QUICK_EXIT_MS }));
     if (!quick) await containerAwaitExit(ref);
+  }
+  if (patched(ONE_STEP_PATCH)) {
+    await acts.containerTearDown(ref);
+    return;
   }
   await acts.containerDeleteTask(ref);
   await acts.containerRemoveRootfs(ref);

@@ -1,11 +1,12 @@
 /**
- * Pod sandbox transitions: create (register → pin namespaces → pod cgroup → files → CNI ADD),
- * stop (CNI DEL, state notready) and remove (DEL again, unpin, cgroup, files, record). Every step
- * is an idempotent local activity over SandboxManager (they are short and kubelet waits on them);
- * a failed create is compensated by the remove step, which leaves no netns, IP or rule behind.
+ * Pod sandbox transitions: create (register, then one set-up step: pin namespaces → pod cgroup →
+ * files → CNI ADD), stop (CNI DEL, state notready) and remove (DEL again, unpin, cgroup, files,
+ * record). Every step is an idempotent local activity over SandboxManager (they are short and
+ * kubelet waits on them); a failed create is compensated by the remove step, which leaves no
+ * netns, IP or rule behind.
  * Deterministic code only: the sandbox id comes in with the request (SandboxService derives it).
  */
-import { proxyLocalActivities } from '@temporalio/workflow';
+import { patched, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { SandboxConfig } from '../sandbox/config.js';
 import { LOCAL_STEP } from './conventions.js';
@@ -17,9 +18,13 @@ const {
   sandboxCreateCgroup,
   sandboxWriteFiles,
   sandboxAttachNetwork,
+  sandboxSetUp,
   sandboxStop,
   sandboxRemove,
 } = proxyLocalActivities<Activities>(LOCAL_STEP);
+
+/** Namespaces, cgroup, files and CNI ADD as one local activity (sandboxSetUp). */
+const ONE_SET_UP_STEP = 'sandbox-set-up-in-one-step';
 
 /** Which sandbox a step acts on: the Berth namespace its events go to, and its id. */
 export interface SandboxRef {
@@ -41,6 +46,11 @@ export async function createSandbox(req: CreateSandboxRequest): Promise<SandboxR
   return withCompensation(async (saga) => {
     // Removal undoes every later step too (DEL, unpin, cgroup, files, record), so one undo suffices.
     saga.onFailureUndo('register', () => sandboxRemove(ref));
+    if (patched(ONE_SET_UP_STEP)) {
+      await sandboxSetUp(ref);
+      return ref;
+    }
+    // Runs recorded before the set-up became one step replay as they were.
     await sandboxPinNamespaces(ref);
     await sandboxCreateCgroup(ref);
     await sandboxWriteFiles(ref);

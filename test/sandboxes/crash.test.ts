@@ -29,6 +29,7 @@ import {
 } from './support.js';
 
 const boundaries = (...activities: string[]) => activities.flatMap((a) => [`${a}:before`, `${a}:after`]);
+// Since sandboxSetUp runs the last four as one activity, their boundaries are crash points inside it.
 const CREATE_STEPS = [
   'sandboxRegister',
   'sandboxPinNamespaces',
