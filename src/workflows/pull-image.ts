@@ -10,6 +10,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   TimeoutFailure,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   workflowInfo,
@@ -58,6 +59,17 @@ const resolveSteps = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { ...SHORT_STEP.retry, maximumAttempts: 4 },
 });
+/**
+ * The same as a local activity: resolving is a few small requests, and a pull of a small image
+ * is mostly its steps' round trips through the server, which a local activity does not make.
+ */
+const localResolve = proxyLocalActivities<Activities>({
+  ...LOCAL_STEP,
+  startToCloseTimeout: '30 seconds',
+  localRetryThreshold: '10 seconds',
+  retry: { ...SHORT_STEP.retry, maximumAttempts: 4 },
+});
+const LOCAL_RESOLVE_PATCH = 'pull-resolve-local';
 const shortSteps = proxyActivities<Activities>(SHORT_STEP);
 /** Recording is one append to the local log: no round trip through the server for it. */
 const localSteps = proxyLocalActivities<Activities>(LOCAL_STEP);
@@ -78,7 +90,10 @@ export async function pullImage(req: PullImageRequest): Promise<PulledImageResul
     retry: { ...LONG_STEP.retry, maximumAttempts: 5 },
   });
   try {
-    const resolved = await resolveSteps.pullResolve(req);
+    // Runs recorded before resolve became local replay as they were.
+    const resolved = patched(LOCAL_RESOLVE_PATCH)
+      ? await localResolve.pullResolve(req)
+      : await resolveSteps.pullResolve(req);
     // The fetch step unpacks layers as they land; the unpack step only runs when it could not finish.
     const unpacked = await fetchSteps.pullFetchLayers(req, resolved).catch((err: unknown) => {
       throw noProgressFailure(err, req);
