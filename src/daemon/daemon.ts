@@ -208,6 +208,7 @@ export class Daemon {
       activities,
       this.log,
       interceptors,
+      this.transitions.sinks,
     );
     this.connection = handles.connection;
     this.client = handles.client;

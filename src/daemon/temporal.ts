@@ -12,7 +12,9 @@ import {
   Runtime,
   makeTelemetryFilterString,
   type ActivityInterceptorsFactory,
+  type InjectedSinks,
 } from '@temporalio/worker';
+import type { Sinks } from '@temporalio/workflow';
 import { UnavailableError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 
@@ -109,6 +111,7 @@ export async function connectTemporal(
   activities: object,
   log: Logger,
   activityInterceptors: ActivityInterceptorsFactory[] = [],
+  sinks: InjectedSinks<Sinks> = {},
 ): Promise<TemporalHandles> {
   if (!existsSync(WORKFLOW_BUNDLE)) {
     throw new UnavailableError(
@@ -130,6 +133,7 @@ export async function connectTemporal(
     workflowBundle: { codePath: WORKFLOW_BUNDLE },
     activities,
     interceptors: { activity: activityInterceptors },
+    sinks,
   });
   return { connection, client, worker };
 }

@@ -11,6 +11,8 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
+import type { InjectedSinks } from '@temporalio/worker';
+import type { TransitionSinks } from '../workflows/hand-back.js';
 import { BerthError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 
@@ -43,28 +45,72 @@ export class TransitionRunner {
     private readonly log?: Logger,
   ) {}
 
+  /** Requests waiting for a hand-back, by workflow id (see workflows/hand-back.ts). */
+  private readonly waiting = new Map<string, Set<(runId: string, result: unknown) => void>>();
+
+  /** The worker's sink: a workflow run has computed its result. */
+  readonly sinks: InjectedSinks<TransitionSinks> = {
+    transitions: {
+      finished: {
+        fn: (info, result) => {
+          for (const w of this.waiting.get(info.workflowId) ?? []) w(info.runId, result);
+        },
+        callDuringReplay: false,
+      },
+    },
+  };
+
   async run<R>(req: TransitionRequest): Promise<R> {
     const t0 = performance.now();
-    const handle = await this.startOrJoin(req);
-    const started = performance.now();
+    // Registered before the start: an eager run may hand its result back before start() returns.
+    const early: { runId: string; result: unknown }[] = [];
+    let expectedRunId: string | undefined;
+    let deliver: ((result: unknown) => void) | undefined;
+    const waiter = (runId: string, result: unknown): void => {
+      if (expectedRunId === undefined) early.push({ runId, result });
+      else if (runId === expectedRunId) deliver?.(result);
+    };
+    const waiters = this.waiting.get(req.workflowId) ?? new Set();
+    waiters.add(waiter);
+    this.waiting.set(req.workflowId, waiters);
+    let started = t0;
+    let via = 'server';
     try {
-      return (await handle.result()) as R;
+      const handle = await this.startOrJoin(req);
+      started = performance.now();
+      // Only this run's result (a finished run's handle has none: its recorded result answers).
+      expectedRunId = handle.firstExecutionRunId ?? '';
+      const handedBack = new Promise<{ result: unknown }>((resolve) => {
+        deliver = (result) => resolve({ result });
+        const found = early.find((e) => e.runId === expectedRunId);
+        if (found) resolve({ result: found.result });
+      });
+      const recorded = handle.result();
+      const outcome = await Promise.race([recorded.then((result) => ({ result, server: true })), handedBack]);
+      if (!('server' in outcome)) {
+        via = 'hand-back';
+        recorded.catch(() => undefined); // the run completes on its own; nobody waits for it
+      }
+      return outcome.result as R;
     } catch (err) {
       throw toBerthError(err, req.workflowId);
     } finally {
+      waiters.delete(waiter);
+      if (waiters.size === 0) this.waiting.delete(req.workflowId);
       // With the steps' own durations (step-timing.ts), what the transition adds around them.
       this.log?.debug(
         {
           workflowId: req.workflowId,
           startMs: Math.round((started - t0) * 10) / 10,
           ms: Math.round((performance.now() - t0) * 10) / 10,
+          via,
         },
         'transition',
       );
     }
   }
 
-  async startOrJoin(req: TransitionRequest): Promise<WorkflowHandle> {
+  async startOrJoin(req: TransitionRequest): Promise<WorkflowHandle & { firstExecutionRunId?: string }> {
     const client = this.client();
     try {
       return await client.workflow.start(req.workflowType, {

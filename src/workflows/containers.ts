@@ -23,6 +23,7 @@ import {
   type StopContainerArgs,
 } from './container-types.js';
 import { LOCAL_STEP, SHORT_STEP } from './conventions.js';
+import { handBack } from './hand-back.js';
 import { withCompensation } from './saga.js';
 
 /**
@@ -64,7 +65,7 @@ export async function createContainer(args: CreateContainerArgs): Promise<Create
   // Deterministic: uuid4() is seeded by the run, so a replay picks the same id.
   const id = uuid4().replace(/-/g, '');
   const ref = { namespace: args.namespace, id };
-  return withCompensation(async (saga) => {
+  const created = await withCompensation(async (saga) => {
     if (patched(ONE_STEP_PATCH)) {
       // Undoing is idempotent, so it is registered before the step that may leave a rootfs.
       saga.onFailureUndo('rootfs', () => acts.containerRemoveRootfs(ref));
@@ -75,10 +76,11 @@ export async function createContainer(args: CreateContainerArgs): Promise<Create
     saga.onFailureUndo('rootfs', () => acts.containerRemoveRootfs(ref));
     return acts.containerCreateTask({ ...args, id, rootfsPath });
   });
+  return handBack(created);
 }
 
 export async function startContainer(ref: { namespace: string; id: string }): Promise<number> {
-  return acts.containerStartTask(ref);
+  return handBack(await acts.containerStartTask(ref));
 }
 
 export async function stopContainer(req: StopContainerArgs): Promise<ContainerExit> {
@@ -89,25 +91,25 @@ export async function stopContainer(req: StopContainerArgs): Promise<ContainerEx
   });
   const graceMs = Math.round(req.timeoutSeconds * 1000);
   const already = await acts.containerSignal({ ...ref, kill: graceMs === 0 });
-  if (already) return already;
+  if (already) return handBack(already);
   // Runs recorded before the quick wait existed replay without it.
   const waitsLocally = patched(QUICK_EXIT_PATCH);
   let quickMs = 0;
   if (waitsLocally) {
     quickMs = graceMs === 0 ? QUICK_EXIT_MS : Math.min(graceMs, QUICK_EXIT_MS);
     const quick = await acts.containerWaitExit({ ...ref, timeoutMs: quickMs });
-    if (quick) return quick;
+    if (quick) return handBack(quick);
   }
   // The rest of the grace period is durable: it survives a berthd restart and ends early on the exit signal.
   const restMs = graceMs - quickMs;
   if (graceMs > 0 && !(restMs > 0 && (await condition(() => exited !== undefined, restMs)))) {
     await acts.containerSignal({ ...ref, kill: true });
     const killed = waitsLocally && (await acts.containerWaitExit({ ...ref, timeoutMs: QUICK_EXIT_MS }));
-    if (killed) return killed;
+    if (killed) return handBack(killed);
   }
   if (!exited) await condition(() => exited !== undefined, AFTER_KILL_MS);
   // The exit file is the truth (and this records the exit if the monitor has not yet).
-  return containerAwaitExit(ref);
+  return handBack(await containerAwaitExit(ref));
 }
 
 export async function removeContainer(req: RemoveContainerArgs): Promise<void> {
@@ -120,7 +122,7 @@ export async function removeContainer(req: RemoveContainerArgs): Promise<void> {
   }
   if (patched(ONE_STEP_PATCH)) {
     await acts.containerTearDown(ref);
-    return;
+    return handBack(undefined);
   }
   await acts.containerDeleteTask(ref);
   await acts.containerRemoveRootfs(ref);

@@ -17,6 +17,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { LOCAL_STEP, LONG_STEP, SHORT_STEP } from './conventions.js';
+import { handBack } from './hand-back.js';
 
 export interface PullImageRequest {
   /** The normalized reference: `docker.io/library/busybox:latest`. */
@@ -99,7 +100,7 @@ export async function pullImage(req: PullImageRequest): Promise<PulledImageResul
       throw noProgressFailure(err, req);
     });
     const chainId = unpacked ?? (await unpackSteps.pullUnpack(req, resolved));
-    return await localSteps.pullRecord(req, resolved, chainId);
+    return handBack(await localSteps.pullRecord(req, resolved, chainId));
   } catch (err) {
     // Whatever this pull left that no image references (content, snapshots) goes again.
     await shortSteps

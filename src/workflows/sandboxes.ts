@@ -10,6 +10,7 @@ import { patched, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { SandboxConfig } from '../sandbox/config.js';
 import { LOCAL_STEP } from './conventions.js';
+import { handBack } from './hand-back.js';
 import { withCompensation } from './saga.js';
 
 const {
@@ -42,13 +43,13 @@ export async function createSandbox(req: CreateSandboxRequest): Promise<SandboxR
   // A repeated request for a sandbox that is already ready (a retry after the first run
   // finished) gets it back as it is; nothing is redone, and nothing is undone on failure.
   const state = await sandboxRegister(req);
-  if (state === 'ready') return ref;
+  if (state === 'ready') return handBack(ref);
   return withCompensation(async (saga) => {
     // Removal undoes every later step too (DEL, unpin, cgroup, files, record), so one undo suffices.
     saga.onFailureUndo('register', () => sandboxRemove(ref));
     if (patched(ONE_SET_UP_STEP)) {
       await sandboxSetUp(ref);
-      return ref;
+      return handBack(ref);
     }
     // Runs recorded before the set-up became one step replay as they were.
     await sandboxPinNamespaces(ref);
@@ -62,11 +63,11 @@ export async function createSandbox(req: CreateSandboxRequest): Promise<SandboxR
 /** CNI DEL and state notready; the namespaces stay for remove. Idempotent. */
 export async function stopSandbox(ref: SandboxRef): Promise<SandboxRef> {
   await sandboxStop(ref);
-  return ref;
+  return handBack(ref);
 }
 
 /** Everything of the sandbox goes; refused while containers still run in its cgroup. */
 export async function removeSandbox(ref: SandboxRef): Promise<SandboxRef> {
   await sandboxRemove(ref);
-  return ref;
+  return handBack(ref);
 }
