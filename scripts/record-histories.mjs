@@ -2,6 +2,8 @@
 // Records a fresh history of every workflow into test/fixtures/histories/, for the replay tests.
 // Run it (after the build) when a workflow changes on purpose:
 //   node scripts/record-histories.mjs
+// It overwrites <name>.json. When the change is guarded by patched() (runs recorded before it must
+// still replay), first keep the old history as <name>.vN.json: the replay test replays every file.
 // It starts the built berthd with test hooks on a temporary root, runs each workflow once through
 // the API, and saves each run's history as JSON.
 import { spawn } from 'node:child_process';
