@@ -72,7 +72,12 @@ export async function runThroughCrashes<T>(
       return { result, daemon, crashes };
     } catch (err) {
       const killed = await exitedWithin(daemon, 5_000);
-      if (!killed || daemon.proc.signalCode !== 'SIGKILL') throw err; // a real failure, not a crash
+      if (!killed || daemon.proc.signalCode !== 'SIGKILL') {
+        // A real failure, not a crash. A daemon this harness restarted is unknown to the caller's
+        // cleanup: stop it here, or it (and its Temporal and NATS) would outlive the test.
+        if (daemon !== first) await daemon.stop();
+        throw err;
+      }
       daemon = await restartAfterCrashes(daemon, env, () => {
         if (++crashes > crashAt.length)
           throw new Error(`berthd crashed more often than the ${crashAt.length} hooks asked`);
