@@ -20,7 +20,7 @@ import { CRI_NAMESPACE, nowNanos, type BerthCriDeps } from './berth/deps.js';
 import { containerEventFeed, type PodView } from './berth/events.js';
 import { CriImages } from './berth/images.js';
 import { sandboxConfigOf, sandboxDetailsOf, sandboxSummaryOf } from './berth/sandboxes.js';
-import { containerStatsOf, podStatsOf } from './berth/stats.js';
+import { containerStatsOf, podStatsOf, statsOfEach } from './berth/stats.js';
 import type {
   AttachStreamRequest,
   ContainerDetails,
@@ -293,7 +293,7 @@ export class BerthCriBackend implements CriBackend, PodView {
           (!filter.podSandboxId || (c.sandboxId ?? '').startsWith(filter.podSandboxId)) &&
           labelsMatch(c.labels, filter.labelSelector),
       );
-    return this.statsOfEach(running);
+    return statsOfEach(running, (id) => this.deps.containers.stats(id));
   }
 
   async podSandboxStats(id: string): Promise<PodSandboxStats> {
@@ -387,18 +387,12 @@ export class BerthCriBackend implements CriBackend, PodView {
     return c;
   }
 
-  private async statsOfEach(containers: ContainerStatus[]): Promise<ContainerStats[]> {
-    const out: ContainerStats[] = [];
-    for (const c of containers) {
-      // A container that exits between the list and the read is simply left out.
-      const stats = await this.deps.containers.stats(c.id).catch(() => undefined);
-      if (stats) out.push(containerStatsOf(c, stats));
-    }
-    return out;
-  }
-
   private async podStats(view: SandboxView): Promise<PodSandboxStats> {
     const running = this.podContainers(view.id).filter((c) => c.state === 'running');
-    return podStatsOf(sandboxSummaryOf(view), await this.statsOfEach(running), nowNanos());
+    return podStatsOf(
+      sandboxSummaryOf(view),
+      await statsOfEach(running, (id) => this.deps.containers.stats(id)),
+      nowNanos(),
+    );
   }
 }

@@ -49,3 +49,16 @@ export function podStatsOf(
     containers,
   };
 }
+
+/** The stats of each container; one that exits between the list and the read is left out. */
+export async function statsOfEach(
+  containers: ContainerStatus[],
+  read: (id: string) => Promise<BerthStats>,
+): Promise<ContainerStats[]> {
+  const out: ContainerStats[] = [];
+  for (const c of containers) {
+    const stats = await read(c.id).catch(() => undefined);
+    if (stats) out.push(containerStatsOf(c, stats));
+  }
+  return out;
+}
