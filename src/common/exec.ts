@@ -32,32 +32,12 @@ export function spawnerInUse(): Spawner | undefined {
 }
 
 /** Runs a program to completion and returns its exit status and output; never throws for a non-zero exit. */
-export async function execFileCapture(
+export function execFileCapture(
   file: string,
   args: readonly string[],
   opts: ExecOptions = {},
 ): Promise<ExecResult> {
-  if (spawner?.alive) {
-    const r = await spawner.run({
-      file,
-      args,
-      env: opts.env ?? process.env,
-      ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
-      ...(opts.input !== undefined ? { input: Buffer.from(opts.input) } : {}),
-      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
-    });
-    if (r.error !== undefined) throw new Error(`cannot run ${file}: ${r.error}`);
-    return {
-      code: r.code ?? -1,
-      signal: r.signal ?? null,
-      stdout: Buffer.from(r.stdout ?? []).toString('utf8'),
-      stderr: Buffer.from(r.stderr ?? []).toString('utf8'),
-    };
-  }
-  return spawnAndCapture(file, args, opts);
-}
-
-function spawnAndCapture(file: string, args: readonly string[], opts: ExecOptions): Promise<ExecResult> {
+  if (spawner?.alive) return spawner.run(file, args, opts);
   return new Promise((resolve, reject) => {
     const spawnOpts: SpawnOptions = {
       env: opts.env ?? process.env,

@@ -9,26 +9,18 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { ExecOptions, ExecResult } from './exec.js';
 
+/** A program to run: execFileCapture's arguments (`env` always given: the daemon's may have changed since the fork). */
 export interface SpawnRequest {
   id: number;
   file: string;
   args: readonly string[];
-  env: NodeJS.ProcessEnv;
-  cwd?: string;
-  input?: Uint8Array;
-  timeoutMs?: number;
+  opts: ExecOptions & { env: NodeJS.ProcessEnv };
 }
 
-export interface SpawnReply {
-  id: number;
-  code?: number;
-  signal?: NodeJS.Signals | null;
-  stdout?: Uint8Array;
-  stderr?: Uint8Array;
-  /** The program could not be started (ENOENT, EACCES...). */
-  error?: string;
-}
+/** execFileCapture's outcome in the spawner: its result, or the message of the error it threw. */
+export type SpawnReply = { id: number } & ({ result: ExecResult } | { error: string });
 
 /** Beside this module when built; from the sources (tests run them), the built one in dist/. */
 const CHILD = [
@@ -42,7 +34,7 @@ export class Spawner {
   private nextId = 1;
   private readonly pending = new Map<
     number,
-    { resolve: (r: SpawnReply) => void; reject: (e: Error) => void }
+    { resolve: (r: ExecResult) => void; reject: (e: Error) => void }
   >();
   private child: ChildProcess | undefined;
 
@@ -51,7 +43,8 @@ export class Spawner {
     child.on('message', (r: SpawnReply) => {
       const p = this.pending.get(r.id);
       this.pending.delete(r.id);
-      p?.resolve(r);
+      if ('error' in r) p?.reject(new Error(r.error));
+      else p?.resolve(r.result);
     });
     child.on('exit', (code, signal) => {
       this.child = undefined;
@@ -81,13 +74,15 @@ export class Spawner {
     return this.child?.connected === true;
   }
 
-  run(req: Omit<SpawnRequest, 'id'>): Promise<SpawnReply> {
+  /** execFileCapture, run by the spawner process. */
+  run(file: string, args: readonly string[], opts: ExecOptions): Promise<ExecResult> {
     const child = this.child;
     if (!child?.connected) return Promise.reject(new Error('the spawner process is not running'));
     const id = this.nextId++;
+    const req: SpawnRequest = { id, file, args, opts: { ...opts, env: opts.env ?? process.env } };
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      child.send({ id, ...req } satisfies SpawnRequest, (err) => {
+      child.send(req, (err) => {
         if (!err) return;
         this.pending.delete(id);
         reject(err);

@@ -67,7 +67,6 @@ const resolveSteps = proxyActivities<Activities>({
 const localResolve = proxyLocalActivities<Activities>({
   ...LOCAL_STEP,
   startToCloseTimeout: '30 seconds',
-  localRetryThreshold: '10 seconds',
   retry: { ...SHORT_STEP.retry, maximumAttempts: 4 },
 });
 const LOCAL_RESOLVE_PATCH = 'pull-resolve-local';
