@@ -15,6 +15,7 @@ import type { ImageRecord } from '../events/projections/state.js';
 import { progressBus, progressSubject, type PullProgress } from '../images/progress.js';
 import { registryAccess } from '../images/clients.js';
 import { imageSession, type PullCredentials } from '../images/session.js';
+import { snapshotKind } from '../snapshots/index.js';
 import {
   formatReference,
   parseReference,
@@ -134,11 +135,9 @@ export class ImageService {
     const parsed = parseReference(ref);
     const digest = parsed.digest ?? (await this.resolveTag(parsed, req.auth).catch(() => undefined));
     if (digest !== record.target.digest) return undefined;
-    const snapshotPresent = await this.node.snapshotter.stat(record.chainId).then(
-      () => true,
-      () => false,
-    );
-    return snapshotPresent ? record : undefined;
+    // Any doubt about the snapshot (a failed lookup too) leaves it to the workflow.
+    const kind = await snapshotKind(this.node.snapshotter, record.chainId).catch(() => undefined);
+    return kind === 'committed' ? record : undefined;
   }
 
   /** The digest the registry resolves a tag to now. */

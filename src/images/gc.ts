@@ -10,8 +10,7 @@ import type { NodeServices } from '../daemon/node-services.js';
 import type { Digest } from '../content/digest.js';
 import type { RecordRequest } from '../activities/context.js';
 import { collectSnapshots } from '../snapshots/gc.js';
-import { SnapshotNotFoundError } from '../snapshots/errors.js';
-import type { Snapshotter } from '../snapshots/snapshotter.js';
+import { snapshotKind } from '../snapshots/kind.js';
 import { imageSession } from './session.js';
 
 export interface GcResult {
@@ -54,7 +53,7 @@ export async function collectImageGarbage(
       });
     }
     for (const r of projections.list('snapshots')) {
-      if (r.kind !== 'committed' || (await snapshotExists(node.snapshotter, r.key))) continue;
+      if (r.kind !== 'committed' || (await snapshotKind(node.snapshotter, r.key)) !== undefined) continue;
       await record({
         namespace: r.namespace,
         topic: '/snapshot/remove',
@@ -64,14 +63,4 @@ export async function collectImageGarbage(
     }
     return { content: removed, snapshots: removedSnapshots };
   });
-}
-
-async function snapshotExists(sn: Snapshotter, key: string): Promise<boolean> {
-  try {
-    await sn.stat(key);
-    return true;
-  } catch (err) {
-    if (err instanceof SnapshotNotFoundError) return false;
-    throw err;
-  }
 }

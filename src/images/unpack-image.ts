@@ -14,7 +14,7 @@
  */
 import type { Readable } from 'node:stream';
 import { chainIds } from '../snapshots/chainid.js';
-import { SnapshotNotFoundError } from '../snapshots/errors.js';
+import { snapshotKind } from '../snapshots/kind.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import { EXTRACT_PREFIX, unpackLayers, type LayerSource } from '../unpack/index.js';
 import type { Digest } from '../content/digest.js';
@@ -100,7 +100,7 @@ export async function unpackImage(
         feed.approach(i, false);
         const committedRecord = (): boolean =>
           node.events.projections.get('snapshots', namespace, chainId)?.kind === 'committed';
-        if (await isCommitted(sn, chainId)) {
+        if ((await snapshotKind(sn, chainId)) === 'committed') {
           // Shared with another image (maybe another namespace): record it here if this
           // namespace has no record of it yet.
           if (!committedRecord()) {
@@ -167,15 +167,6 @@ export async function unpackImage(
     release();
   }
   return ids[ids.length - 1];
-}
-
-async function isCommitted(sn: Snapshotter, name: string): Promise<boolean> {
-  try {
-    return (await sn.stat(name)).kind === 'committed';
-  } catch (err) {
-    if (err instanceof SnapshotNotFoundError) return false;
-    throw err;
-  }
 }
 
 /** Active extractions of `chainId` left by an unpack that never finished (the chain lock is held). */

@@ -13,6 +13,7 @@ export { type Mount, mountAll, unmount, isMountPoint } from './mount.js';
 export { OverlayfsSnapshotter } from './overlayfs.js';
 export { NativeSnapshotter } from './native.js';
 export { chainIds } from './chainid.js';
+export { snapshotKind } from './kind.js';
 export * from './errors.js';
 
 import { NativeSnapshotter } from './native.js';

@@ -8,7 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { chainIds } from '../snapshots/chainid.js';
-import { SnapshotExistsError, SnapshotNotFoundError } from '../snapshots/errors.js';
+import { SnapshotExistsError } from '../snapshots/errors.js';
+import { snapshotKind } from '../snapshots/kind.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import { execFile } from '../common/exec.js';
 import { applyLayer, type ApplyResult } from './apply.js';
@@ -64,22 +65,13 @@ export async function unpackLayers(
   return out;
 }
 
-async function isCommitted(snapshotter: Snapshotter, name: string): Promise<boolean> {
-  try {
-    return (await snapshotter.stat(name)).kind === 'committed';
-  } catch (e) {
-    if (e instanceof SnapshotNotFoundError) return false;
-    throw e;
-  }
-}
-
 async function unpackOne(
   snapshotter: Snapshotter,
   layer: LayerSource,
   chainId: string,
   parent: string | undefined,
 ): Promise<UnpackedLayer> {
-  if (await isCommitted(snapshotter, chainId)) return { chainId, reused: true };
+  if ((await snapshotKind(snapshotter, chainId)) === 'committed') return { chainId, reused: true };
   const key = `${EXTRACT_PREFIX}${randomBytes(6).toString('hex')}-${chainId}`;
   await snapshotter.prepare(key, parent, { labels: { [DIFF_ID_LABEL]: layer.diffId } });
   try {
