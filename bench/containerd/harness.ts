@@ -44,6 +44,8 @@ export interface ContainerdHarnessOptions {
   debug?: boolean;
   /** How long to wait for the socket to answer (default 30 s). */
   startTimeoutMs?: number;
+  /** Where its directory (root, state, config) is made; the host's temp dir by default. */
+  parentDir?: string;
 }
 
 /** A running isolated containerd; `stop()` must be called (it is idempotent). */
@@ -67,7 +69,7 @@ export class ContainerdHarness {
   static async start(opts: ContainerdHarnessOptions = {}): Promise<ContainerdHarness> {
     const before = await snapshotHost();
     const suffix = randomBytes(4).toString('hex');
-    const dir = await mkdtemp(join(tmpdir(), 'berth-containerd-'));
+    const dir = await mkdtemp(join(opts.parentDir ?? tmpdir(), 'berth-containerd-'));
     let harness: ContainerdHarness | undefined;
     try {
       const pause = await buildPauseImage(dir);

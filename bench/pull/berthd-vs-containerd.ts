@@ -2,21 +2,22 @@
  * Cold pull + unpack through berthd against `ctr image pull` (which unpacks too) into an isolated
  * containerd, same registry, same run: a ~105 MB five-layer image and a tiny one. Each iteration
  * starts cold: the image is removed (and its content and snapshots collected) on both sides first.
- * Prints per-side medians and berth/containerd (targets: ≤ 0.8 large, ≤ 1.0 tiny).
+ * Prints per-side medians and berth/containerd (targets: ≤ 0.8 large, ≤ 1.0 tiny). Both roots are
+ * on one fresh ext4 made for the run (bench/common/scratch-fs.ts).
  *
  *   node scripts/build.mjs && node dist/bench/pull/berthd-vs-containerd.js [runs]
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { PullStreamItem } from '../../src/api/routes/images.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../src/api/client.js';
 import { randomBytesSeeded, writeOciLayout } from '../../test/helpers/oci-images.js';
 import { startRegistry } from '../../test/helpers/registry.js';
+import { ScratchFs } from '../common/scratch-fs.js';
 import { ContainerdHarness } from '../containerd/harness.js';
 
 const runs = Number(process.argv[2] ?? 3);
@@ -32,9 +33,12 @@ const REPO = [1, 2, 3]
 async function startBerthd(base: string, args: string[]): Promise<{ proc: ChildProcess; client: ApiClient }> {
   const state = path.join(base, 'state');
   const socket = path.join(state, 'berth.sock');
+  const logPath = process.env.BERTH_BENCH_BERTHD_LOG;
   const proc = spawn(
     process.execPath,
     [
+      // BERTH_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles berthd.
+      ...(process.env.BERTH_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
       path.join(REPO, 'dist/src/daemon/main.js'),
       '--root',
       path.join(base, 'root'),
@@ -46,7 +50,8 @@ async function startBerthd(base: string, args: string[]): Promise<{ proc: ChildP
     ],
     {
       env: { ...process.env, PATH: `${path.join(REPO, '.tools/bin')}:${process.env.PATH ?? ''}` },
-      stdio: 'ignore',
+      // BERTH_BENCH_BERTHD_LOG=file keeps berthd's log (with BERTH_LOG_LEVEL=debug: each step's duration).
+      stdio: ['ignore', 'ignore', logPath ? openSync(logPath, 'a') : 'ignore'],
     },
   );
   const client = new ApiClient(socket);
@@ -73,7 +78,8 @@ async function time(fn: () => Promise<void>): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const work = await mkdtemp(path.join(tmpdir(), 'berth-bench-pull-cd-'));
+  const fs = await ScratchFs.create();
+  const work = await mkdtemp(path.join(fs.dir, 'berth-bench-pull-cd-'));
   const reg = await startRegistry();
   let containerd: ContainerdHarness | undefined;
   let berthd: Awaited<ReturnType<typeof startBerthd>> | undefined;
@@ -96,8 +102,13 @@ async function main(): Promise<void> {
     await reg.push(layout, 'tiny', 'bench/tiny');
     const registries = path.join(work, 'registries.json');
     await writeFile(registries, JSON.stringify({ hosts: { [reg.host]: { plainHttp: true } } }));
-    berthd = await startBerthd(work, ['--registry-config', registries, '--log-level', 'warn']);
-    containerd = await ContainerdHarness.start();
+    berthd = await startBerthd(work, [
+      '--registry-config',
+      registries,
+      '--log-level',
+      process.env.BERTH_LOG_LEVEL ?? 'warn',
+    ]);
+    containerd = await ContainerdHarness.start({ parentDir: fs.dir });
 
     const rows: string[][] = [];
     for (const [name, built] of [
@@ -161,11 +172,13 @@ async function main(): Promise<void> {
     );
     console.log(line(header));
     for (const r of rows) console.log(line(r));
+    console.log(fs.describe());
   } finally {
     await containerd?.stop();
     await stopBerthd();
     await reg.stop();
     await rm(work, { recursive: true, force: true });
+    await fs.remove();
   }
 }
 

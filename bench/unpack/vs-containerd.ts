@@ -11,10 +11,11 @@
  *    then unpackLayers, against `ctr content fetch` then `ctr images mount`, with Berth's unpack
  *    split into its stages. (berthd's whole pull workflow is bench/pull/berthd-vs-containerd.ts.)
  *
+ * Both sides keep their roots on one fresh ext4 made for the run (bench/common/scratch-fs.ts).
+ *
  *   node scripts/build.mjs && node dist/bench/unpack/vs-containerd.js [runs]
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from '../../src/common/exec.js';
 import { FsContentStore, type Digest } from '../../src/content/index.js';
@@ -23,6 +24,7 @@ import { decompress } from '../../src/unpack/decompress.js';
 import { compressionOf, unpackLayers } from '../../src/unpack/index.js';
 import { writeOciLayout, type BuiltImage, type ImageSpec } from '../../test/helpers/oci-images.js';
 import { startRegistry, type TestRegistry } from '../../test/helpers/registry.js';
+import { ScratchFs } from '../common/scratch-fs.js';
 import { ContainerdHarness } from '../containerd/harness.js';
 import {
   ingestLayers,
@@ -246,22 +248,25 @@ async function pullComparison(work: string, cd: ContainerdHarness, reg: TestRegi
 }
 
 async function main(): Promise<void> {
-  const work = await mkdtemp(join(tmpdir(), 'berth-bench-unpack-cd-'));
+  const fs = await ScratchFs.create();
+  const work = await mkdtemp(join(fs.dir, 'berth-bench-unpack-cd-'));
   let cd: ContainerdHarness | undefined;
   let reg: TestRegistry | undefined;
   const loadBefore = await loadAverage();
   try {
-    cd = await ContainerdHarness.start();
+    cd = await ContainerdHarness.start({ parentDir: fs.dir });
     await unpackComparison(work, cd);
     if (!process.argv.includes('--no-pull')) {
       reg = await startRegistry();
       await pullComparison(work, cd, reg);
     }
-    console.log(`\nload average (1/5/15 min): ${loadBefore} before, ${await loadAverage()} after`);
+    console.log(`\n${fs.describe()}`);
+    console.log(`load average (1/5/15 min): ${loadBefore} before, ${await loadAverage()} after`);
   } finally {
     await reg?.stop();
     await cd?.stop();
     await rm(work, { recursive: true, force: true });
+    await fs.remove();
   }
 }
 
