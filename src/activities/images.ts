@@ -22,6 +22,9 @@ import { formatReference, nodePlatform, parsePlatform, parseReference } from '..
 import type { PullImageRequest, PulledImageResult, ResolvedImage } from '../workflows/pull-image.js';
 import { heartbeat, recordEvent, type ActivityContext } from './context.js';
 
+/** The fetch's heartbeats while bytes flow: at most one per this long (or a quarter of the no-progress time). */
+const HEARTBEAT_EVERY_MS = 200;
+
 function workflowId(): string {
   const execution = Context.current().info.workflowExecution;
   if (!execution) throw new Error('image activities run inside a workflow');
@@ -120,7 +123,7 @@ export function createImageActivities(ctx: ActivityContext) {
       // An unpack that refuses a layer (diff_id mismatch) ends the downloads too.
       const refused = new AbortController();
       const signal = AbortSignal.any([stalled.signal, refused.signal, ...(cancelled ? [cancelled] : [])]);
-      let done = 0;
+      let lastBeat = 0;
       // Layers are unpacked in order as they land, while the later ones still download; the next
       // one to apply streams into the unpacker as it downloads when its download starts then.
       const arrivals = new LayerArrivals(
@@ -157,8 +160,12 @@ export function createImageActivities(ctx: ActivityContext) {
                 status: p.done >= p.total ? 'fetched' : 'fetching',
               });
               lastProgress = Date.now();
-              done = tracker.snapshot().bytesDone;
-              heartbeat({ bytesDone: done });
+              // A beat per chunk cost the worker more CPU than the hashing (each one runs through
+              // the SDK's observable pipeline); a few a second keep the no-progress timeout fed.
+              if (lastProgress - lastBeat >= Math.min(HEARTBEAT_EVERY_MS, req.noProgressTimeoutMs / 4)) {
+                lastBeat = lastProgress;
+                heartbeat({ bytesDone: tracker.bytesDone() });
+              }
               if (p.stored) void arrivals.check(p.digest);
             },
           },
@@ -182,7 +189,7 @@ export function createImageActivities(ctx: ActivityContext) {
         if (unpackError !== undefined && !stalled.signal.aborted) throw unpackError;
         if (stalled.signal.aborted) {
           throw new UnavailableError(
-            `pull of ${req.ref} made no progress for ${Math.round(req.noProgressTimeoutMs / 1000)} s (${done} bytes fetched)`,
+            `pull of ${req.ref} made no progress for ${Math.round(req.noProgressTimeoutMs / 1000)} s (${tracker.bytesDone()} bytes fetched)`,
             { cause: err },
           );
         }

@@ -40,6 +40,13 @@ export class PullTracker {
     this.schedule();
   }
 
+  /** Bytes fetched so far over every blob (cheap: no rate sample, unlike snapshot()). */
+  bytesDone(): number {
+    let n = 0;
+    for (const l of this.layers.values()) n += l.done;
+    return n;
+  }
+
   snapshot(): PullProgress {
     const layers = [...this.layers.values()];
     const bytesDone = layers.reduce((n, l) => n + l.done, 0);
