@@ -5,7 +5,7 @@
  * before it prepares a view and mounts it. The fixed cost of ctr itself (process start, gRPC,
  * view, mount) is measured by mounting again once unpacked, and subtracted.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFile } from '../../src/common/exec.js';
 import { chainIds } from '../../src/snapshots/index.js';
@@ -34,10 +34,25 @@ async function committedChain(cd: ContainerdHarness, layers: readonly BenchLayer
   return ids.filter((id) => listed.includes(id));
 }
 
-/** Removes the image's unpacked snapshots, top first, so the next mount unpacks from scratch. */
+/** The overlayfs snapshotter's snapshot directories on disk. */
+function snapshotDirs(cd: ContainerdHarness): Promise<string[]> {
+  return readdir(join(cd.layout.root, 'io.containerd.snapshotter.v1.overlayfs', 'snapshots')).catch(() => []);
+}
+
+/**
+ * Removes the image's unpacked snapshots, top first, so the next mount unpacks from scratch, and
+ * waits until their directories are gone: containerd deletes them in its garbage collector after
+ * `ctr snapshots rm` returns, which would otherwise run during whatever is timed next.
+ */
 export async function removeUnpacked(cd: ContainerdHarness, layers: readonly BenchLayer[]): Promise<void> {
   const present = (await committedChain(cd, layers)).reverse();
-  if (present.length > 0) await cd.ctr(['snapshots', '--snapshotter', 'overlayfs', 'rm', ...present]);
+  if (present.length === 0) return;
+  const before = (await snapshotDirs(cd)).length;
+  await cd.ctr(['snapshots', '--snapshotter', 'overlayfs', 'rm', ...present]);
+  for (let waited = 0; (await snapshotDirs(cd)).length > before - present.length; waited += 10) {
+    if (waited > 30_000) throw new Error('containerd did not delete the removed snapshots within 30 s');
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** Mounts `ref` at a directory inside the harness's own directory (stop() unmounts anything left there). */
