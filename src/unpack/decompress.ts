@@ -1,5 +1,6 @@
 /** Turns a layer blob stream into its uncompressed tar stream, by media type. */
 import { spawn } from 'node:child_process';
+import { ReadStream } from 'node:fs';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -29,6 +30,15 @@ export function compressionOf(mediaType: string): Compression {
   throw new UnsupportedMediaTypeError(mediaType);
 }
 
+/** The path of a file stream that has read nothing and covers the whole file, or undefined. */
+function wholeFileOf(source: Readable): string | undefined {
+  if (!(source instanceof ReadStream) || typeof source.path !== 'string') return undefined;
+  // Node's typings omit the range a file stream was opened with.
+  const { start, end } = source as ReadStream & { start?: number; end?: number };
+  const untouched = source.bytesRead === 0 && source.readableFlowing === null && !source.destroyed;
+  return untouched && start === undefined && end === Infinity ? source.path : undefined;
+}
+
 /**
  * Returns the uncompressed stream and a promise that settles when decompression ends: it
  * rejects with CorruptLayerError if the data is not valid for its compression. Destroying the
@@ -51,7 +61,13 @@ export function decompress(
     return { output, done };
   }
   // Node 20's zlib has no zstd: the zstd CLI decompresses through pipes, in its own process.
-  const child = spawn('zstd', ['-dcq'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // A whole file (a content-store blob) it reads itself: feeding it through a pipe cost this
+  // process about 60 ms of CPU per 50 MB of blob.
+  const file = wholeFileOf(source);
+  if (file !== undefined) source.destroy();
+  const child = spawn('zstd', file === undefined ? ['-dcq'] : ['-dcq', '--', file], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   // Drained eagerly so zstd does not block on a full pipe while files are being written.
   const output = new PassThrough({ highWaterMark: READ_AHEAD_BYTES });
   let stderr = '';
@@ -70,10 +86,14 @@ export function decompress(
         );
     });
   });
-  const feeding = pipeline(source, child.stdin).catch((e: unknown) => {
-    // EPIPE when zstd stopped reading: its exit status tells why.
-    if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
-  });
+  if (file !== undefined) child.stdin.end();
+  const feeding =
+    file !== undefined
+      ? Promise.resolve()
+      : pipeline(source, child.stdin).catch((e: unknown) => {
+          // EPIPE when zstd stopped reading: its exit status tells why.
+          if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
+        });
   const draining = pipeline(child.stdout, output);
   // Killed only when the consumer gave up early; after a normal end zstd exits by itself.
   output.on('close', () => {

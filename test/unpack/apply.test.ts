@@ -73,6 +73,33 @@ describe('formats and diff ids', () => {
     expect(await readFile(join(dir, 'after'), 'utf8')).toBe('tail');
   });
 
+  it('applies a zstd blob read from a whole file (zstd opens it itself) or from part of one, and refuses a corrupt file', async () => {
+    const tar = await buildTar([{ name: 'f', data: 'from a file' }]);
+    const blob = zstd(tar);
+    const whole = join(dir, 'layer.tar.zst');
+    await writeFile(whole, blob);
+    const padded = join(dir, 'padded');
+    await writeFile(padded, Buffer.concat([Buffer.from('junk'), blob]));
+    const sources = [
+      createReadStream(whole),
+      createReadStream(padded, { start: 4 }), // not the whole file: piped through this process
+    ];
+    for (const [i, source] of sources.entries()) {
+      const target = join(dir, `t${i}`);
+      await mkdir(target);
+      const r = await applyLayer(source, MEDIA.zstd, target, { mode: 'native', expectedDiffId: sha256(tar) });
+      expect(r.diffId).toBe(sha256(tar));
+      expect(await readFile(join(target, 'f'), 'utf8')).toBe('from a file');
+    }
+    expect(sources[0]?.bytesRead).toBe(0); // zstd read the whole file, not this process
+    expect(sources[1]?.bytesRead).toBe(blob.length);
+    const corrupt = join(dir, 'corrupt.zst');
+    await writeFile(corrupt, blob.subarray(0, blob.length - 3));
+    await expect(
+      applyLayer(createReadStream(corrupt), MEDIA.zstd, join(dir, 't0'), { mode: 'native' }),
+    ).rejects.toThrow(CorruptLayerError);
+  });
+
   it('hashes every byte of a GNU tar, record padding included, and reports progress', async () => {
     const src = join(dir, 'src');
     await mkdir(join(src, 'sub'), { recursive: true });
