@@ -142,11 +142,15 @@ export class BerthCriBackend implements CriBackend, PodView {
 
   async stopPodSandbox(id: string): Promise<void> {
     const sandbox = await this.deps.sandboxes.get(id);
-    // CRI: stopping a pod stops its containers forcibly (all at once: each is its own
-    // transition), then releases its network.
+    // CRI: stopping a pod kills its containers and releases its network, all at once (CNI DEL
+    // needs nothing from the kills and takes longer); it fails if any part did, once all settled.
     const live = this.podContainers(sandbox.id).filter((c) => c.state === 'running' || c.state === 'paused');
-    await Promise.all(live.map((c) => this.deps.containers.stop(c.id, 0)));
-    await this.deps.sandboxes.stop(sandbox.id);
+    const outcomes = await Promise.allSettled([
+      ...live.map((c) => this.deps.containers.stop(c.id, 0)),
+      this.deps.sandboxes.stop(sandbox.id),
+    ]);
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async removePodSandbox(id: string): Promise<void> {
