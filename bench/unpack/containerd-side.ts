@@ -4,8 +4,13 @@
  * layer into the overlayfs snapshotter (walking differ: decompress, verify the diff_id, apply)
  * before it prepares a view and mounts it. The fixed cost of ctr itself (process start, gRPC,
  * view, mount) is measured by mounting again once unpacked, and subtracted.
+ *
+ * Each run imports the image into a ctr namespace of its own, where none of its layers is
+ * unpacked yet. Removing the snapshots between runs instead raced containerd's collector, which
+ * deletes them after `ctr snapshots rm` returns (during the next timed unpack) and takes the
+ * layers below once the top is gone.
  */
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFile } from '../../src/common/exec.js';
 import { chainIds } from '../../src/snapshots/index.js';
@@ -23,63 +28,63 @@ export interface ContainerdUnpackRun {
 }
 
 /** Imports an OCI archive without unpacking; its `org.opencontainers.image.ref.name` tags become `<base>:<tag>`. */
-export async function importNoUnpack(cd: ContainerdHarness, archive: string, base: string): Promise<void> {
-  await cd.ctr(['images', 'import', '--no-unpack', '--base-name', base, archive]);
+export async function importNoUnpack(
+  cd: ContainerdHarness,
+  archive: string,
+  base: string,
+  namespace = cd.namespace,
+): Promise<void> {
+  await cd.ctr(['images', 'import', '--no-unpack', '--base-name', base, archive], namespace);
 }
 
 /** The committed snapshots of an image, named by chain id as in Berth. */
-async function committedChain(cd: ContainerdHarness, layers: readonly BenchLayer[]): Promise<string[]> {
+async function committedChain(
+  cd: ContainerdHarness,
+  layers: readonly BenchLayer[],
+  namespace = cd.namespace,
+): Promise<string[]> {
   const ids = chainIds(layers.map((l) => l.diffId));
-  const listed = await cd.ctr(['snapshots', '--snapshotter', 'overlayfs', 'list']);
+  const listed = await cd.ctr(['snapshots', '--snapshotter', 'overlayfs', 'list'], namespace);
   return ids.filter((id) => listed.includes(id));
 }
 
-/** The overlayfs snapshotter's snapshot directories on disk. */
-function snapshotDirs(cd: ContainerdHarness): Promise<string[]> {
-  return readdir(join(cd.layout.root, 'io.containerd.snapshotter.v1.overlayfs', 'snapshots')).catch(() => []);
-}
-
-/**
- * Removes the image's unpacked snapshots, top first, so the next mount unpacks from scratch, and
- * waits until their directories are gone: containerd deletes them in its garbage collector after
- * `ctr snapshots rm` returns, which would otherwise run during whatever is timed next.
- */
-export async function removeUnpacked(cd: ContainerdHarness, layers: readonly BenchLayer[]): Promise<void> {
-  const present = (await committedChain(cd, layers)).reverse();
-  if (present.length === 0) return;
-  const before = (await snapshotDirs(cd)).length;
-  await cd.ctr(['snapshots', '--snapshotter', 'overlayfs', 'rm', ...present]);
-  for (let waited = 0; (await snapshotDirs(cd)).length > before - present.length; waited += 10) {
-    if (waited > 30_000) throw new Error('containerd did not delete the removed snapshots within 30 s');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** Mounts `ref` at a directory inside the harness's own directory (stop() unmounts anything left there). */
-async function mount(cd: ContainerdHarness, ref: string, target: string): Promise<void> {
-  await cd.ctr(['images', 'mount', '--snapshotter', 'overlayfs', ref, target]);
+async function mount(
+  cd: ContainerdHarness,
+  ref: string,
+  target: string,
+  namespace = cd.namespace,
+): Promise<void> {
+  await cd.ctr(['images', 'mount', '--snapshotter', 'overlayfs', ref, target], namespace);
 }
 
 /** Unmounts and removes the view `ctr images mount` made (keyed by the target path). */
-async function unmount(cd: ContainerdHarness, target: string): Promise<void> {
-  await cd.ctr(['images', 'unmount', '--rm', target]);
+async function unmount(cd: ContainerdHarness, target: string, namespace = cd.namespace): Promise<void> {
+  await cd.ctr(['images', 'unmount', '--rm', target], namespace);
 }
 
-/** One cold unpack of `ref`; leaves no snapshot of it behind. */
+let unpackRuns = 0;
+
+/**
+ * One cold unpack of `<base>:<tag>` from `archive`, imported first (untimed) into a namespace of
+ * its own; its snapshots stay until the harness stops.
+ */
 export async function timeContainerdUnpack(
   cd: ContainerdHarness,
-  ref: string,
+  image: { archive: string; base: string; tag: string },
   layers: readonly BenchLayer[],
 ): Promise<ContainerdUnpackRun> {
-  if ((await committedChain(cd, layers)).length > 0) throw new Error(`${ref} is already unpacked`);
+  const namespace = `${cd.namespace}-unpack-${++unpackRuns}`;
+  const ref = `${image.base}:${image.tag}`;
+  await importNoUnpack(cd, image.archive, image.base, namespace);
+  if ((await committedChain(cd, layers, namespace)).length > 0) throw new Error(`${ref} is already unpacked`);
   const target = join(cd.layout.dir, 'mnt');
   await mkdir(target, { recursive: true });
-  const mountTime = await seconds(() => mount(cd, ref, target));
+  const mountTime = await seconds(() => mount(cd, ref, target, namespace));
   const syncfs = await seconds(() => execFile('sync', ['--file-system', cd.layout.root]));
-  await unmount(cd, target);
-  const mountUnpacked = await seconds(() => mount(cd, ref, target));
-  await unmount(cd, target);
-  await removeUnpacked(cd, layers);
+  await unmount(cd, target, namespace);
+  const mountUnpacked = await seconds(() => mount(cd, ref, target, namespace));
+  await unmount(cd, target, namespace);
   return { mount: mountTime, syncfs, mountUnpacked };
 }
 

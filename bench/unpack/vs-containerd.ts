@@ -40,7 +40,7 @@ import {
   type BenchLayer,
   type UnpackStages,
 } from './berth-side.js';
-import { importNoUnpack, timeContainerdPull, timeContainerdUnpack } from './containerd-side.js';
+import { timeContainerdPull, timeContainerdUnpack } from './containerd-side.js';
 import { LAYER_FILES_SUMMARY, layerFileGroups } from './layer-files.js';
 
 const runs = Number(process.argv[2] ?? 3);
@@ -103,7 +103,6 @@ async function unpackComparison(work: string, cd: ContainerdHarness): Promise<vo
     built.push([tag, label, (await writeOciLayout(layoutDir, tag, spec)).images[0]!]);
   const archive = join(work, 'layout.tar');
   await execFile('tar', ['-cf', archive, '-C', layoutDir, 'oci-layout', 'index.json', 'blobs']);
-  await importNoUnpack(cd, archive, BASE_NAME);
 
   const store = new FsContentStore(join(work, 'berth', 'content'));
   const sn = await openOverlayfs(join(work, 'berth', 'snapshots'));
@@ -113,7 +112,6 @@ async function unpackComparison(work: string, cd: ContainerdHarness): Promise<vo
     const layers = layersOf(image);
     await ingestLayers(store, layoutDir, layers);
     const mb = (await tarBytes(store, layers)) / 1e6;
-    const ref = `${BASE_NAME}:${tag}`;
     const berth: number[] = [];
     const mount: number[] = [];
     const syncfs: number[] = [];
@@ -124,7 +122,7 @@ async function unpackComparison(work: string, cd: ContainerdHarness): Promise<vo
       const sides = [
         async (): Promise<void> => void berth.push(await timeBerthUnpack(sn, store, layers)),
         async (): Promise<void> => {
-          const r = await timeContainerdUnpack(cd, ref, layers);
+          const r = await timeContainerdUnpack(cd, { archive, base: BASE_NAME, tag }, layers);
           mount.push(r.mount);
           syncfs.push(r.syncfs);
           mountUnpacked.push(r.mountUnpacked);
