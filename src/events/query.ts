@@ -56,11 +56,10 @@ async function toSeq(
 ): Promise<number | undefined> {
   if (p === undefined) return undefined;
   if ('seq' in p) return p.seq;
-  const atOrBefore = await log.seqAtTime(p.time);
-  if (end === 'to') return atOrBefore;
-  // `since` a time: the first event at or after it.
-  const e = await log.get(atOrBefore);
-  return e && Date.parse(e.time) === p.time.getTime() ? atOrBefore : atOrBefore + 1;
+  if (end === 'to') return log.seqAtTime(p.time);
+  // `since` a time: the first event at or after it, just after the last one before it. (Not the
+  // last one at it: several events often share a millisecond, and times never go back in the log.)
+  return (await log.seqAtTime(new Date(p.time.getTime() - 1))) + 1;
 }
 
 export function matches(e: BerthEvent, f: EventFilter, entity = parseEntity(f.entity)): boolean {
