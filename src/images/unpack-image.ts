@@ -16,7 +16,7 @@ import type { Readable } from 'node:stream';
 import { chainIds } from '../snapshots/chainid.js';
 import { snapshotKind } from '../snapshots/kind.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
-import { EXTRACT_PREFIX, unpackLayers, type LayerSource } from '../unpack/index.js';
+import { EXTRACT_PREFIX, SysOps, unpackLayers, type LayerSource } from '../unpack/index.js';
 import type { Digest } from '../content/digest.js';
 import type { NodeServices } from '../daemon/node-services.js';
 import type { RecordRequest } from '../activities/context.js';
@@ -73,6 +73,10 @@ export async function unpackImage(
     mediaType: l.mediaType,
     open: () => node.content.readStream(l.digest as Digest),
   }));
+  // One mknod/xattr helper for every layer (it starts on first use; closed in the finally below):
+  // a perl process per layer cost berthd about 10 ms of main-thread time each, forking a large
+  // process, and every layer above the first reads the opaque xattrs of the ones below.
+  const sys = new SysOps();
   /** Applies layer i from `bytes` (the layers below are committed); a live source must verify too. */
   const apply = async (i: number, bytes: LayerBytes): Promise<void> => {
     const below = sources.slice(0, i);
@@ -84,7 +88,7 @@ export async function unpackImage(
       ...(bytes.live ? { verified: () => feed.ready(i) } : {}),
     };
     try {
-      await unpackLayers(sn, [...below, source]);
+      await unpackLayers(sn, [...below, source], { sys });
     } finally {
       if (!bytes.stream.readableEnded) bytes.stream.destroy();
     }
@@ -165,6 +169,7 @@ export async function unpackImage(
     }
   } finally {
     release();
+    await sys.close();
   }
   return ids[ids.length - 1];
 }

@@ -32,6 +32,11 @@ export interface ApplyOptions {
   maxEntries?: number;
   /** Called with the uncompressed byte count as the layer is read (for activity heartbeats). */
   onProgress?: (uncompressedBytes: number) => void;
+  /**
+   * The mknod/xattr helper to use, owned by the caller (who closes it): one for all the layers of
+   * an image instead of a perl process started per layer. Default: one of its own for this layer.
+   */
+  sys?: SysOps;
 }
 
 export interface ApplyResult {
@@ -65,7 +70,7 @@ export async function applyLayer(
   const parsing = pipeline(output, hasher, extract);
   parsing.catch(() => undefined);
 
-  const sys = new SysOps();
+  const sys = opts.sys ?? new SysOps();
   const lowers = opts.lowerDirs ?? [];
   // With no layer below, a whiteout has nothing to hide and would show as a device in a bind
   // mount of the bottom snapshot: the bottom layer is applied as a plain tree.
@@ -93,7 +98,7 @@ export async function applyLayer(
     }
     await writer.finish();
   } finally {
-    await sys.close();
+    if (opts.sys === undefined) await sys.close();
   }
   const diffId = hasher.digest();
   const size = hasher.bytes();

@@ -8,5 +8,6 @@ export {
   type UnpackedLayer,
 } from './unpacker.js';
 export { compressionOf, type Compression } from './decompress.js';
+export { SysOps } from './sysops.js';
 export type { ApplyMode } from './view.js';
 export * from './errors.js';

@@ -13,6 +13,7 @@ import { snapshotKind } from '../snapshots/kind.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import { execFile } from '../common/exec.js';
 import { applyLayer, type ApplyResult } from './apply.js';
+import { SysOps } from './sysops.js';
 
 /** One layer of an image: its diff id from the config, its blob's media type, and how to read the blob. */
 export interface LayerSource {
@@ -54,13 +55,21 @@ export async function removeStaleExtractions(snapshotter: Snapshotter): Promise<
 export async function unpackLayers(
   snapshotter: Snapshotter,
   layers: readonly LayerSource[],
+  opts: { sys?: SysOps } = {},
 ): Promise<UnpackedLayer[]> {
   const ids = chainIds(layers.map((l) => l.diffId));
   const out: UnpackedLayer[] = [];
-  for (const [i, layer] of layers.entries()) {
-    const chainId = ids[i] as string;
-    const parent = i === 0 ? undefined : ids[i - 1];
-    out.push(await unpackOne(snapshotter, layer, chainId, parent));
+  // Layers above the first need lookups into the ones below (opaque directories are xattrs):
+  // one helper process serves them all.
+  const sys = opts.sys ?? new SysOps();
+  try {
+    for (const [i, layer] of layers.entries()) {
+      const chainId = ids[i] as string;
+      const parent = i === 0 ? undefined : ids[i - 1];
+      out.push(await unpackOne(snapshotter, layer, chainId, parent, sys));
+    }
+  } finally {
+    if (opts.sys === undefined) await sys.close();
   }
   return out;
 }
@@ -70,6 +79,7 @@ async function unpackOne(
   layer: LayerSource,
   chainId: string,
   parent: string | undefined,
+  sys: SysOps,
 ): Promise<UnpackedLayer> {
   if ((await snapshotKind(snapshotter, chainId)) === 'committed') return { chainId, reused: true };
   const key = `${EXTRACT_PREFIX}${randomBytes(6).toString('hex')}-${chainId}`;
@@ -81,6 +91,7 @@ async function unpackOne(
       mode: snapshotter.type === 'overlayfs' ? 'overlay' : 'native',
       expectedDiffId: layer.diffId,
       lowerDirs,
+      sys,
     });
     await layer.verified?.();
     // Data reaches the disk before the snapshot is committed: a crash must never leave a

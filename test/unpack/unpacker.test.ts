@@ -13,6 +13,7 @@ import {
   DiffIdMismatchError,
   InvalidLayerEntryError,
   removeStaleExtractions,
+  SysOps,
   unpackLayers,
   type LayerSource,
 } from '../../src/unpack/index.js';
@@ -75,6 +76,29 @@ for (const [kind, open] of kinds) {
         expect((await readdir(d)).sort()).toEqual(['b', 'c']);
         expect(await readFile(join(d, 'b'), 'utf8')).toBe('B');
       });
+    });
+
+    it("serves every layer with the caller's mknod/xattr helper and leaves it open for the caller", async () => {
+      const layers = [
+        await layerOf([
+          { name: 'd/', type: 'directory' },
+          { name: 'd/a', data: 'A' },
+          { name: 'gone', data: 'x' },
+        ]),
+        await layerOf([{ name: 'd/.wh..wh..opq' }, { name: 'd/b', data: 'B' }, { name: '.wh.gone' }]),
+      ];
+      const sys = new SysOps();
+      try {
+        const out = await unpackLayers(sn, layers, { sys });
+        await withMounted(await sn.view('v', out[1]?.chainId), async (d) => {
+          expect((await readdir(d)).sort()).toEqual(['d']);
+          expect(await readdir(join(d, 'd'))).toEqual(['b']);
+        });
+        // Still usable: unpackLayers did not close a helper it does not own.
+        expect(await sys.llistxattr(root)).toEqual(expect.any(Array));
+      } finally {
+        await sys.close();
+      }
     });
 
     it('refuses a layer whose uncompressed digest differs from its diff id, naming both, and commits nothing for it', async () => {
