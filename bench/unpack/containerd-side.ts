@@ -28,7 +28,7 @@ export interface ContainerdUnpackRun {
 }
 
 /** Imports an OCI archive without unpacking; its `org.opencontainers.image.ref.name` tags become `<base>:<tag>`. */
-export async function importNoUnpack(
+async function importNoUnpack(
   cd: ContainerdHarness,
   archive: string,
   base: string,

@@ -49,7 +49,7 @@ export class PullTracker {
 
   snapshot(): PullProgress {
     const layers = [...this.layers.values()];
-    const bytesDone = layers.reduce((n, l) => n + l.done, 0);
+    const bytesDone = this.bytesDone();
     const bytesTotal = layers.reduce((n, l) => n + l.total, 0);
     const now = Date.now();
     this.samples.push({ at: now, bytes: bytesDone });
