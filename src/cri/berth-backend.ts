@@ -5,7 +5,7 @@
  * a kubelet retry joins the run in flight. Reads answer from the event projections. Exec,
  * Attach and PortForward return URLs of the streaming server.
  */
-import { FailedPreconditionError, NotFoundError, errorMessage } from '../common/errors.js';
+import { FailedPreconditionError, errorMessage } from '../common/errors.js';
 import type { ContainerStatus } from '../daemon/containers.js';
 import type { SandboxView } from '../daemon/sandboxes.js';
 import type { CallContext, CriBackend } from './backend.js';
@@ -346,17 +346,7 @@ export class BerthCriBackend implements CriBackend, PodView {
   }
 
   async removeImage(image: ImageSpec): Promise<void> {
-    const records = this.images.find(image.image);
-    if (!records) throw new NotFoundError(`image "${image.image}" not found`);
-    const digests = new Set(records.map((r) => r.target.digest));
-    const user = this.deps.containers
-      .list({ namespace: CRI_NAMESPACE })
-      .find((c) => c.imageDigest && digests.has(c.imageDigest));
-    if (user)
-      throw new FailedPreconditionError(
-        `image "${image.image}" is in use by container ${user.id}: remove the container first`,
-      );
-    await this.images.remove(image);
+    return this.images.remove(image);
   }
 
   async imageFsInfo(): Promise<ImageFsInfoResult> {

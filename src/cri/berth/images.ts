@@ -3,7 +3,7 @@
  * digest) with all its tags and repo digests; Berth records one image per name, so records
  * sharing a config digest are grouped.
  */
-import { NotFoundError } from '../../common/errors.js';
+import { FailedPreconditionError, NotFoundError } from '../../common/errors.js';
 import type { ImageRecord as BerthImage } from '../../events/projections/state.js';
 import type {
   ImageRecord,
@@ -88,9 +88,18 @@ export class CriImages {
   }
 
   /** Removes every name of the image (CRI removes an image with all its tags). */
+  /** Refused while a container uses the image (by digest): kubelet removes containers first. */
   async remove(spec: ImageSpec): Promise<void> {
     const records = this.find(spec.image);
     if (!records) throw new NotFoundError(`image "${spec.image}" not found`);
+    const digests = new Set(records.map((r) => r.target.digest));
+    const user = this.deps.containers
+      .list({ namespace: CRI_NAMESPACE })
+      .find((c) => c.imageDigest && digests.has(c.imageDigest));
+    if (user)
+      throw new FailedPreconditionError(
+        `image "${spec.image}" is in use by container ${user.id}: remove the container first`,
+      );
     for (const r of records) await this.deps.images().remove(r.name, CRI_NAMESPACE);
   }
 
