@@ -285,6 +285,11 @@ describe('crictl against berthd', () => {
   });
 
   it('stopp, rmp, rmi', async () => {
+    // An image a container still uses is refused, naming the container, and stays.
+    const refused = await env.crictl(['rmi', env.image]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/in use by container [0-9a-f]+: remove the container first/);
+    expect(await ok(['images', '-q'])).not.toBe('');
     await ok(['stopp', podId]);
     const inspect = JSON.parse(await ok(['inspectp', podId])) as { status: { state: string } };
     expect(inspect.status.state).toBe('SANDBOX_NOTREADY');
