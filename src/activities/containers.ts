@@ -27,8 +27,34 @@ export function containerDir(ctx: Pick<ActivityContext, 'layout'>, id: string): 
 
 export const snapshotKeyOf = (id: string) => `container-${id}`;
 
+const rootfsDir = (ctx: Pick<ActivityContext, 'layout'>, id: string) => join(containerDir(ctx, id), 'rootfs');
+
+/** Unmounts `target` until it is no mount point; an unmount that lost a race to another is fine. */
+async function unmountRootfs(target: string): Promise<void> {
+  while (await isMountPoint(target)) {
+    await unmount(target).catch(async (err: unknown) => {
+      if (await isMountPoint(target)) throw err;
+    });
+  }
+}
+
+/**
+ * What an exited container no longer needs goes at once, as containerd deletes a task when it
+ * exits: its task's runtime state and cgroup (TaskManager.release) and its rootfs mount. The
+ * snapshot, the bundle, the log and the exit stay until remove. Called by the exit monitor; a
+ * no-op (false) while the task runs. Remove then has less to do, and does the rest if this failed.
+ */
+export async function releaseExitedContainer(
+  ctx: Pick<ActivityContext, 'tasks' | 'layout'>,
+  id: string,
+): Promise<boolean> {
+  if (!(await ctx.tasks.release(id))) return false;
+  await unmountRootfs(rootfsDir(ctx, id));
+  return true;
+}
+
 export function createContainerActivities(ctx: ActivityContext) {
-  const rootfsOf = (id: string) => join(containerDir(ctx, id), 'rootfs');
+  const rootfsOf = (id: string) => rootfsDir(ctx, id);
 
   const taskState = async (id: string): Promise<TaskState | undefined> =>
     ctx.tasks.state(id).catch((err: unknown) => {
@@ -72,7 +98,7 @@ export function createContainerActivities(ctx: ActivityContext) {
     async containerRemoveRootfs(ref: ContainerRef): Promise<void> {
       const key = snapshotKeyOf(ref.id);
       const target = rootfsOf(ref.id);
-      while (await isMountPoint(target)) await unmount(target);
+      await unmountRootfs(target);
       const exists = await ctx.snapshotter.stat(key).then(
         () => true,
         () => false,

@@ -6,6 +6,7 @@
  */
 import { crashPoint } from '../common/crash-hooks.js';
 import { AlreadyExistsError } from '../common/errors.js';
+import { KeyedMutex } from '../common/keyed-mutex.js';
 import { canonicalJson } from '../events/canonical.js';
 import type { SandboxRecord as SandboxProjection } from '../events/projections/state.js';
 import type { Topic } from '../events/topics.js';
@@ -18,18 +19,9 @@ type Ctx = Pick<ActivityContext, 'events' | 'sandboxes' | 'handlers' | 'layout'>
 
 export function createSandboxActivities(ctx: Ctx) {
   const manager = ctx.sandboxes;
-  const locks = new Map<string, Promise<unknown>>();
+  const locks = new KeyedMutex();
   /** Serializes read-projection-then-append per sandbox, so two runs cannot both append. */
-  const locked = <T>(id: string, fn: () => Promise<T>): Promise<T> => {
-    const prev = locks.get(id) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    locks.set(id, tail);
-    void tail.then(() => {
-      if (locks.get(id) === tail) locks.delete(id);
-    });
-    return run;
-  };
+  const locked = <T>(id: string, fn: () => Promise<T>): Promise<T> => locks.run(id, fn);
   const projected = (ref: SandboxRef): SandboxProjection | undefined =>
     ctx.events.projections.get('sandboxes', ref.namespace, ref.id);
   /** Appends `topic` unless `done(projection)` says the log already has its effect. */

@@ -1,12 +1,14 @@
 /**
  * The exit monitor: turns conmon's exit files into `/tasks/exit` (and `/tasks/oom`) events and
- * wakes the container's stop workflow, if one waits, with the `taskExited` signal. Started after
+ * wakes the container's stop workflow, if one waits, with the `taskExited` signal; then it releases
+ * what the exited container no longer needs (runtime state, cgroup, rootfs mount). Started after
  * the worker; its first scan records every exit that happened while berthd was down, with the
  * real exit code and time from the file. Appends share their key with the workflows'
  * (activities/task-exits.ts), so an exit is recorded once whoever sees it first.
  */
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../common/logger.js';
+import { releaseExitedContainer } from '../activities/containers.js';
 import { appendTaskExit } from '../activities/task-exits.js';
 import type { ExitWatcher, TaskExit } from '../runtime/exits.js';
 import {
@@ -59,12 +61,15 @@ export class ExitMonitor {
       oomKilled: exit.oomKilled,
     };
     const client = this.client();
-    if (!client) return;
     // Only a stop (or remove) in flight waits; a signal to a finished or absent workflow is refused.
-    await client.workflow
+    await client?.workflow
       .getHandle(containerWorkflowIds.stop(exit.id))
       .signal(TASK_EXITED_SIGNAL, payload)
       .catch(() => undefined);
+    // Off the waiting workflow's path: remove does whatever this leaves undone.
+    await releaseExitedContainer(this.node, exit.id).catch((err: unknown) =>
+      this.log.warn({ err, id: exit.id }, 'releasing an exited container failed; remove will finish it'),
+    );
   }
 
   async stop(): Promise<void> {

@@ -10,6 +10,7 @@ import { constants } from 'node:fs';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../common/errors.js';
+import { KeyedMutex } from '../common/keyed-mutex.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { readCgroupStats, removeCgroup, type CgroupStats } from './cgroups.js';
 import { attachToConmon, type AttachStreams } from './attach.js';
@@ -74,6 +75,15 @@ export interface TaskManagerOptions {
   logger?: Logger;
 }
 
+/** In a task's directory once release() gave back its runtime state and cgroup. */
+const RELEASED_MARKER = 'released';
+
+const pathExists = (path: string): Promise<boolean> =>
+  access(path, constants.F_OK).then(
+    () => true,
+    () => false,
+  );
+
 function isAlive(pid: number): boolean {
   if (!pid) return false;
   try {
@@ -87,7 +97,8 @@ function isAlive(pid: number): boolean {
 /**
  * Creates and drives tasks. Semantics: `create` leaves the container created (not started) with conmon
  * as its parent; `start` runs it; exits are recorded by conmon whether or not any manager is alive;
- * `delete` is idempotent and removes everything the task owned (runtime state, bundle, exit file, cgroup).
+ * `release` gives back an exited task's runtime state and cgroup but keeps its record; `delete` is
+ * idempotent and removes everything the task owned (runtime state, bundle, exit file, cgroup).
  */
 export class TaskManager {
   readonly root: string;
@@ -97,6 +108,8 @@ export class TaskManager {
   private readonly handlers: HandlerRegistry;
   private readonly conmonPath: string;
   private readonly log: Logger;
+  /** release and delete of one task never overlap (the exit monitor releases while a remove deletes). */
+  private readonly exclusive = new KeyedMutex();
 
   constructor(opts: TaskManagerOptions) {
     this.root = opts.root;
@@ -143,19 +156,10 @@ export class TaskManager {
   /** The exit of `id` with OOM evidence (conmon's oom marker or the cgroup's oom_kill counter); undefined while it runs. */
   async readExit(id: string): Promise<TaskExit | undefined> {
     // conmon writes `<id>.XXXXXX` and renames it into place: only names of tasks we hold count.
-    if (
-      !(await this.meta(id).then(
-        () => true,
-        () => false,
-      ))
-    )
-      return undefined;
+    if (!(await pathExists(join(this.taskDir(id), 'task.json')))) return undefined;
     const exit = await readExitFile(this.exitDir, id);
     if (!exit) return undefined;
-    let oomKilled = await access(join(this.taskDir(id), 'persist', 'oom'), constants.F_OK).then(
-      () => true,
-      () => false,
-    );
+    let oomKilled = await pathExists(join(this.taskDir(id), 'persist', 'oom'));
     if (!oomKilled) {
       const meta = await this.meta(id).catch(() => undefined);
       const stats = meta ? await readCgroupStats(meta.cgroupsPath).catch(() => undefined) : undefined;
@@ -295,30 +299,70 @@ export class TaskManager {
   }
 
   /**
+   * Gives back what an exited task holds in the node, as containerd deletes a task when it exits:
+   * the runtime's state, a conmon still around, the cgroup. The bundle, the exit file and the OOM
+   * evidence stay, so state, readExit and delete answer as before. Returns false, doing nothing,
+   * while the task has not exited (or does not exist); true once released, however often called.
+   */
+  release(id: string): Promise<boolean> {
+    return this.exclusive.run(id, async () => {
+      const meta = await this.meta(id).catch((err: unknown) => {
+        if (err instanceof NotFoundError) return undefined;
+        throw err;
+      });
+      if (!meta) return false;
+      const marker = join(this.taskDir(id), RELEASED_MARKER);
+      if (await pathExists(marker)) return true;
+      const exit = await this.readExit(id);
+      if (!exit) return false;
+      // The cgroup's oom_kill counter is OOM evidence that goes with the cgroup: keep it as conmon's marker.
+      if (exit.oomKilled) await writeFile(join(this.taskDir(id), 'persist', 'oom'), '', { flag: 'a' });
+      await this.releaseRuntime(id, meta);
+      await writeFile(marker, '');
+      return true;
+    });
+  }
+
+  /**
    * Removes the task. A task still running is refused unless `force`, which kills it first.
    * Idempotent: deleting an unknown id succeeds.
    */
-  async delete(id: string, force = false): Promise<void> {
-    let meta: TaskMeta;
-    try {
-      meta = await this.meta(id);
-    } catch (err) {
-      if (err instanceof NotFoundError) return;
-      throw err;
-    }
+  delete(id: string, force = false): Promise<void> {
+    return this.exclusive.run(id, async () => {
+      let meta: TaskMeta;
+      try {
+        meta = await this.meta(id);
+      } catch (err) {
+        if (err instanceof NotFoundError) return;
+        throw err;
+      }
+      if (!(await pathExists(join(this.taskDir(id), RELEASED_MARKER)))) {
+        // An exit file settles it without asking the runtime (one process spawn less on the hot path).
+        if (!(await this.readExit(id))) {
+          const handler = this.handlers.get(meta.handler);
+          await handler.ensureUsable();
+          const rs = await handler.state(id);
+          if (rs && rs.status !== 'stopped') {
+            if (!force)
+              throw new FailedPreconditionError(
+                `task ${id} is ${rs.status}: stop it first or delete with force`,
+              );
+            await this.stop(id, 0);
+          }
+        }
+        await this.releaseRuntime(id, meta);
+      }
+      await rm(join(this.exitDir, id), { force: true });
+      await rm(this.taskDir(id), { recursive: true, force: true });
+    });
+  }
+
+  /** The runtime's record, a stray conmon (killed container, lost runtime) and the cgroup. */
+  private async releaseRuntime(id: string, meta: TaskMeta): Promise<void> {
     const handler = this.handlers.get(meta.handler);
     await handler.ensureUsable();
-    // An exit file settles it without asking the runtime (one process spawn less on the hot path).
-    if (!(await this.readExit(id))) {
-      const rs = await handler.state(id);
-      if (rs && rs.status !== 'stopped') {
-        if (!force)
-          throw new FailedPreconditionError(`task ${id} is ${rs.status}: stop it first or delete with force`);
-        await this.stop(id, 0);
-      }
-    }
     await handler.delete(id, true);
-    // conmon exits right after writing the exit file; a stray one (killed container, lost runtime) goes too.
+    // conmon exits right after writing the exit file; one still there is stray.
     const conmonPid =
       meta.conmonPid || Number(await readFile(join(this.taskDir(id), 'conmon.pid'), 'utf8').catch(() => '0'));
     if (isAlive(conmonPid)) {
@@ -328,8 +372,6 @@ export class TaskManager {
     await removeCgroup(meta.cgroupsPath).catch((err: unknown) =>
       this.log.warn({ id, err }, 'cgroup left behind'),
     );
-    await rm(join(this.exitDir, id), { force: true });
-    await rm(this.taskDir(id), { recursive: true, force: true });
   }
 
   async pause(id: string): Promise<void> {

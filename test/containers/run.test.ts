@@ -115,6 +115,14 @@ describe('a detached container', () => {
     expect(JSON.parse(stop.stdout)).toMatchObject({ state: 'exited', exitCode: 137, reason: 'Error' });
     expect((await cli('ps')).stdout).not.toContain(id.slice(0, 12));
     expect((await cli('ps', '-a')).stdout).toContain('exited (137)');
+    // The exit monitor gives back what the exited container no longer needs (as containerd
+    // deletes a task at exit): its cgroups and rootfs mount; its record and log stay until rm.
+    await expect.poll(() => cgroupsOf(id), { timeout: 10_000 }).toEqual([]);
+    await expect
+      .poll(() => mountsUnder(`${env.berthd.state}/containers/${id}`), { timeout: 10_000 })
+      .toEqual([]);
+    expect(JSON.parse((await cli('inspect', id)).stdout)).toMatchObject({ state: 'exited', exitCode: 137 });
+    expect((await cli('logs', id)).stdout).toBe('started\n');
     const rm = await cli('rm', id);
     expect(rm).toMatchObject({ code: 0, stdout: `${id}\n` });
     const topics = (await eventsOf(id)).map((e) => e.topic);

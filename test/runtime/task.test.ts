@@ -70,6 +70,33 @@ describe('tasks under conmon + runc', () => {
     ).toBe(false);
   });
 
+  it('release gives back the runtime state, conmon and cgroup of an exited task, and keeps its exit until delete', async () => {
+    const id = uniqueId('release');
+    await fx.run(id, { command: ['sleep', '30'] });
+    // Still running: nothing is given back.
+    expect(await fx.manager.release(id)).toBe(false);
+    const running = await fx.manager.state(id);
+    expect(running.status).toBe('running');
+    await fx.manager.kill(id, 'SIGKILL');
+    const exit = await fx.manager.wait(id, 20_000);
+    expect(exit?.exitCode).toBe(137);
+    // Concurrent releases share the work; both report the task released.
+    expect(await Promise.all([fx.manager.release(id), fx.manager.release(id)])).toEqual([true, true]);
+    expect(await fx.handlers.get('runc').state(id)).toBeUndefined();
+    for (const dir of await cgroupDirs(join(fx.cgroupParent, id))) expect(await exists(dir)).toBe(false);
+    // Gone, or a zombie not yet reaped (its cmdline is empty then).
+    expect(await readFile(`/proc/${running.conmonPid}/cmdline`, 'utf8').catch(() => '')).not.toContain(id);
+    expect(await fx.manager.state(id)).toMatchObject({ status: 'stopped', pid: 0, exit });
+    expect(await fx.manager.readExit(id)).toEqual(exit);
+    expect(await fx.manager.release(id)).toBe(true);
+    // Delete and a late release do not collide; afterwards the task is gone and release a no-op.
+    await Promise.all([fx.manager.delete(id), fx.manager.release(id)]);
+    expect(await exists(fx.manager.taskDir(id))).toBe(false);
+    expect(await exists(join(fx.manager.exitDir, id))).toBe(false);
+    expect(await fx.manager.release(id)).toBe(false);
+    expect(await fx.manager.release('never-existed')).toBe(false);
+  });
+
   it('delete is idempotent and unknown tasks are NotFound', async () => {
     await fx.manager.delete('never-existed');
     await expect(fx.manager.state('never-existed')).rejects.toThrow(NotFoundError);
@@ -173,6 +200,9 @@ describe('tasks under conmon + runc', () => {
     const exit = await fx.manager.wait(id, 30_000);
     expect(exit).toMatchObject({ exitCode: 0, oomKilled: true });
     expect(logLines(await fx.logText(id), 'stdout')).toEqual(['dd=137']);
+    // Releasing removes the cgroup, whose oom_kill counter was evidence: the exit still says OOM.
+    expect(await fx.manager.release(id)).toBe(true);
+    expect(await fx.manager.readExit(id)).toMatchObject({ exitCode: 0, oomKilled: true });
     await fx.manager.delete(id, true);
     // Now the init process itself is the victim.
     const init = uniqueId('oominit');
