@@ -8,6 +8,7 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { FailedPreconditionError, NotFoundError } from '../common/errors.js';
+import { KeyedMutex } from '../common/keyed-mutex.js';
 import { buildSpec } from '../runtime/spec.js';
 import type { TaskState } from '../runtime/task.js';
 import { isMountPoint, mountAll, unmount } from '../snapshots/index.js';
@@ -54,6 +55,7 @@ export async function releaseExitedContainer(
 }
 
 export function createContainerActivities(ctx: ActivityContext) {
+  const teardowns = new KeyedMutex();
   const rootfsOf = (id: string) => rootfsDir(ctx, id);
 
   const taskState = async (id: string): Promise<TaskState | undefined> =>
@@ -290,14 +292,23 @@ export function createContainerActivities(ctx: ActivityContext) {
       );
     },
 
-    /** Remove's teardown in one step (deleteTask, removeRootfs, recordDelete), like containerCreate. */
-    async containerTearDown(ref: ContainerRef): Promise<void> {
+    /**
+     * Remove's teardown in one step (deleteTask, removeRootfs, recordDelete), like containerCreate.
+     * A pod's removal tears several containers down in one step: `stepSuffix` (`:<id>`) keeps
+     * their events apart. Two teardowns of one container (a RemoveContainer racing the pod's
+     * removal) run one after the other, so the second finds the work done and records nothing.
+     */
+    async containerTearDown(ref: ContainerRef & { stepSuffix?: string }): Promise<void> {
+      const target = { namespace: ref.namespace, id: ref.id };
       const parts = [
         ['containerDeleteTask', activities.containerDeleteTask],
         ['containerRemoveRootfs', activities.containerRemoveRootfs],
         ['containerRecordDelete', activities.containerRecordDelete],
       ] as const;
-      for (const [name, part] of parts) await runAsStep(ctx.layout.root, name, () => part(ref));
+      await teardowns.run(ref.id, async () => {
+        for (const [name, part] of parts)
+          await runAsStep(ctx.layout.root, `${name}${ref.stepSuffix ?? ''}`, () => part(target));
+      });
     },
   };
   return activities;

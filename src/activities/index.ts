@@ -8,15 +8,19 @@ import { withErrorConventions } from './conventions.js';
 import { createDemoActivities } from './demo.js';
 import { createImageActivities } from './images.js';
 import { createNodeInfoActivities } from './node-info.js';
+import { createPodActivities } from './pods.js';
 import { createSandboxActivities } from './sandboxes.js';
 
 export function createActivities(ctx: ActivityContext) {
+  const sandboxes = createSandboxActivities(ctx);
+  const containers = createContainerActivities(ctx);
   return withErrorConventions({
     ...createNodeInfoActivities(ctx.config),
     ...createDemoActivities(ctx),
     ...createImageActivities(ctx),
-    ...createSandboxActivities(ctx),
-    ...createContainerActivities(ctx),
+    ...sandboxes,
+    ...containers,
+    ...createPodActivities(ctx.layout.root, sandboxes, containers),
     /** Does nothing: the activity of the noop transition, which measures Temporal's own cost. */
     async noop(): Promise<string> {
       return 'ok';

@@ -155,9 +155,9 @@ export class BerthCriBackend implements CriBackend, PodView {
 
   async removePodSandbox(id: string): Promise<void> {
     const sandbox = await this.deps.sandboxes.get(id);
-    await Promise.all(
-      this.podContainers(sandbox.id).map((c) => this.deps.containers.remove(c.id, { force: true })),
-    );
+    // Containers still alive need a kill and a wait first; exited ones go with the sandbox.
+    const live = this.podContainers(sandbox.id).filter((c) => c.state !== 'exited');
+    await Promise.all(live.map((c) => this.deps.containers.remove(c.id, { force: true })));
     await this.deps.sandboxes.remove(sandbox.id);
   }
 

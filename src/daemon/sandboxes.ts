@@ -27,7 +27,7 @@ import {
 } from '../sandbox/config.js';
 import type { SandboxFilePaths } from '../sandbox/files.js';
 import type { SandboxStatus } from '../sandbox/sandbox-manager.js';
-import type { CreateSandboxRequest, SandboxRef } from '../workflows/sandboxes.js';
+import type { CreateSandboxRequest, RemoveSandboxRequest, SandboxRef } from '../workflows/sandboxes.js';
 import type { NodeServices } from './node-services.js';
 import type { TransitionRunner } from './transitions.js';
 
@@ -147,10 +147,25 @@ export class SandboxService {
     return this.view(this.project(sb.namespace, sb.id) ?? sb);
   }
 
-  /** Removes everything of the sandbox; refused while containers still run in its cgroup. */
+  /**
+   * Removes everything of the sandbox, and its containers whose tasks have exited with it (one
+   * transition); refused while containers still run in its cgroup. A caller removes live
+   * containers first: they need a kill and a wait, which are their own remove's.
+   */
   async remove(idOrPrefix: string): Promise<void> {
     const sb = this.resolve(idOrPrefix);
-    await this.runRemove(sb);
+    await this.runRemove(sb, this.exitedContainersOf(sb));
+  }
+
+  private exitedContainersOf(sb: SandboxRef): string[] {
+    const { projections } = this.node.events;
+    return projections
+      .list('containers', sb.namespace)
+      .filter(
+        (c) => c.sandboxId === sb.id && projections.get('tasks', sb.namespace, c.id)?.status === 'stopped',
+      )
+      .map((c) => c.id)
+      .sort();
   }
 
   async get(idOrPrefix: string): Promise<SandboxView> {
@@ -219,7 +234,7 @@ export class SandboxService {
       try {
         if (!record) {
           // The log still has it but the node does not: a remove stopped between its steps.
-          await this.runRemove(sb);
+          await this.runRemove(sb, this.exitedContainersOf(sb));
           removed.push(sb.id);
         } else if (record.state === 'notready' || sb.state === 'notready') {
           // A stop must leave no attachment; repeating it is harmless and finishes a torn one.
@@ -265,11 +280,16 @@ export class SandboxService {
     });
   }
 
-  private runRemove(ref: SandboxRef): Promise<SandboxRef> {
+  private runRemove(ref: SandboxRef, exitedContainers: string[]): Promise<SandboxRef> {
+    const req: RemoveSandboxRequest = {
+      namespace: ref.namespace,
+      id: ref.id,
+      ...(exitedContainers.length ? { exitedContainers } : {}),
+    };
     return this.transitions.run<SandboxRef>({
       workflowType: 'removeSandbox',
       workflowId: `sandbox:${ref.id}:remove`,
-      args: [{ namespace: ref.namespace, id: ref.id }],
+      args: [req],
       // Ids repeat when a pod attempt is created again after its removal.
       onFinished: 'again',
     });

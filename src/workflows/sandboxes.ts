@@ -1,9 +1,9 @@
 /**
  * Pod sandbox transitions: create (register, then one set-up step: pin namespaces → pod cgroup →
- * files → CNI ADD), stop (CNI DEL, state notready) and remove (DEL again, unpin, cgroup, files,
- * record). Every step is an idempotent local activity over SandboxManager (they are short and
- * kubelet waits on them); a failed create is compensated by the remove step, which leaves no
- * netns, IP or rule behind.
+ * files → CNI ADD), stop (CNI DEL, state notready) and remove (the pod's exited containers, then
+ * DEL again, unpin, cgroup, files, record). Every step is an idempotent local activity over
+ * SandboxManager (they are short and kubelet waits on them); a failed create is compensated by the
+ * remove step, which leaves no netns, IP or rule behind.
  * Deterministic code only: the sandbox id comes in with the request (SandboxService derives it).
  */
 import { patched, proxyLocalActivities } from '@temporalio/workflow';
@@ -22,6 +22,7 @@ const {
   sandboxSetUp,
   sandboxStop,
   sandboxRemove,
+  podRemove,
 } = proxyLocalActivities<Activities>(LOCAL_STEP);
 
 /** Namespaces, cgroup, files and CNI ADD as one local activity (sandboxSetUp). */
@@ -66,8 +67,19 @@ export async function stopSandbox(ref: SandboxRef): Promise<SandboxRef> {
   return handBack(ref);
 }
 
-/** Everything of the sandbox goes; refused while containers still run in its cgroup. */
-export async function removeSandbox(ref: SandboxRef): Promise<SandboxRef> {
-  await sandboxRemove(ref);
+export interface RemoveSandboxRequest extends SandboxRef {
+  /** Containers of the pod whose tasks have exited: removed in the same step, before the sandbox. */
+  exitedContainers?: string[];
+}
+
+/**
+ * Everything of the sandbox goes, and its exited containers with it (one transition, as
+ * containerd's RemovePodSandbox removes them inline); refused while containers still run in its
+ * cgroup. Requests without containers (all before they existed) run the one step they always did.
+ */
+export async function removeSandbox(req: RemoveSandboxRequest): Promise<SandboxRef> {
+  const ref: SandboxRef = { namespace: req.namespace, id: req.id };
+  if (req.exitedContainers?.length) await podRemove({ ...ref, containers: req.exitedContainers });
+  else await sandboxRemove(ref);
   return handBack(ref);
 }

@@ -10,6 +10,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BerthEvent } from '../../../src/events/index.js';
+import { mountsUnder } from '../../containers/support.js';
 import { CRICTL, startCriEnv, type CriEnv } from './env.js';
 
 let env: CriEnv;
@@ -284,6 +286,35 @@ describe('crictl against berthd', () => {
     expect(await ok(['ps', '-a', '--pod', podId])).not.toContain(tickerId.slice(0, 13));
   });
 
+  it('rm racing rmp of the same stopped pod: both succeed, and the container is removed once', async () => {
+    const racePod = path.join(env.work, 'race-pod.json');
+    await writeFile(
+      racePod,
+      JSON.stringify({
+        metadata: { name: 'race', namespace: 'shop', uid: 'uid-race-1', attempt: 0 },
+        log_directory: logDir,
+        linux: {},
+      }),
+    );
+    const raceId = (await ok(['runp', racePod])).trim();
+    const racer = (
+      await ok(['create', raceId, await containerJson('racer', ['sleep', '3600']), racePod])
+    ).trim();
+    await ok(['start', racer]);
+    await ok(['stopp', raceId]);
+    const [rm, rmp] = await Promise.all([env.crictl(['rm', racer]), env.crictl(['rmp', raceId])]);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(rmp.code, rmp.stderr).toBe(0);
+    expect(await ok(['pods', '-q'])).not.toContain(raceId);
+    expect(await ok(['ps', '-a', '-q'])).not.toContain(racer);
+    const topics: string[] = [];
+    for await (const e of env.berthd.client.stream<BerthEvent>('/v1/events', { entity: racer }))
+      topics.push(e.topic);
+    expect(topics.filter((t) => t === '/containers/delete')).toHaveLength(1);
+    expect(topics.filter((t) => t === '/tasks/delete')).toHaveLength(1);
+    expect(mountsUnder(path.join(env.berthd.state, 'containers', racer))).toEqual([]);
+  });
+
   it('stopp, rmp, rmi', async () => {
     // An image a container still uses is refused, naming the container, and stays.
     const refused = await env.crictl(['rmi', env.image]);
@@ -296,6 +327,28 @@ describe('crictl against berthd', () => {
     await ok(['rmp', podId]);
     expect(await ok(['pods', '-q'])).not.toContain(podId);
     expect(await ok(['ps', '-a', '-q'])).toBe('');
+    // The exited containers went in the pod's own removal (one transition), each recorded once,
+    // before the sandbox.
+    const removal = `sandbox:${podId}:remove`;
+    const deletes: { topic: string; subject: string; workflowId: string }[] = [];
+    for await (const e of env.berthd.client.stream<BerthEvent>('/v1/events', {})) {
+      if (e.topic === '/containers/delete' || e.topic === '/sandboxes/delete')
+        deletes.push({
+          topic: e.topic,
+          subject: String((e.data as { id: string }).id),
+          workflowId: e.cause.kind === 'workflow' ? e.cause.workflowId : e.cause.kind,
+        });
+    }
+    const podDeletes = deletes.filter((d) => [serverId, clientId, podId].includes(d.subject));
+    expect(podDeletes.map((d) => d.workflowId)).toEqual([removal, removal, removal]);
+    expect(podDeletes.at(-1)).toMatchObject({ topic: '/sandboxes/delete', subject: podId });
+    expect(
+      podDeletes
+        .slice(0, 2)
+        .map((d) => d.subject)
+        .sort(),
+    ).toEqual([serverId, clientId].sort());
+    expect(mountsUnder(path.join(env.berthd.state, 'containers'))).toEqual([]);
     podId = '';
     await ok(['rmi', env.image]);
     expect(await ok(['images', '-q'])).toBe('');
