@@ -15,6 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ApiClient } from '../../src/api/client.js';
+import { execFile } from '../../src/common/exec.js';
 import { randomBytesSeeded, writeOciLayout } from '../../test/helpers/oci-images.js';
 import { startRegistry } from '../../test/helpers/registry.js';
 import { ScratchFs } from '../common/scratch-fs.js';
@@ -122,6 +123,12 @@ async function main(): Promise<void> {
       // Where berthd's time goes, from the progress stream: until the downloads start (workflow
       // start + resolve), downloading (unpacking overlapped), then the rest of the unpack and the record step.
       const phases = { resolve: [] as number[], fetch: [] as number[], tail: [] as number[] };
+      // Neither side syncs before it answers (Berth syncs behind its commits, containerd 1.6 not at
+      // all): a syncfs after each pull, untimed in the ratio, shows how long until the data is on
+      // disk, and leaves no writeback to be charged to the next run.
+      const settle = () => time(async () => void (await execFile('sync', ['--file-system', fs.dir])));
+      const synced = { berth: [] as number[], ctr: [] as number[] };
+      await settle();
       for (let i = 0; i < runs; i++) {
         const b = berthd;
         berth.push(
@@ -141,10 +148,14 @@ async function main(): Promise<void> {
             phases.tail.push(end - unpackAt);
           }),
         );
+        synced.berth.push(await settle());
         await b.client.delete(`/v1/images/${encodeURIComponent(ref)}`);
+        await settle();
         const cd = containerd;
         ctr.push(await time(async () => void (await cd.ctr(['image', 'pull', '--plain-http', ref]))));
+        synced.ctr.push(await settle());
         await cd.ctr(['image', 'rm', '--sync', ref]);
+        await settle();
       }
       const bm = median(berth);
       const cm = median(ctr);
@@ -155,6 +166,7 @@ async function main(): Promise<void> {
         cm.toFixed(0),
         (bm / cm).toFixed(2),
         [phases.resolve, phases.fetch, phases.tail].map((p) => median(p).toFixed(0)).join(' / '),
+        `${median(synced.berth).toFixed(0)} / ${median(synced.ctr).toFixed(0)}`,
       ]);
     }
     const header = [
@@ -164,6 +176,7 @@ async function main(): Promise<void> {
       'ctr pull ms',
       'berth/containerd',
       'berthd ms: start+resolve / download (unpack overlapped) / rest of unpack + record',
+      'then syncfs ms: berth / ctr',
     ];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
     const line = (r: string[]): string => r.map((c, i) => c.padStart(widths[i] ?? 0)).join('  ');

@@ -138,6 +138,7 @@ async function main(): Promise<void> {
     await unpackImage(tiny, extract);
     await unmount(extract);
     await snapshots.commit('tiny', 'extract');
+    await snapshots.flush();
     const berth: BerthSide = { manager, snapshots, rootfs, dir, cgroupParent };
 
     cd = await ContainerdHarness.start();

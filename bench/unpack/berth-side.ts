@@ -1,7 +1,7 @@
 /**
  * Berth's side of the unpack comparison: layer blobs committed to a content store, unpacked by
  * `unpackLayers` into the overlayfs snapshotter exactly as a pull does (prepare, applyLayer,
- * syncfs, commit), and the stages of that path timed on their own so the total can be split.
+ * commit; the snapshotter syncs behind the commits), and the stages of that path timed on their own so the total can be split.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -66,18 +66,22 @@ export async function removeChain(sn: Snapshotter, layers: readonly BenchLayer[]
   for (const id of chainIds(layers.map((l) => l.diffId)).reverse()) await sn.remove(id);
 }
 
-/** One timed unpack of every layer into fresh snapshots; the snapshots are removed afterwards. */
+/**
+ * One timed unpack of every layer into fresh snapshots, then (timed apart) the sync behind the
+ * commits, run at once; the snapshots are removed afterwards.
+ */
 export async function timeBerthUnpack(
   sn: Snapshotter,
   store: FsContentStore,
   layers: readonly BenchLayer[],
-): Promise<number> {
-  const t = await seconds(async () => {
+): Promise<{ unpack: number; syncBehind: number }> {
+  const unpack = await seconds(async () => {
     const done = await unpackLayers(sn, layerSources(store, layers));
     if (done.some((l) => l.reused)) throw new Error('a layer was reused: the run was not cold');
   });
+  const syncBehind = await seconds(() => sn.flush());
   await removeChain(sn, layers);
-  return t;
+  return { unpack, syncBehind };
 }
 
 const sink = (): Writable => new Writable({ write: (_c, _e, cb) => cb() });

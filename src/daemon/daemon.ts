@@ -135,6 +135,11 @@ export class Daemon {
     this.services = await startEmbeddedServices(config, layout, this.log.child({ component: 'embedded' }));
     await this.events.startRelay(this.services.natsUrl);
     this.node = await openNodeServices(config, layout, this.events, this.log);
+    if (this.node.snapshotter.lostAtOpen.length > 0)
+      this.log.warn(
+        { snapshots: this.node.snapshotter.lostAtOpen },
+        'the machine went down before these snapshots reached the disk: dropped; their images unpack again on the next pull (the next collection records the removals)',
+      );
     this.imageService = new ImageService(this.transitions, this.node);
     await this.connectWorker();
     this.runtimes = (await this.runNodeInfoWorkflow()).runtimes;
@@ -307,6 +312,10 @@ export class Daemon {
     await this.exitMonitor?.stop();
     if (this.worker && this.worker.getState() === 'RUNNING') this.worker.shutdown();
     await this.workerRun?.catch(() => undefined);
+    // Nothing commits any more: what the sync behind the commits has not yet written goes now.
+    await this.node?.snapshotter
+      .flush()
+      .catch((err: unknown) => this.log.warn({ err }, 'syncing the snapshots failed'));
     await this.imageService?.close().catch(() => undefined);
     await this.connection?.close().catch(() => undefined);
     // After the worker (nothing appends any more), before NATS (the relay flushes what it can).

@@ -93,80 +93,83 @@ export async function unpackImage(
       if (!bytes.stream.readableEnded) bytes.stream.destroy();
     }
   };
-  // The chain is held for the whole step, so a collection running meanwhile spares it.
+  // The chain is held for the whole step, so a collection running meanwhile spares it; the sync
+  // behind the commits waits for the whole image too (layers wait for their downloads in between).
   const release = session.hold(ids);
   try {
-    for (const [i, chainId] of ids.entries()) {
-      const parent = i === 0 ? undefined : ids[i - 1];
-      const lock = `chain:${chainId}`;
-      feed.approach(i, session.isLocked(lock));
-      await session.withLock(lock, async () => {
-        feed.approach(i, false);
-        const committedRecord = (): boolean =>
-          node.events.projections.get('snapshots', namespace, chainId)?.kind === 'committed';
-        if ((await snapshotKind(sn, chainId)) === 'committed') {
-          // Shared with another image (maybe another namespace): record it here if this
-          // namespace has no record of it yet.
-          if (!committedRecord()) {
-            // An extraction recorded as prepared whose commit was not recorded (a crash between
-            // the two) is completed under its own key, so no active record is left behind.
-            const extracting = node.events.projections.get(
-              'snapshots',
-              namespace,
-              `${EXTRACT_PREFIX}${chainId}`,
-            );
-            const key = extracting ? `${EXTRACT_PREFIX}${chainId}` : chainId;
-            await record({
-              namespace,
-              topic: '/snapshot/commit',
-              data: { v: 1, key, name: chainId, snapshotter: sn.type },
-              step: `commit:${chainId}`,
-            });
+    await sn.whileWriting(async () => {
+      for (const [i, chainId] of ids.entries()) {
+        const parent = i === 0 ? undefined : ids[i - 1];
+        const lock = `chain:${chainId}`;
+        feed.approach(i, session.isLocked(lock));
+        await session.withLock(lock, async () => {
+          feed.approach(i, false);
+          const committedRecord = (): boolean =>
+            node.events.projections.get('snapshots', namespace, chainId)?.kind === 'committed';
+          if ((await snapshotKind(sn, chainId)) === 'committed') {
+            // Shared with another image (maybe another namespace): record it here if this
+            // namespace has no record of it yet.
+            if (!committedRecord()) {
+              // An extraction recorded as prepared whose commit was not recorded (a crash between
+              // the two) is completed under its own key, so no active record is left behind.
+              const extracting = node.events.projections.get(
+                'snapshots',
+                namespace,
+                `${EXTRACT_PREFIX}${chainId}`,
+              );
+              const key = extracting ? `${EXTRACT_PREFIX}${chainId}` : chainId;
+              await record({
+                namespace,
+                topic: '/snapshot/commit',
+                data: { v: 1, key, name: chainId, snapshotter: sn.type },
+                step: `commit:${chainId}`,
+              });
+            }
+            onProgress({ layer: i, chainId, status: 'reused' });
+            return;
           }
-          onProgress({ layer: i, chainId, status: 'reused' });
-          return;
-        }
-        // Bytes first: nothing is prepared for a layer whose download fails.
-        const bytes = await feed.open(i);
-        await removeStaleExtractions(sn, chainId);
-        const key = `${EXTRACT_PREFIX}${chainId}`;
-        await record({
-          namespace,
-          topic: '/snapshot/prepare',
-          data: { v: 1, key, ...(parent ? { parent } : {}), snapshotter: sn.type },
-          step: `prepare:${chainId}`,
-        });
-        onProgress({ layer: i, chainId, status: 'unpacking' });
-        try {
-          try {
-            await apply(i, bytes);
-          } catch (err) {
-            if (!bytes.live) throw err;
-            // The store's copy is verified by digest: redo the layer from it, unless the
-            // download failed too (its error is then the one to report).
-            await feed.ready(i);
-            await apply(i, await feed.open(i));
-          }
-        } catch (err) {
-          // The unpacker removed its active snapshot: the log says so too.
+          // Bytes first: nothing is prepared for a layer whose download fails.
+          const bytes = await feed.open(i);
+          await removeStaleExtractions(sn, chainId);
+          const key = `${EXTRACT_PREFIX}${chainId}`;
           await record({
             namespace,
-            topic: '/snapshot/remove',
-            data: { v: 1, key, snapshotter: sn.type },
-            step: `remove:${chainId}`,
+            topic: '/snapshot/prepare',
+            data: { v: 1, key, ...(parent ? { parent } : {}), snapshotter: sn.type },
+            step: `prepare:${chainId}`,
           });
-          throw err;
-        }
-        await record({
-          namespace,
-          topic: '/snapshot/commit',
-          data: { v: 1, key, name: chainId, snapshotter: sn.type },
-          step: `commit:${chainId}`,
+          onProgress({ layer: i, chainId, status: 'unpacking' });
+          try {
+            try {
+              await apply(i, bytes);
+            } catch (err) {
+              if (!bytes.live) throw err;
+              // The store's copy is verified by digest: redo the layer from it, unless the
+              // download failed too (its error is then the one to report).
+              await feed.ready(i);
+              await apply(i, await feed.open(i));
+            }
+          } catch (err) {
+            // The unpacker removed its active snapshot: the log says so too.
+            await record({
+              namespace,
+              topic: '/snapshot/remove',
+              data: { v: 1, key, snapshotter: sn.type },
+              step: `remove:${chainId}`,
+            });
+            throw err;
+          }
+          await record({
+            namespace,
+            topic: '/snapshot/commit',
+            data: { v: 1, key, name: chainId, snapshotter: sn.type },
+            step: `commit:${chainId}`,
+          });
+          onProgress({ layer: i, chainId, status: 'unpacked' });
         });
-        onProgress({ layer: i, chainId, status: 'unpacked' });
-      });
-      feed.passed(i);
-    }
+        feed.passed(i);
+      }
+    });
   } finally {
     release();
     await sys.close();

@@ -3,7 +3,9 @@
  * persistence and crash leftovers. Subclasses decide how data directories are filled and mounted.
  *
  * Crash safety: directories are created before their record is written and removed after it is
- * deleted, so a crash leaves at worst a directory without a record, which `open` deletes.
+ * deleted, so a crash leaves at worst a directory without a record, which `open` deletes. Power
+ * loss: committed data reaches the disk behind the commit (sync-behind.ts); `open` drops what a
+ * lost sync left torn.
  */
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,6 +28,7 @@ import type {
   SnapshotterType,
   SnapshotUsage,
 } from './snapshotter.js';
+import { parseUnsyncedLabel, SyncBehind, UNSYNCED_LABEL } from './sync-behind.js';
 import { diskUsage } from './usage.js';
 
 export abstract class BaseSnapshotter implements Snapshotter {
@@ -34,27 +37,90 @@ export abstract class BaseSnapshotter implements Snapshotter {
   /** Keys being prepared right now: reserved so a concurrent prepare of the same key fails fast. */
   private readonly pending = new Set<string>();
 
+  protected readonly meta: MetaStore;
+  private readonly syncBehind: SyncBehind;
+  readonly lostAtOpen: readonly string[];
+
   protected constructor(
     readonly root: string,
-    protected readonly meta: MetaStore,
+    store: OpenedStore,
     private readonly opts: SnapshotterOpenOptions = {},
-  ) {}
+  ) {
+    this.meta = store.meta;
+    this.syncBehind = store.syncBehind;
+    this.lostAtOpen = store.lost;
+  }
 
   private async emit(event: SnapshotEvent): Promise<void> {
     await this.opts.onEvent?.(event);
   }
 
-  /** Creates `<root>/metadata` and `<root>/snapshots` and removes directories a crash left without a record. */
-  protected static async openStore(root: string): Promise<MetaStore> {
+  /**
+   * Creates `<root>/metadata` and `<root>/snapshots`, drops committed snapshots a power loss may
+   * have torn (sync-behind.ts) with everything built on them, and removes directories a crash
+   * left without a record.
+   */
+  protected static async openStore(root: string, opts: SnapshotterOpenOptions = {}): Promise<OpenedStore> {
     assertMountablePath(root);
     await mkdir(join(root, 'snapshots'), { recursive: true });
     const meta = await MetaStore.open(join(root, 'metadata'));
+    const syncBehind = await SyncBehind.open(
+      root,
+      meta.all().map((r) => r.labels[UNSYNCED_LABEL]),
+      {
+        ...(opts.bootId !== undefined ? { bootId: opts.bootId } : {}),
+        ...(opts.syncBehindDelayMs !== undefined ? { delayMs: opts.syncBehindDelayMs } : {}),
+      },
+    );
+    const lost = await BaseSnapshotter.dropUntrusted(meta, syncBehind);
     const known = meta.ids();
     for (const dir of await readdir(join(root, 'snapshots'))) {
       meta.bumpPast(Number(dir));
       if (!known.has(dir)) await rm(join(root, 'snapshots', dir), { recursive: true, force: true });
     }
-    return meta;
+    return { meta, syncBehind, lost };
+  }
+
+  /**
+   * Deletes the records of committed snapshots whose data a power loss may have torn, and of
+   * their descendants (their directories go with the other recordless ones); clears the label of
+   * those an earlier boot's sync covered. Returns the names dropped.
+   */
+  private static async dropUntrusted(meta: MetaStore, sync: SyncBehind): Promise<string[]> {
+    const lost = new Set<string>();
+    for (const rec of meta.all()) {
+      const label = rec.labels[UNSYNCED_LABEL];
+      if (label === undefined) continue;
+      if (!sync.trusted(label)) lost.add(rec.name);
+      else if (parseUnsyncedLabel(label)?.boot !== sync.boot) {
+        const { [UNSYNCED_LABEL]: _synced, ...labels } = rec.labels;
+        await meta.put({ ...rec, labels });
+      }
+    }
+    for (let grew = lost.size > 0; grew;) {
+      grew = false;
+      for (const rec of meta.all())
+        if (!lost.has(rec.name) && rec.parent !== undefined && lost.has(rec.parent)) {
+          lost.add(rec.name);
+          grew = true;
+        }
+    }
+    for (const name of lost) await meta.delete(name);
+    return [...lost].sort();
+  }
+
+  /** Waits until every committed snapshot's data is on disk (the sync behind the commits). */
+  flush(): Promise<void> {
+    return this.syncBehind.flush();
+  }
+
+  async whileWriting<T>(write: () => Promise<T>): Promise<T> {
+    const release = this.syncBehind.hold();
+    try {
+      return await write();
+    } finally {
+      release();
+    }
   }
 
   /** Fills the new snapshot's directory `<root>/snapshots/<id>`; `parents` are the parent chain, nearest first. */
@@ -156,7 +222,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
         ...rec,
         name,
         kind: 'committed',
-        labels: { ...rec.labels, ...opts?.labels },
+        // Until the sync behind it covers this commit (trusted at open only then after a reboot).
+        labels: { ...rec.labels, ...opts?.labels, [UNSYNCED_LABEL]: this.syncBehind.labelForCommit() },
         updated: new Date().toISOString(),
       };
       // Written before the active record goes: a crash in between leaves both, and open keeps the committed one.
@@ -216,5 +283,15 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
 function publicInfo(rec: SnapshotRecord): SnapshotInfo {
   const { id: _id, ...info } = rec;
-  return { ...info, labels: { ...info.labels } };
+  // The durability label is the store's own bookkeeping.
+  const { [UNSYNCED_LABEL]: _unsynced, ...labels } = info.labels;
+  return { ...info, labels };
+}
+
+/** What a store is opened with. */
+export interface OpenedStore {
+  meta: MetaStore;
+  syncBehind: SyncBehind;
+  /** Snapshots dropped at open: see `Snapshotter.lostAtOpen`. */
+  lost: string[];
 }

@@ -14,7 +14,7 @@ export class NativeSnapshotter extends BaseSnapshotter {
   readonly type = 'native' as const;
 
   static async open(root: string, opts?: SnapshotterOpenOptions): Promise<NativeSnapshotter> {
-    return new NativeSnapshotter(root, await BaseSnapshotter.openStore(root), opts);
+    return new NativeSnapshotter(root, await BaseSnapshotter.openStore(root, opts), opts);
   }
 
   protected async populate(id: string, _kind: unknown, parents: readonly SnapshotRecord[]): Promise<void> {

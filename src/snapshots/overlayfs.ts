@@ -17,7 +17,7 @@ export class OverlayfsSnapshotter extends BaseSnapshotter {
   readonly type = 'overlayfs' as const;
 
   static async open(root: string, opts?: SnapshotterOpenOptions): Promise<OverlayfsSnapshotter> {
-    return new OverlayfsSnapshotter(root, await BaseSnapshotter.openStore(root), opts);
+    return new OverlayfsSnapshotter(root, await BaseSnapshotter.openStore(root, opts), opts);
   }
 
   protected async populate(id: string, kind: SnapshotKind): Promise<void> {

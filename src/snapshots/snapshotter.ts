@@ -65,7 +65,8 @@ export interface Snapshotter {
 
   /**
    * Turns the active snapshot `key` into the committed snapshot `name`; `key` ceases to exist.
-   * The content must not be mounted writable any more. Throws NotFoundError if `key` is not an
+   * The content must not be mounted writable any more. The caller need not sync the data: see
+   * `flush` (durability follows the commit). Throws NotFoundError if `key` is not an
    * active snapshot, AlreadyExistsError if `name` exists (the caller then removes `key` and
    * reuses `name`).
    */
@@ -97,6 +98,26 @@ export interface Snapshotter {
 
   /** Data directories of the committed parent chain of `key`, nearest parent first. */
   parentDataDirs(key: string): Promise<string[]>;
+
+  /**
+   * Waits until the data of every committed snapshot is on disk. Commits return before that: the
+   * store syncs its filesystem shortly after commits stop, and drops at the next open what a
+   * power loss caught unsynced (`lostAtOpen`). Call before shutting down to leave nothing pending.
+   */
+  flush(): Promise<void>;
+
+  /**
+   * Runs `write` (an unpack filling and committing snapshots) with the sync behind commits held
+   * back until it ends, so the sync does not compete with its writes.
+   */
+  whileWriting<T>(write: () => Promise<T>): Promise<T>;
+
+  /**
+   * Snapshots dropped when this instance opened: committed ones a power loss (a new boot) caught
+   * before the sync behind their commit finished, so their data may be torn, and every snapshot
+   * built on them. Their images must be unpacked again.
+   */
+  readonly lostAtOpen: readonly string[];
 }
 
 export type SnapshotterType = 'overlayfs' | 'native';
@@ -120,4 +141,8 @@ export interface SnapshotterOpenOptions {
    * the change itself stays done.
    */
   onEvent?: (event: SnapshotEvent) => void | Promise<void>;
+  /** The boot this runs in (tests simulate a reboot); `/proc/sys/kernel/random/boot_id` by default. */
+  bootId?: string;
+  /** How long after the last commit the sync behind it starts (tests hold it back); 250 ms by default. */
+  syncBehindDelayMs?: number;
 }

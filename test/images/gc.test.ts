@@ -68,6 +68,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await events.close();
+  await snapshotter.flush();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -89,10 +89,13 @@ describe('unpack faithfulness against umoci', () => {
         })),
       );
       const top = chain[chain.length - 1]?.chainId as string;
-      return withMounted(await sn.view('check', top), async (dir) => ({
+      const seen = await withMounted(await sn.view('check', top), async (dir) => ({
         tree: await describeTree(dir),
         hardlinks: await describeHardlinks(dir),
       }));
+      // Nothing may still write under the work dir when the suite removes it.
+      await sn.flush();
+      return seen;
     };
     if (!unpacked.has(key)) unpacked.set(key, run());
     return unpacked.get(key)!;

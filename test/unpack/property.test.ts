@@ -66,6 +66,9 @@ describe('random layer stacks: overlayfs, native and umoci agree', () => {
       return { tree: await withMounted(await sn.view('check', top), (d) => describeTree(d)) };
     } catch (e) {
       return { error: (e as Error).name };
+    } finally {
+      // Nothing may still write under the work dir when the suite removes it.
+      await sn.flush();
     }
   }
 

@@ -1,6 +1,6 @@
 /** unpackLayers over real snapshotters: diff id verification, sharing by chain id, cleanup on failure. */
 import { createHash } from 'node:crypto';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -8,6 +8,7 @@ import {
   NativeSnapshotter,
   OverlayfsSnapshotter,
   type Snapshotter,
+  type SnapshotterOpenOptions,
 } from '../../src/snapshots/index.js';
 import {
   DiffIdMismatchError,
@@ -38,20 +39,24 @@ async function layerOf(
   };
 }
 
-const kinds: Array<[string, (root: string) => Promise<Snapshotter>]> = [
-  ['overlayfs', (r) => OverlayfsSnapshotter.open(r)],
-  ['native', (r) => NativeSnapshotter.open(r)],
+const kinds: Array<[string, (root: string, opts?: SnapshotterOpenOptions) => Promise<Snapshotter>]> = [
+  ['overlayfs', (r, o) => OverlayfsSnapshotter.open(r, o)],
+  ['native', (r, o) => NativeSnapshotter.open(r, o)],
 ];
 
 for (const [kind, open] of kinds) {
   describe(`unpackLayers (${kind})`, () => {
     let root: string;
     let sn: Snapshotter;
+    /** Other instances a test opened on the same root. */
+    const alsoOpen: Snapshotter[] = [];
     beforeEach(async () => {
       root = await tempRoot(`berth-unpack-${kind}-`);
       sn = await open(root);
     });
     afterEach(async () => {
+      // Nothing may still sync under the root when it is removed.
+      for (const s of [sn, ...alsoOpen.splice(0)]) await s.flush();
       await rm(root, { recursive: true, force: true });
     });
 
@@ -163,12 +168,48 @@ for (const [kind, open] of kinds) {
       await sn.prepare(key, ids[0]);
       await writeFile(join(await sn.dataDir(key), 'partial'), 'half');
       const reopened = await open(root);
+      alsoOpen.push(reopened);
       expect(await removeStaleExtractions(reopened)).toEqual([key]);
       const out = await unpackLayers(reopened, layers);
       expect(out.map((l) => l.reused)).toEqual([true, false]);
       await withMounted(await reopened.view('v', ids[1]), async (d) =>
         expect((await readdir(d)).sort()).toEqual(['a', 'b']),
       );
+    });
+
+    it('the sync behind the commits waits until every layer is written, then runs by itself', async () => {
+      const eager = await open(join(root, 'eager'), { syncBehindDelayMs: 1 });
+      alsoOpen.push(eager);
+      const synced = join(root, 'eager', 'synced');
+      const [first, second] = [
+        await layerOf([{ name: 'a', data: 'A' }]),
+        await layerOf([{ name: 'b', data: 'B' }]),
+      ];
+      let syncedWhileWriting: boolean | undefined;
+      const slow: LayerSource = {
+        ...second!,
+        open: async () => {
+          // Long after the first layer's commit would have triggered the sync on its own.
+          await new Promise((r) => setTimeout(r, 300));
+          syncedWhileWriting = await stat(synced).then(
+            () => true,
+            () => false,
+          );
+          return second!.open();
+        },
+      };
+      await unpackLayers(eager, [first!, slow]);
+      expect(syncedWhileWriting).toBe(false);
+      await expect
+        .poll(
+          () =>
+            stat(synced).then(
+              () => true,
+              () => false,
+            ),
+          { timeout: 10_000 },
+        )
+        .toBe(true);
     });
 
     it('concurrent unpacks of the same image end with one snapshot per layer', async () => {

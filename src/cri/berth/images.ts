@@ -5,6 +5,7 @@
  */
 import { FailedPreconditionError, NotFoundError } from '../../common/errors.js';
 import type { ImageRecord as BerthImage } from '../../events/projections/state.js';
+import { snapshotKind } from '../../snapshots/index.js';
 import type {
   ImageRecord,
   ImageFsInfoResult,
@@ -60,6 +61,14 @@ export class CriImages {
   async status(spec: ImageSpec, verbose: boolean): Promise<ImageStatusResult> {
     const records = this.find(spec.image);
     if (!records) return { info: {} };
+    // An image whose snapshots are gone (dropped after a power loss, say) is reported absent, so
+    // kubelet pulls it again: the pull unpacks it from the content store.
+    const chainId = records[0]!.chainId;
+    if (
+      chainId &&
+      (await snapshotKind(this.deps.node().snapshotter, chainId).catch(() => undefined)) !== 'committed'
+    )
+      return { info: {} };
     const config = await this.deps
       .images()
       .config(records[0]!)
