@@ -126,6 +126,7 @@ async function main(): Promise<void> {
       // Neither side syncs before it answers (Berth syncs behind its commits, containerd 1.6 not at
       // all): a syncfs after each pull, untimed in the ratio, shows how long until the data is on
       // disk, and leaves no writeback to be charged to the next run.
+      const timeline = process.env.BERTH_BENCH_TIMELINE === '1';
       const settle = () => time(async () => void (await execFile('sync', ['--file-system', fs.dir])));
       const synced = { berth: [] as number[], ctr: [] as number[] };
       await settle();
@@ -139,7 +140,17 @@ async function main(): Promise<void> {
               if ('error' in item) throw new Error(item.error.message);
               const tag = 'type' in item && item.type === 'progress' ? item.phase : 'result';
               seen[tag] ??= performance.now() - t0;
+              // BERTH_BENCH_TIMELINE=1: when each layer reached each status (progress is sampled, ≤ 4/s).
+              if (timeline && 'type' in item && item.type === 'progress')
+                item.layers.forEach((l, n) => (seen[`L${n}:${l.status}`] ??= performance.now() - t0));
             }
+            if (timeline)
+              console.log(
+                name,
+                Object.entries(seen)
+                  .map(([k, v]) => `${k}@${v.toFixed(0)}`)
+                  .join(' '),
+              );
             const end = performance.now() - t0;
             const fetchAt = seen.fetch ?? 0;
             const unpackAt = seen.unpack ?? fetchAt;
