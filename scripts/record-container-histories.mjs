@@ -28,6 +28,7 @@ export async function prepareContainerHistories(base, registries) {
   const image = `${registry.host}/record/busybox:latest`;
   let container;
   return {
+    image,
     runs: (api) => [
       {
         name: 'container-create',
