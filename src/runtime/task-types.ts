@@ -1,0 +1,54 @@
+/** The task manager's request, state and on-disk record types (task.ts). */
+import type { Logger } from '../common/logger.js';
+import type { TaskExit } from './exits.js';
+import type { HandlerRegistry } from './handler.js';
+import type { OciSpec } from './oci-types.js';
+
+export interface CreateTaskRequest {
+  id: string;
+  spec: OciSpec;
+  /** CRI log file; its directory must exist. */
+  logPath: string;
+  /** RuntimeClass handler; the registry's default when absent. */
+  runtimeHandler?: string;
+  /** Signal `stop` sends first (the image's StopSignal); SIGTERM by default. */
+  stopSignal?: string;
+  logSizeMax?: number;
+  /** Give the process a stdin held open by conmon, fed by attach sessions. */
+  stdin?: boolean;
+  /** Close that stdin when the first attach session ends (CRI StdinOnce). */
+  stdinOnce?: boolean;
+}
+
+/** What is recorded about a task beside its bundle (`task.json`). */
+export interface TaskMeta {
+  id: string;
+  handler: string;
+  logPath: string;
+  stopSignal: string;
+  cgroupsPath: string;
+  conmonPid: number;
+  createdAt: string;
+  stdin?: boolean;
+  tty?: boolean;
+}
+
+export type TaskStatus = 'created' | 'running' | 'paused' | 'stopped';
+
+export interface TaskState {
+  id: string;
+  status: TaskStatus;
+  /** Init pid while it lives (0 once stopped). */
+  pid: number;
+  conmonPid: number;
+  handler: string;
+  logPath: string;
+  exit?: TaskExit;
+}
+
+export interface TaskManagerOptions {
+  root: string;
+  handlers: HandlerRegistry;
+  conmonPath?: string;
+  logger?: Logger;
+}
