@@ -197,9 +197,12 @@ export class SandboxManager {
 
   /** Stops the sandbox: its network is torn down, its namespaces stay until remove. Idempotent. */
   async stop(id: string): Promise<void> {
-    await this.detachNetwork(id);
+    assertSandboxId(id);
+    await this.opts.network.del(id);
+    // The attachment's end and the new state in one durable write (detachNetwork's, merged).
     const record = await this.store.get(id);
-    if (record && record.state !== 'notready') {
+    if (record && (record.network || record.state !== 'notready')) {
+      delete record.network;
       record.state = 'notready';
       await this.store.put(record);
     }
