@@ -36,6 +36,7 @@ import { SandboxService } from './sandboxes.js';
 import { ContainerService } from './containers.js';
 import { startCriGateway, type CriGateway } from '../cri/berth/gateway.js';
 import { ExitMonitor } from './exit-monitor.js';
+import { recordLostSnapshots } from './lost-snapshots.js';
 import { testHooksEnabled } from '../common/crash-hooks.js';
 import { crashHookInterceptor } from './test-hooks.js';
 import { stepTimingInterceptor } from './step-timing.js';
@@ -135,11 +136,7 @@ export class Daemon {
     this.services = await startEmbeddedServices(config, layout, this.log.child({ component: 'embedded' }));
     await this.events.startRelay(this.services.natsUrl);
     this.node = await openNodeServices(config, layout, this.events, this.log);
-    if (this.node.snapshotter.lostAtOpen.length > 0)
-      this.log.warn(
-        { snapshots: this.node.snapshotter.lostAtOpen },
-        'the machine went down before these snapshots reached the disk: dropped; their images unpack again on the next pull (the next collection records the removals)',
-      );
+    await recordLostSnapshots(this.node);
     this.imageService = new ImageService(this.transitions, this.node);
     await this.connectWorker();
     this.runtimes = (await this.runNodeInfoWorkflow()).runtimes;
