@@ -151,6 +151,18 @@ export async function readCgroupStatsAt(
   };
 }
 
+/** Whether the cgroup is frozen or freezing (v1 freezer, v2 `cgroup.freeze`); false when it does not exist. */
+export async function isFrozen(path: string): Promise<boolean> {
+  try {
+    if (await isCgroupV2())
+      return (await readFile(join(CGROUP_ROOT, path, 'cgroup.freeze'), 'utf8')).trim() === '1';
+    return (await readFile(join(CGROUP_ROOT, 'freezer', path, 'freezer.state'), 'utf8')).trim() !== 'THAWED';
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
 /** Reads one cgroup file of a controller (v1) or the unified hierarchy (v2); for tests and diagnostics. */
 export async function readCgroupFile(path: string, controller: string, file: string): Promise<string> {
   const dir = (await isCgroupV2()) ? join(CGROUP_ROOT, path) : join(CGROUP_ROOT, controller, path);

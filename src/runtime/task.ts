@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../common/errors.js';
 import { KeyedMutex } from '../common/keyed-mutex.js';
 import { silentLogger, type Logger } from '../common/logger.js';
-import { readCgroupStats, removeCgroup, type CgroupStats } from './cgroups.js';
+import { isFrozen, readCgroupStats, removeCgroup, type CgroupStats } from './cgroups.js';
 import { attachToConmon, type AttachStreams } from './attach.js';
 import { launchConmon } from './conmon.js';
 import { reopenLogThroughConmon, resizeThroughConmon } from './control.js';
@@ -325,6 +325,11 @@ export class TaskManager {
     await removeCgroup(meta.cgroupsPath).catch((err: unknown) =>
       this.log.warn({ id, err }, 'cgroup left behind'),
     );
+  }
+
+  /** Whether the task's cgroup is frozen (paused, by Berth or behind its back); NotFoundError without a task. */
+  async frozen(id: string): Promise<boolean> {
+    return isFrozen((await this.meta(id)).cgroupsPath);
   }
 
   async pause(id: string): Promise<void> {

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
+import { execFile } from '../../src/common/exec.js';
 import { BERTH_CLI, runCli, testEnv } from '../helpers/berthd.js';
 import type { ContainerStatus } from '../../src/daemon/containers.js';
 import type { BerthEvent } from '../../src/events/index.js';
@@ -161,6 +162,19 @@ describe('stop with a grace period', () => {
     expect(exits).toHaveLength(1);
     expect(exits[0]!.data).toMatchObject({ exitCode: 7, oomKilled: false });
     await cli('rm', id);
+  }, 120_000);
+
+  it("stop thaws a paused container first, also one paused behind Berth's back", async () => {
+    const handles = ['sh', '-c', 'trap "exit 7" TERM; echo ready; while true; do sleep 0.1; done'];
+    const byBerth = await runDetached(env.image, ...handles);
+    const behind = await runDetached(env.image, ...handles);
+    expect((await cli('pause', byBerth)).code).toBe(0);
+    await execFile('runc', ['--root', `${env.berthd.state}/runc`, 'pause', behind]);
+    for (const id of [byBerth, behind]) {
+      const r = await cli('stop', '-t', '30', id, '--json');
+      expect(JSON.parse(r.stdout)).toMatchObject({ state: 'exited', exitCode: 7 });
+      await cli('rm', id);
+    }
   }, 120_000);
 
   it('a process that ignores SIGTERM is killed after the grace period', async () => {

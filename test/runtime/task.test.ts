@@ -57,7 +57,9 @@ describe('tasks under conmon + runc', () => {
     expect((await fx.manager.state(id)).status).toBe('running');
     await fx.manager.pause(id);
     expect((await fx.manager.state(id)).status).toBe('paused');
+    expect(await fx.manager.frozen(id)).toBe(true);
     await fx.manager.resume(id);
+    expect(await fx.manager.frozen(id)).toBe(false);
     expect((await fx.manager.state(id)).status).toBe('running');
     await expect(fx.manager.delete(id)).rejects.toThrow(FailedPreconditionError);
     await fx.manager.delete(id, true);
@@ -100,6 +102,7 @@ describe('tasks under conmon + runc', () => {
   it('delete is idempotent and unknown tasks are NotFound', async () => {
     await fx.manager.delete('never-existed');
     await expect(fx.manager.state('never-existed')).rejects.toThrow(NotFoundError);
+    await expect(fx.manager.frozen('never-existed')).rejects.toThrow(NotFoundError);
     await expect(fx.manager.start('never-existed')).rejects.toThrow(NotFoundError);
   });
 
