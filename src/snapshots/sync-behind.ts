@@ -30,8 +30,15 @@ interface SyncedMark {
   epoch: number;
 }
 
+/**
+ * The kernel's id of this boot. Where it cannot be read, every boot looks alike: unsynced commits
+ * are then trusted after a power loss too (what containerd always does), rather than refusing to open.
+ */
 export async function currentBootId(): Promise<string> {
-  return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+  return readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+    (text) => text.trim(),
+    () => 'unknown-boot',
+  );
 }
 
 /** What an unsynced label says; undefined when it is not one Berth wrote. */
