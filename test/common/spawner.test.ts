@@ -58,18 +58,32 @@ describe('exec through the spawner', () => {
     );
   });
 
-  it('fails the calls in flight when the spawner dies, then spawns directly', async () => {
+  it('fails the calls in flight when the spawner dies, spawns directly meanwhile, then starts a new one', async () => {
     const doomed = await Spawner.start();
     useSpawner(doomed);
+    const childPid = () => (doomed as unknown as { child?: { pid: number } }).child?.pid;
     try {
       const inFlight = execFile('sleep', ['5']);
-      const pid = (doomed as unknown as { child: { pid: number } }).child.pid;
+      const pid = childPid()!;
       process.kill(pid, 'SIGKILL');
       await expect(inFlight).rejects.toThrow(/spawner process exited/);
       expect(doomed.alive).toBe(false);
-      expect(await execFile('echo', ['direct'])).toBe('direct\n');
+      const direct = (await execFile('sh', ['-c', 'echo $PPID'])).trim();
+      expect(Number(direct)).toBe(process.pid);
+      await expect.poll(() => doomed.alive, { timeout: 10_000 }).toBe(true);
+      expect(childPid()).not.toBe(pid);
+      const through = (await execFile('sh', ['-c', 'echo $PPID'])).trim();
+      expect(Number(through)).toBe(childPid());
     } finally {
+      doomed.stop();
       useSpawner(spawner);
     }
+  });
+
+  it('is not started again after stop', async () => {
+    const stopped = await Spawner.start();
+    stopped.stop();
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(stopped.alive).toBe(false);
   });
 });
