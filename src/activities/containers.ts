@@ -4,7 +4,7 @@
  * crash finishes the work instead of doing it twice. Events go through recordEvent (keyed by the
  * workflow step) except exits, which share a key with the exit monitor (task-exits.ts).
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { FailedPreconditionError, NotFoundError } from '../common/errors.js';
@@ -56,7 +56,6 @@ export async function releaseExitedContainer(
 
 export function createContainerActivities(ctx: ActivityContext) {
   const teardowns = new KeyedMutex();
-  const rootfsOf = (id: string) => rootfsDir(ctx, id);
 
   const taskState = async (id: string): Promise<TaskState | undefined> =>
     ctx.tasks.state(id).catch((err: unknown) => {
@@ -78,7 +77,7 @@ export function createContainerActivities(ctx: ActivityContext) {
     /** Prepares the writable snapshot on the image's top layer and mounts it as the rootfs. */
     async containerPrepareRootfs(req: { namespace: string; id: string; chainId: string }): Promise<string> {
       const key = snapshotKeyOf(req.id);
-      const target = rootfsOf(req.id);
+      const target = rootfsDir(ctx, req.id);
       const exists = await ctx.snapshotter.stat(key).then(
         () => true,
         () => false,
@@ -99,7 +98,7 @@ export function createContainerActivities(ctx: ActivityContext) {
     /** Unmounts and removes the rootfs snapshot and the container's directory (its default log too). */
     async containerRemoveRootfs(ref: ContainerRef): Promise<void> {
       const key = snapshotKeyOf(ref.id);
-      const target = rootfsOf(ref.id);
+      const target = rootfsDir(ctx, ref.id);
       await unmountRootfs(target);
       const exists = await ctx.snapshotter.stat(key).then(
         () => true,
@@ -200,19 +199,8 @@ export function createContainerActivities(ctx: ActivityContext) {
     async containerSignal(req: ContainerRef & { kill: boolean }): Promise<ContainerExit | null> {
       const exited = await recordExit(req);
       if (exited) return exited;
-      // NotFoundError without a task. A frozen task takes no signal: thaw it first. Its cgroup
-      // says so without a runtime call (one process spawn less when stopping), pauses made
-      // behind Berth's back included.
-      if (await ctx.tasks.frozen(req.id)) await ctx.tasks.resume(req.id);
-      const meta = JSON.parse(await readFile(join(ctx.tasks.taskDir(req.id), 'task.json'), 'utf8')) as {
-        stopSignal?: string;
-      };
-      const signal = req.kill ? 'SIGKILL' : (meta.stopSignal ?? 'SIGTERM');
-      await ctx.tasks.kill(req.id, signal, req.kill).catch(async (err: unknown) => {
-        // The task may exit between the look and the kill: that is what we wanted.
-        if (await ctx.tasks.readExit(req.id)) return;
-        throw err;
-      });
+      // NotFoundError without a task; a frozen one is thawed first (no runtime call to find out).
+      await ctx.tasks.signalStop(req.id, { kill: req.kill });
       return null;
     },
 

@@ -8,8 +8,10 @@
  */
 import { spawn } from 'node:child_process';
 import { open, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { FailedPreconditionError, UnavailableError } from '../common/errors.js';
+import { isRunning } from '../common/proc.js';
 
 export interface ConmonOptions {
   conmonPath: string;
@@ -142,4 +144,16 @@ export async function launchConmon(o: ConmonOptions): Promise<number> {
   } finally {
     await errFile.close();
   }
+}
+
+/**
+ * SIGKILLs the conmon of container `id` in `bundleDir` if it still runs (after a failed create, a
+ * killed container, a lost runtime): `knownPid`, else the pid conmon wrote into the bundle. Only a
+ * process whose command line names the container is killed, so a pid reused since is left alone.
+ */
+export async function killConmon(bundleDir: string, id: string, knownPid = 0): Promise<void> {
+  const pid = knownPid || Number(await readFile(join(bundleDir, 'conmon.pid'), 'utf8').catch(() => '0'));
+  if (!pid || !isRunning(pid)) return;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (cmdline.includes(id)) process.kill(pid, 'SIGKILL');
 }

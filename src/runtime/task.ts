@@ -14,7 +14,7 @@ import { KeyedMutex } from '../common/keyed-mutex.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { isFrozen, readCgroupStats, removeCgroup, type CgroupStats } from './cgroups.js';
 import { attachToConmon, type AttachStreams } from './attach.js';
-import { launchConmon } from './conmon.js';
+import { killConmon, launchConmon } from './conmon.js';
 import { reopenLogThroughConmon, resizeThroughConmon } from './control.js';
 import { execProcess, execSync, type ExecSyncRequest, type ExecSyncResult } from './exec.js';
 import { ExitWatcher, readExitFile, waitForExit, type TaskExit } from './exits.js';
@@ -36,16 +36,6 @@ const pathExists = (path: string): Promise<boolean> =>
     () => true,
     () => false,
   );
-
-function isAlive(pid: number): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Creates and drives tasks. Semantics: `create` leaves the container created (not started) with conmon
@@ -99,6 +89,14 @@ export class TaskManager {
     }
   }
 
+  /** The task's record; undefined when there is no task. */
+  private metaIfAny(id: string): Promise<TaskMeta | undefined> {
+    return this.meta(id).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+  }
+
   private async handlerOf(id: string): Promise<{ meta: TaskMeta; handler: RuntimeHandler }> {
     const meta = await this.meta(id);
     const handler = this.handlers.get(meta.handler);
@@ -109,13 +107,13 @@ export class TaskManager {
   /** The exit of `id` with OOM evidence (conmon's oom marker or the cgroup's oom_kill counter); undefined while it runs. */
   async readExit(id: string): Promise<TaskExit | undefined> {
     // conmon writes `<id>.XXXXXX` and renames it into place: only names of tasks we hold count.
-    if (!(await pathExists(join(this.taskDir(id), 'task.json')))) return undefined;
+    const meta = await this.meta(id).catch(() => undefined);
+    if (!meta) return undefined;
     const exit = await readExitFile(this.exitDir, id);
     if (!exit) return undefined;
     let oomKilled = await pathExists(join(this.taskDir(id), 'persist', 'oom'));
     if (!oomKilled) {
-      const meta = await this.meta(id).catch(() => undefined);
-      const stats = meta ? await readCgroupStats(meta.cgroupsPath).catch(() => undefined) : undefined;
+      const stats = await readCgroupStats(meta.cgroupsPath).catch(() => undefined);
       oomKilled = (stats?.oomKills ?? 0) > 0;
     }
     return { id, exitCode: exit.exitCode, exitedAt: exit.exitedAt, oomKilled };
@@ -183,8 +181,7 @@ export class TaskManager {
     } catch (err) {
       // Leave nothing behind: the runtime's record, conmon, the cgroup, the bundle.
       await handler.delete(req.id, true).catch(() => undefined);
-      const conmonPid = Number(await readFile(join(dir, 'conmon.pid'), 'utf8').catch(() => '0'));
-      if (isAlive(conmonPid)) process.kill(conmonPid, 'SIGKILL');
+      await killConmon(dir, req.id);
       await removeCgroup(req.spec.linux.cgroupsPath).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
       await rm(join(this.exitDir, req.id), { force: true });
@@ -225,20 +222,36 @@ export class TaskManager {
    * process of the container if it is still running after `timeoutMs`. Returns the exit.
    */
   async stop(id: string, timeoutMs: number, signal?: string): Promise<TaskExit> {
-    const { meta, handler } = await this.handlerOf(id);
+    await this.meta(id);
     const already = await this.readExit(id);
     if (already) return already;
-    const rs = await handler.state(id);
-    if (rs?.status === 'paused') await handler.resume(id);
     if (timeoutMs > 0) {
-      await handler.kill(id, signal ?? meta.stopSignal).catch((err: unknown) => this.ignoreNotRunning(err));
+      await this.signalStop(id, { kill: false, ...(signal ? { signal } : {}) }).catch((err: unknown) =>
+        this.ignoreNotRunning(err),
+      );
       const exit = await this.wait(id, timeoutMs);
       if (exit) return exit;
     }
-    await handler.kill(id, 'SIGKILL', true).catch((err: unknown) => this.ignoreNotRunning(err));
+    await this.signalStop(id, { kill: true }).catch((err: unknown) => this.ignoreNotRunning(err));
     const exit = await this.wait(id, 30_000);
     if (!exit) throw new FailedPreconditionError(`task ${id} did not exit 30 s after SIGKILL`);
     return exit;
+  }
+
+  /**
+   * Sends the stop signal (the given one, else the task's) or, with `kill`, SIGKILL to every
+   * process. A frozen task takes no signal, so it is thawed first: its cgroup says so without a
+   * runtime call, pauses made behind Berth's back included. A task that exits meanwhile is fine.
+   */
+  async signalStop(id: string, opts: { kill: boolean; signal?: string }): Promise<void> {
+    const { meta, handler } = await this.handlerOf(id);
+    if (await isFrozen(meta.cgroupsPath)) await handler.resume(id);
+    const signal = opts.kill ? 'SIGKILL' : (opts.signal ?? meta.stopSignal);
+    await handler.kill(id, signal, opts.kill).catch(async (err: unknown) => {
+      // The task may exit between the look and the kill: that is what was wanted.
+      if (await this.readExit(id)) return;
+      throw err;
+    });
   }
 
   private ignoreNotRunning(err: unknown): void {
@@ -259,10 +272,7 @@ export class TaskManager {
    */
   release(id: string): Promise<boolean> {
     return this.exclusive.run(id, async () => {
-      const meta = await this.meta(id).catch((err: unknown) => {
-        if (err instanceof NotFoundError) return undefined;
-        throw err;
-      });
+      const meta = await this.metaIfAny(id);
       if (!meta) return false;
       const marker = join(this.taskDir(id), RELEASED_MARKER);
       if (await pathExists(marker)) return true;
@@ -282,13 +292,8 @@ export class TaskManager {
    */
   delete(id: string, force = false): Promise<void> {
     return this.exclusive.run(id, async () => {
-      let meta: TaskMeta;
-      try {
-        meta = await this.meta(id);
-      } catch (err) {
-        if (err instanceof NotFoundError) return;
-        throw err;
-      }
+      const meta = await this.metaIfAny(id);
+      if (!meta) return;
       if (!(await pathExists(join(this.taskDir(id), RELEASED_MARKER)))) {
         // An exit file settles it without asking the runtime (one process spawn less on the hot path).
         if (!(await this.readExit(id))) {
@@ -316,12 +321,7 @@ export class TaskManager {
     await handler.ensureUsable();
     await handler.delete(id, true);
     // conmon exits right after writing the exit file; one still there is stray.
-    const conmonPid =
-      meta.conmonPid || Number(await readFile(join(this.taskDir(id), 'conmon.pid'), 'utf8').catch(() => '0'));
-    if (isAlive(conmonPid)) {
-      const cmdline = await readFile(`/proc/${conmonPid}/cmdline`, 'utf8').catch(() => '');
-      if (cmdline.includes(id)) process.kill(conmonPid, 'SIGKILL');
-    }
+    await killConmon(this.taskDir(id), id, meta.conmonPid);
     await removeCgroup(meta.cgroupsPath).catch((err: unknown) =>
       this.log.warn({ id, err }, 'cgroup left behind'),
     );
