@@ -3,8 +3,9 @@
  * updated with the result after ADD, so DEL gets the same config and arguments as ADD even
  * after a crash, a restart, or a change in the conf dir.
  */
-import { mkdir, open, readFile, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
+import { replaceFileDurably } from '../common/durable-file.js';
 import { BerthError, InvalidArgumentError, errorMessage } from '../common/errors.js';
 import type { NetworkConfList } from './conflist.js';
 import type { CniResult } from './types.js';
@@ -52,21 +53,7 @@ export class AttachmentCache {
     const file = this.file(entry.containerId, entry.ifName);
     const dir = path.dirname(file);
     await mkdir(dir, { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(entry));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-    const dh = await open(dir, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
+    await replaceFileDurably(file, JSON.stringify(entry));
   }
 
   /** The record, or undefined when the attachment was never started or is fully deleted. */

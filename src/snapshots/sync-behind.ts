@@ -14,9 +14,9 @@
  * otherwise its data may be torn, and it is dropped with everything built on it. In the boot that
  * wrote it an unsynced snapshot is fine (its data is in the page cache) and a sync is scheduled.
  */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { replaceFileDurably } from '../common/durable-file.js';
 import { execFile } from '../common/exec.js';
 
 /** The label a commit carries until a sync is known to cover it. */
@@ -167,22 +167,7 @@ export class SyncBehind {
 
   /** Written atomically and durably: the mark claims data is on disk, so it must be too. */
   private async writeMark(mark: SyncedMark): Promise<void> {
-    const file = join(this.root, 'synced');
-    const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(`${mark.boot}:${mark.epoch}\n`);
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-    const dir = await open(this.root, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await replaceFileDurably(join(this.root, 'synced'), `${mark.boot}:${mark.epoch}\n`);
     this.synced = mark;
   }
 }
