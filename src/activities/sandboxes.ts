@@ -19,9 +19,8 @@ type Ctx = Pick<ActivityContext, 'events' | 'sandboxes' | 'handlers' | 'layout'>
 
 export function createSandboxActivities(ctx: Ctx) {
   const manager = ctx.sandboxes;
-  const locks = new KeyedMutex();
   /** Serializes read-projection-then-append per sandbox, so two runs cannot both append. */
-  const locked = <T>(id: string, fn: () => Promise<T>): Promise<T> => locks.run(id, fn);
+  const locks = new KeyedMutex();
   const projected = (ref: SandboxRef): SandboxProjection | undefined =>
     ctx.events.projections.get('sandboxes', ref.namespace, ref.id);
   /** Appends `topic` unless `done(projection)` says the log already has its effect. */
@@ -62,7 +61,7 @@ export function createSandboxActivities(ctx: Ctx) {
       }
       const record = await manager.register(req.id, config);
       const md = record.config.metadata;
-      await locked(req.id, () =>
+      await locks.run(req.id, () =>
         recordUnless(
           req,
           '/sandboxes/create',
@@ -115,7 +114,7 @@ export function createSandboxActivities(ctx: Ctx) {
       const record = await manager.attachNetwork(ref.id);
       // Test-only: the node is attached and ready, the log does not know yet.
       crashPoint(ctx.layout.root, 'sandboxAttachNetwork:attached');
-      await locked(ref.id, async () => {
+      await locks.run(ref.id, async () => {
         if (record.network) {
           await recordUnless(
             ref,
@@ -137,7 +136,7 @@ export function createSandboxActivities(ctx: Ctx) {
     /** CNI DEL and state notready. */
     async sandboxStop(ref: SandboxRef): Promise<void> {
       await manager.stop(ref.id);
-      await locked(ref.id, async () => {
+      await locks.run(ref.id, async () => {
         await recordUnless(ref, '/network/detach', { sandboxId: ref.id }, (p) => p?.network === undefined);
         await recordUnless(ref, '/sandboxes/stop', { id: ref.id }, (p) => !p || p.state === 'notready');
       });
@@ -146,7 +145,7 @@ export function createSandboxActivities(ctx: Ctx) {
     /** Everything goes (DEL first, while the namespace exists); also the undo of a failed create. */
     async sandboxRemove(ref: SandboxRef): Promise<void> {
       await manager.remove(ref.id);
-      await locked(ref.id, async () => {
+      await locks.run(ref.id, async () => {
         await recordUnless(ref, '/network/detach', { sandboxId: ref.id }, (p) => p?.network === undefined);
         await recordUnless(ref, '/sandboxes/delete', { id: ref.id }, (p) => p === undefined);
       });

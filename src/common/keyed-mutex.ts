@@ -16,9 +16,4 @@ export class KeyedMutex {
     });
     return result;
   }
-
-  /** Keys with an operation queued or running (for tests). */
-  get size(): number {
-    return this.tails.size;
-  }
 }

@@ -32,7 +32,7 @@ const CHILD = [
   .find((f) => existsSync(f));
 
 /** How long after an unexpected exit the spawner is started again (and at most how often). */
-export const RESPAWN_DELAY_MS = 1_000;
+const RESPAWN_DELAY_MS = 1_000;
 
 async function forkChild(): Promise<ChildProcess> {
   if (!CHILD) throw new Error('spawner-child.js is not built (run node scripts/build.mjs)');

@@ -96,8 +96,10 @@ export class CriImages {
     return imageId(record);
   }
 
-  /** Removes every name of the image (CRI removes an image with all its tags). */
-  /** Refused while a container uses the image (by digest): kubelet removes containers first. */
+  /**
+   * Removes every name of the image (CRI removes an image with all its tags). Refused while a
+   * container uses the image (by digest): kubelet removes containers first.
+   */
   async remove(spec: ImageSpec): Promise<void> {
     const records = this.find(spec.image);
     if (!records) throw new NotFoundError(`image "${spec.image}" not found`);
