@@ -17,6 +17,13 @@ import {
 } from './store.js';
 import { openWriter, type IngestMeta, type StoreLayout } from './writer.js';
 
+/**
+ * Read size for blob streams. Layers are read whole and fast: with the 64 KiB default, each read
+ * was a thread-pool round trip and a trip through the decompressor and the tar parser, about
+ * 50 ms of main-thread time per 100 MB layer.
+ */
+const READ_CHUNK_BYTES = 1024 * 1024;
+
 function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
 }
@@ -58,7 +65,9 @@ export class FsContentStore implements ContentStore, StoreLayout {
 
   async readStream(digest: Digest, range?: ByteRange): Promise<Readable> {
     const { size } = await this.info(digest);
-    if (!range) return createReadStream(this.blobPath(digest));
+    // Sized to the blob, so a small manifest does not get a 1 MiB buffer.
+    const highWaterMark = Math.max(16 * 1024, Math.min(size, READ_CHUNK_BYTES));
+    if (!range) return createReadStream(this.blobPath(digest), { highWaterMark });
     const { offset, length } = range;
     if (!Number.isInteger(offset) || offset < 0 || offset > size) {
       throw new InvalidArgumentError(`range offset ${offset} is outside ${digest} (${size} bytes)`);
@@ -68,7 +77,11 @@ export class FsContentStore implements ContentStore, StoreLayout {
     }
     const end = length === undefined ? size : offset + length;
     if (end === offset) return Readable.from([]);
-    return createReadStream(this.blobPath(digest), { start: offset, end: end - 1 });
+    return createReadStream(this.blobPath(digest), {
+      start: offset,
+      end: end - 1,
+      highWaterMark,
+    });
   }
 
   async readAll(digest: Digest): Promise<Buffer> {
