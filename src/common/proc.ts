@@ -27,3 +27,17 @@ export function isRunning(pid: number | string): boolean {
   const s = procStat(pid);
   return s !== undefined && s.state !== 'Z' && s.state !== 'X';
 }
+
+/**
+ * The process's file mode creation mask, read from /proc (since Linux 4.7). `process.umask()`
+ * reads it by setting it to 0 and back, which a thread creating a file meanwhile would see.
+ * Undefined where /proc does not say.
+ */
+export function currentUmask(): number | undefined {
+  try {
+    const m = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? parseInt(m[1] as string, 8) : undefined;
+  } catch {
+    return undefined;
+  }
+}

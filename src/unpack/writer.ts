@@ -17,6 +17,7 @@ import { chmod, lchown, link, lstat, lutimes, mkdir, readdir, rm, symlink } from
 import type { Readable } from 'node:stream';
 import type { Header } from 'tar-stream';
 import { execFile } from '../common/exec.js';
+import { currentUmask } from '../common/proc.js';
 import { InvalidLayerEntryError, UnsafeLayerEntryError } from './errors.js';
 import { entryXattrs } from './pax.js';
 import type { SysOps } from './sysops.js';
@@ -82,6 +83,8 @@ function metaOf(h: Header): Meta {
 export class LayerWriter {
   entries = 0;
   private currentEntry = '';
+  /** Mode bits open(2) would clear from a new file; all of them if unknown (then every file gets fchmod). */
+  private readonly umask = currentUmask() ?? 0o7777;
 
   constructor(
     private readonly view: LayerView,
@@ -167,19 +170,26 @@ export class LayerWriter {
    */
   private async file(rel: string, meta: Meta, body: Readable): Promise<void> {
     const abs = this.view.abs(rel);
+    // Most files are root's with plain permission bits the umask leaves alone: open(2) then
+    // creates them with their final mode and an fchmod per file is saved. Otherwise the mode is
+    // set after the chown, which would clear setuid/setgid.
+    const modeAtOpen = meta.uid === 0 && meta.gid === 0 && (meta.mode & (0o7000 | this.umask)) === 0;
+    const createMode = modeAtOpen ? meta.mode : 0o600;
     let fd: number;
     try {
-      fd = openSync(abs, FILE_FLAGS, 0o600);
+      fd = openSync(abs, FILE_FLAGS, createMode);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       await this.replace(rel);
-      fd = openSync(abs, FILE_FLAGS, 0o600);
+      fd = openSync(abs, FILE_FLAGS, createMode);
     }
     if (this.view.lowers.length > 0) this.view.forget(rel); // it may hide a lower directory
     try {
       for await (const chunk of body) writeAll(fd, chunk as Buffer);
-      if (meta.uid !== 0 || meta.gid !== 0) fchownSync(fd, meta.uid, meta.gid);
-      fchmodSync(fd, meta.mode);
+      if (!modeAtOpen) {
+        if (meta.uid !== 0 || meta.gid !== 0) fchownSync(fd, meta.uid, meta.gid);
+        fchmodSync(fd, meta.mode);
+      }
       if (meta.xattrs.size > 0) await this.setXattrs(abs, meta);
       futimesSync(fd, meta.atime, meta.mtime);
     } finally {
