@@ -41,6 +41,7 @@ import { testHooksEnabled } from '../common/crash-hooks.js';
 import { crashHookInterceptor } from './test-hooks.js';
 import { stepTimingInterceptor } from './step-timing.js';
 import { Spawner } from '../common/spawner.js';
+import { prestartLayerDecoder } from '../unpack/index.js';
 import { spawnerInUse, useSpawner } from '../common/exec.js';
 
 export const BERTHD_VERSION = berthVersion();
@@ -124,6 +125,8 @@ export class Daemon {
     // Forked while this process is still small; every program berthd runs later forks from it.
     this.spawner = await Spawner.start();
     useSpawner(this.spawner);
+    // Started now rather than by the first large layer, which would wait tens of milliseconds for it.
+    prestartLayerDecoder();
 
     // The log opens before any service starts (a foreign or damaged log is refused with nothing
     // started) and before the worker (no activity runs without it); its relay starts once NATS is up.

@@ -6,9 +6,9 @@
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { compressionOf, decompress } from './decompress.js';
 import { BerthError } from '../common/errors.js';
-import { sha256Meter } from '../common/sha256-meter.js';
+import { decodeLayer } from './decode.js';
+import { compressionOf } from './decompress.js';
 import { CorruptLayerError, DiffIdMismatchError, UnsafeLayerEntryError } from './errors.js';
 import { installPaxXattrDecoder } from './pax.js';
 import { SysOps } from './sysops.js';
@@ -32,6 +32,8 @@ export interface ApplyOptions {
   maxEntries?: number;
   /** Called with the uncompressed byte count as the layer is read (for activity heartbeats). */
   onProgress?: (uncompressedBytes: number) => void;
+  /** The blob's size, if known (small layers are decoded without the decoding thread). */
+  compressedSize?: number;
   /**
    * The mknod/xattr helper to use, owned by the caller (who closes it): one for all the layers of
    * an image instead of a perl process started per layer. Default: one of its own for this layer.
@@ -64,10 +66,12 @@ export async function applyLayer(
     throw new Error('applyLayer: lowerDirs only apply to overlay mode');
   }
   const maxEntries = opts.maxEntries ?? 1_000_000;
-  const hasher = sha256Meter(opts.onProgress);
-  const { output, done: decompressed } = decompress(source, compression);
+  const { output, result: decoded } = decodeLayer(source, compression, {
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+    ...(opts.compressedSize !== undefined ? { compressedSize: opts.compressedSize } : {}),
+  });
   const extract = tar.extract();
-  const parsing = pipeline(output, hasher, extract);
+  const parsing = pipeline(output, extract);
   parsing.catch(() => undefined);
 
   const sys = opts.sys ?? new SysOps();
@@ -89,19 +93,18 @@ export async function applyLayer(
       }
     } catch (err) {
       output.destroy();
-      throw await explain(err, current, decompressed);
+      throw await explain(err, current, decoded);
     }
     try {
-      await Promise.all([parsing, decompressed]);
+      await Promise.all([parsing, decoded]);
     } catch (err) {
-      throw await explain(err, current, decompressed);
+      throw await explain(err, current, decoded);
     }
     await writer.finish();
   } finally {
     if (opts.sys === undefined) await sys.close();
   }
-  const diffId = hasher.digest();
-  const size = hasher.bytes();
+  const { diffId, size } = await decoded;
   if (opts.expectedDiffId !== undefined && opts.expectedDiffId !== diffId)
     throw new DiffIdMismatchError(opts.expectedDiffId, diffId);
   return { diffId, size, entries: writer.entries };
@@ -112,9 +115,9 @@ export async function applyLayer(
  * they are, the decompressor's reason for a broken stream, a tar parse error as CorruptLayerError,
  * and a filesystem error with the entry it happened on.
  */
-async function explain(err: unknown, entry: string, decompressed: Promise<void>): Promise<Error> {
+async function explain(err: unknown, entry: string, decoded: Promise<unknown>): Promise<Error> {
   if (err instanceof BerthError) return err;
-  const why = await decompressed.then(
+  const why = await decoded.then(
     () => undefined,
     (e: unknown) => e,
   );

@@ -31,7 +31,7 @@ export function compressionOf(mediaType: string): Compression {
 }
 
 /** The path of a file stream that has read nothing and covers the whole file, or undefined. */
-function wholeFileOf(source: Readable): string | undefined {
+export function wholeFileOf(source: Readable): string | undefined {
   if (!(source instanceof ReadStream) || typeof source.path !== 'string') return undefined;
   // Node's typings omit the range a file stream was opened with.
   const { start, end } = source as ReadStream & { start?: number; end?: number };

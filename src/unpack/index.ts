@@ -8,6 +8,7 @@ export {
   type UnpackedLayer,
 } from './unpacker.js';
 export { compressionOf, type Compression } from './decompress.js';
+export { prestartLayerDecoder } from './decode.js';
 export { SysOps } from './sysops.js';
 export type { ApplyMode } from './view.js';
 export * from './errors.js';

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from '../../src/common/exec.js';
 import { NativeSnapshotter, OverlayfsSnapshotter, type Snapshotter } from '../../src/snapshots/index.js';
+import { decodeCounts } from '../../src/unpack/decode.js';
 import { unpackLayers } from '../../src/unpack/index.js';
 import { withMounted } from '../snapshots/helpers.js';
 import { BASE_LAYER, MIDDLE_LAYER, TOP_LAYER } from './fixtures.js';
@@ -40,7 +41,8 @@ const OVERLAY_HARDLINKS = [
   ['usr/bin/wall', 'usr/bin/write'],
 ];
 
-type Unpacked = { tree: Record<string, TreeNode>; hardlinks: string[][] };
+/** `decodedOnThread`: how many of its layers went to the decoding thread. */
+type Unpacked = { tree: Record<string, TreeNode>; hardlinks: string[][]; decodedOnThread: number };
 
 describe('unpack faithfulness against umoci', () => {
   let work: string;
@@ -80,6 +82,7 @@ describe('unpack faithfulness against umoci', () => {
     const run = async (): Promise<Unpacked> => {
       const { image, mediaTypes } = layouts[layoutName];
       const sn = await open(join(work, `sn-${key}`));
+      const threadBefore = decodeCounts.worker;
       const chain = await unpackLayers(
         sn,
         image!.diffIds.map((diffId, i) => ({
@@ -92,6 +95,7 @@ describe('unpack faithfulness against umoci', () => {
       const seen = await withMounted(await sn.view('check', top), async (dir) => ({
         tree: await describeTree(dir),
         hardlinks: await describeHardlinks(dir),
+        decodedOnThread: decodeCounts.worker - threadBefore,
       }));
       // Nothing may still write under the work dir when the suite removes it.
       await sn.flush();
@@ -122,9 +126,10 @@ describe('unpack faithfulness against umoci', () => {
   ];
   for (const [name, open, expectedHardlinks] of cases) {
     it(`${name}: the mounted tree equals umoci's (type, mode, owner, size, content, link, device, xattrs, hardlinks)`, async () => {
-      const { tree, hardlinks } = await unpack(name, open, 'gzip');
+      const { tree, hardlinks, decodedOnThread } = await unpack(name, open, 'gzip');
       expect(tree).toEqual(reference);
       expect(hardlinks).toEqual(expectedHardlinks());
+      expect(decodedOnThread).toBe(1); // the base layer; the smaller ones in-process
     });
 
     it(`${name}: zstd layers unpack to the same tree as the gzip layers of the same tars`, async () => {

@@ -2,8 +2,10 @@
  * The layers of the faithfulness image: whiteouts (file and directory), an opaque directory,
  * hardlinks (within a layer, within the top layer, and to lower layers' files), absolute and relative symlinks that
  * later entries write through, setuid/setgid/sticky modes, owners, a file with
- * security.capability, user xattrs, a FIFO and character/block devices.
+ * security.capability, user xattrs, a FIFO and character/block devices. The base layer is large
+ * enough to be decoded on the decoding thread, the others in-process.
  */
+import { randomBytesSeeded } from '../helpers/oci-images.js';
 import type { LayerEntry } from './layers.js';
 
 /** vfs_cap_data revision 2, effective, permitted = CAP_NET_RAW | CAP_SETFCAP (bytes above 0x7f on purpose). */
@@ -27,6 +29,8 @@ export const BASE_LAYER: LayerEntry[] = [
   { name: 'usr/bin/write', type: 'link', linkname: 'usr/bin/wall' },
   { name: 'usr/lib/', type: 'directory' },
   { name: 'usr/lib/libc.so', data: 'libc' },
+  // Incompressible and over decode.ts's WORKER_MIN_BYTES: this layer is decoded on the decoding thread.
+  { name: 'usr/lib/libbig.so', data: randomBytesSeeded(1536 * 1024, 11) },
   { name: 'bin', type: 'symlink', linkname: 'usr/bin' },
   { name: 'lib', type: 'symlink', linkname: '/usr/lib' },
   { name: 'tmp/', type: 'directory', mode: 0o1777 },

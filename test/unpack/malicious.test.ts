@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CorruptLayerError, InvalidLayerEntryError, UnsafeLayerEntryError } from '../../src/unpack/errors.js';
 import { applyLayer, type ApplyMode } from '../../src/unpack/index.js';
-import { buildTar, MEDIA, streamOf, type LayerEntry } from './layers.js';
+import { decodeCounts } from '../../src/unpack/decode.js';
+import { randomBytesSeeded } from '../helpers/oci-images.js';
+import { buildTar, gzip, MEDIA, streamOf, type LayerEntry } from './layers.js';
 
 let outer: string;
 let root: string;
@@ -181,6 +183,27 @@ describe('malicious layers', () => {
       });
     }
   }
+
+  it('refuses each of them the same way from a large gzip layer, decoded on the decoding thread', async () => {
+    const padding: LayerEntry = { name: 'padding.bin', data: randomBytesSeeded(1536 * 1024, 3) };
+    const before = decodeCounts.worker;
+    for (const [what, entries, entryName, ErrorType] of refused) {
+      const blob = gzip(await buildTar([padding, ...entries]));
+      const err = await applyLayer(streamOf(blob), MEDIA.gzip, root, {
+        mode: 'overlay',
+        compressedSize: blob.length,
+      }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, what).toBeInstanceOf(ErrorType);
+      expect((err as Error).message, what).toContain(entryName);
+      await expectSentinelIntact();
+      await rm(root, { recursive: true, force: true });
+      await mkdir(root);
+    }
+    expect(decodeCounts.worker - before).toBe(refused.length);
+  });
 
   it('refuses a write through a symlink an earlier layer planted (overlay lower layer and native copy)', async () => {
     const lower = join(outer, 'root-lower');
