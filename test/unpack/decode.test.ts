@@ -135,7 +135,7 @@ describe('decodeLayer', () => {
     const source = new PassThrough();
     const d = decodeLayer(source, 'gzip');
     const blob = gzip(DATA);
-    source.write(blob.subarray(0, 300_000)); // well under one 2 MiB batch once decompressed
+    source.write(blob.subarray(0, 300_000)); // well under one 1 MiB batch once decompressed
     const first = await new Promise<Buffer>((resolve) =>
       d.output.once('data', (chunk: Buffer) => {
         d.output.pause(); // nothing flows past until readAll below attaches
@@ -155,7 +155,7 @@ describe('decodeLayer', () => {
     const watched = decodeLayer(createReadStream(blobs.zstd), 'zstd', { onProgress: (n) => (decoded = n) });
     watched.output.pause();
     await new Promise((r) => setTimeout(r, 500));
-    // 8 batches of 2 MiB in flight plus the reader's 4 MiB buffer, of 24 MiB.
+    // 16 batches of 1 MiB in flight plus the few the reader buffers (2 MiB), of 24 MiB.
     expect(decoded).toBeGreaterThan(0);
     expect(decoded).toBeLessThanOrEqual(20 << 20);
     // Meanwhile another layer decodes to its end: one slow reader does not hold up the thread.
