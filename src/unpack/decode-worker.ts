@@ -49,7 +49,12 @@ class Decoding {
   ) {
     if (compression === 'gzip') this.gunzip(path);
     else this.zstd(path);
-    this.output.on('data', (chunk: Buffer) => this.take(chunk));
+    // Hashed and batched after the decompressor's callback returns: zlib issues its next chunk
+    // before returning, so the thread pool inflates that chunk while this thread hashes this one.
+    this.output.on('data', (chunk: Buffer) => {
+      this.pending.push(chunk);
+      if (this.pending.length === 1) queueMicrotask(() => this.takePending());
+    });
   }
 
   private gunzip(path: string | undefined): void {
@@ -111,6 +116,12 @@ class Decoding {
   /** A stream source (a download) arrives at its own pace: what is decoded is sent at once, not held for a full batch. */
   private flushScheduled = false;
 
+  private pending: Buffer[] = [];
+
+  private takePending(): void {
+    for (const chunk of this.pending.splice(0)) this.take(chunk);
+  }
+
   private take(chunk: Buffer): void {
     this.hash.update(chunk);
     this.size += chunk.length;
@@ -170,6 +181,7 @@ class Decoding {
 
   private finish(): void {
     if (this.settled) return;
+    this.takePending();
     this.send();
     this.settled = true;
     post({ op: 'done', id: this.id, diffId: `sha256:${this.hash.digest('hex')}`, size: this.size });
