@@ -54,8 +54,17 @@ export function decompress(
     const gunzip = createGunzip({ chunkSize: 256 * 1024 });
     // zlib's own output buffer is 16 KiB; this one lets it decompress ahead of the file writes.
     const output = new PassThrough({ highWaterMark: READ_AHEAD_BYTES });
+    // Only zlib's own errors mean broken data: a reader that gave up or a source that failed
+    // (a download cut off) keep their own reason.
+    let zlibError: Error | undefined;
+    gunzip.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code?.startsWith('Z_')) zlibError ??= e; // Z_DATA_ERROR, Z_BUF_ERROR, …
+    });
     const done = pipeline(source, gunzip, output).catch((e: unknown) => {
-      throw new CorruptLayerError(`gzip layer cannot be decompressed: ${(e as Error).message}`, { cause: e });
+      if (zlibError === undefined) throw e;
+      throw new CorruptLayerError(`gzip layer cannot be decompressed: ${zlibError.message}`, {
+        cause: zlibError,
+      });
     });
     done.catch(() => undefined);
     return { output, done };
@@ -78,6 +87,7 @@ export function decompress(
     );
     child.on('close', (code, signal) => {
       if (code === 0) resolve();
+      else if (stopped) reject(new Error("zstd was stopped: the layer's reader gave up"));
       else
         reject(
           new CorruptLayerError(
@@ -96,8 +106,12 @@ export function decompress(
         });
   const draining = pipeline(child.stdout, output);
   // Killed only when the consumer gave up early; after a normal end zstd exits by itself.
+  let stopped = false;
   output.on('close', () => {
-    if (!output.readableEnded && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (!output.readableEnded && child.exitCode === null && child.signalCode === null) {
+      stopped = true;
+      child.kill('SIGKILL');
+    }
   });
   const done = Promise.all([feeding, draining, exited]).then(() => undefined);
   done.catch(() => undefined);

@@ -8,6 +8,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { CorruptLayerError, UnsupportedMediaTypeError } from '../../src/unpack/errors.js';
 import { applyLayer, compressionOf } from '../../src/unpack/index.js';
 import { SysOps } from '../../src/unpack/sysops.js';
+import { decodeCounts, WORKER_MIN_BYTES } from '../../src/unpack/decode.js';
+import { randomBytesSeeded } from '../helpers/oci-images.js';
 import { buildTar, gzip, MEDIA, rawHeader, sha256, streamOf, zstd } from './layers.js';
 
 let dir: string;
@@ -136,6 +138,45 @@ describe('formats and diff ids', () => {
     await expect(
       applyLayer(streamOf(tar.subarray(0, 700)), MEDIA.tar, dir, { mode: 'native' }),
     ).rejects.toThrow(/"f"/);
+  });
+});
+
+describe('filesystem errors', () => {
+  it('name the entry and the errno, not corrupt data, for gzip and zstd, decoded in-process or on the thread', async () => {
+    // A 512 KiB tmpfs: the 400 kB layer's second file does not fit, the 3 MB layer's first does not.
+    const small = join(dir, 'small');
+    await mkdir(small);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', small]);
+    try {
+      for (const [compression, size] of [
+        ['gzip', 400_000],
+        ['gzip', 3_000_000],
+        ['zstd', 400_000],
+        ['zstd', 3_000_000],
+      ] as const) {
+        const before = decodeCounts.worker;
+        const tar = await buildTar([
+          { name: 'first', data: randomBytesSeeded(size, 1) },
+          { name: 'second', data: randomBytesSeeded(size, 2) },
+        ]);
+        const blob = compression === 'gzip' ? gzip(tar) : zstd(tar);
+        const target = join(small, `${compression}-${size}`);
+        await mkdir(target);
+        const err = await applyLayer(streamOf(blob), MEDIA[compression], target, {
+          mode: 'native',
+          compressedSize: blob.length,
+        }).catch((e: unknown) => e);
+        expect(err).not.toBeInstanceOf(CorruptLayerError);
+        expect((err as Error).message).toMatch(/ENOSPC/);
+        expect((err as Error).message).toContain(size < 1e6 ? '"second"' : '"first"');
+        // The small layer in-process, the large one on the decoding thread.
+        expect(blob.length >= WORKER_MIN_BYTES).toBe(size > 1e6);
+        expect(decodeCounts.worker - before).toBe(size > 1e6 ? 1 : 0);
+        await rm(target, { recursive: true, force: true });
+      }
+    } finally {
+      execFileSync('umount', [small]);
+    }
   });
 });
 
