@@ -4,7 +4,7 @@
  * thread, zlib's chunk round trips no longer wait behind file writes, and the hashing no longer
  * takes their time. Imports only Node's modules: it runs as a worker thread of its own.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
@@ -39,8 +39,11 @@ class Decoding {
   /** Where `input` messages go (no blob file). */
   private input: Writable | undefined;
   private output!: Readable;
-  private child: ChildProcess | undefined;
   private readonly teardown: Array<() => void> = [];
+  /** Chunks the decompressor gave, not yet hashed and batched. */
+  private pending: Buffer[] = [];
+  /** A partial batch is to be sent: see `take`. */
+  private flushScheduled = false;
 
   constructor(
     private readonly id: number,
@@ -78,7 +81,6 @@ class Decoding {
     const child = spawn('zstd', path === undefined ? ['-dcq'] : ['-dcq', '--', path], {
       stdio: [path === undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
-    this.child = child;
     this.teardown.push(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
@@ -113,11 +115,6 @@ class Decoding {
     });
   }
 
-  /** A stream source (a download) arrives at its own pace: what is decoded is sent at once, not held for a full batch. */
-  private flushScheduled = false;
-
-  private pending: Buffer[] = [];
-
   private takePending(): void {
     for (const chunk of this.pending.splice(0)) this.take(chunk);
   }
@@ -138,6 +135,8 @@ class Decoding {
       off += n;
       if (this.batchLen === OUTPUT_BATCH_BYTES) this.send();
     }
+    // A stream source (a download) arrives at its own pace: what is decoded of it is sent at
+    // once, not held back until a batch is full.
     if (this.input !== undefined && this.batchLen > 0 && !this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => {
