@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtemp, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ApiServer } from '../../src/api/server.js';
 import { ApiClient } from '../../src/api/client.js';
 import { Router } from '../../src/api/router.js';
@@ -11,7 +11,10 @@ import { silentLogger } from '../../src/common/logger.js';
 
 const servers: { server: ApiServer; socket: string }[] = [];
 afterEach(async () => {
-  for (const { server, socket } of servers.splice(0)) await server.close(socket);
+  for (const { server, socket } of servers.splice(0)) {
+    await server.close(socket);
+    await rm(dirname(socket), { recursive: true, force: true });
+  }
 });
 
 async function serve(router: Router) {
@@ -88,6 +91,7 @@ describe('API server', () => {
     const { server } = servers.pop()!;
     await server.close(socket);
     expect(existsSync(socket)).toBe(false);
+    await rm(dirname(socket), { recursive: true, force: true });
   });
 
   it('tells the CLI clearly when berthd is not running', async () => {

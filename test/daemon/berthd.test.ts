@@ -2,7 +2,7 @@
  * berthd against the real Temporal dev server and nats-server it embeds: readiness, the node:info
  * workflow, supervision, clean stop, the root lock, external addresses, and bad invocations.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -227,8 +227,19 @@ describe('berthd startup when an embedded service dies before it is healthy', ()
 });
 
 describe('berthd bad invocations: one line naming the problem, non-zero exit, nothing on disk', () => {
+  const bases: string[] = [];
+  /** makeRoots, removed again after the test (the refused berthd leaves them for the assertions). */
+  const freshRoots = async (): Promise<{ root: string; state: string }> => {
+    const roots = await makeRoots();
+    bases.push(join(roots.root, '..'));
+    return roots;
+  };
+  afterEach(async () => {
+    for (const base of bases.splice(0)) await rm(base, { recursive: true, force: true });
+  });
+
   it('an unknown flag', async () => {
-    const { root, state } = await makeRoots();
+    const { root, state } = await freshRoots();
     const r = await runBerthd(['--root', root, '--state', state, '--frobnicate']);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe("berthd: Unknown option '--frobnicate'\n");
@@ -236,7 +247,7 @@ describe('berthd bad invocations: one line naming the problem, non-zero exit, no
   });
 
   it('an unwritable root', async () => {
-    const { root, state } = await makeRoots();
+    const { root, state } = await freshRoots();
     const ro = join(root, '..', 'ro');
     await mkdir(ro);
     await execFile('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'berth-test-ro', ro]);
@@ -252,7 +263,7 @@ describe('berthd bad invocations: one line naming the problem, non-zero exit, no
   });
 
   it('an unreachable --temporal-address', async () => {
-    const { root, state } = await makeRoots();
+    const { root, state } = await freshRoots();
     const r = await runBerthd([
       '--root',
       root,
@@ -270,7 +281,7 @@ describe('berthd bad invocations: one line naming the problem, non-zero exit, no
   });
 
   it("an event log directory that is not Berth's: refused, never reinitialised", async () => {
-    const { root, state } = await makeRoots();
+    const { root, state } = await freshRoots();
     await mkdir(join(root, 'events'), { recursive: true });
     await writeFile(join(root, 'events', 'notes.txt'), 'not an event log\n');
     const r = await runBerthd(['--root', root, '--state', state, '--node-id', 'n1']);

@@ -1,9 +1,19 @@
-import { describe, expect, it } from 'vitest';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDaemonArgs, type DaemonConfig } from '../../src/daemon/config.js';
 import { InvalidArgumentError } from '../../src/common/errors.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+const configDir = async (): Promise<string> => {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-config-'));
+  dirs.push(dir);
+  return dir;
+};
 
 const parse = (argv: string[], env: NodeJS.ProcessEnv = {}) => parseDaemonArgs(argv, env) as DaemonConfig;
 
@@ -25,7 +35,7 @@ describe('berthd configuration', () => {
   });
 
   it('lets flags override env and env override the file', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'berth-config-'));
+    const dir = await configDir();
     const file = join(dir, 'berthd.yaml');
     await writeFile(file, 'root: /from/file\nnodeId: file-node\nlogLevel: debug\nrunc: /opt/runc\n');
     const c = parse(['--config', file, '--root', '/from/flag'], { BERTH_NODE_ID: 'env-node' });
@@ -49,7 +59,7 @@ describe('berthd configuration', () => {
   });
 
   it('rejects unknown settings in the config file', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'berth-config-'));
+    const dir = await configDir();
     const file = join(dir, 'berthd.yaml');
     await writeFile(file, 'rooot: /x\n');
     expect(() => parse(['--config', file])).toThrow(/unknown setting "rooot"/);

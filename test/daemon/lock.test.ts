@@ -1,12 +1,19 @@
-import { describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RootLock, processStartTicks } from '../../src/daemon/lock.js';
 
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
 async function lockPath() {
-  return join(await mkdtemp(join(tmpdir(), 'berth-lock-')), 'berthd.lock');
+  const dir = await mkdtemp(join(tmpdir(), 'berth-lock-'));
+  dirs.push(dir);
+  return join(dir, 'berthd.lock');
 }
 
 describe('root lock', () => {
