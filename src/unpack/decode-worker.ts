@@ -1,15 +1,13 @@
 /**
- * The layer decoding thread (started by decode.ts): decompresses layer blobs and hashes the
- * uncompressed bytes (the diff id), then hands them over in large batches. Off the daemon's
- * thread, zlib's chunk round trips no longer wait behind file writes, and the hashing no longer
- * takes their time. Imports only Node's modules: it runs as a worker thread of its own.
+ * The layer decoding thread (started by decode.ts): decompresses layer blobs with decompress.ts
+ * and hashes the uncompressed bytes (the diff id), then hands them over in large batches. Off the
+ * daemon's thread, zlib's chunk round trips no longer wait behind file writes, and the hashing no
+ * longer takes their time. Imports Node's modules, decompress.ts and the error modules only.
  */
-import { spawn } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { parentPort } from 'node:worker_threads';
-import { createGunzip } from 'node:zlib';
 import {
   OUTPUT_BATCH_BYTES,
   OUTPUT_CREDITS,
@@ -17,14 +15,17 @@ import {
   type ToWorker,
   type WorkerCompression,
 } from './decode-protocol.js';
+import { errorMessage } from '../common/errors.js';
+import { decompress } from './decompress.js';
+import { CorruptLayerError } from './errors.js';
 
 const port = parentPort;
 if (port === null) throw new Error('decode-worker.ts runs as a worker thread only');
 
 /** Blob file reads: large, so a layer is a few hundred reads, not thousands. */
 const READ_CHUNK_BYTES = 1024 * 1024;
-/** zlib output chunks: each is a thread-pool round trip. */
-const GUNZIP_CHUNK_BYTES = 256 * 1024;
+/** What the decompressor may hold unread: the credits below bound the read-ahead, not this. */
+const DECOMPRESSOR_BUFFER_BYTES = 256 * 1024;
 
 const post = (m: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
 
@@ -37,9 +38,8 @@ class Decoding {
   private paused = false;
   private settled = false;
   /** Where `input` messages go (no blob file). */
-  private input: Writable | undefined;
-  private output!: Readable;
-  private readonly teardown: Array<() => void> = [];
+  private readonly input: PassThrough | undefined;
+  private readonly output: Readable;
   /** Chunks the decompressor gave, not yet hashed and batched. */
   private pending: Buffer[] = [];
   /** A partial batch is to be sent: see `take`. */
@@ -50,69 +50,23 @@ class Decoding {
     compression: WorkerCompression,
     path: string | undefined,
   ) {
-    if (compression === 'gzip') this.gunzip(path);
-    else this.zstd(path);
+    // A whole-file stream: zstd opens the file itself (decompress.ts), gzip reads it here.
+    if (path === undefined) this.input = new PassThrough();
+    const source = this.input ?? createReadStream(path as string, { highWaterMark: READ_CHUNK_BYTES });
+    const { output, done } = decompress(source, compression, DECOMPRESSOR_BUFFER_BYTES);
+    this.output = output;
     // Hashed and batched after the decompressor's callback returns: zlib issues its next chunk
     // before returning, so the thread pool inflates that chunk while this thread hashes this one.
-    this.output.on('data', (chunk: Buffer) => {
+    output.on('data', (chunk: Buffer) => {
       this.pending.push(chunk);
       if (this.pending.length === 1) queueMicrotask(() => this.takePending());
     });
-  }
-
-  private gunzip(path: string | undefined): void {
-    const gz = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
-    this.output = gz;
-    this.teardown.push(() => gz.destroy());
-    gz.on('error', (e) => this.fail(`gzip layer cannot be decompressed: ${e.message}`, true));
-    gz.on('end', () => this.finish());
-    if (path === undefined) {
-      this.input = gz;
-      return;
-    }
-    const file = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
-    this.teardown.push(() => file.destroy());
-    file.on('error', (e) => this.fail(`cannot read the layer blob: ${e.message}`, false));
-    file.pipe(gz);
-  }
-
-  /** Node 20's zlib has no zstd: the zstd CLI decompresses, reading a blob file itself. */
-  private zstd(path: string | undefined): void {
-    const child = spawn('zstd', path === undefined ? ['-dcq'] : ['-dcq', '--', path], {
-      stdio: [path === undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-    });
-    this.teardown.push(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    });
-    const stdout = child.stdout as Readable;
-    this.output = stdout;
-    let stderr = '';
-    child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-    if (child.stdin) {
-      this.input = child.stdin;
-      // EPIPE when zstd stopped reading: its exit status tells why.
-      child.stdin.on('error', () => undefined);
-    }
-    let outputEnded = false;
-    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-    const settle = (): void => {
-      if (!outputEnded || exit === undefined) return;
-      if (exit.code === 0) this.finish();
-      else
-        this.fail(
-          `zstd layer cannot be decompressed: ${stderr.trim() || `zstd exited with ${exit.code ?? exit.signal}`}`,
-          true,
-        );
-    };
-    child.on('error', (e) => this.fail(`cannot run zstd to decompress the layer: ${e.message}`, false));
-    child.on('close', (code, signal) => {
-      exit = { code, signal };
-      settle();
-    });
-    stdout.on('end', () => {
-      outputEnded = true;
-      settle();
-    });
+    // Done once every byte was read here and the decompressor (zstd: its exit status) agreed.
+    const read = new Promise<void>((resolve) => output.once('end', resolve));
+    Promise.all([done, read]).then(
+      () => this.finish(),
+      (e: unknown) => this.fail(errorMessage(e), e instanceof CorruptLayerError),
+    );
   }
 
   private takePending(): void {
@@ -196,7 +150,8 @@ class Decoding {
   cancel(): void {
     this.settled = true;
     decodings.delete(this.id);
-    for (const stop of this.teardown) stop();
+    this.output.destroy(); // stops the decompressor and its source, and kills zstd
+    this.input?.destroy();
   }
 }
 

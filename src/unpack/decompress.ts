@@ -42,18 +42,20 @@ export function wholeFileOf(source: Readable): string | undefined {
 /**
  * Returns the uncompressed stream and a promise that settles when decompression ends: it
  * rejects with CorruptLayerError if the data is not valid for its compression. Destroying the
- * returned stream stops decompression (and kills zstd).
+ * returned stream stops decompression (and kills zstd). `readAheadBytes`: how much the output
+ * may hold unread (the decoding thread, which bounds its read-ahead itself, passes a small one).
  */
 export function decompress(
   source: Readable,
   compression: Compression,
+  readAheadBytes = READ_AHEAD_BYTES,
 ): { output: Readable; done: Promise<void> } {
   if (compression === 'none') return { output: source, done: Promise.resolve() };
   if (compression === 'gzip') {
     // Large output chunks: each chunk costs a trip through tar-stream and the entry iterator.
     const gunzip = createGunzip({ chunkSize: 256 * 1024 });
     // zlib's own output buffer is 16 KiB; this one lets it decompress ahead of the file writes.
-    const output = new PassThrough({ highWaterMark: READ_AHEAD_BYTES });
+    const output = new PassThrough({ highWaterMark: readAheadBytes });
     // Only zlib's own errors mean broken data: a reader that gave up or a source that failed
     // (a download cut off) keep their own reason.
     let zlibError: Error | undefined;
@@ -78,7 +80,7 @@ export function decompress(
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   // Drained eagerly so zstd does not block on a full pipe while files are being written.
-  const output = new PassThrough({ highWaterMark: READ_AHEAD_BYTES });
+  const output = new PassThrough({ highWaterMark: readAheadBytes });
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
   const exited = new Promise<void>((resolve, reject) => {
