@@ -8,8 +8,7 @@
  * spawner is started (forked from the daemon, once: at most one attempt per `RESPAWN_DELAY_MS`).
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { builtModule } from './built-module.js';
 import type { ExecOptions, ExecResult } from './exec.js';
 
 /** A program to run: execFileCapture's arguments (`env` always given: the daemon's may have changed since the fork). */
@@ -23,13 +22,7 @@ export interface SpawnRequest {
 /** execFileCapture's outcome in the spawner: its result, or the message of the error it threw. */
 export type SpawnReply = { id: number } & ({ result: ExecResult } | { error: string });
 
-/** Beside this module when built; from the sources (tests run them), the built one in dist/. */
-const CHILD = [
-  new URL('./spawner-child.js', import.meta.url),
-  new URL('../../dist/src/common/spawner-child.js', import.meta.url),
-]
-  .map((u) => fileURLToPath(u))
-  .find((f) => existsSync(f));
+const CHILD = builtModule(import.meta.url, 'spawner-child.js', 'src/common');
 
 /** How long after an unexpected exit the spawner is started again (and at most how often). */
 const RESPAWN_DELAY_MS = 1_000;

@@ -7,11 +7,10 @@
  * it. Small and uncompressed layers are decoded in-process, where a thread hop gains nothing.
  */
 import { statSync } from 'node:fs';
-import { existsSync } from 'node:fs';
 import { finished, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { builtModule } from '../common/built-module.js';
 import { sha256Meter } from '../common/sha256-meter.js';
 import {
   OUTPUT_BATCH_BYTES,
@@ -47,13 +46,7 @@ const MAX_INPUT_IN_FLIGHT = 8 * 1024 * 1024;
 /** Input chunks arriving in one tick go to the worker as one message, up to this size. */
 const INPUT_BATCH_BYTES = 1024 * 1024;
 
-/** Beside this module when built; from the sources (tests run them), the built one in dist/. */
-const WORKER_FILE = [
-  new URL('./decode-worker.js', import.meta.url),
-  new URL('../../dist/src/unpack/decode-worker.js', import.meta.url),
-]
-  .map((u) => fileURLToPath(u))
-  .find((f) => existsSync(f));
+const WORKER_FILE = builtModule(import.meta.url, 'decode-worker.js', 'src/unpack');
 
 /** How layers were decoded, for tests and benchmarks. */
 export const decodeCounts = { worker: 0, inProcess: 0 };
