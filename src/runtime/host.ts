@@ -1,6 +1,7 @@
 /**
  * Facts about the host that bound what a container may be given: the daemon's capability bounding set,
- * whether it can lower oom_score_adj (CAP_SYS_RESOURCE), and its own hard rlimits.
+ * whether it can lower oom_score_adj (CAP_SYS_RESOURCE), its own hard rlimits, and whether the OCI
+ * runtime can set hugepage limits.
  */
 import { readFile } from 'node:fs/promises';
 import { ALL_CAPABILITIES } from './spec-capabilities.js';
@@ -19,6 +20,11 @@ export interface HostFacts {
   canRaiseRlimits: boolean;
   /** `x86_64`, `aarch64`, …: picks the seccomp architectures. */
   arch: string;
+  /**
+   * True when runc can set hugepage limits: hugetlb is a v1 hierarchy, or a controller of a unified
+   * (cgroup v2 only) host. On a hybrid host with hugetlb on the `unified` mount it is not.
+   */
+  hugetlbController: boolean;
 }
 
 const CAP_SYS_RESOURCE_BIT = 24;
@@ -76,15 +82,34 @@ export function parseHardLimits(limits: string): Map<string, number> {
   return out;
 }
 
+/**
+ * Whether hugetlb limits can be set, from /proc/self/mountinfo and, on a unified host, the root's
+ * cgroup.controllers. runc uses v1 hierarchies whenever /sys/fs/cgroup is not cgroup2 itself.
+ */
+export function hugetlbAvailable(mountinfo: string, rootControllers: string | undefined): boolean {
+  let unifiedRoot = false;
+  for (const line of mountinfo.split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (!left || !right) continue;
+    const mountPoint = left.split(' ')[4];
+    const [fsType, , superOptions = ''] = right.split(' ');
+    if (fsType === 'cgroup' && superOptions.split(',').includes('hugetlb')) return true;
+    if (fsType === 'cgroup2' && mountPoint === '/sys/fs/cgroup') unifiedRoot = true;
+  }
+  return unifiedRoot && (rootControllers ?? '').split(/\s+/).includes('hugetlb');
+}
+
 let cached: Promise<HostFacts> | undefined;
 
 /** Reads the daemon's own capabilities, oom_score_adj and limits from /proc (once per process). */
 export function detectHostFacts(): Promise<HostFacts> {
   cached ??= (async () => {
-    const [status, oom, limits] = await Promise.all([
+    const [status, oom, limits, mountinfo, rootControllers] = await Promise.all([
       readFile('/proc/self/status', 'utf8'),
       readFile('/proc/self/oom_score_adj', 'utf8'),
       readFile('/proc/self/limits', 'utf8'),
+      readFile('/proc/self/mountinfo', 'utf8'),
+      readFile('/sys/fs/cgroup/cgroup.controllers', 'utf8').catch(() => undefined),
     ]);
     const caps = parseCapabilityStatus(status);
     const effective = BigInt(`0x${caps.effective}`);
@@ -96,6 +121,7 @@ export function detectHostFacts(): Promise<HostFacts> {
       hardRlimits: parseHardLimits(limits),
       canRaiseRlimits: hasSysResource,
       arch: process.arch === 'arm64' ? 'aarch64' : process.arch === 'x64' ? 'x86_64' : process.arch,
+      hugetlbController: hugetlbAvailable(mountinfo, rootControllers),
     };
   })();
   return cached;

@@ -100,6 +100,24 @@ export function buildResources(r: ResourceRequest | undefined): OciResources {
 }
 
 /**
+ * Leaves hugepage limits to runc only where it can set them (`hugetlbController`). Without the
+ * controller a zero limit, which kubelet sends for every page size whether or not the pod uses
+ * hugepages, is left out, as containerd does; a non-zero one could not be enforced and is refused.
+ * Returns a warning when it left limits out.
+ */
+export function fitHugepageLimits(resources: OciResources, hugetlbController: boolean): string | undefined {
+  const limits = resources.hugepageLimits;
+  if (!limits || hugetlbController) return undefined;
+  const enforced = limits.find((h) => h.limit > 0);
+  if (enforced)
+    throw new FailedPreconditionError(
+      `resources.hugepageLimits: a ${enforced.pageSize} limit of ${enforced.limit} bytes cannot be set: this host has no hugetlb cgroup controller the runtime can use`,
+    );
+  delete resources.hugepageLimits;
+  return `hugepage limits (${limits.map((h) => h.pageSize).join(', ')}, all 0) left out: no hugetlb cgroup controller the runtime can use`;
+}
+
+/**
  * Sysctls are accepted only when they live in a namespace the container owns or shares with its pod:
  * IPC (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*), network (net.*, not with the host's network),
  * UTS (kernel.hostname, kernel.domainname). Anything else would change the whole host.

@@ -14,6 +14,7 @@ import { mergeEnv, resolveArgs, resolveCwd, resolveUser } from './spec-process.j
 import {
   buildDevices,
   buildResources,
+  fitHugepageLimits,
   buildRlimits,
   checkSysctls,
   clampOomScoreAdj,
@@ -100,6 +101,8 @@ export function generateSpec(req: ContainerRequest, inputs: SpecInputs, host: Ho
   const { mounts, rootfsPropagation } = buildMounts(req);
   const devices = buildDevices(inputs.devices);
   const resources = buildResources(req.resources);
+  const hugepages = fitHugepageLimits(resources, host.hugetlbController);
+  if (hugepages) warnings.push(hugepages);
   resources.devices = devices.rules;
   const nsList = namespaces(req);
   const sysctl = checkSysctls(req.sysctls, usesHostNetwork(req.namespaces));

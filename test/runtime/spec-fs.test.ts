@@ -14,6 +14,7 @@ const host: HostFacts = {
   hardRlimits: new Map(),
   canRaiseRlimits: false,
   arch: 'x86_64',
+  hugetlbController: true,
 };
 
 let dir: string;

@@ -8,6 +8,7 @@ import {
 import {
   capabilitiesFromMask,
   parseCapabilityStatus,
+  hugetlbAvailable,
   parseHardLimits,
   type HostFacts,
 } from '../../src/runtime/host.js';
@@ -26,6 +27,7 @@ const host: HostFacts = {
   hardRlimits: new Map([['RLIMIT_NOFILE', 20000]]),
   canRaiseRlimits: false,
   arch: 'x86_64',
+  hugetlbController: true,
 };
 const inputs: SpecInputs = { passwd: PASSWD, group: GROUP, devices: [] };
 
@@ -263,6 +265,47 @@ describe('generateSpec', () => {
     });
   });
 
+  describe('hugepage limits without a hugetlb controller (hugetlb on the unified mount of a hybrid host)', () => {
+    const noHugetlb: HostFacts = { ...host, hugetlbController: false };
+    const zeroLimits = {
+      hugepageLimits: [
+        { pageSize: '2MB', limitBytes: 0 },
+        { pageSize: '1GB', limitBytes: 0 },
+      ],
+    };
+
+    it('leaves zero limits (what kubelet sends for every page size) out, with a warning', () => {
+      const { spec, warnings } = generateSpec(
+        request({ resources: { ...zeroLimits, pidsLimit: 20 } }),
+        inputs,
+        noHugetlb,
+      );
+      expect(spec.linux.resources.hugepageLimits).toBeUndefined();
+      expect(spec.linux.resources.pids).toEqual({ limit: 20 });
+      expect(warnings.join('\n')).toMatch(/hugepage limits \(2MB, 1GB, all 0\) left out/);
+    });
+
+    it('refuses a non-zero limit it could not enforce, naming the page size', () => {
+      const run = (): unknown =>
+        generateSpec(
+          request({ resources: { hugepageLimits: [{ pageSize: '2MB', limitBytes: 4 << 20 }] } }),
+          inputs,
+          noHugetlb,
+        );
+      expect(run).toThrow(FailedPreconditionError);
+      expect(run).toThrow(/2MB limit of 4194304 bytes cannot be set: this host has no hugetlb/);
+    });
+
+    it('keeps zero limits where the controller exists', () => {
+      const { spec, warnings } = generateSpec(request({ resources: zeroLimits }), inputs, host);
+      expect(spec.linux.resources.hugepageLimits).toEqual([
+        { pageSize: '2MB', limit: 0 },
+        { pageSize: '1GB', limit: 0 },
+      ]);
+      expect(warnings.join('\n')).not.toMatch(/hugepage/);
+    });
+  });
+
   it.each([
     [{ resources: { memoryLimitBytes: 1000 } }, /resources.memoryLimitBytes/],
     [{ resources: { memoryLimitBytes: 64 << 20, memorySwapLimitBytes: 1 << 20 } }, /memorySwapLimitBytes/],
@@ -393,5 +436,30 @@ describe('host facts', () => {
     );
     expect(limits.get('RLIMIT_NOFILE')).toBe(20000);
     expect(limits.get('RLIMIT_CPU')).toBe(Infinity);
+  });
+});
+
+describe('hugetlbAvailable', () => {
+  const v1 = (controller: string): string =>
+    `31 30 0:28 / /sys/fs/cgroup/${controller} rw,relatime - cgroup cgroup rw,${controller}`;
+  const hybridMounts = [
+    '30 22 0:27 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+    v1('memory'),
+    v1('cpu'),
+    '40 30 0:37 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw',
+  ];
+
+  it('is false on a hybrid host whose hugetlb sits on the unified mount (this machine)', () => {
+    expect(hugetlbAvailable(hybridMounts.join('\n'), undefined)).toBe(false);
+  });
+
+  it('is true with a v1 hugetlb hierarchy', () => {
+    expect(hugetlbAvailable([...hybridMounts, v1('hugetlb')].join('\n'), undefined)).toBe(true);
+  });
+
+  it('on a unified host, follows the root cgroup.controllers', () => {
+    const unified = '25 22 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate';
+    expect(hugetlbAvailable(unified, 'cpuset cpu io memory hugetlb pids\n')).toBe(true);
+    expect(hugetlbAvailable(unified, 'cpuset cpu io memory pids\n')).toBe(false);
   });
 });
