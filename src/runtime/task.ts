@@ -21,7 +21,8 @@ import { ExitWatcher, readExitFile, waitForExit, type TaskExit } from './exits.j
 import type { HandlerRegistry, RuntimeHandler } from './handler.js';
 import type { OciSpec } from './oci-types.js';
 import { checkContainerId } from './spec.js';
-import { buildResources } from './spec-resources.js';
+import { detectHostFacts } from './host.js';
+import { buildResources, fitHugepageLimits } from './spec-resources.js';
 import type { ResourceRequest } from './spec-request.js';
 import type { CreateTaskRequest, TaskManagerOptions, TaskMeta, TaskState } from './task-types.js';
 
@@ -346,17 +347,22 @@ export class TaskManager {
   async update(id: string, resources: ResourceRequest): Promise<void> {
     const { handler } = await this.handlerOf(id);
     const oci = buildResources(resources);
+    fitHugepageLimits(oci, (await detectHostFacts()).hugetlbController);
     await handler.update(id, oci);
-    const specPath = join(this.taskDir(id), 'config.json');
-    const spec = JSON.parse(await readFile(specPath, 'utf8')) as OciSpec;
+    const spec = await this.spec(id);
     spec.linux.resources = { ...spec.linux.resources, ...oci };
-    await writeFile(specPath, JSON.stringify(spec));
+    await writeFile(join(this.taskDir(id), 'config.json'), JSON.stringify(spec));
+  }
+
+  /** The OCI spec the task was created with (its bundle's config.json, updated resources included). */
+  async spec(id: string): Promise<OciSpec> {
+    return JSON.parse(await readFile(join(this.taskDir(id), 'config.json'), 'utf8')) as OciSpec;
   }
 
   /** Runs a process in the task and returns its output; see ExecSyncResult.timedOut. */
   async execSync(id: string, req: ExecSyncRequest): Promise<ExecSyncResult> {
     const { handler } = await this.handlerOf(id);
-    const spec = JSON.parse(await readFile(join(this.taskDir(id), 'config.json'), 'utf8')) as OciSpec;
+    const spec = await this.spec(id);
     const st = await this.state(id);
     if (st.status !== 'running') throw new FailedPreconditionError(`task ${id} is ${st.status}, not running`);
     return execSync(handler, id, this.taskDir(id), execProcess(spec.process, req), req.timeoutMs);
