@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { FailedPreconditionError, NotFoundError } from '../common/errors.js';
 import { KeyedMutex } from '../common/keyed-mutex.js';
+import type { OciUser } from '../runtime/oci-types.js';
 import { buildSpec } from '../runtime/spec.js';
 import type { TaskState } from '../runtime/task.js';
 import { isMountPoint, mountAll, unmount } from '../snapshots/index.js';
@@ -125,6 +126,7 @@ export function createContainerActivities(ctx: ActivityContext) {
         await ctx.tasks.delete(req.id, true);
         st = undefined;
       }
+      let user: OciUser | undefined;
       if (!st) {
         const { spec, warnings } = await buildSpec({
           id: req.id,
@@ -137,6 +139,7 @@ export function createContainerActivities(ctx: ActivityContext) {
           annotations: req.annotations,
         });
         for (const w of warnings) ctx.logger.warn({ id: req.id }, w);
+        user = spec.process.user;
         await mkdir(dirname(logPath), { recursive: true });
         st = await ctx.tasks.create({
           id: req.id,
@@ -147,6 +150,8 @@ export function createContainerActivities(ctx: ActivityContext) {
           ...(req.process.stdin ? { stdin: true, stdinOnce: req.process.stdinOnce === true } : {}),
         });
       }
+      // The user the image and request resolved to (kubelet shows it in ContainerStatus.user).
+      user ??= (await ctx.tasks.spec(req.id)).process.user;
       await recordEvent(ctx, {
         namespace: req.namespace,
         topic: '/containers/create',
@@ -155,12 +160,14 @@ export function createContainerActivities(ctx: ActivityContext) {
           v: 1,
           id: req.id,
           name: req.name,
+          ...(req.attempt ? { attempt: req.attempt } : {}),
           image: req.image,
           imageDigest: req.imageDigest,
           ...(req.sandboxId ? { sandboxId: req.sandboxId } : {}),
           runtime: st.handler,
           snapshotKey: snapshotKeyOf(req.id),
           logPath,
+          user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids ?? [] },
           labels: req.labels,
           annotations: req.annotations,
         },

@@ -228,7 +228,7 @@ export class BerthCriBackend implements CriBackend, PodView {
           (!filter.id || c.id.startsWith(filter.id)) &&
           (!filter.podSandboxId || (c.sandboxId ?? '').startsWith(filter.podSandboxId)),
       )
-      .map((c) => containerSummaryOf(c, this.imageIdOf(c)))
+      .map((c) => containerSummaryOf(c, this.images.ofManifest(c.imageDigest)))
       .filter((c) => !filter.state || c.state === filter.state);
   }
 
@@ -245,7 +245,7 @@ export class BerthCriBackend implements CriBackend, PodView {
           }),
         }
       : {};
-    return { status: containerDetailsOf(c, this.imageIdOf(c)), info };
+    return { status: containerDetailsOf(c, this.images.ofManifest(c.imageDigest)), info };
   }
 
   async updateContainerResources(id: string, update: { linux?: LinuxResources }): Promise<void> {
@@ -360,16 +360,9 @@ export class BerthCriBackend implements CriBackend, PodView {
   }
 
   private containerDetails(sandboxId: string): ContainerDetails[] {
-    return this.podContainers(sandboxId).map((c) => containerDetailsOf(c, this.imageIdOf(c)));
-  }
-
-  private imageIdOf(c: ContainerStatus): string | undefined {
-    if (!c.imageDigest) return undefined;
-    const image = this.deps
-      .node()
-      .events.projections.list('images', CRI_NAMESPACE)
-      .find((i) => i.target.digest === c.imageDigest);
-    return image?.configDigest;
+    return this.podContainers(sandboxId).map((c) =>
+      containerDetailsOf(c, this.images.ofManifest(c.imageDigest)),
+    );
   }
 
   private running(id: string): ContainerStatus {

@@ -45,7 +45,10 @@ export interface CreateContainerRequest extends ContainerProcessConfig {
   /** Absent: the container gets its own namespaces and a cgroup under berth's default parent. */
   sandboxId?: string;
   name: string;
-  /** CRI metadata attempt; part of the create workflow's id. */
+  /**
+   * CRI metadata attempt; part of the create workflow's id. A container of this name from another
+   * attempt (the one kubelet restarts) is not the answer to this one: a new container is made.
+   */
   attempt?: number;
   image: string;
   /** Pull the image when it is not on the node (berth run); the CRI never asks for this. */
@@ -140,7 +143,7 @@ export async function resolveCreateRequest(
     namespace: _n,
     sandboxId: _s,
     name,
-    attempt: _a,
+    attempt,
     image: ref,
     pull: _p,
     exclusive: _x,
@@ -154,6 +157,7 @@ export async function resolveCreateRequest(
   return {
     namespace,
     name,
+    ...(attempt ? { attempt } : {}),
     image: ref,
     imageDigest: image.target.digest,
     chainId: image.chainId,

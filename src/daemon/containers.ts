@@ -62,6 +62,8 @@ export interface ContainerStatus {
   /** `OOMKilled`, `Completed` (exit 0) or `Error`; only once exited. */
   reason?: 'OOMKilled' | 'Completed' | 'Error';
   logPath?: string;
+  /** The process user it runs as; absent for containers recorded before Berth kept it. */
+  user?: { uid: number; gid: number; additionalGids: number[] };
   labels: Record<string, string>;
   annotations: Record<string, string>;
 }
@@ -79,6 +81,8 @@ export interface ContainerStats extends CgroupStats {
   /** Bytes used by the container's writable layer. */
   writableLayerBytes?: number;
   writableLayerInodes?: number;
+  /** Where the writable layer lives: the snapshots folder, ImageFsInfo's container filesystem. */
+  writableLayerPath?: string;
   timestamp: string;
 }
 
@@ -102,7 +106,10 @@ export class ContainerService {
     const args = await resolveCreateRequest(req, this.node(), this.images(), this.sandboxes());
     const existing = this.node()
       .events.projections.list('containers', args.namespace)
-      .find((c) => c.name === args.name && c.sandboxId === args.sandboxId);
+      .find(
+        (c) =>
+          c.name === args.name && c.sandboxId === args.sandboxId && (c.attempt ?? 0) === (args.attempt ?? 0),
+      );
     if (existing && req.exclusive)
       throw new AlreadyExistsError(`name "${args.name}" is already in use by container ${existing.id}`);
     if (existing) return this.status(existing.id);
@@ -210,6 +217,7 @@ export class ContainerService {
       ...(exited && t?.exitedAt ? { exitedAt: t.exitedAt } : {}),
       ...(exited ? { reason: t?.oomKilled ? 'OOMKilled' : t?.exitCode === 0 ? 'Completed' : 'Error' } : {}),
       ...(c.logPath ? { logPath: c.logPath } : {}),
+      ...(c.user ? { user: c.user } : {}),
       labels: c.labels,
       annotations: c.annotations ?? {},
     };
@@ -286,7 +294,13 @@ export class ContainerService {
     return {
       id: c.id,
       ...cg,
-      ...(usage ? { writableLayerBytes: usage.size, writableLayerInodes: usage.inodes } : {}),
+      ...(usage
+        ? {
+            writableLayerBytes: usage.size,
+            writableLayerInodes: usage.inodes,
+            writableLayerPath: node.layout.snapshotsDir,
+          }
+        : {}),
       timestamp: new Date().toISOString(),
     };
   }

@@ -93,6 +93,14 @@ export const DATA_SCHEMAS = {
   '/containers/create': z.looseObject({
     v: z.literal(1),
     id,
+    attempt: z.number().int().nonnegative().optional(),
+    user: z
+      .object({
+        uid: z.number().int().nonnegative(),
+        gid: z.number().int().nonnegative(),
+        additionalGids: z.array(z.number().int().nonnegative()),
+      })
+      .optional(),
     image: id,
     sandboxId: z.string().optional(),
     runtime: z.string().optional(),

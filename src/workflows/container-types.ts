@@ -45,6 +45,8 @@ export type ContainerProcessConfig = Pick<
 export interface CreateContainerArgs {
   namespace: string;
   name: string;
+  /** CRI metadata attempt (kubelet's restart count): each attempt of a name is a container of its own. */
+  attempt?: number;
   /** The image reference as the user gave it, and the image it resolved to. */
   image: string;
   imageDigest: string;

@@ -18,6 +18,7 @@ import type {
   Mount,
   MountPropagation,
 } from '../types/container.js';
+import type { ImageRecord } from '../types/image.js';
 import type { PodSandboxSpec, SecurityProfile } from '../types/sandbox.js';
 import { CRI_NAMESPACE, isoToNanos } from './deps.js';
 
@@ -175,16 +176,36 @@ function mountsOf(s: ContainerStatus): Mount[] {
   }
 }
 
-/** `imageId` is the image's config digest when the image is still on the node. */
-export function containerSummaryOf(s: ContainerStatus, imageId: string | undefined): ContainerSummary {
-  const repo = s.image.split('@')[0]!.replace(/:[^:/]+$/, '');
+/** The repository of a named reference; undefined for an image id or digest (`sha256:…`). */
+function repositoryOf(ref: string): string | undefined {
+  if (/^(sha256:)?[0-9a-f]{64}$/.test(ref)) return undefined;
+  const name = ref.split('@')[0]!;
+  const colon = name.lastIndexOf(':');
+  return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name;
+}
+
+/**
+ * `image` is the CRI view of the image the container was created from, while it is on the node.
+ * kubelet creates containers from the image id, so the names shown come from the image: its first
+ * tag as the image, its first repo digest as the image ref (as containerd reports them).
+ */
+export function containerSummaryOf(s: ContainerStatus, image: ImageRecord | undefined): ContainerSummary {
+  const repo = repositoryOf(s.image);
+  const imageRef =
+    image?.repoDigests[0] ??
+    (repo && s.imageDigest ? `${repo}@${s.imageDigest}` : (image?.id ?? s.imageDigest ?? s.image));
   return {
     id: s.id,
     podSandboxId: s.sandboxId ?? '',
     metadata: { name: s.name, attempt: Number(s.annotations[ATTEMPT_ANNOTATION] ?? 0) || 0 },
-    image: { image: s.image, annotations: {}, userSpecifiedImage: s.image, runtimeHandler: '' },
-    imageRef: s.imageDigest ? `${repo}@${s.imageDigest}` : s.image,
-    imageId: imageId ?? s.imageDigest ?? '',
+    image: {
+      image: image?.repoTags[0] ?? s.image,
+      annotations: {},
+      userSpecifiedImage: s.image,
+      runtimeHandler: '',
+    },
+    imageRef,
+    imageId: image?.id ?? s.imageDigest ?? '',
     state: stateOf(s),
     createdAt: isoToNanos(s.createdAt),
     labels: s.labels,
@@ -192,10 +213,10 @@ export function containerSummaryOf(s: ContainerStatus, imageId: string | undefin
   };
 }
 
-export function containerDetailsOf(s: ContainerStatus, imageId: string | undefined): ContainerDetails {
+export function containerDetailsOf(s: ContainerStatus, image: ImageRecord | undefined): ContainerDetails {
   const exited = s.state === 'exited';
   return {
-    ...containerSummaryOf(s, imageId),
+    ...containerSummaryOf(s, image),
     startedAt: isoToNanos(s.startedAt),
     finishedAt: exited ? isoToNanos(s.exitedAt) : 0n,
     exitCode: exited ? (s.exitCode ?? 0) : 0,
@@ -203,6 +224,9 @@ export function containerDetailsOf(s: ContainerStatus, imageId: string | undefin
     message: '',
     mounts: mountsOf(s),
     logPath: s.logPath ?? '',
+    ...(s.user
+      ? { user: { uid: s.user.uid, gid: s.user.gid, supplementalGroups: s.user.additionalGids } }
+      : {}),
     stopSignal: '',
   };
 }

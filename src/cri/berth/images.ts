@@ -51,6 +51,16 @@ function grouped(records: BerthImage[]): BerthImage[][] {
 export class CriImages {
   constructor(private readonly deps: BerthCriDeps) {}
 
+  /** The CRI image whose manifest a container was created from; undefined once it is removed. */
+  ofManifest(digest: string | undefined): ImageRecord | undefined {
+    if (!digest) return undefined;
+    const records = this.deps
+      .images()
+      .list(CRI_NAMESPACE)
+      .filter((r) => r.target.digest === digest);
+    return records.length > 0 ? toCri(records) : undefined;
+  }
+
   list(filter: ImageSpec | undefined): ImageRecord[] {
     const all = this.deps.images().list(CRI_NAMESPACE);
     if (!filter?.image) return grouped(all).map((g) => toCri(g));

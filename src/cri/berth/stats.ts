@@ -18,11 +18,13 @@ export function containerStatsOf(c: ContainerStatus, s: BerthStats): ContainerSt
     },
     cpu: { timestamp, usageCoreNanoSeconds: s.cpuUsageNanos },
     memory: { timestamp, workingSetBytes: s.memoryWorkingSetBytes, usageBytes: s.memoryUsageBytes },
-    ...(s.writableLayerBytes !== undefined
+    // kubelet looks the writable layer's filesystem up by this mountpoint (cadvisor's GetDirFsInfo):
+    // an empty one fails the whole /stats/summary.
+    ...(s.writableLayerBytes !== undefined && s.writableLayerPath
       ? {
           writableLayer: {
             timestamp,
-            mountpoint: '',
+            mountpoint: s.writableLayerPath,
             usedBytes: s.writableLayerBytes,
             ...(s.writableLayerInodes !== undefined ? { inodesUsed: s.writableLayerInodes } : {}),
           },

@@ -71,6 +71,10 @@ export interface ContainerRecord extends Times {
   labels: Record<string, string>;
   /** The name it was created with (CRI metadata name, `berth run --name`). */
   name?: string;
+  /** The CRI metadata attempt, when above 0: kubelet's restart count for this name. */
+  attempt?: number;
+  /** The process user the image and the request resolved to (absent in events before it was recorded). */
+  user?: { uid: number; gid: number; additionalGids: number[] };
   imageDigest?: string;
   logPath?: string;
   annotations?: Record<string, string>;
@@ -144,6 +148,13 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : und
 const labelsOf = (d: Data): Record<string, string> => ({
   ...((d.labels as Record<string, string> | undefined) ?? {}),
 });
+/** A container's recorded process user; validated at append (topics.ts). */
+const userOf = (v: unknown): ContainerRecord['user'] => {
+  const u = v as ContainerRecord['user'];
+  return u && typeof u.uid === 'number' && typeof u.gid === 'number'
+    ? { uid: u.uid, gid: u.gid, additionalGids: [...(u.additionalGids ?? [])] }
+    : undefined;
+};
 
 /** Applies one event to `state`. Events that name a missing entity change nothing but `seq`. */
 export function applyEvent(state: NodeState, e: BerthEvent): NodeState {
@@ -274,6 +285,8 @@ export function applyEvent(state: NodeState, e: BerthEvent): NodeState {
         ...(str(d.snapshotKey) ? { snapshotKey: str(d.snapshotKey) } : {}),
         labels: labelsOf(d),
         ...(str(d.name) ? { name: str(d.name) } : {}),
+        ...(typeof d.attempt === 'number' && d.attempt > 0 ? { attempt: d.attempt } : {}),
+        ...(d.user !== undefined && userOf(d.user) ? { user: userOf(d.user) } : {}),
         ...(str(d.imageDigest) ? { imageDigest: str(d.imageDigest) } : {}),
         ...(str(d.logPath) ? { logPath: str(d.logPath) } : {}),
         ...(d.annotations !== undefined ? { annotations: labelsOf({ labels: d.annotations }) } : {}),

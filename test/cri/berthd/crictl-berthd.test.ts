@@ -261,6 +261,76 @@ describe('crictl against berthd', () => {
     await ok(['update', '--memory', '67108864', serverId]);
   });
 
+  it('stats name the writable layer by the filesystem ImageFsInfo reports (kubelet looks it up)', async () => {
+    const stats = JSON.parse(await ok(['stats', '-o', 'json', serverId])) as {
+      stats: { writableLayer?: { fsId?: { mountpoint?: string } } }[];
+    };
+    const fsInfo = JSON.parse(await ok(['imagefsinfo', '-o', 'json'])) as {
+      status: { containerFilesystems: { fsId: { mountpoint: string } }[] };
+    };
+    const mountpoint = stats.stats[0]!.writableLayer?.fsId?.mountpoint;
+    expect(mountpoint).toBeTruthy();
+    expect(mountpoint).toBe(fsInfo.status.containerFilesystems[0]!.fsId.mountpoint);
+  });
+
+  it("a new attempt of an exited container is a container of its own (kubelet's restart); a retried create is not", async () => {
+    // kubelet creates containers from the image id, with the attempt as its restart count.
+    const imageId = (
+      JSON.parse(await ok(['inspecti', '-o', 'json', env.image])) as { status: { id: string } }
+    ).status.id;
+    const attempt = (n: number): Promise<string> =>
+      containerJson(`once-${n}`, ['sh', '-c', 'exit 3'], {
+        metadata: { name: 'once', attempt: n },
+        image: { image: imageId },
+        linux: {
+          security_context: {
+            run_as_user: { value: 1000 },
+            run_as_group: { value: 1000 },
+            supplemental_groups: [2000],
+          },
+        },
+      });
+    const first = (await ok(['create', podId, await attempt(0), podJson])).trim();
+    await ok(['start', first]);
+    for (let i = 0; i < 100; i++) {
+      if (
+        (JSON.parse(await ok(['inspect', first])) as { status: { state: string } }).status.state ===
+        'CONTAINER_EXITED'
+      )
+        break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const second = (await ok(['create', podId, await attempt(1), podJson])).trim();
+    expect(second).not.toBe(first);
+    await ok(['start', second]);
+    expect((await ok(['create', podId, await attempt(1), podJson])).trim()).toBe(second);
+    const listed = JSON.parse(await ok(['ps', '-a', '--name', '^once$', '-o', 'json'])) as {
+      containers: { id: string; metadata: { attempt: number } }[];
+    };
+    expect(
+      listed.containers.map((c) => [c.id, c.metadata.attempt]).sort((a, b) => Number(a[1]) - Number(b[1])),
+    ).toEqual([
+      [first, 0],
+      [second, 1],
+    ]);
+    const inspect = JSON.parse(await ok(['inspect', first])) as {
+      status: {
+        exitCode: number;
+        image: { image: string };
+        imageRef: string;
+        user: { linux: { uid: string; gid: string; supplementalGroups: string[] } };
+      };
+    };
+    expect(inspect.status.exitCode).toBe(3);
+    expect(inspect.status.image.image).toBe(env.image);
+    expect(inspect.status.imageRef).toMatch(
+      new RegExp(`^${env.image.replace(/:1$/, '').replace(/[./]/g, '\\$&')}@sha256:[0-9a-f]{64}$`),
+    );
+    expect(inspect.status.user.linux).toMatchObject({ uid: '1000', gid: '1000' });
+    expect(inspect.status.user.linux.supplementalGroups.map(Number)).toContain(2000);
+    for (const id of [first, second]) await ok(['rm', '-f', id]);
+  });
+
   it('events (two subscribers), stop, rm', async () => {
     const subscribers = [background(['events', '-o', 'json']), background(['events', '-o', 'json'])];
     const about = (type: string): RegExp =>
