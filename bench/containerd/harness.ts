@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnavailableError } from '../../src/common/errors.js';
 import { execFile, execFileCapture, type ExecOptions, type ExecResult } from '../../src/common/exec.js';
+import { TOOLS_BIN } from '../../test/helpers/berthd.js';
 import { cniConflist, containerdConfig, layoutFor, type ContainerdLayout } from './config.js';
 import {
   deleteLink,
@@ -35,7 +36,7 @@ import {
 } from './host-state.js';
 import { buildPauseImage } from './images.js';
 
-export const CRICTL = process.env.BERTH_CRICTL ?? '/work/main/.tools/bin/crictl';
+export const CRICTL = process.env.BERTH_CRICTL ?? join(TOOLS_BIN, 'crictl');
 /** The namespace the CRI plugin keeps its containers in. */
 export const CRI_NAMESPACE = 'k8s.io';
 
