@@ -1,134 +1,22 @@
 /**
  * The pod cgroup parent with the cgroupfs driver: `<hierarchy>/<root>/pod-<id>` in every v1
  * hierarchy (runc later creates the containers' cgroups beneath it in each of them), or in the
- * single unified hierarchy on a cgroup v2 host. The layout is detected from the mount table: a
- * hybrid host (v1 controllers plus a mostly empty cgroup2 `unified` mount) is driven as v1.
+ * single unified hierarchy on a cgroup v2 host; or a parent the caller chose (kubelet's). The
+ * layout comes from cgroup-layout.ts: a hybrid host (v1 controllers plus a mostly empty cgroup2
+ * `unified` mount) is driven as v1.
  */
-import { mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, FailedPreconditionError, InvalidArgumentError } from '../common/errors.js';
-import { readMounts, type MountEntry } from './mounts.js';
+import {
+  detectCgroupLayout,
+  resourceWrites,
+  validatePodResources,
+  type CgroupLayout,
+  type CgroupWrite,
+  type PodResources,
+} from './cgroup-layout.js';
 import { assertSandboxId } from './namespaces.js';
-
-/** Pod-level limits from the sandbox request; 0 or absent means "not set". */
-export interface PodResources {
-  /** Relative CPU weight, cgroup v1 units (2..262144). */
-  cpuShares?: number;
-  /** CFS quota in microseconds per period; -1 means unlimited. */
-  cpuQuota?: number;
-  /** CFS period in microseconds (1000..1000000). */
-  cpuPeriod?: number;
-  /** Hard memory limit in bytes. */
-  memoryLimitBytes?: number;
-}
-
-/** The cgroup hierarchies of this host, as the cgroupfs driver sees them. */
-export type CgroupLayout =
-  | {
-      version: 1;
-      /** Mount path of each v1 hierarchy, keyed by its first controller or `name=` */ hierarchies: Map<
-        string,
-        string
-      >;
-    }
-  | { version: 2; mountPoint: string };
-
-/** One value to write into one cgroup interface file. */
-export interface CgroupWrite {
-  /** The v1 hierarchy key (`cpu`, `memory`); `unified` on v2. */
-  hierarchy: string;
-  file: string;
-  value: string;
-}
-
-/** Decides v1 or v2 from mount entries; pure so both layouts can be unit-tested on either host. */
-export function parseCgroupLayout(mounts: readonly MountEntry[]): CgroupLayout {
-  const unifiedRoot = mounts.find((m) => m.fsType === 'cgroup2' && m.mountPoint === '/sys/fs/cgroup');
-  if (unifiedRoot) return { version: 2, mountPoint: unifiedRoot.mountPoint };
-  const hierarchies = new Map<string, string>();
-  for (const m of mounts) {
-    if (m.fsType !== 'cgroup') continue;
-    const names = m.superOptions.filter(
-      (o) => !['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec'].includes(o),
-    );
-    const key = names.find(
-      (n) => !n.startsWith('release_agent=') && n !== 'clone_children' && n !== 'noprefix',
-    );
-    if (key !== undefined && !hierarchies.has(key)) hierarchies.set(key, m.mountPoint);
-  }
-  if (hierarchies.size === 0) {
-    throw new FailedPreconditionError(
-      'no cgroup hierarchy is mounted (neither cgroup2 at /sys/fs/cgroup nor any cgroup v1)',
-    );
-  }
-  return { version: 1, hierarchies };
-}
-
-/** Reads the host's cgroup layout from /proc/self/mountinfo. */
-export async function detectCgroupLayout(): Promise<CgroupLayout> {
-  return parseCgroupLayout(await readMounts());
-}
-
-function checkInt(name: string, v: number | undefined, ok: (n: number) => boolean, rule: string): void {
-  if (v === undefined || v === 0) return;
-  if (!Number.isSafeInteger(v) || !ok(v)) {
-    throw new InvalidArgumentError(`resources.${name} ${v} is invalid: ${rule}`);
-  }
-}
-
-/** Rejects pod resources the kernel would refuse, naming the field. */
-export function validatePodResources(r: PodResources): void {
-  checkInt('cpuShares', r.cpuShares, (n) => n >= 2 && n <= 262144, 'must be between 2 and 262144');
-  checkInt(
-    'cpuQuota',
-    r.cpuQuota,
-    (n) => n === -1 || n >= 1000,
-    'must be -1 (unlimited) or at least 1000 microseconds',
-  );
-  checkInt(
-    'cpuPeriod',
-    r.cpuPeriod,
-    (n) => n >= 1000 && n <= 1_000_000,
-    'must be between 1000 and 1000000 microseconds',
-  );
-  checkInt('memoryLimitBytes', r.memoryLimitBytes, (n) => n > 0, 'must be a positive number of bytes');
-}
-
-/** Converts v1 cpu shares to a v2 cpu.weight the way runc does, so both hosts weigh pods alike. */
-export function sharesToWeight(shares: number): number {
-  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
-}
-
-/** The interface files to write for the given resources, in the order the kernel accepts them. */
-export function resourceWrites(version: 1 | 2, r: PodResources): CgroupWrite[] {
-  const writes: CgroupWrite[] = [];
-  const set = (n: number | undefined): n is number => n !== undefined && n !== 0;
-  if (version === 1) {
-    if (set(r.cpuShares)) writes.push({ hierarchy: 'cpu', file: 'cpu.shares', value: String(r.cpuShares) });
-    // Period first: a quota is checked against the current period.
-    if (set(r.cpuPeriod))
-      writes.push({ hierarchy: 'cpu', file: 'cpu.cfs_period_us', value: String(r.cpuPeriod) });
-    if (set(r.cpuQuota))
-      writes.push({ hierarchy: 'cpu', file: 'cpu.cfs_quota_us', value: String(r.cpuQuota) });
-    if (set(r.memoryLimitBytes)) {
-      writes.push({ hierarchy: 'memory', file: 'memory.limit_in_bytes', value: String(r.memoryLimitBytes) });
-    }
-    return writes;
-  }
-  if (set(r.cpuShares))
-    writes.push({ hierarchy: 'unified', file: 'cpu.weight', value: String(sharesToWeight(r.cpuShares)) });
-  if (set(r.cpuQuota) || set(r.cpuPeriod)) {
-    const quota = set(r.cpuQuota) && r.cpuQuota > 0 ? String(r.cpuQuota) : 'max';
-    writes.push({
-      hierarchy: 'unified',
-      file: 'cpu.max',
-      value: `${quota} ${set(r.cpuPeriod) ? r.cpuPeriod : 100000}`,
-    });
-  }
-  if (set(r.memoryLimitBytes))
-    writes.push({ hierarchy: 'unified', file: 'memory.max', value: String(r.memoryLimitBytes) });
-  return writes;
-}
 
 const ROOT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -166,7 +54,10 @@ export class PodCgroups {
 
   /** Directory of the pod cgroup in each hierarchy, keyed like CgroupWrite.hierarchy. */
   dirs(id: string): Map<string, string> {
-    const rel = this.cgroupPath(id);
+    return this.dirsAt(this.cgroupPath(id));
+  }
+
+  private dirsAt(rel: string): Map<string, string> {
     if (this.layout.version === 2) return new Map([['unified', path.join(this.layout.mountPoint, rel)]]);
     return new Map([...this.layout.hierarchies].map(([k, mount]) => [k, path.join(mount, rel)]));
   }
@@ -177,13 +68,51 @@ export class PodCgroups {
    * any later failure removes the pod directories this call made (never a pre-existing pod's).
    */
   async create(id: string, resources: PodResources = {}): Promise<string> {
+    const rel = this.cgroupPath(id);
+    await this.make(rel, resources);
+    return rel;
+  }
+
+  /**
+   * A pod cgroup the caller chose (kubelet's `<root>/kubepods/<qos>/pod<uid>` with the cgroupfs
+   * driver) holds the sandbox's containers directly, as containerd places them. kubelet makes it
+   * and sets its limits: true when it exists in every hierarchy, and is then used as it is.
+   */
+  async parentExists(parent: string): Promise<boolean> {
+    const dirs = [...this.dirsAt(parent).values()];
+    const exists = await Promise.all(
+      dirs.map((d) =>
+        stat(d).then(
+          () => true,
+          () => false,
+        ),
+      ),
+    );
+    return exists.every(Boolean);
+  }
+
+  /** Makes a missing parent (another CRI client's) with the pod resources; idempotent like create. */
+  async makeParent(parent: string, resources: PodResources = {}): Promise<void> {
+    await this.make(parent, resources);
+  }
+
+  /** Removes a parent that makeParent made, once nothing is left in it; one still in use stays. */
+  async removeParent(parent: string): Promise<void> {
+    const dirs = this.dirsAt(parent);
+    for (const dir of dirs.values()) {
+      if ((await readProcs(dir)).length > 0 || (await childCgroups(dir)).length > 0) return;
+    }
+    await this.removeDirs(dirs);
+  }
+
+  private async make(rel: string, resources: PodResources): Promise<void> {
     validatePodResources(resources);
-    const dirs = this.dirs(id);
+    const dirs = this.dirsAt(rel);
     const writes = resourceWrites(this.layout.version, resources);
-    const needed = await this.checkControllers(id, writes);
+    const needed = await this.checkControllers(rel, writes);
     const createdDirs = new Map<string, string>();
     try {
-      if (this.layout.version === 2) await this.enableV2Controllers(needed);
+      if (this.layout.version === 2) await this.enableV2Controllers(needed, rel);
       for (const [hierarchy, dir] of dirs) {
         if ((await mkdir(dir, { recursive: true })) !== undefined) createdDirs.set(hierarchy, dir);
         if (hierarchy === 'cpuset' && this.layout.version === 1) {
@@ -197,7 +126,6 @@ export class PodCgroups {
       await this.removeDirs(createdDirs).catch(() => undefined);
       throw err;
     }
-    return this.cgroupPath(id);
   }
 
   /**
@@ -205,7 +133,7 @@ export class PodCgroups {
    * v1 hierarchy that is not mounted, or a v2 controller absent from the root's cgroup.controllers
    * (on a hybrid host cpu and memory are bound to v1). Returns the v2 controllers the writes need.
    */
-  private async checkControllers(id: string, writes: readonly CgroupWrite[]): Promise<string[]> {
+  private async checkControllers(rel: string, writes: readonly CgroupWrite[]): Promise<string[]> {
     const filesBy = new Map<string, string[]>();
     for (const w of writes) {
       // v2 interface files are named `<controller>.<knob>`; v1 writes are keyed by hierarchy.
@@ -224,7 +152,7 @@ export class PodCgroups {
           : 'no cgroup v1 hierarchy is mounted for it';
       const list = missing.map(([c, files]) => `${c} (for ${files.join(', ')})`).join(', ');
       throw new FailedPreconditionError(
-        `cannot set the resources of pod cgroup ${this.cgroupPath(id)}: missing cgroup controller ${list}; ${where}`,
+        `cannot set the resources of pod cgroup ${rel}: missing cgroup controller ${list}; ${where}`,
       );
     }
     return this.layout.version === 2 ? [...filesBy.keys()] : [];
@@ -308,20 +236,24 @@ export class PodCgroups {
   }
 
   /**
-   * Lets the Berth root and its pods use the controllers the host offers, as a v2 driver must:
-   * a cgroup only gets the controllers its parent lists in `cgroup.subtree_control`. The root
+   * Lets the pod cgroup's ancestors (the Berth root for Berth's own) pass down the controllers the
+   * host offers, as a v2 driver must: a cgroup only gets the controllers its parent lists in
+   * `cgroup.subtree_control`. The root
    * keeps them on failure (other pods may rely on them; runc never turns them off either).
    */
-  private async enableV2Controllers(needed: readonly string[]): Promise<void> {
+  private async enableV2Controllers(needed: readonly string[], rel: string): Promise<void> {
     if (this.layout.version !== 2) return;
     const mount = this.layout.mountPoint;
     const offered = await readControllers(path.join(mount, 'cgroup.controllers'));
     const wanted = V2_DELEGATED_CONTROLLERS.filter((c) => offered.includes(c));
-    const berthRoot = path.join(mount, this.root);
-    await mkdir(berthRoot, { recursive: true });
+    // The root and every ancestor of the pod cgroup (`/berth` for Berth's own pods).
+    const ancestors = [mount];
+    for (const part of path.dirname(rel).split('/').filter(Boolean))
+      ancestors.push(path.join(ancestors.at(-1)!, part));
+    await mkdir(ancestors.at(-1)!, { recursive: true });
     // One controller at a time: a controller the kernel will not delegate (e.g. in a threaded
     // subtree) must not stop the others unless a requested resource needs it.
-    for (const dir of [mount, berthRoot]) {
+    for (const dir of ancestors) {
       const file = path.join(dir, 'cgroup.subtree_control');
       for (const c of wanted) {
         await writeFile(file, `+${c}`).catch((err: NodeJS.ErrnoException) => {

@@ -6,7 +6,7 @@
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../common/errors.js';
 import type { PortMapping } from '../network/types.js';
-import { validatePodResources, type PodResources } from './cgroups.js';
+import { validatePodResources, type PodResources } from './cgroup-layout.js';
 
 /** CRI's DNSConfig: rendered into the sandbox's resolv.conf. */
 export interface DnsConfig {
@@ -28,6 +28,11 @@ export interface SandboxConfig {
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
   linux?: {
+    /**
+     * The pod cgroup the caller manages (kubelet's, cgroupfs driver: an absolute cgroup path);
+     * absent: Berth makes `/<root>/pod-<id>`.
+     */
+    cgroupParent?: string;
     resources?: PodResources;
     namespaceOptions?: { network?: NamespaceMode; ipc?: NamespaceMode; pid?: NamespaceMode };
   };
@@ -49,6 +54,7 @@ const MAX_DNS_SEARCHES = 32;
 const MAX_DNS_SEARCH_CHARS = 2048;
 const HOSTNAME_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const DNS_SEARCH_LABEL = /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+const CGROUP_PATH = /^(\/(?!\.\.?(\/|$))[A-Za-z0-9_.:@+-]+)+$/;
 const DNS_OPTION = /^[A-Za-z0-9_-]+(:[A-Za-z0-9_.-]+)?$/;
 // Kubelet's CNI_ARGS are `;`-separated `K=V` pairs: identity fields must not contain either.
 const IDENTITY = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,252})$/;
@@ -173,6 +179,15 @@ export function normalizeSandboxConfig(config: SandboxConfig): NormalizedSandbox
   if (config.dnsConfig) validateDnsConfig(config.dnsConfig);
   const portMappings = validatePortMappings(config.portMappings ?? []);
   validatePodResources(config.linux?.resources ?? {});
+  const parent = config.linux?.cgroupParent;
+  if (parent !== undefined && !CGROUP_PATH.test(parent))
+    throw bad(
+      'linux.cgroupParent',
+      parent,
+      parent.startsWith('/')
+        ? 'must be an absolute cgroup path of letters, digits and ._:@+- without ".."'
+        : 'is not a cgroupfs path: Berth drives cgroups with the cgroupfs driver (RuntimeConfig says so), not systemd slices',
+    );
   const ns = config.linux?.namespaceOptions ?? {};
   const network = namespaceMode('linux.namespaceOptions.network', ns.network, 'pod');
   const ipc = namespaceMode('linux.namespaceOptions.ipc', ns.ipc, 'pod');

@@ -138,10 +138,21 @@ export class SandboxManager {
     return record;
   }
 
-  /** Step 3: the pod cgroup with the pod-level resources. */
+  /** Step 3: the pod cgroup with the pod-level resources, or the caller's cgroup parent. */
   async createCgroup(id: string): Promise<SandboxRecord> {
     const record = await this.mustGet(id);
-    record.cgroupPath = await this.opts.cgroups.create(id, record.config.linux?.resources ?? {});
+    const { cgroupParent, resources = {} } = record.config.linux ?? {};
+    if (cgroupParent) {
+      // Who made the parent is recorded before it is made: a re-run after a crash must still own it.
+      if (record.ownsCgroupParent === undefined) {
+        record.ownsCgroupParent = !(await this.opts.cgroups.parentExists(cgroupParent));
+        record.cgroupPath = cgroupParent;
+        await this.store.put(record);
+      }
+      if (record.ownsCgroupParent) await this.opts.cgroups.makeParent(cgroupParent, resources);
+    } else {
+      record.cgroupPath = await this.opts.cgroups.create(id, resources);
+    }
     await this.store.put(record);
     return record;
   }
@@ -220,6 +231,9 @@ export class SandboxManager {
     await this.detachNetwork(id);
     await this.pinner.release(id);
     await this.opts.cgroups.remove(id);
+    const record = await this.store.get(id);
+    if (record?.ownsCgroupParent && record.cgroupPath)
+      await this.opts.cgroups.removeParent(record.cgroupPath);
     await this.files.remove(this.store.sandboxDir(id));
     await this.store.delete(id);
   }

@@ -22,8 +22,10 @@ export interface SandboxRecord {
   createdAt: string;
   state: SandboxState;
   namespaces?: PinnedNamespaces;
-  /** runc's cgroupsPath for the sandbox's containers, e.g. `/berth/pod-<id>`. */
+  /** runc's cgroupsPath for the sandbox's containers, e.g. `/berth/pod-<id>` or the caller's parent. */
   cgroupPath?: string;
+  /** The caller's cgroup parent was missing and Berth made it: the sandbox's removal removes it. */
+  ownsCgroupParent?: boolean;
   files?: SandboxFilePaths;
   network?: { name: string; ifName: string; ips: AttachedIp[] };
 }

@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from '../../src/common/exec.js';
-import { PodCgroups, V2_DELEGATED_CONTROLLERS, sharesToWeight } from '../../src/sandbox/cgroups.js';
+import { sharesToWeight } from '../../src/sandbox/cgroup-layout.js';
+import { PodCgroups, V2_DELEGATED_CONTROLLERS } from '../../src/sandbox/cgroups.js';
 
 const unique = `${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
 /** Berth roots under the temporary mount; each test that needs a fresh root takes its own. */

@@ -2,12 +2,12 @@ import { readFile, readdir, rmdir, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  PodCgroups,
   detectCgroupLayout,
   parseCgroupLayout,
   resourceWrites,
   sharesToWeight,
-} from '../../src/sandbox/cgroups.js';
+} from '../../src/sandbox/cgroup-layout.js';
+import { PodCgroups } from '../../src/sandbox/cgroups.js';
 import type { MountEntry } from '../../src/sandbox/mounts.js';
 
 const root = `berth-test-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;

@@ -234,6 +234,14 @@ describe('SandboxManager on the real host', () => {
         podConfig('pod-e', { portMappings: [{ protocol: 'TCP', containerPort: 70000 }] }),
         /^portMappings\[0\].containerPort 70000/,
       ],
+      [
+        podConfig('pod-e', { linux: { cgroupParent: 'kubepods-burstable-pod1.slice' } }),
+        /^linux.cgroupParent .* is not a cgroupfs path: .*systemd/,
+      ],
+      [
+        podConfig('pod-e', { linux: { cgroupParent: '/kubepods/../etc' } }),
+        /^linux.cgroupParent .* without "\.\."/,
+      ],
     ];
     for (const [config, message] of bad) {
       await expect(manager.create(config, 'sbm-e')).rejects.toMatchObject({
@@ -329,6 +337,60 @@ describe('SandboxManager on the real host', () => {
     expect((await manager.status('sbm-h')).network).toEqual({ check: 'none' });
     expect(await readFile(h.files?.hostname as string, 'utf8')).toBe(`${os.hostname()}\n`);
     await manager.remove('sbm-h');
+    expect(await footprint()).toEqual(before);
+  });
+
+  it("a caller's cgroup parent (kubelet's pod cgroup) holds the pod: used as it is when it exists, made and removed when not", async () => {
+    const before = await footprint();
+    const kubeletPod = `/${cgroupRoot}-kubepods/burstable/pod-uid-k`;
+    const dirsOf = (rel: string): string[] =>
+      [...cgroups.dirs('x').values()].map((d) => path.join(path.dirname(path.dirname(d)), rel));
+    try {
+      // kubelet made it: the sandbox uses it and leaves it to kubelet.
+      for (const d of dirsOf(kubeletPod)) await mkdir(d, { recursive: true });
+      await writeFile(
+        path.join(
+          dirsOf(kubeletPod).find((d) => d.includes('/memory/'))!,
+          'memory.limit_in_bytes',
+        ),
+        String(96 << 20),
+      );
+      const k = await manager.create(
+        podConfig('pod-k', {
+          linux: { cgroupParent: kubeletPod, resources: { memoryLimitBytes: 32 << 20 } },
+        }),
+        'sbm-k',
+      );
+      ids.push('sbm-k');
+      expect(k.cgroupPath).toBe(kubeletPod);
+      expect(k.ownsCgroupParent).toBe(false);
+      expect(cgroups.dirs('sbm-k').get('memory')).toBeDefined();
+      expect(await cgroups.exists('sbm-k')).toBe(false); // no Berth pod cgroup besides kubelet's
+      const mem = dirsOf(kubeletPod).find((d) => d.includes('/memory/'))!;
+      expect((await readFile(path.join(mem, 'memory.limit_in_bytes'), 'utf8')).trim()).toBe(String(96 << 20));
+      await manager.remove('sbm-k');
+      for (const d of dirsOf(kubeletPod)) expect((await readdir(d)).length).toBeGreaterThan(0);
+
+      // Missing (another CRI client's parent): made with the pod resources, removed with the pod.
+      const other = `/${cgroupRoot}-kubepods/besteffort/pod-uid-m`;
+      const m = await manager.create(
+        podConfig('pod-m', { linux: { cgroupParent: other, resources: { memoryLimitBytes: 32 << 20 } } }),
+        'sbm-m',
+      );
+      ids.push('sbm-m');
+      expect(m.ownsCgroupParent).toBe(true);
+      const otherMem = dirsOf(other).find((d) => d.includes('/memory/'))!;
+      expect((await readFile(path.join(otherMem, 'memory.limit_in_bytes'), 'utf8')).trim()).toBe(
+        String(32 << 20),
+      );
+      await manager.remove('sbm-m');
+      for (const d of dirsOf(other)) await expect(readdir(d)).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      for (const d of dirsOf(`/${cgroupRoot}-kubepods`)) {
+        for (const sub of ['burstable/pod-uid-k', 'besteffort/pod-uid-m', 'burstable', 'besteffort', ''])
+          await execFile('rmdir', [path.join(d, sub)]).catch(() => undefined);
+      }
+    }
     expect(await footprint()).toEqual(before);
   });
 });

@@ -56,6 +56,7 @@ export function sandboxConfigOf(spec: PodSandboxSpec): SandboxConfig {
     labels: spec.labels,
     annotations: spec.annotations,
     linux: {
+      ...(spec.linux.cgroupParent ? { cgroupParent: spec.linux.cgroupParent } : {}),
       ...(resources ? { resources } : {}),
       namespaceOptions: {
         network: namespaceMode('config.linux.security_context.namespace_options.network', ns.network),
