@@ -3,6 +3,8 @@
 TEMPORAL_CLI_VERSION=1.5.1
 CRI_TOOLS_VERSION=1.36.0
 CRI_API_VERSION=0.36.0
+# Kubernetes node and cluster binaries (tools/kubernetes/go.mod names the same release)
+KUBERNETES_VERSION=1.36.3
 NATS_SERVER_VERSION=2.9.10
 REGISTRY_VERSION=2.8.2
 DEBIAN_PACKAGES="runc crun conmon containernetworking-plugins iptables iproute2 nats-server docker-registry skopeo umoci busybox-static zstd util-linux containerd"
