@@ -78,7 +78,8 @@ export interface TestRegistry {
 
 const DEFAULT_USERS = { tester: 'secret-pw' };
 
-async function freePort(): Promise<number> {
+/** A loopback TCP port free at the time of asking (another process may still take it). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);

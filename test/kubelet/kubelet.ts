@@ -9,11 +9,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFileCapture } from '../../src/common/exec.js';
 import { TOOLS_BIN } from '../helpers/berthd.js';
+import { freePort } from '../helpers/registry.js';
+import { mountsUnder } from '../containers/support.js';
 
 export const KUBELET = path.join(TOOLS_BIN, 'kubelet');
 export const NODE_NAME = 'berth-kubelet-test';
@@ -117,17 +118,6 @@ export interface KubeContainerStatus {
   state: { running?: { startedAt: string }; waiting?: { reason?: string }; terminated?: KubeTerminated };
   lastState: { terminated?: KubeTerminated };
   user?: { linux?: { uid: number; gid: number; supplementalGroups?: number[] } };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** The v1 hierarchies mounted here (one folder per controller, the named systemd one too). */
@@ -381,12 +371,7 @@ function removeCgroupRoot(root: string): void {
 }
 
 async function unmountUnder(dir: string): Promise<void> {
-  const mounts = (await readFile('/proc/self/mountinfo', 'utf8'))
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((m) => m.startsWith(`${dir}/`))
-    .reverse();
-  for (const m of mounts) await execFileCapture('umount', ['-l', m]);
+  for (const m of mountsUnder(`${dir}/`).reverse()) await execFileCapture('umount', ['-l', m]);
 }
 
 export function sleep(ms: number): Promise<void> {

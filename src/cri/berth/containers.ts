@@ -21,6 +21,7 @@ import type {
 import type { ImageRecord } from '../types/image.js';
 import type { PodSandboxSpec, SecurityProfile } from '../types/sandbox.js';
 import { CRI_NAMESPACE, isoToNanos } from './deps.js';
+import { repository } from './images.js';
 
 /**
  * ContainerService keeps no CRI attempt, kubelet's restart counter; it rides along as an
@@ -178,10 +179,7 @@ function mountsOf(s: ContainerStatus): Mount[] {
 
 /** The repository of a named reference; undefined for an image id or digest (`sha256:…`). */
 function repositoryOf(ref: string): string | undefined {
-  if (/^(sha256:)?[0-9a-f]{64}$/.test(ref)) return undefined;
-  const name = ref.split('@')[0]!;
-  const colon = name.lastIndexOf(':');
-  return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name;
+  return /^(sha256:)?[0-9a-f]{64}$/.test(ref) ? undefined : repository(ref);
 }
 
 /**

@@ -19,7 +19,8 @@ function imageId(record: BerthImage): string {
   return record.configDigest ?? record.target.digest;
 }
 
-function repository(name: string): string {
+/** The repository part of an image name (`host/repo` of `host/repo:tag` or `host/repo@sha256:…`). */
+export function repository(name: string): string {
   const at = name.indexOf('@');
   if (at >= 0) return name.slice(0, at);
   const colon = name.lastIndexOf(':');
