@@ -359,10 +359,15 @@ export class BerthCriBackend implements CriBackend, PodView {
     return this.deps.containers.list({ namespace: CRI_NAMESPACE, sandboxId });
   }
 
+  /**
+   * The pod's containers, newest first (by creation, then attempt). kubelet takes the first status
+   * of a name as that container's latest attempt and does not sort PodSandboxStatus's list (its
+   * EventedPLEG reads it): oldest first made it restart an old attempt.
+   */
   private containerDetails(sandboxId: string): ContainerDetails[] {
-    return this.podContainers(sandboxId).map((c) =>
-      containerDetailsOf(c, this.images.ofManifest(c.imageDigest)),
-    );
+    return this.podContainers(sandboxId)
+      .map((c) => containerDetailsOf(c, this.images.ofManifest(c.imageDigest)))
+      .sort((a, b) => Number(b.createdAt - a.createdAt) || b.metadata.attempt - a.metadata.attempt);
   }
 
   private running(id: string): ContainerStatus {

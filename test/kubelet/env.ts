@@ -2,11 +2,11 @@
  * The kubelet suite's node: a loopback registry with a busybox image holding what the pods run
  * (sh, httpd, nc, …), a runtime on its own test network, and a standalone kubelet on its CRI socket.
  */
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFileCapture } from '../../src/common/exec.js';
-import { startBerthd, type RunningBerthd } from '../helpers/berthd.js';
+import { runCli, startBerthd, type RunningBerthd } from '../helpers/berthd.js';
 import { writeOciLayout } from '../helpers/oci-images.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { busyboxCriFiles, CRICTL } from '../cri/berthd/env.js';
@@ -52,7 +52,16 @@ export async function startKubeletEnv(opts: Omit<KubeletOptions, 'criEndpoint'> 
   const cleanup = async (): Promise<void> => {
     await kubelet?.stop();
     if (berthd) {
+      const keep = process.env.BERTH_KUBELET_LOG_DIR;
+      if (keep) {
+        // Both daemons' logs and Berth's event log, kept for debugging a run (the work folder goes below).
+        await mkdir(keep, { recursive: true });
+        await writeFile(path.join(keep, 'kubelet.log'), kubelet?.log() ?? '');
+        const events = await runCli(berthd.socket, ['events', '--json']);
+        await writeFile(path.join(keep, 'events.jsonl'), events.stdout);
+      }
       await berthd.stop();
+      if (keep) await writeFile(path.join(keep, 'berthd.log'), berthd.output());
       await leftoverSweep(berthd);
     }
     await kubelet?.cleanup();

@@ -19,6 +19,7 @@ import { appPod, chattyPod, crashPod, livenessPod, terminationPod } from './pods
  */
 const CONFIGS: { name: string; featureGates: Record<string, boolean> }[] = [
   { name: 'relisting PLEG', featureGates: {} },
+  { name: 'EventedPLEG', featureGates: { EventedPLEG: true } },
 ];
 const GRACE_SECONDS = 4;
 

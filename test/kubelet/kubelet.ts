@@ -199,7 +199,7 @@ export class Kubelet {
       '--hostname-override',
       NODE_NAME,
       '--v',
-      '2',
+      process.env.BERTH_KUBELET_VERBOSITY ?? '2',
     ];
     return new Kubelet(dir, manifests, podLogs, cgroupRoot, readOnlyPort, args, hostBefore);
   }

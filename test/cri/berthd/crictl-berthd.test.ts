@@ -9,9 +9,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PodSandboxStatusResponse__Output } from '../../../src/cri/generated/runtime/v1/PodSandboxStatusResponse.js';
+import { loadCriProto } from '../../../src/cri/proto.js';
 import type { BerthEvent } from '../../../src/events/index.js';
 import { mountsUnder } from '../../containers/support.js';
+import { rpc } from '../harness.js';
 import { CRICTL, startCriEnv, type CriEnv } from './env.js';
 
 let env: CriEnv;
@@ -313,6 +317,22 @@ describe('crictl against berthd', () => {
       [first, 0],
       [second, 1],
     ]);
+    // kubelet (EventedPLEG) reads PodSandboxStatus's container list unsorted and takes the first
+    // status of a name as the latest attempt: newest first.
+    const runtime = new (loadCriProto().runtime.v1.RuntimeService)(
+      `unix://${env.criSocket}`,
+      grpc.credentials.createInsecure(),
+    );
+    try {
+      const podStatus = await rpc<PodSandboxStatusResponse__Output>((cb) =>
+        runtime.PodSandboxStatus({ pod_sandbox_id: podId }, cb),
+      );
+      const once = podStatus.containers_statuses.filter((c) => c.metadata?.name === 'once');
+      expect(once.map((c) => c.id)).toEqual([second, first]);
+      expect(BigInt(podStatus.timestamp)).toBeGreaterThan(0n);
+    } finally {
+      runtime.close();
+    }
     const inspect = JSON.parse(await ok(['inspect', first])) as {
       status: {
         exitCode: number;
