@@ -13,9 +13,8 @@ import { sleep, type KubeContainerStatus, type KubePod } from './kubelet.js';
 import { appPod, chattyPod, crashPod, livenessPod, terminationPod } from './pods.js';
 
 /**
- * The EventedPLEG run (GetContainerEvents) is not in the suite yet: tried on 2026-12-05, kubelet
- * with that gate never restarted the crashing container and the log-rotation pod did not come up
- * in time, while everything else passed. Issue 18 stays open for it.
+ * Every check runs twice: with kubelet's relisting PLEG, and with EventedPLEG, where kubelet's pod
+ * cache is fed by GetContainerEvents and by PodSandboxStatus's container list.
  */
 const CONFIGS: { name: string; featureGates: Record<string, boolean> }[] = [
   { name: 'relisting PLEG', featureGates: {} },

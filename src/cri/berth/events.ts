@@ -10,8 +10,12 @@ import type { ContainerDetails } from '../types/container.js';
 import type { PodSandboxDetails } from '../types/sandbox.js';
 import { CRI_NAMESPACE, isoToNanos, type BerthCriDeps } from './deps.js';
 
+/**
+ * A container is "created" for CRI once its task is (CreateContainer returns then): on
+ * `/containers/create` its status would still read CONTAINER_UNKNOWN.
+ */
 const TOPICS: Partial<Record<string, ContainerEventType>> = {
-  '/containers/create': 'created',
+  '/tasks/create': 'created',
   '/tasks/start': 'started',
   '/tasks/exit': 'stopped',
   '/containers/delete': 'deleted',

@@ -11,6 +11,7 @@ import { request } from 'node:http';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ContainerEventResponse__Output } from '../../../src/cri/generated/runtime/v1/ContainerEventResponse.js';
 import type { PodSandboxStatusResponse__Output } from '../../../src/cri/generated/runtime/v1/PodSandboxStatusResponse.js';
 import { loadCriProto } from '../../../src/cri/proto.js';
 import type { BerthEvent } from '../../../src/events/index.js';
@@ -374,6 +375,62 @@ describe('crictl against berthd', () => {
       for (const s of subscribers) s.child.kill('SIGTERM');
     }
     expect(await ok(['ps', '-a', '--pod', podId])).not.toContain(tickerId.slice(0, 13));
+  });
+
+  it("GetContainerEvents: each event carries the pod's status as it stands after the event", async () => {
+    const runtime = new (loadCriProto().runtime.v1.RuntimeService)(
+      `unix://${env.criSocket}`,
+      grpc.credentials.createInsecure(),
+    );
+    const stream = runtime.GetContainerEvents({});
+    const events: ContainerEventResponse__Output[] = [];
+    stream.on('data', (e: ContainerEventResponse__Output) => events.push(e));
+    stream.on('error', () => undefined); // cancelled below
+    const about = async (id: string, type: string): Promise<ContainerEventResponse__Output> => {
+      for (let i = 0; i < 100; i++) {
+        const e = events.find((x) => x.container_id === id && x.container_event_type === type);
+        if (e) return e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`no ${type} for ${id}; got ${events.map((e) => e.container_event_type).join(', ')}`);
+    };
+    const stateIn = (e: ContainerEventResponse__Output, id: string): string | undefined =>
+      e.containers_statuses.find((c) => c.id === id)?.state;
+    try {
+      // Subscribed once a probe's event arrives.
+      for (let i = 0; !events.length && i < 30; i++) {
+        const probe = (
+          await ok(['create', podId, await containerJson(`evprobe-${i}`, ['true']), podJson])
+        ).trim();
+        await ok(['rm', probe]);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const id = (
+        await ok(['create', podId, await containerJson('evented', ['sh', '-c', 'exit 0']), podJson])
+      ).trim();
+      // CREATED once CreateContainer's work is done: the container reads CREATED, not UNKNOWN.
+      expect(stateIn(await about(id, 'CONTAINER_CREATED_EVENT'), id)).toBe('CONTAINER_CREATED');
+      await ok(['start', id]);
+      const stopped = await about(id, 'CONTAINER_STOPPED_EVENT');
+      expect(stateIn(stopped, id)).toBe('CONTAINER_EXITED');
+      expect(stopped.pod_sandbox_status?.id).toBe(podId);
+      await ok(['rm', id]);
+      const deleted = await about(id, 'CONTAINER_DELETED_EVENT');
+      expect(stateIn(deleted, id)).toBeUndefined();
+      expect(deleted.pod_sandbox_status?.metadata?.uid).toBeTruthy();
+      const mine = events.filter((e) => e.container_id === id);
+      expect(mine.map((e) => e.container_event_type)).toEqual([
+        'CONTAINER_CREATED_EVENT',
+        'CONTAINER_STARTED_EVENT',
+        'CONTAINER_STOPPED_EVENT',
+        'CONTAINER_DELETED_EVENT',
+      ]);
+      const times = mine.map((e) => BigInt(e.created_at));
+      expect([...times].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).toEqual(times);
+    } finally {
+      stream.cancel();
+      runtime.close();
+    }
   });
 
   it('rm racing rmp of the same stopped pod: both succeed, and the container is removed once', async () => {
