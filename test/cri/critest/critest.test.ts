@@ -21,7 +21,7 @@ import { startBerthd, type RunningBerthd } from '../../helpers/berthd.js';
 import { startRegistry, type TestRegistry } from '../../helpers/registry.js';
 import { leftoverSweep } from '../../containers/support.js';
 import { registryConfigArgs } from '../../images/support.js';
-import { BUSYBOX, UPSTREAM_REGISTRIES, WEBSERVER, pushCritestImages } from './images.js';
+import { BUSYBOX, BUSYBOX_DYNAMIC, UPSTREAM_REGISTRIES, WEBSERVER, pushCritestImages } from './images.js';
 import { execFile } from '../../../src/common/exec.js';
 import { CRICTL } from '../berthd/env.js';
 import { CRITEST, OFFLINE_SKIPS, runCritest, type CritestResult } from './run.js';
@@ -37,17 +37,10 @@ const FOCUS = process.env.BERTH_CRITEST_FOCUS;
 const KNOWN_GAPS: Record<string, string> = {};
 
 /**
- * Specs that run and that Berth fails, whatever containerd does, with the cause: the target is
- * none. The look-alikes' busybox is Debian's busybox-static, built with FEATURE_SH_STANDALONE:
- * its sh runs applets (ls) in-process instead of exec'ing /bin/ls, so no mask on /bin/ls can make
- * `sh -c ls` fail; and its /bin/ls is a symlink to busybox, so the mask (a bind of /dev/null,
- * which follows the symlink, as in runc and containerd) covers busybox itself and the container
- * cannot start. Berth's masking is checked in test/containers instead.
+ * Specs that run and that Berth fails, whatever containerd does, each with its precise cause.
+ * The target is none, and none is listed.
  */
-const BERTH_FAILURES: Record<string, string> = {
-  '[k8s.io] Security Context bucket runtime should support MaskedPaths':
-    'the look-alike busybox (busybox-static) runs ls in-process and its /bin/ls is a symlink to busybox: the image, not Berth (containerd fails it the same way)',
-};
+const BERTH_FAILURES: Record<string, string> = {};
 
 /** The host's System V shared memory ids; the HostIpc specs make segments (ipcmk) and leave them. */
 async function hostShmIds(): Promise<Set<string>> {
@@ -70,6 +63,8 @@ let containerd: ContainerdHarness | undefined;
 beforeAll(async () => {
   if (!existsSync(CRITEST))
     throw new Error(`critest is not at ${CRITEST}: run the setup script to build cri-tools v1.36`);
+  if (!existsSync(BUSYBOX_DYNAMIC))
+    throw new Error(`Debian's busybox is not at ${BUSYBOX_DYNAMIC}: run scripts/setup --tests`);
   work = await mkdtemp(path.join(tmpdir(), 'berth-critest-'));
   shmBefore = await hostShmIds();
   reg = await startRegistry();

@@ -1,5 +1,5 @@
 /**
- * Look-alike images for critest v1.36, built from Debian's busybox-static and pushed to a
+ * Look-alike images for critest v1.36, built from Debian's busybox and pushed to a
  * loopback registry under their upstream repository paths and tags. Both runtimes reach them by
  * their upstream names (registry.k8s.io/…, gcr.io/k8s-staging-cri-tools/…, k8s.gcr.io/…)
  * through a registry mirror, so critest runs without --registry-prefix and every tag, user,
@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFile } from '../../../src/common/exec.js';
-import { busyboxBinary, writeOciLayout, type FileSpec } from '../../helpers/oci-images.js';
+import { writeOciLayout, type FileSpec } from '../../helpers/oci-images.js';
 import type { TestRegistry } from '../../helpers/registry.js';
 
 /** critest's framework.DefaultLinuxContainerImage and its webServerLinuxImage. */
@@ -61,7 +61,7 @@ wait
 const NGINX_TITLE = 'nginx: master process nginx -g daemon off;';
 
 /**
- * busybox-static has no pgrep and no ipcs; the specs use them (pgrep sleep, ipcs -m), so the
+ * Debian's busybox has no pgrep and no ipcs; the specs use them (pgrep sleep, ipcs -m), so the
  * look-alikes carry small stand-ins reading /proc (which shows the reader's IPC namespace).
  */
 const PGREP = `#!/bin/sh
@@ -88,14 +88,36 @@ const NNP_SOURCE = `#include <stdio.h>
 int main(void) { printf("Effective uid: %d\\n", (int)geteuid()); return 0; }
 `;
 
+/**
+ * Debian's dynamically linked busybox (unpacked by scripts/setup --tests), as in the busybox image:
+ * its sh runs applets through PATH (busybox-static, built with FEATURE_SH_STANDALONE, runs them
+ * in-process, so a masked /bin/ls would still run), and each applet is a hard link (a symlink
+ * would make a mask on /bin/ls cover busybox itself).
+ */
+export const BUSYBOX_DYNAMIC = path.join(process.cwd(), '.tools/busybox-deb/bin/busybox');
+/** What it links against, taken from the host (the same Debian release). */
+const LIBRARIES = ['lib/x86_64-linux-gnu/libc.so.6', 'lib/x86_64-linux-gnu/libresolv.so.2'];
+const LOADER = 'lib/x86_64-linux-gnu/ld-linux-x86-64.so.2';
+
 async function baseFiles(extra: FileSpec[] = []): Promise<FileSpec[]> {
-  const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' })
+  const applets = execFileSync(BUSYBOX_DYNAMIC, ['--list'], { encoding: 'utf8' })
     .split('\n')
     .filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox');
   return [
     { path: 'bin', type: 'directory', mode: 0o755 },
-    { path: 'bin/busybox', content: await busyboxBinary(), mode: 0o755 },
-    ...applets.map((a) => ({ path: `bin/${a}`, type: 'symlink' as const, linkname: 'busybox' })),
+    { path: 'bin/busybox', content: await readFile(BUSYBOX_DYNAMIC), mode: 0o755 },
+    ...applets.map((a) => ({ path: `bin/${a}`, type: 'hardlink' as const, linkname: 'bin/busybox' })),
+    { path: 'lib', type: 'directory', mode: 0o755 },
+    { path: 'lib/x86_64-linux-gnu', type: 'directory', mode: 0o755 },
+    ...(await Promise.all(
+      [...LIBRARIES, LOADER].map(async (lib) => ({
+        path: lib,
+        content: await readFile(`/${lib}`),
+        mode: 0o755,
+      })),
+    )),
+    { path: 'lib64', type: 'directory', mode: 0o755 },
+    { path: 'lib64/ld-linux-x86-64.so.2', type: 'symlink', linkname: `/${LOADER}` },
     { path: 'etc', type: 'directory', mode: 0o755 },
     { path: 'etc/passwd', content: PASSWD, mode: 0o644 },
     { path: 'etc/group', content: GROUP, mode: 0o644 },
