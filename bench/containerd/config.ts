@@ -23,6 +23,8 @@ export interface ContainerdLayout {
   bridge: string;
   subnet: string;
   sandboxImage: string;
+  /** The CRI plugin's registry.config_path (a hosts.toml per registry host), when mirrors are set. */
+  registryConfigDir?: string;
 }
 
 export function layoutFor(
@@ -100,6 +102,18 @@ disabled_plugins = [
   bin_dir = "/usr/lib/cni"
   conf_dir = ${quote(l.cniConfDir)}
   max_conf_num = 1
+${l.registryConfigDir ? `\n[${cri}.registry]\n  config_path = ${quote(l.registryConfigDir)}\n` : ''}`;
+}
+
+/**
+ * hosts.toml for one upstream registry host: pulls and resolves go to `mirror` (a plain-HTTP
+ * `http://host:port` is spoken as HTTP), then to the upstream.
+ */
+export function hostsToml(upstream: string, mirror: string): string {
+  return `server = ${quote(`https://${upstream}`)}
+
+[host.${quote(mirror)}]
+  capabilities = ["pull", "resolve"]
 `;
 }
 

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { UnavailableError } from '../../src/common/errors.js';
 import { execFile, execFileCapture, type ExecOptions, type ExecResult } from '../../src/common/exec.js';
 import { TOOLS_BIN } from '../../test/helpers/berthd.js';
-import { cniConflist, containerdConfig, layoutFor, type ContainerdLayout } from './config.js';
+import { cniConflist, containerdConfig, hostsToml, layoutFor, type ContainerdLayout } from './config.js';
 import {
   deleteLink,
   freeSubnet,
@@ -47,6 +47,11 @@ export interface ContainerdHarnessOptions {
   startTimeoutMs?: number;
   /** Where its directory (root, state, config) is made; the host's temp dir by default. */
   parentDir?: string;
+  /**
+   * Registry mirrors by upstream host (`registry.k8s.io` → `http://127.0.0.1:5000`), written as
+   * the CRI plugin's hosts.toml files; none by default (the benches import their images).
+   */
+  registryMirrors?: Record<string, string>;
 }
 
 /** A running isolated containerd; `stop()` must be called (it is idempotent). */
@@ -77,6 +82,17 @@ export class ContainerdHarness {
       const layout = layoutFor(dir, suffix, await freeSubnet(), pause.name);
       for (const d of [layout.root, layout.state, layout.runcRoot, layout.fifoDir, layout.cniConfDir])
         await mkdir(d, { recursive: true });
+      const mirrors = Object.entries(opts.registryMirrors ?? {});
+      if (mirrors.length > 0) {
+        layout.registryConfigDir = join(dir, 'certs.d');
+        for (const [upstream, mirror] of mirrors) {
+          await mkdir(join(layout.registryConfigDir, upstream), { recursive: true });
+          await writeFile(
+            join(layout.registryConfigDir, upstream, 'hosts.toml'),
+            hostsToml(upstream, mirror),
+          );
+        }
+      }
       await writeFile(layout.configPath, containerdConfig(layout));
       await writeFile(join(layout.cniConfDir, '10-berth-bench.conflist'), cniConflist(layout));
       const log = await open(layout.logPath, 'a');

@@ -15,6 +15,7 @@ import type { ImageRecord } from '../events/projections/state.js';
 import { progressBus, progressSubject, type PullProgress } from '../images/progress.js';
 import { registryAccess } from '../images/clients.js';
 import { imageSession, type PullCredentials } from '../images/session.js';
+import { findByRepoDigest } from '../images/lookup.js';
 import { snapshotKind } from '../snapshots/index.js';
 import {
   formatReference,
@@ -155,7 +156,10 @@ export class ImageService {
     return this.node.events.projections.list('images', ns).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** By name, familiar name, image id (config digest) or target digest, or an unambiguous prefix of either. */
+  /**
+   * By name, familiar name, repo digest (`repo@sha256:…` of an image pulled by tag), image id
+   * (config digest) or target digest, or an unambiguous prefix of either.
+   */
   get(nameOrId: string, namespace?: string): ImageRecord {
     const ns = checkNamespace(namespace);
     const images = this.node.events.projections.list('images', ns);
@@ -169,6 +173,8 @@ export class ImageService {
     }
     const byName = normalized && images.find((i) => i.name === normalized);
     if (byName) return byName;
+    const byRepoDigest = findByRepoDigest(images, nameOrId);
+    if (byRepoDigest) return byRepoDigest;
     const hex = nameOrId.replace(/^sha256:/, '');
     if (/^[0-9a-f]{3,64}$/.test(hex)) {
       const hits = images.filter(

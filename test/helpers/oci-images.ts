@@ -25,12 +25,13 @@ export const MEDIA_TYPES = {
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
-/** One entry of a layer: a regular file (default), a directory or a symlink. */
+/** One entry of a layer: a regular file (default), a directory, a symlink or a hard link. */
 export interface FileSpec {
   path: string;
   content?: string | Buffer;
   mode?: number;
-  type?: 'file' | 'directory' | 'symlink';
+  type?: 'file' | 'directory' | 'symlink' | 'hardlink';
+  /** A symlink's target, or the path (in the layer) of the file a hard link names. */
   linkname?: string;
 }
 
@@ -104,6 +105,8 @@ export async function tarOf(files: FileSpec[]): Promise<Buffer> {
       p.entry({ name: f.path, mode: f.mode ?? 0o644, mtime, size: body.length }, body);
     } else if (type === 'directory') {
       p.entry({ name: f.path, type: 'directory', mode: f.mode ?? 0o755, mtime });
+    } else if (type === 'hardlink') {
+      p.entry({ name: f.path, type: 'link', linkname: f.linkname ?? '', mode: f.mode ?? 0o755, mtime });
     } else {
       p.entry({ name: f.path, type: 'symlink', linkname: f.linkname ?? '', mode: 0o777, mtime });
     }

@@ -6,12 +6,23 @@ import type { PullStreamItem } from '../../src/api/routes/images.js';
 import type { ImageRecord } from '../../src/events/projections/state.js';
 import type { PullProgress } from '../../src/images/progress.js';
 
-/** Writes a registry config that speaks plain HTTP to `hosts`; returns berthd's flag for it. */
-export async function registryConfigArgs(dir: string, hosts: string[], extra: Record<string, unknown> = {}) {
+/**
+ * Writes a registry config that speaks plain HTTP to `hosts` (and has `otherHosts`' settings,
+ * mirrors for instance); returns berthd's flag for it.
+ */
+export async function registryConfigArgs(
+  dir: string,
+  hosts: string[],
+  extra: Record<string, unknown> = {},
+  otherHosts: Record<string, Record<string, unknown>> = {},
+) {
   const file = path.join(dir, 'registries.json');
   await writeFile(
     file,
-    JSON.stringify({ hosts: Object.fromEntries(hosts.map((h) => [h, { plainHttp: true }])), ...extra }),
+    JSON.stringify({
+      hosts: { ...otherHosts, ...Object.fromEntries(hosts.map((h) => [h, { plainHttp: true }])) },
+      ...extra,
+    }),
   );
   return ['--registry-config', file];
 }

@@ -132,7 +132,8 @@ describe('bad CRI input against berthd', () => {
       grpc.status.NOT_FOUND,
       'deadbeef',
     );
-    // Idempotent removals of what does not exist succeed, as kubelet expects.
+    // Idempotent stops and removals of what does not exist succeed, as the CRI says.
+    await rpc((cb) => runtime.StopContainer({ container_id: 'deadbeef', timeout: 0 }, cb));
     await rpc((cb) => runtime.RemoveContainer({ container_id: 'deadbeef' }, cb));
     await rpc((cb) => runtime.StopPodSandbox({ pod_sandbox_id: 'f'.repeat(64) }, cb));
   });

@@ -151,9 +151,14 @@ describe('crictl against berthd', () => {
     const images = await ok(['images']);
     expect(images).toContain(`${env.image.split(':1')[0]}`);
     const inspect = JSON.parse(await ok(['inspecti', env.image])) as {
-      status: { repoTags: string[]; id: string };
+      status: { repoTags: string[]; repoDigests: string[]; id: string };
     };
     expect(inspect.status.repoTags).toContain(env.image);
+    // The image pulled by tag is also found by its repo digest (critest's "all kinds of references").
+    const repoDigest = inspect.status.repoDigests[0]!;
+    expect(repoDigest).toMatch(/@sha256:[0-9a-f]{64}$/);
+    const byDigest = JSON.parse(await ok(['inspecti', repoDigest])) as { status: { id: string } };
+    expect(byDigest.status.id).toBe(inspect.status.id);
     const fs = JSON.parse(await ok(['imagefsinfo'])) as {
       status: { imageFilesystems: { usedBytes: { value: string } }[] };
     };
