@@ -54,6 +54,14 @@ export interface ContainerdHarnessOptions {
   registryMirrors?: Record<string, string>;
 }
 
+/** Starts containerd with its output appended to the layout's log. */
+async function spawnContainerd(layout: ContainerdLayout, args: readonly string[]): Promise<ChildProcess> {
+  const log = await open(layout.logPath, 'a');
+  const child = spawn('containerd', args, { stdio: ['ignore', log.fd, log.fd] });
+  await log.close();
+  return child;
+}
+
 /** A running isolated containerd; `stop()` must be called (it is idempotent). */
 export class ContainerdHarness {
   /** The ctr namespace benchmarks run in, unique per instance; also the cgroup parent's name. */
@@ -64,9 +72,10 @@ export class ContainerdHarness {
 
   private constructor(
     readonly layout: ContainerdLayout,
-    private readonly child: ChildProcess,
+    private child: ChildProcess,
     private readonly before: HostBefore,
     suffix: string,
+    private readonly args: readonly string[],
   ) {
     this.namespace = `berth-bench-${suffix}`;
   }
@@ -95,11 +104,8 @@ export class ContainerdHarness {
       }
       await writeFile(layout.configPath, containerdConfig(layout));
       await writeFile(join(layout.cniConfDir, '10-berth-bench.conflist'), cniConflist(layout));
-      const log = await open(layout.logPath, 'a');
       const args = ['--config', layout.configPath, ...(opts.debug ? ['--log-level', 'debug'] : [])];
-      const child = spawn('containerd', args, { stdio: ['ignore', log.fd, log.fd] });
-      await log.close();
-      harness = new ContainerdHarness(layout, child, before, suffix);
+      harness = new ContainerdHarness(layout, await spawnContainerd(layout, args), before, suffix, args);
       await harness.waitReady(opts.startTimeoutMs ?? 30_000);
       await harness.importImage(pause.archivePath, pause.name, CRI_NAMESPACE);
       return harness;
@@ -108,6 +114,21 @@ export class ContainerdHarness {
       else await rm(dir, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  /**
+   * SIGKILLs containerd and starts it again on the same root and state, as a node's crashed
+   * runtime comes back; its shims and containers keep running meanwhile.
+   */
+  async killAndRestart(timeoutMs = 30_000): Promise<void> {
+    const exited = new Promise<void>((resolve) => {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) resolve();
+      else this.child.once('exit', () => resolve());
+    });
+    this.child.kill('SIGKILL');
+    await exited;
+    this.child = await spawnContainerd(this.layout, this.args);
+    await this.waitReady(timeoutMs);
   }
 
   get socket(): string {

@@ -1,0 +1,116 @@
+/**
+ * The node runtime under the kubelet suite: berthd (on its own test network), or, as the
+ * reference, the bench's isolated containerd (its own root, CNI network and runc root). Both
+ * pull the suite's image from the loopback registry.
+ */
+import { copyFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execFile } from '../../src/common/exec.js';
+import { ContainerdHarness } from '../../bench/containerd/harness.js';
+import { pidsMentioning } from '../../bench/containerd/host-state.js';
+import { runCli, startBerthd, type RunningBerthd } from '../helpers/berthd.js';
+import { conmonsUnder, leftoverSweep, mountsUnder } from '../containers/support.js';
+import { registryConfigArgs } from '../images/support.js';
+import { stableLinks } from '../network/host-state.js';
+import {
+  disposeDaemon,
+  hostFootprint,
+  setupNetwork,
+  teardownNetwork,
+  type SandboxTestEnv,
+} from '../sandboxes/support.js';
+
+export type RuntimeName = 'berth' | 'containerd';
+
+export interface NodeRuntime {
+  readonly name: RuntimeName;
+  readonly criEndpoint: string;
+  /** SIGKILLs the runtime's daemon and starts it again on the same root and state. */
+  killAndRestart(): Promise<void>;
+  /**
+   * What pods may leak on the host (network, mounts, records, per-container processes as
+   * `runtimeProcesses`), to compare with a baseline taken before any pod ran.
+   */
+  footprint(sandboxIds: readonly string[]): Promise<Record<string, unknown>>;
+  /** Copies the daemon's log (and Berth's event log) into `dir`, for debugging a run. */
+  keepLogs(dir: string): Promise<void>;
+  /** Stops the daemon and removes what it left; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export async function startRuntime(
+  name: RuntimeName,
+  work: string,
+  registryHost: string,
+): Promise<NodeRuntime> {
+  return name === 'berth' ? startBerth(work, registryHost) : startContainerd(registryHost);
+}
+
+async function startBerth(work: string, registryHost: string): Promise<NodeRuntime> {
+  const net: SandboxTestEnv = await setupNetwork('kl');
+  const args = [...net.args, ...(await registryConfigArgs(work, [registryHost]))];
+  let berthd: RunningBerthd | undefined;
+  try {
+    berthd = await startBerthd({ args });
+  } catch (err) {
+    await teardownNetwork(net);
+    throw err;
+  }
+  let stopped = false;
+  return {
+    name: 'berth',
+    criEndpoint: `unix://${path.join(berthd.state, 'cri.sock')}`,
+    async killAndRestart() {
+      const d = berthd!;
+      d.proc.kill('SIGKILL');
+      await new Promise<void>((resolve) => {
+        if (d.proc.exitCode !== null || d.proc.signalCode !== null) resolve();
+        else d.proc.once('exit', () => resolve());
+      });
+      berthd = await startBerthd({ root: d.root, state: d.state, nodeId: d.nodeId, args });
+    },
+    async footprint(sandboxIds) {
+      return {
+        ...(await hostFootprint(net, berthd!, sandboxIds)),
+        runtimeProcesses: conmonsUnder(berthd!.state),
+      };
+    },
+    async keepLogs(dir) {
+      const events = await runCli(berthd!.socket, ['events', '--json']);
+      await writeFile(path.join(dir, 'events.jsonl'), events.stdout);
+      await writeFile(path.join(dir, 'berthd.log'), berthd!.output());
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await berthd!.stop();
+      await leftoverSweep(berthd!);
+      await disposeDaemon(berthd);
+      await teardownNetwork(net);
+    },
+  };
+}
+
+async function startContainerd(registryHost: string): Promise<NodeRuntime> {
+  // The loopback registry speaks plain HTTP: containerd reaches it as its own mirror.
+  const h = await ContainerdHarness.start({ registryMirrors: { [registryHost]: `http://${registryHost}` } });
+  return {
+    name: 'containerd',
+    criEndpoint: `unix://${h.socket}`,
+    killAndRestart: () => h.killAndRestart(),
+    async footprint() {
+      const netns = (await execFile('ip', ['netns', 'list'])).split('\n').filter(Boolean).sort();
+      return {
+        ipNetns: netns,
+        links: await stableLinks(),
+        mounts: mountsUnder(h.layout.dir).sort(),
+        // Shims name containerd's socket on their command line; containerd itself does not.
+        runtimeProcesses: (await pidsMentioning(h.socket)).filter((pid) => pid !== h.pid),
+      };
+    },
+    async keepLogs(dir) {
+      await copyFile(h.layout.logPath, path.join(dir, 'containerd.log'));
+    },
+    stop: () => h.stop(),
+  };
+}
