@@ -48,12 +48,22 @@ export function snapshotterConformance(label: string, factory: SnapshotterFactor
   describe(`snapshotter conformance: ${label}`, () => {
     let root: string;
     let sn: Snapshotter;
+    let opened: Snapshotter[] = [];
+    const open = async (opts?: SnapshotterOpenOptions): Promise<Snapshotter> => {
+      const instance = await factory(root, opts);
+      opened.push(instance);
+      return instance;
+    };
 
     beforeEach(async () => {
       root = await tempRoot(`berth-snap-${label}-`);
-      sn = await factory(root);
+      sn = await open();
     });
     afterEach(async () => {
+      // Every instance's sync behind its commits writes `synced` into the root when its timer
+      // fires: let them finish first (as berthd does when it stops), or they race the removal.
+      for (const instance of opened) await instance.flush();
+      opened = [];
       await rm(root, { recursive: true, force: true });
     });
 
@@ -189,7 +199,7 @@ export function snapshotterConformance(label: string, factory: SnapshotterFactor
     it('a new instance on the same root sees the same snapshots and content', async () => {
       await layer(sn, 'base', undefined, async (d) => writeFile(join(d, 'f'), 'persisted'));
       await sn.prepare('act', 'base', { labels: { x: 'y' } });
-      const again = await factory(root);
+      const again = await open();
       expect(await again.stat('base')).toEqual(await sn.stat('base'));
       expect((await again.stat('act')).labels).toEqual({ x: 'y' });
       await withMounted(await again.view('v', 'base'), async (d) =>
@@ -205,7 +215,7 @@ export function snapshotterConformance(label: string, factory: SnapshotterFactor
       await sn.prepare('a');
       const orphan = join(root, 'snapshots', '999');
       await mkdir(join(orphan, 'fs'), { recursive: true });
-      const again = await factory(root);
+      const again = await open();
       await expect(stat(orphan)).rejects.toMatchObject({ code: 'ENOENT' });
       await again.stat('a');
       // New ids go past the leftover.
@@ -215,7 +225,7 @@ export function snapshotterConformance(label: string, factory: SnapshotterFactor
 
     it('reports /snapshot/prepare, /snapshot/commit and /snapshot/remove events in order, after persisting', async () => {
       const events: SnapshotEvent[] = [];
-      const watched = await factory(root, {
+      const watched = await open({
         onEvent: async (e) => {
           events.push(e);
         },
