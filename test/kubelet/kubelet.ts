@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmdirSync, statSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFileCapture } from '../../src/common/exec.js';
@@ -84,6 +84,12 @@ export interface KubeletOptions {
   featureGates?: Record<string, boolean>;
   /** Small, so rotation happens within a test. */
   containerLogMaxSize?: string;
+  /**
+   * Registers kubelet as a node of a cluster (test/cluster): its API server's kubeconfig, and the
+   * CA whose client certificates kubelet's API accepts (the API server's, authorized by webhook).
+   * Without it kubelet runs standalone, serving an unauthenticated read-only port.
+   */
+  cluster?: { kubeconfig: string; clientCAFile: string; nodeName: string; port?: number };
 }
 
 /** kubelet's view of a pod, as `/pods` serves it (the fields the tests read). */
@@ -138,7 +144,9 @@ export class Kubelet {
     readonly manifests: string,
     readonly podLogs: string,
     readonly cgroupRoot: string,
+    /** 0 when kubelet is a cluster's node (its API then needs a client certificate). */
     readonly readOnlyPort: number,
+    readonly healthzPort: number,
     private readonly args: string[],
     private readonly hostBefore: HostBefore,
   ) {}
@@ -155,7 +163,10 @@ export class Kubelet {
     const cgroupRoot = `/${path.basename(dir)}`;
     const hostBefore = await captureHost();
     await makeCgroupRoot(cgroupRoot);
-    const [port, readOnlyPort, healthzPort] = [await freePort(), await freePort(), await freePort()];
+    const cluster = opts.cluster;
+    const port = cluster?.port ?? (await freePort());
+    const readOnlyPort = cluster ? 0 : await freePort();
+    const healthzPort = await freePort();
     const config = {
       apiVersion: 'kubelet.config.k8s.io/v1beta1',
       kind: 'KubeletConfiguration',
@@ -164,8 +175,21 @@ export class Kubelet {
       readOnlyPort,
       healthzBindAddress: '127.0.0.1',
       healthzPort,
-      authentication: { anonymous: { enabled: true }, webhook: { enabled: false } },
-      authorization: { mode: 'AlwaysAllow' },
+      ...(cluster
+        ? {
+            authentication: {
+              anonymous: { enabled: false },
+              webhook: { enabled: true },
+              x509: { clientCAFile: cluster.clientCAFile },
+            },
+            authorization: { mode: 'Webhook' },
+            // Pods find the cluster's services through a DNS the cluster does not run: the host's.
+            clusterDomain: 'cluster.local',
+          }
+        : {
+            authentication: { anonymous: { enabled: true }, webhook: { enabled: false } },
+            authorization: { mode: 'AlwaysAllow' },
+          }),
       cgroupDriver: 'cgroupfs',
       cgroupRoot,
       failCgroupV1: false,
@@ -197,16 +221,19 @@ export class Kubelet {
       '--cert-dir',
       path.join(dir, 'pki'),
       '--hostname-override',
-      NODE_NAME,
+      cluster?.nodeName ?? NODE_NAME,
       '--v',
       process.env.BERTH_KUBELET_VERBOSITY ?? '2',
+      // The API server reaches kubelet (logs, exec, port-forward) where it listens: loopback.
+      ...(cluster ? ['--kubeconfig', cluster.kubeconfig, '--node-ip', '127.0.0.1'] : []),
     ];
-    return new Kubelet(dir, manifests, podLogs, cgroupRoot, readOnlyPort, args, hostBefore);
+    return new Kubelet(dir, manifests, podLogs, cgroupRoot, readOnlyPort, healthzPort, args, hostBefore);
   }
 
   /** Starts kubelet and waits for its read-only port to answer. */
   async start(): Promise<void> {
-    this.out = '';
+    // One log across restarts: what happened before a restart explains what follows it.
+    if (this.out) this.out += `\n----- kubelet restarted at ${new Date().toISOString()} -----\n`;
     const proc = spawn(KUBELET, this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = proc;
     const keep = (b: Buffer): void => {
@@ -219,13 +246,13 @@ export class Kubelet {
     for (;;) {
       if (proc.exitCode !== null || proc.signalCode !== null)
         throw new Error(`kubelet exited (${proc.signalCode ?? proc.exitCode}):\n${this.tail()}`);
-      if (
-        await this.get('/healthz').then(
-          () => true,
-          () => false,
-        )
-      )
-        return;
+      const healthy = await fetch(`http://127.0.0.1:${this.healthzPort}/healthz`, {
+        signal: AbortSignal.timeout(5_000),
+      }).then(
+        (res) => res.ok,
+        () => false,
+      );
+      if (healthy) return;
       if (Date.now() > deadline) throw new Error(`kubelet not ready in 60 s:\n${this.tail()}`);
       await sleep(200);
     }
@@ -251,13 +278,15 @@ export class Kubelet {
     return this.out;
   }
 
+  /** GET on the read-only port (standalone kubelet only). */
   async get<T = unknown>(urlPath: string): Promise<T> {
+    if (this.readOnlyPort === 0) throw new Error(`kubelet serves no read-only port here (GET ${urlPath})`);
     const res = await fetch(`http://127.0.0.1:${this.readOnlyPort}${urlPath}`, {
       signal: AbortSignal.timeout(10_000),
     });
     const text = await res.text();
     if (!res.ok) throw new Error(`GET ${urlPath}: ${res.status} ${text}`);
-    return (urlPath === '/healthz' ? text : JSON.parse(text)) as T;
+    return JSON.parse(text) as T;
   }
 
   async pods(): Promise<KubePod[]> {
@@ -291,10 +320,13 @@ export class Kubelet {
 
   /** Places a static pod manifest (JSON is YAML) in the folder kubelet watches. */
   async addPod(manifest: { metadata: { name: string } }): Promise<void> {
-    const file = path.join(this.manifests, `${manifest.metadata.name}.json`);
-    await writeFile(`${file}.tmp`, JSON.stringify(manifest, null, 1));
-    await copyFile(`${file}.tmp`, file);
-    await rm(`${file}.tmp`);
+    // kubelet reads every file of the folder but hidden ones, and a file's path is part of its
+    // static pod's UID: a visible temporary file would run as a pod of its own. Written hidden,
+    // then renamed, so kubelet never sees it half written.
+    const name = `${manifest.metadata.name}.json`;
+    const hidden = path.join(this.manifests, `.${name}.tmp`);
+    await writeFile(hidden, JSON.stringify(manifest, null, 1));
+    await rename(hidden, path.join(this.manifests, name));
   }
 
   async removePod(name: string): Promise<void> {
