@@ -5,6 +5,8 @@ CRI_TOOLS_VERSION=1.36.0
 CRI_API_VERSION=0.36.0
 # Kubernetes node and cluster binaries (tools/kubernetes/go.mod names the same release)
 KUBERNETES_VERSION=1.36.3
+# the etcd server release kubernetes $KUBERNETES_VERSION requires (tools/kubernetes/go.mod)
+ETCD_VERSION=3.6.8
 NATS_SERVER_VERSION=2.9.10
 REGISTRY_VERSION=2.8.2
 DEBIAN_PACKAGES="runc crun conmon containernetworking-plugins iptables iproute2 nats-server docker-registry skopeo umoci busybox-static zstd util-linux containerd"

@@ -89,7 +89,7 @@ export interface KubeletOptions {
    * CA whose client certificates kubelet's API accepts (the API server's, authorized by webhook).
    * Without it kubelet runs standalone, serving an unauthenticated read-only port.
    */
-  cluster?: { kubeconfig: string; clientCAFile: string; nodeName: string; port?: number };
+  cluster?: { kubeconfig: string; clientCAFile: string; nodeName: string; nodeIp: string; port?: number };
 }
 
 /** kubelet's view of a pod, as `/pods` serves it (the fields the tests read). */
@@ -170,7 +170,7 @@ export class Kubelet {
     const config = {
       apiVersion: 'kubelet.config.k8s.io/v1beta1',
       kind: 'KubeletConfiguration',
-      address: '127.0.0.1',
+      address: cluster?.nodeIp ?? '127.0.0.1',
       port,
       readOnlyPort,
       healthzBindAddress: '127.0.0.1',
@@ -224,8 +224,9 @@ export class Kubelet {
       cluster?.nodeName ?? NODE_NAME,
       '--v',
       process.env.BERTH_KUBELET_VERBOSITY ?? '2',
-      // The API server reaches kubelet (logs, exec, port-forward) where it listens: loopback.
-      ...(cluster ? ['--kubeconfig', cluster.kubeconfig, '--node-ip', '127.0.0.1'] : []),
+      // The API server reaches kubelet (logs, exec, port-forward) at the node's address, where
+      // kubelet listens (kubelet refuses a loopback node address).
+      ...(cluster ? ['--kubeconfig', cluster.kubeconfig, '--node-ip', cluster.nodeIp] : []),
     ];
     return new Kubelet(dir, manifests, podLogs, cgroupRoot, readOnlyPort, healthzPort, args, hostBefore);
   }
@@ -267,6 +268,11 @@ export class Kubelet {
     const timer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
     await exited;
     clearTimeout(timer);
+  }
+
+  /** kubelet's process id while it runs. */
+  get pid(): number | undefined {
+    return this.proc?.pid;
   }
 
   /** The last lines kubelet logged (for failure messages). */

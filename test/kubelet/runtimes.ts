@@ -41,14 +41,15 @@ export interface NodeRuntime {
 export async function startRuntime(
   name: RuntimeName,
   work: string,
-  registryHost: string,
+  /** A loopback registry the runtime reaches over plain HTTP, if any. */
+  registryHost: string | undefined,
 ): Promise<NodeRuntime> {
   return name === 'berth' ? startBerth(work, registryHost) : startContainerd(registryHost);
 }
 
-async function startBerth(work: string, registryHost: string): Promise<NodeRuntime> {
+async function startBerth(work: string, registryHost: string | undefined): Promise<NodeRuntime> {
   const net: SandboxTestEnv = await setupNetwork('kl');
-  const args = [...net.args, ...(await registryConfigArgs(work, [registryHost]))];
+  const args = [...net.args, ...(registryHost ? await registryConfigArgs(work, [registryHost]) : [])];
   let berthd: RunningBerthd | undefined;
   try {
     berthd = await startBerthd({ args });
@@ -91,9 +92,11 @@ async function startBerth(work: string, registryHost: string): Promise<NodeRunti
   };
 }
 
-async function startContainerd(registryHost: string): Promise<NodeRuntime> {
+async function startContainerd(registryHost: string | undefined): Promise<NodeRuntime> {
   // The loopback registry speaks plain HTTP: containerd reaches it as its own mirror.
-  const h = await ContainerdHarness.start({ registryMirrors: { [registryHost]: `http://${registryHost}` } });
+  const h = await ContainerdHarness.start({
+    registryMirrors: registryHost ? { [registryHost]: `http://${registryHost}` } : {},
+  });
   return {
     name: 'containerd',
     criEndpoint: `unix://${h.socket}`,

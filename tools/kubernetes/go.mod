@@ -6,7 +6,11 @@ module berth.local/tools/kubernetes
 
 go 1.26
 
-require k8s.io/kubernetes v1.36.3
+require (
+	// kubernetes v1.36.3 requires this etcd server release; tools/kubernetes/etcd builds its command.
+	go.etcd.io/etcd/server/v3 v3.6.8
+	k8s.io/kubernetes v1.36.3
+)
 
 replace (
 	k8s.io/api => k8s.io/api v0.36.3

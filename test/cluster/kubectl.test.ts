@@ -1,0 +1,269 @@
+/**
+ * kubectl against a one-node cluster on Berth, as a user types it: run and watch, logs -f,
+ * exec with a tty and a resize, attach, port-forward, cp both ways, delete with a grace period,
+ * a Deployment scaled 1→5→0 and a Job. Every stream goes kubectl → kube-apiserver → kubelet →
+ * Berth's CRI streaming server and back.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from '../../src/common/exec.js';
+import { writeOciLayout } from '../helpers/oci-images.js';
+import { TOOLS_BIN } from '../helpers/berthd.js';
+import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { busyboxCriFiles } from '../cri/berthd/env.js';
+import { Cluster } from './cluster.js';
+import { startKubectl, type KubectlProcess } from './kubectl-process.js';
+
+const MORE_APPLETS = ['tar', 'stty', 'sleep', 'cat', 'mkdir', 'seq', 'ls'];
+
+describe('kubectl v1.36 on a one-node cluster on Berth', () => {
+  let reg: TestRegistry | undefined;
+  let cluster: Cluster | undefined;
+  let work: string;
+  let image: string;
+  const running: KubectlProcess[] = [];
+
+  const kubectl = async (args: string[], timeoutMs = 120_000): Promise<string> => {
+    const r = await cluster!.kubectl(args, timeoutMs);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: exit ${r.code}\n${r.stderr}${r.stdout}`);
+    return r.stdout;
+  };
+  const kubectlProcess = (args: string[], opts: { tty?: boolean } = {}): KubectlProcess => {
+    const p = startKubectl(cluster!.kubeconfig, args, opts);
+    running.push(p);
+    return p;
+  };
+  const waitReady = (pod: string): Promise<string> =>
+    kubectl(['wait', '--for=condition=Ready', `pod/${pod}`, '--timeout=120s']);
+
+  beforeAll(async () => {
+    work = await mkdtemp(path.join(tmpdir(), 'berth-kubectl-'));
+    reg = await startRegistry();
+    const layout = path.join(work, 'layout');
+    const files = [
+      ...(await busyboxCriFiles()),
+      ...MORE_APPLETS.map((a) => ({ path: `bin/${a}`, type: 'symlink' as const, linkname: 'busybox' })),
+    ];
+    await writeOciLayout(layout, 'busybox', { layers: [{ files }], cmd: ['/bin/sh'] });
+    await reg.push(layout, 'busybox', 'cluster/busybox', { destTag: '1' });
+    image = `${reg.host}/cluster/busybox:1`;
+    cluster = await Cluster.start({ runtime: 'berth', registryHost: reg.host });
+  }, 300_000);
+
+  afterAll(async () => {
+    for (const p of running) p.kill();
+    const keep = process.env.BERTH_CLUSTER_LOG_DIR;
+    await cluster?.stop(keep ? { keepLogsIn: keep } : {});
+    await reg?.stop();
+    await rm(work, { recursive: true, force: true });
+  }, 180_000);
+
+  it('kubectl run, and get pods -w sees it go to Running', async () => {
+    await kubectl([
+      'run',
+      'web',
+      `--image=${image}`,
+      '--restart=Never',
+      '--',
+      'sh',
+      '-c',
+      'mkdir -p /www && echo hello from web > /www/index.html && exec httpd -f -p 8080 -h /www',
+    ]);
+    const watch = kubectlProcess(['get', 'pod', 'web', '-w', '-o', 'jsonpath={.status.phase}{"\\n"}']);
+    await watch.waitForOutput(/^Running$/m, 120_000);
+    watch.kill();
+    const phases = watch.stdout().split('\n').filter(Boolean);
+    // Pending (possibly several times) and then Running, never anything else.
+    expect(phases.at(-1)).toBe('Running');
+    expect(phases.every((p) => p === 'Pending' || p === 'Running')).toBe(true);
+  });
+
+  it('kubectl logs -f follows a container until it exits', async () => {
+    await kubectl([
+      'run',
+      'counter',
+      `--image=${image}`,
+      '--restart=Never',
+      '--',
+      'sh',
+      '-c',
+      'for i in 1 2 3 4 5; do echo line $i; sleep 1; done',
+    ]);
+    const logs = kubectlProcess(['logs', '-f', 'counter', '--pod-running-timeout=120s']);
+    const code = await logs.exited(120_000);
+    expect(code, logs.stderr()).toBe(0);
+    expect(logs.stdout()).toBe('line 1\nline 2\nline 3\nline 4\nline 5\n');
+  });
+
+  it('kubectl exec -it runs a shell on a tty and passes a terminal resize', async () => {
+    await waitReady('web');
+    // kubectl asks for a tty only when its own stdin is one: `script` gives it a terminal of a
+    // known size, then resizes it while the command inside reads its size twice.
+    const session = kubectlProcess(
+      ['exec', '-it', '-v=4', 'web', '--', 'sh', '-c', 'stty size; tty; sleep 3; stty size'],
+      { tty: true },
+    );
+    await session.waitForOutput(/^\/dev\/pts\/\d+\r?$/m, 60_000);
+    session.resize(50, 132);
+    expect(await session.exited(60_000), session.stdout()).toBe(0);
+    const sizes = session
+      .stdout()
+      .split(/\r?\n/)
+      .filter((l) => /^\d+ \d+$/.test(l));
+    expect(sizes).toEqual(['30 100', '50 132']);
+    // The stream protocol kubectl 1.36 speaks: websockets, v5 (close signals), with no fallback.
+    expect(session.stdout()).toMatch(/Subprotocol negotiated.*v5\.channel\.k8s\.io/);
+    expect(session.stdout()).not.toMatch(/RemoteCommand fallback/);
+  });
+
+  it('kubectl attach reaches the stdin and stdout of a running container', async () => {
+    await kubectl([
+      'run',
+      'echoer',
+      `--image=${image}`,
+      '--restart=Never',
+      '--stdin',
+      '--attach=false',
+      '--',
+      'sh',
+      '-c',
+      'while read line; do echo "got: $line"; done',
+    ]);
+    await waitReady('echoer');
+    const attach = kubectlProcess(['attach', '-i', '-v=4', 'echoer']);
+    attach.write('first\n');
+    await attach.waitForOutput(/got: first/, 60_000);
+    attach.write('second\n');
+    await attach.waitForOutput(/got: second/, 60_000);
+    attach.kill();
+    expect(attach.stderr()).toMatch(/Subprotocol negotiated.*v5\.channel\.k8s\.io/);
+  });
+
+  it('kubectl port-forward reaches a server in the pod', async () => {
+    await waitReady('web');
+    const forward = kubectlProcess(['port-forward', 'pod/web', '0:8080']);
+    const m = await forward.waitForOutput(/Forwarding from 127\.0\.0\.1:(\d+) -> 8080/, 60_000);
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`http://127.0.0.1:${m[1]}/`);
+      expect(await res.text()).toBe('hello from web\n');
+    }
+    forward.kill();
+  });
+
+  it('kubectl cp copies a file into the pod and back', async () => {
+    await waitReady('web');
+    const local = path.join(work, 'to-pod.txt');
+    const content = Array.from({ length: 2000 }, (_, i) => `line ${i}`).join('\n') + '\n';
+    await writeFile(local, content);
+    await kubectl(['cp', local, 'web:/tmp/copied.txt']);
+    expect(await kubectl(['exec', 'web', '--', 'cat', '/tmp/copied.txt'])).toBe(content);
+    await kubectl(['exec', 'web', '--', 'sh', '-c', 'echo made in the pod > /tmp/back.txt']);
+    const back = path.join(work, 'from-pod.txt');
+    await kubectl(['cp', 'web:/tmp/back.txt', back]);
+    expect(await readFile(back, 'utf8')).toBe('made in the pod\n');
+  });
+
+  it('kubectl delete waits out the grace period of a container that ignores SIGTERM', async () => {
+    await kubectl([
+      'run',
+      'stubborn',
+      `--image=${image}`,
+      '--restart=Never',
+      '--',
+      'sh',
+      '-c',
+      "trap 'echo TERM' TERM; while true; do sleep 1; done",
+    ]);
+    await waitReady('stubborn');
+    const t0 = Date.now();
+    await kubectl(['delete', 'pod', 'stubborn', '--grace-period=4']);
+    const elapsed = (Date.now() - t0) / 1000;
+    expect(elapsed).toBeGreaterThanOrEqual(3.5);
+    expect(elapsed).toBeLessThan(30);
+    const gone = await cluster!.kubectl(['get', 'pod', 'stubborn']);
+    expect(gone.stderr).toMatch(/NotFound/);
+  });
+
+  it('a Deployment scales 1 → 5 → 0, and the runtime follows', async () => {
+    await kubectl(['create', 'deployment', 'fleet', `--image=${image}`, '--', 'sleep', '3600']);
+    await kubectl(['rollout', 'status', 'deployment/fleet', '--timeout=120s']);
+    await kubectl(['scale', 'deployment/fleet', '--replicas=5']);
+    await kubectl(['rollout', 'status', 'deployment/fleet', '--timeout=180s']);
+    const ready = await kubectl([
+      'get',
+      'pods',
+      '-l',
+      'app=fleet',
+      '-o',
+      'jsonpath={.items[*].status.phase}',
+    ]);
+    expect(ready.split(' ')).toEqual(['Running', 'Running', 'Running', 'Running', 'Running']);
+    expect(await readySandboxes('fleet')).toHaveLength(5);
+    await kubectl(['scale', 'deployment/fleet', '--replicas=0']);
+    await kubectl(['wait', '--for=delete', 'pod', '-l', 'app=fleet', '--timeout=120s']);
+    expect(await kubectl(['get', 'pods', '-l', 'app=fleet', '-o', 'name'])).toBe('');
+    await cluster!.waitFor(
+      'no ready fleet sandbox',
+      async () => (await readySandboxes('fleet')).length === 0,
+    );
+  });
+
+  it('a Job runs to completion', async () => {
+    await kubectl(['create', 'job', 'once', `--image=${image}`, '--', 'sh', '-c', 'echo job done']);
+    await kubectl(['wait', '--for=condition=Complete', 'job/once', '--timeout=120s']);
+    expect(await kubectl(['logs', 'job/once'])).toBe('job done\n');
+    const succeeded = await kubectl(['get', 'job', 'once', '-o', 'jsonpath={.status.succeeded}']);
+    expect(succeeded).toBe('1');
+  });
+
+  it('refuses a second cluster on the ports in use, naming them', async () => {
+    await expect(Cluster.start({ runtime: 'berth', ports: cluster!.ports })).rejects.toThrow(
+      new RegExp(
+        `ports in use: ${cluster!.ports.apiserver} \\(apiserver\\), ${cluster!.ports.etcdClient} \\(etcdClient\\)`,
+      ),
+    );
+    // The running cluster is unharmed.
+    expect(await kubectl(['get', 'pod', 'web', '-o', 'jsonpath={.status.phase}'])).toBe('Running');
+  });
+
+  it('stops everything it started, leaving nothing behind', async () => {
+    const c = cluster!;
+    cluster = undefined;
+    const held = c.held();
+    expect(held.pids).toHaveLength(5); // etcd, kube-apiserver, -controller-manager, -scheduler, kubelet
+    const keep = process.env.BERTH_CLUSTER_LOG_DIR;
+    await c.stop(keep ? { keepLogsIn: keep } : {});
+    expect(held.pids.filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
+    const links = await execFile('ip', ['-o', 'link', 'show']);
+    expect(held.links.filter((l) => links.includes(` ${l}:`))).toEqual([]);
+    expect(held.dirs.filter((d) => existsSync(d))).toEqual([]);
+    const mounts = await readFile('/proc/self/mountinfo', 'utf8');
+    expect(held.dirs.filter((d) => mounts.includes(` ${d}/`))).toEqual([]);
+  });
+
+  /** The runtime's ready sandboxes of a Deployment's pods (its `app` label), through crictl. */
+  async function readySandboxes(app: string): Promise<string[]> {
+    const endpoint = cluster!.criEndpoint;
+    const r = await new Promise<string>((resolve, reject) => {
+      const p = spawn(path.join(TOOLS_BIN, 'crictl'), [
+        '-r',
+        endpoint,
+        'pods',
+        '--label',
+        `app=${app}`,
+        '--state',
+        'ready',
+        '-q',
+      ]);
+      let out = '';
+      p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      p.on('error', reject);
+      p.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`crictl pods: exit ${code}`))));
+    });
+    return r.split('\n').filter(Boolean);
+  }
+});
