@@ -15,7 +15,12 @@ import { execFileCapture } from '../../src/common/exec.js';
 import { TOOLS_BIN } from '../helpers/berthd.js';
 import { freePort } from '../helpers/registry.js';
 import { Kubelet } from '../kubelet/kubelet.js';
-import { startRuntime, type NodeRuntime, type RuntimeName } from '../kubelet/runtimes.js';
+import {
+  startRuntime,
+  type NodeRuntime,
+  type RuntimeName,
+  type RuntimeRegistry,
+} from '../kubelet/runtimes.js';
 import { makePki, writeKubeconfig, type ClusterPki } from './pki.js';
 
 export const CLUSTER_BINARIES = [
@@ -39,8 +44,8 @@ export interface ClusterPorts {
 
 export interface ClusterOptions {
   runtime: RuntimeName;
-  /** A registry host the runtime reaches over plain HTTP (a loopback test registry). */
-  registryHost?: string;
+  /** A loopback registry the runtime reaches over plain HTTP, and the registries it mirrors. */
+  registry?: RuntimeRegistry;
   /** Fixed ports (scripts/cluster); free ones are picked when absent. */
   ports?: ClusterPorts;
   /** The run's folder (made, and removed by stop); a new one under the temp folder by default. */
@@ -118,7 +123,7 @@ export class Cluster {
         scheduler: await kubeconfig('scheduler', pki.scheduler),
       });
       cluster.nodeLink = await addNodeAddress(ports.kubelet);
-      cluster.runtime = await startRuntime(opts.runtime, dir, opts.registryHost);
+      cluster.runtime = await startRuntime(opts.runtime, dir, opts.registry);
       cluster.kubelet = await Kubelet.prepare({
         criEndpoint: cluster.runtime.criEndpoint,
         ...(opts.featureGates ? { featureGates: opts.featureGates } : {}),

@@ -51,7 +51,7 @@ describe('kubectl v1.36 on a one-node cluster on Berth', () => {
     await writeOciLayout(layout, 'busybox', { layers: [{ files }], cmd: ['/bin/sh'] });
     await reg.push(layout, 'busybox', 'cluster/busybox', { destTag: '1' });
     image = `${reg.host}/cluster/busybox:1`;
-    cluster = await Cluster.start({ runtime: 'berth', registryHost: reg.host });
+    cluster = await Cluster.start({ runtime: 'berth', registry: { host: reg.host } });
   }, 300_000);
 
   afterAll(async () => {

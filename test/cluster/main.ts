@@ -2,8 +2,8 @@
  * scripts/cluster: runs a one-node cluster on Berth (or the reference containerd) in the
  * foreground until interrupted, then stops everything it started.
  */
-import { parseArgs } from 'node:util';
 import type { RuntimeName } from '../kubelet/runtimes.js';
+import { Flags } from './cli-flags.js';
 import { Cluster, type ClusterPorts } from './cluster.js';
 
 const USAGE = `usage: scripts/cluster [flags]
@@ -16,10 +16,16 @@ const USAGE = `usage: scripts/cluster [flags]
 Prints the operator's kubeconfig; Ctrl-C (or SIGTERM) stops the cluster and removes its folder.
 Exit codes: 0 stopped cleanly, 1 failed to start or to stop, 2 bad flags.`;
 
-function usageError(message: string): never {
-  process.stderr.write(`scripts/cluster: ${message}\n${USAGE}\n`);
-  process.exit(2);
-}
+const flags = new Flags('scripts/cluster', USAGE, {
+  runtime: { type: 'string', default: 'berth' },
+  registry: { type: 'string' },
+  'apiserver-port': { type: 'string', default: '16443' },
+  'etcd-ports': { type: 'string', default: '12379,12380' },
+  'kubelet-port': { type: 'string', default: '20250' },
+  'keep-logs': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+});
+const usageError = (message: string): never => flags.fail(message);
 
 function port(text: string, flag: string): number {
   const n = Number(text);
@@ -28,27 +34,7 @@ function port(text: string, flag: string): number {
 }
 
 async function main(): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      options: {
-        runtime: { type: 'string', default: 'berth' },
-        registry: { type: 'string' },
-        'apiserver-port': { type: 'string', default: '16443' },
-        'etcd-ports': { type: 'string', default: '12379,12380' },
-        'kubelet-port': { type: 'string', default: '20250' },
-        'keep-logs': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }));
-  } catch (err) {
-    usageError((err as Error).message);
-  }
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
+  const values = flags.parse(process.argv.slice(2));
   if (values.runtime !== 'berth' && values.runtime !== 'containerd')
     usageError(`--runtime: "${values.runtime}" is neither berth nor containerd`);
   const etcd = values['etcd-ports'].split(',');
@@ -65,7 +51,7 @@ async function main(): Promise<void> {
   const cluster = await Cluster.start({
     runtime: values.runtime as RuntimeName,
     ports,
-    ...(values.registry ? { registryHost: values.registry } : {}),
+    ...(values.registry ? { registry: { host: values.registry } } : {}),
   });
   process.stdout.write(
     `cluster: ready (node berth-node on ${values.runtime}); logs in ${cluster.dir}/logs\n` +

@@ -64,7 +64,7 @@ export async function startKubeletEnv(
     ];
     await writeOciLayout(layout, 'busybox', { layers: [{ files }], cmd: ['/bin/sh'] });
     await reg.push(layout, 'busybox', 'kubelet/busybox', { destTag: '1' });
-    runtime = await startRuntime(runtimeName, work, reg.host);
+    runtime = await startRuntime(runtimeName, work, { host: reg.host });
     const criEndpoint = runtime.criEndpoint;
     kubelet = await Kubelet.prepare({ ...opts, criEndpoint });
     await kubelet.start();

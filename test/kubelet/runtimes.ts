@@ -41,15 +41,25 @@ export interface NodeRuntime {
 export async function startRuntime(
   name: RuntimeName,
   work: string,
-  /** A loopback registry the runtime reaches over plain HTTP, if any. */
-  registryHost: string | undefined,
+  registry: RuntimeRegistry | undefined,
 ): Promise<NodeRuntime> {
-  return name === 'berth' ? startBerth(work, registryHost) : startContainerd(registryHost);
+  return name === 'berth' ? startBerth(work, registry) : startContainerd(registry);
 }
 
-async function startBerth(work: string, registryHost: string | undefined): Promise<NodeRuntime> {
+/** A loopback registry the runtime reaches over plain HTTP, and the registries it mirrors. */
+export interface RuntimeRegistry {
+  host: string;
+  /** Upstream registries (registry.k8s.io, …) whose names the runtime pulls from `host`. */
+  mirrorOf?: string[];
+}
+
+async function startBerth(work: string, registry: RuntimeRegistry | undefined): Promise<NodeRuntime> {
   const net: SandboxTestEnv = await setupNetwork('kl');
-  const args = [...net.args, ...(registryHost ? await registryConfigArgs(work, [registryHost]) : [])];
+  const mirrors = (registry?.mirrorOf ?? []).map((r) => [r, { mirrors: [`http://${registry!.host}`] }]);
+  const args = [
+    ...net.args,
+    ...(registry ? await registryConfigArgs(work, [registry.host], {}, Object.fromEntries(mirrors)) : []),
+  ];
   let berthd: RunningBerthd | undefined;
   try {
     berthd = await startBerthd({ args });
@@ -92,10 +102,11 @@ async function startBerth(work: string, registryHost: string | undefined): Promi
   };
 }
 
-async function startContainerd(registryHost: string | undefined): Promise<NodeRuntime> {
+async function startContainerd(registry: RuntimeRegistry | undefined): Promise<NodeRuntime> {
   // The loopback registry speaks plain HTTP: containerd reaches it as its own mirror.
+  const hosts = registry ? [registry.host, ...(registry.mirrorOf ?? [])] : [];
   const h = await ContainerdHarness.start({
-    registryMirrors: registryHost ? { [registryHost]: `http://${registryHost}` } : {},
+    registryMirrors: Object.fromEntries(hosts.map((r) => [r, `http://${registry!.host}`])),
   });
   return {
     name: 'containerd',

@@ -58,7 +58,7 @@ httpd -f -p "\${NGINX_PORT:-80}" -h /usr/share/nginx/html &
 trap 'kill $! 2>/dev/null; exit 0' TERM INT QUIT
 wait
 `;
-const NGINX_TITLE = 'nginx: master process nginx -g daemon off;';
+export const NGINX_TITLE = 'nginx: master process nginx -g daemon off;';
 
 /**
  * Debian's busybox has no pgrep and no ipcs; the specs use them (pgrep sleep, ipcs -m), so the
@@ -99,7 +99,14 @@ export const BUSYBOX_DYNAMIC = path.join(process.cwd(), '.tools/busybox-deb/bin/
 const LIBRARIES = ['lib/x86_64-linux-gnu/libc.so.6', 'lib/x86_64-linux-gnu/libresolv.so.2'];
 const LOADER = 'lib/x86_64-linux-gnu/ld-linux-x86-64.so.2';
 
-async function baseFiles(extra: FileSpec[] = []): Promise<FileSpec[]> {
+/**
+ * A busybox image's files (Debian's busybox, its libraries, /etc/passwd and /etc/group, the
+ * stand-ins above) plus `extra`; `accounts` replaces the passwd and group files.
+ */
+export async function baseFiles(
+  extra: FileSpec[] = [],
+  accounts: { passwd: string; group: string } = { passwd: PASSWD, group: GROUP },
+): Promise<FileSpec[]> {
   const applets = execFileSync(BUSYBOX_DYNAMIC, ['--list'], { encoding: 'utf8' })
     .split('\n')
     .filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox');
@@ -119,8 +126,8 @@ async function baseFiles(extra: FileSpec[] = []): Promise<FileSpec[]> {
     { path: 'lib64', type: 'directory', mode: 0o755 },
     { path: 'lib64/ld-linux-x86-64.so.2', type: 'symlink', linkname: `/${LOADER}` },
     { path: 'etc', type: 'directory', mode: 0o755 },
-    { path: 'etc/passwd', content: PASSWD, mode: 0o644 },
-    { path: 'etc/group', content: GROUP, mode: 0o644 },
+    { path: 'etc/passwd', content: accounts.passwd, mode: 0o644 },
+    { path: 'etc/group', content: accounts.group, mode: 0o644 },
     { path: 'tmp', type: 'directory', mode: 0o1777 },
     { path: 'var', type: 'directory', mode: 0o755 },
     { path: 'var/run', type: 'directory', mode: 0o755 },
@@ -145,7 +152,7 @@ interface Variant {
   extra?: FileSpec[];
 }
 
-function nginxFiles(): FileSpec[] {
+export function nginxFiles(): FileSpec[] {
   return [
     { path: 'usr/sbin', type: 'directory', mode: 0o755 },
     { path: 'usr/sbin/nginx', content: NGINX, mode: 0o755 },
@@ -216,7 +223,7 @@ function variants(nnp: Buffer): Variant[] {
 }
 
 /** Compiles the set-uid check program statically (host gcc and glibc's libc.a). */
-async function buildNnp(work: string): Promise<Buffer> {
+export async function buildNnp(work: string): Promise<Buffer> {
   const src = path.join(work, 'nnp.c');
   const bin = path.join(work, 'nnp');
   await writeFile(src, NNP_SOURCE);

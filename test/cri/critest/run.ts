@@ -3,9 +3,10 @@
  * passed / failed / skipped spec names. critest asks for its images by their upstream names and
  * tags (no --registry-prefix, no images file): the runtime under test must mirror those registries.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFileCapture } from '../../../src/common/exec.js';
+import { escapeRegex, readGinkgoReport } from '../../helpers/ginkgo-report.js';
 
 export const CRITEST = path.join(process.cwd(), '.tools/bin/critest');
 
@@ -26,17 +27,6 @@ export interface CritestResult {
   /** critest's exit code (non-zero when any spec failed). */
   exitCode: number;
   durationMs: number;
-}
-
-interface GinkgoSpec {
-  ContainerHierarchyTexts?: string[] | null;
-  LeafNodeText?: string;
-  LeafNodeType?: string;
-  State?: string;
-}
-
-function escapeRegex(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 export async function runCritest(opts: {
@@ -64,27 +54,17 @@ export async function runCritest(opts: {
     { timeoutMs: opts.timeoutMs + 60_000, cwd: opts.work },
   );
   await writeFile(path.join(opts.logDir ?? opts.work, `critest-${opts.runtime}.log`), r.stdout + r.stderr);
-  const suites = JSON.parse(await readFile(report, 'utf8').catch(() => '[]')) as {
-    SpecReports?: GinkgoSpec[];
-  }[];
-  const result: CritestResult = {
-    runtime: opts.runtime,
-    passed: [],
-    failed: [],
-    skipped: [],
-    exitCode: r.code,
-    durationMs: Date.now() - started,
-  };
-  for (const spec of suites.flatMap((s) => s.SpecReports ?? [])) {
-    if (spec.LeafNodeType !== 'It') continue;
-    const name = [...(spec.ContainerHierarchyTexts ?? []), spec.LeafNodeText ?? ''].join(' ');
-    if (spec.State === 'passed') result.passed.push(name);
-    else if (spec.State === 'skipped' || spec.State === 'pending') result.skipped.push(name);
-    else result.failed.push(name);
-  }
-  if (suites.length === 0)
+  const outcome = await readGinkgoReport(report);
+  if (!outcome)
     throw new Error(
       `critest against ${opts.runtime} produced no report (exit ${r.code}):\n${(r.stdout + r.stderr).slice(-4000)}`,
     );
-  return result;
+  return {
+    runtime: opts.runtime,
+    passed: outcome.passed,
+    failed: [...outcome.failed.keys()],
+    skipped: outcome.skipped,
+    exitCode: r.code,
+    durationMs: Date.now() - started,
+  };
 }

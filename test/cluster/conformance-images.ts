@@ -1,0 +1,115 @@
+/**
+ * Look-alikes of the images the Kubernetes v1.36 node conformance specs pull
+ * (test/utils/image/manifest.go), built here and pushed to a loopback registry under their
+ * upstream paths and tags; the node runtime reaches them by their upstream names through a
+ * registry mirror. agnhost is the real program, built from k8s.io/kubernetes v1.36.3
+ * (test/images/agnhost) by scripts/setup; the userland around it is Debian's busybox.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execFile } from '../../src/common/exec.js';
+import type { FileSpec } from '../helpers/oci-images.js';
+import { writeOciLayout } from '../helpers/oci-images.js';
+import type { TestRegistry } from '../helpers/registry.js';
+import { TOOLS_BIN } from '../helpers/berthd.js';
+import { baseFiles, buildNnp, nginxFiles, NGINX_TITLE } from '../cri/critest/images.js';
+
+export const AGNHOST = path.join(TOOLS_BIN, 'agnhost');
+/** The registries the specs' images name; each is mirrored to the loopback registry. */
+export const E2E_REGISTRIES = ['registry.k8s.io', 'gcr.io'];
+const E2E = 'registry.k8s.io/e2e-test-images';
+
+/** agnhost's image: alpine with a user and group of its own (its Dockerfile). */
+const AGNHOST_ACCOUNTS = {
+  passwd:
+    'root:x:0:0:root:/root:/bin/sh\nuser-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh\n',
+  group: 'root:x:0:\nuser-defined-in-image:x:1000:\ngroup-defined-in-image:x:50000:user-defined-in-image\n',
+};
+
+interface Variant {
+  refs: string[];
+  entrypoint?: string[];
+  cmd: string[];
+  user?: string;
+  files: () => Promise<FileSpec[]>;
+}
+
+async function variants(work: string): Promise<Variant[]> {
+  const agnhost = await readFile(AGNHOST);
+  const nnp = await buildNnp(work);
+  const agnhostFiles = (): Promise<FileSpec[]> =>
+    baseFiles(
+      [
+        { path: 'agnhost', content: agnhost, mode: 0o755 },
+        { path: 'agnhost-2', type: 'symlink', linkname: 'agnhost' },
+        { path: 'uploads', type: 'directory', mode: 0o755 },
+        { path: 'home/user-defined-in-image', type: 'directory', mode: 0o755 },
+      ],
+      AGNHOST_ACCOUNTS,
+    );
+  return [
+    { refs: [`${E2E}/busybox:1.37.0-1`], cmd: ['sh'], files: () => baseFiles() },
+    {
+      refs: [`${E2E}/agnhost:2.63.0`, `${E2E}/agnhost:2.55`],
+      entrypoint: ['/agnhost'],
+      cmd: ['pause'],
+      files: agnhostFiles,
+    },
+    {
+      // The pause image the specs run as a container (and containerd's sandbox image name).
+      refs: ['registry.k8s.io/pause:3.10.2'],
+      entrypoint: ['/agnhost'],
+      cmd: ['pause'],
+      files: agnhostFiles,
+    },
+    {
+      refs: [`${E2E}/nginx:1.15-4`, `${E2E}/nginx:1.27-0`],
+      cmd: ['/usr/sbin/nginx', NGINX_TITLE],
+      files: () => baseFiles(nginxFiles()),
+    },
+    {
+      refs: [`${E2E}/nonewprivs:1.4`],
+      cmd: ['nnp'],
+      files: () => baseFiles([{ path: 'usr/local/bin/nnp', content: nnp, mode: 0o4755 }]),
+    },
+    { refs: [`${E2E}/nonroot:1.5`], user: '1234', cmd: ['sh'], files: () => baseFiles() },
+    {
+      refs: [`${E2E}/kitten:1.8`],
+      entrypoint: ['/agnhost'],
+      cmd: ['test-webserver'],
+      files: async () => [
+        ...(await agnhostFiles()),
+        { path: 'kitten.jpg', content: 'not really a kitten\n', mode: 0o644 },
+        { path: 'data.json', content: '{"kitten":"look-alike"}\n', mode: 0o644 },
+      ],
+    },
+  ];
+}
+
+/** Builds every look-alike and pushes it to `reg` under its upstream path and tag. */
+export async function pushConformanceImages(reg: TestRegistry, work: string): Promise<string[]> {
+  if (!existsSync(AGNHOST)) throw new Error(`agnhost is not at ${AGNHOST}: run scripts/setup --tests`);
+  const pushed: string[] = [];
+  for (const [i, v] of (await variants(work)).entries()) {
+    const layout = path.join(work, `e2e-image-${i}`);
+    await mkdir(layout, { recursive: true });
+    await writeOciLayout(layout, 'img', { layers: [{ files: await v.files() }], cmd: v.cmd });
+    const config = [
+      ...(v.user ? ['--config.user', v.user] : []),
+      ...(v.entrypoint ? v.entrypoint.flatMap((e) => ['--config.entrypoint', e]) : []),
+    ];
+    if (config.length > 0) {
+      // umoci drops the Cmd when the entrypoint changes: give it again.
+      const cmd = v.entrypoint ? v.cmd.flatMap((c) => ['--config.cmd', c]) : [];
+      await execFile('umoci', ['config', '--image', `${layout}:img`, ...config, ...cmd]);
+    }
+    for (const ref of v.refs) {
+      const slash = ref.indexOf('/');
+      const colon = ref.lastIndexOf(':');
+      await reg.push(layout, 'img', ref.slice(slash + 1, colon), { destTag: ref.slice(colon + 1) });
+      pushed.push(ref);
+    }
+  }
+  return pushed;
+}
