@@ -7,6 +7,8 @@ CRI_API_VERSION=0.36.0
 KUBERNETES_VERSION=1.36.3
 # the etcd server release kubernetes $KUBERNETES_VERSION requires (tools/kubernetes/go.mod)
 ETCD_VERSION=3.6.8
+# the Ginkgo release kubernetes $KUBERNETES_VERSION's e2e.test is built with (its runner must match)
+GINKGO_VERSION=2.28.1
 NATS_SERVER_VERSION=2.9.10
 REGISTRY_VERSION=2.8.2
 DEBIAN_PACKAGES="runc crun conmon containernetworking-plugins iptables iproute2 nats-server docker-registry skopeo umoci busybox-static zstd util-linux containerd"

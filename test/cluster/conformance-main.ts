@@ -11,6 +11,7 @@ const USAGE = `usage: scripts/node-conformance [flags]
   --runtimes LIST     berth,containerd (default), or one of them
   --focus REGEX       only the specs whose names match
   --timeout MINUTES   per runtime (default 180)
+  --procs N           parallel e2e.test processes (default 4: most specs wait on the node)
   --log-dir DIR       keep e2e.test's output and every component's log there
   --json              the results as JSON
 Exit codes: 0 Berth fails no spec the reference passes, 1 it does (or a run failed), 2 bad flags.`;
@@ -19,6 +20,7 @@ const flags = new Flags('scripts/node-conformance', USAGE, {
   runtimes: { type: 'string', default: 'berth,containerd' },
   focus: { type: 'string' },
   timeout: { type: 'string', default: '180' },
+  procs: { type: 'string', default: '4' },
   'log-dir': { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h' },
@@ -32,6 +34,9 @@ async function main(): Promise<number> {
     if (r !== 'berth' && r !== 'containerd') usageError(`--runtimes: "${r}" is neither berth nor containerd`);
   const minutes = Number(values.timeout);
   if (!(minutes > 0)) usageError(`--timeout: not a number of minutes: "${values.timeout}"`);
+  const procs = Number(values.procs);
+  if (!Number.isInteger(procs) || procs < 1)
+    usageError(`--procs: not a number of processes: "${values.procs}"`);
   const results: ConformanceResult[] = [];
   for (const runtime of runtimes as RuntimeName[]) {
     process.stderr.write(`node-conformance: ${runtime}…\n`);
@@ -39,6 +44,7 @@ async function main(): Promise<number> {
       await runNodeConformance({
         runtime,
         timeoutMs: minutes * 60_000,
+        procs,
         ...(values.focus ? { focus: values.focus } : {}),
         ...(values['log-dir'] ? { logDir: values['log-dir'] } : {}),
       }),

@@ -17,6 +17,7 @@ import { Cluster } from './cluster.js';
 import { E2E_REGISTRIES, pushConformanceImages } from './conformance-images.js';
 
 export const E2E_TEST = path.join(TOOLS_BIN, 'e2e.test');
+const GINKGO = path.join(TOOLS_BIN, 'ginkgo');
 /** The specs' Ginkgo label (their names also carry `[NodeConformance]`). */
 export const NODE_CONFORMANCE_LABEL = 'NodeConformance';
 
@@ -42,6 +43,8 @@ export async function runNodeConformance(opts: {
   /** Narrows the specs: a Ginkgo focus regex on their names (the label selects the set). */
   focus?: string;
   timeoutMs: number;
+  /** Parallel e2e.test processes (Ginkgo's runner); 1 by default. */
+  procs?: number;
   /** Keeps e2e.test's output and every component's log there. */
   logDir?: string;
 }): Promise<ConformanceResult> {
@@ -58,22 +61,46 @@ export async function runNodeConformance(opts: {
     });
     const report = path.join(work, 'report.json');
     const started = Date.now();
-    const r = await execFileCapture(
-      E2E_TEST,
-      [
-        `--kubeconfig=${cluster.kubeconfig}`,
-        '--provider=skeleton',
-        '--num-nodes=1',
-        `--ginkgo.label-filter=${NODE_CONFORMANCE_LABEL}`,
-        ...(opts.focus ? [`--ginkgo.focus=${opts.focus}`] : []),
-        `--ginkgo.skip=${Object.keys(CONFORMANCE_SKIPS).map(escapeRegex).join('|')}`,
-        `--ginkgo.json-report=${report}`,
-        '--ginkgo.no-color',
-        `--ginkgo.timeout=${Math.floor(opts.timeoutMs / 1000)}s`,
-        `--report-dir=${work}`,
-      ],
-      { timeoutMs: opts.timeoutMs + 120_000, cwd: work },
-    );
+    const filters = [
+      `--label-filter=${NODE_CONFORMANCE_LABEL}`,
+      ...(opts.focus ? [`--focus=${opts.focus}`] : []),
+      `--skip=${Object.keys(CONFORMANCE_SKIPS).map(escapeRegex).join('|')}`,
+      '--no-color',
+      `--timeout=${Math.floor(opts.timeoutMs / 1000)}s`,
+    ];
+    const e2eFlags = [
+      `--kubeconfig=${cluster.kubeconfig}`,
+      '--provider=skeleton',
+      '--num-nodes=1',
+      `--report-dir=${work}`,
+    ];
+    const procs = opts.procs ?? 1;
+    // One process runs e2e.test itself; more go through Ginkgo's runner, which gives each its share
+    // of the specs and runs the [Serial] ones alone at the end.
+    const r =
+      procs === 1
+        ? await execFileCapture(
+            E2E_TEST,
+            [
+              ...filters.map((f) => f.replace(/^--/, '--ginkgo.')),
+              `--ginkgo.json-report=${report}`,
+              ...e2eFlags,
+            ],
+            { timeoutMs: opts.timeoutMs + 120_000, cwd: work },
+          )
+        : await execFileCapture(
+            GINKGO,
+            [
+              `--procs=${procs}`,
+              ...filters,
+              `--output-dir=${work}`,
+              '--json-report=report.json',
+              E2E_TEST,
+              '--',
+              ...e2eFlags,
+            ],
+            { timeoutMs: opts.timeoutMs + 120_000, cwd: work },
+          );
     if (opts.logDir) {
       await mkdir(opts.logDir, { recursive: true });
       await writeFile(path.join(opts.logDir, `e2e-${opts.runtime}.log`), r.stdout + r.stderr);
