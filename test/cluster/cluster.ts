@@ -282,8 +282,9 @@ export class Cluster {
   }
 
   /** What this cluster holds on the host: its processes, its node link, its folders. */
-  held(): { pids: number[]; links: string[]; dirs: string[] } {
+  held(): { pids: number[]; links: string[]; dirs: string[]; network: string | undefined } {
     return {
+      network: this.runtime?.network,
       pids: [...this.components.map((c) => c.proc.pid), this.kubelet?.pid].filter(
         (p): p is number => p !== undefined,
       ),
@@ -303,6 +304,15 @@ export class Cluster {
       const logs = path.join(opts.keepLogsIn, 'logs');
       await writeFile(path.join(logs, 'kubelet.log'), this.kubelet?.log() ?? '');
       await this.runtime?.keepLogs(logs).catch(() => undefined);
+    }
+    if (this.runtime) {
+      // The pods kubelet leaves go through the runtime (CNI DEL, cgroups, mounts), not a sweep.
+      const r = await execFileCapture(
+        path.join(TOOLS_BIN, 'crictl'),
+        ['-r', this.runtime.criEndpoint, '-i', this.runtime.criEndpoint, 'rmp', '--all', '--force'],
+        { timeoutMs: 180_000 },
+      );
+      if (r.code !== 0) process.stderr.write(`cluster: removing the pods failed: ${r.stderr}\n`);
     }
     await this.runtime?.stop();
     await this.kubelet?.cleanup();

@@ -4,6 +4,7 @@
  * message, and the specs containerd passes that Berth fails.
  */
 import type { RuntimeName } from '../kubelet/runtimes.js';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Flags } from './cli-flags.js';
 import { CONFORMANCE_SKIPS, runNodeConformance, type ConformanceResult } from './conformance.js';
 
@@ -37,6 +38,12 @@ async function main(): Promise<number> {
   const procs = Number(values.procs);
   if (!Number.isInteger(procs) || procs < 1)
     usageError(`--procs: not a number of processes: "${values.procs}"`);
+  // Ctrl-C ends the specs; the runner then stops the cluster and removes what it made.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => {
+      process.stderr.write(`node-conformance: ${signal}: stopping the specs and the cluster…\n`);
+      stopSpecs();
+    });
   const results: ConformanceResult[] = [];
   for (const runtime of runtimes as RuntimeName[]) {
     process.stderr.write(`node-conformance: ${runtime}…\n`);
@@ -79,6 +86,21 @@ async function main(): Promise<number> {
       );
   }
   return regressions.length > 0 || results.some((r) => r.passed.length === 0) ? 1 : 0;
+}
+
+/** Ends the e2e.test and ginkgo processes this one started (the cluster stays to be stopped). */
+function stopSpecs(): void {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = /\((.*)\)/.exec(stat)?.[1];
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && (comm === 'e2e.test' || comm === 'ginkgo'))
+        process.kill(Number(pid), 'SIGTERM');
+    } catch {
+      // gone meanwhile
+    }
+  }
 }
 
 main().then(

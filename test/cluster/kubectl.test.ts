@@ -243,6 +243,10 @@ describe('kubectl v1.36 on a one-node cluster on Berth', () => {
     expect(held.dirs.filter((d) => existsSync(d))).toEqual([]);
     const mounts = await readFile('/proc/self/mountinfo', 'utf8');
     expect(held.dirs.filter((d) => mounts.includes(` ${d}/`))).toEqual([]);
+    // The pods left running at stop were removed through the runtime: CNI DEL took their rules.
+    expect(held.network).toBeTruthy();
+    const nat = await execFile('iptables', ['-t', 'nat', '-S']);
+    expect(nat.split('\n').filter((l) => l.includes(held.network!))).toEqual([]);
   });
 
   /** The runtime's ready sandboxes of a Deployment's pods (its `app` label), through crictl. */

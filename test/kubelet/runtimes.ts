@@ -25,6 +25,8 @@ export type RuntimeName = 'berth' | 'containerd';
 export interface NodeRuntime {
   readonly name: RuntimeName;
   readonly criEndpoint: string;
+  /** The CNI network its pods join; the masquerade rules of its pods name it. */
+  readonly network: string;
   /** SIGKILLs the runtime's daemon and starts it again on the same root and state. */
   killAndRestart(): Promise<void>;
   /**
@@ -71,6 +73,7 @@ async function startBerth(work: string, registry: RuntimeRegistry | undefined): 
   return {
     name: 'berth',
     criEndpoint: `unix://${path.join(berthd.state, 'cri.sock')}`,
+    network: net.net.name,
     async killAndRestart() {
       const d = berthd!;
       d.proc.kill('SIGKILL');
@@ -111,6 +114,7 @@ async function startContainerd(registry: RuntimeRegistry | undefined): Promise<N
   return {
     name: 'containerd',
     criEndpoint: `unix://${h.socket}`,
+    network: h.layout.networkName,
     killAndRestart: () => h.killAndRestart(),
     async footprint() {
       const netns = (await execFile('ip', ['netns', 'list'])).split('\n').filter(Boolean).sort();
