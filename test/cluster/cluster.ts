@@ -274,9 +274,14 @@ export class Cluster {
     return text.split('\n').slice(-lines).join('\n');
   }
 
+  /** The operator's kubeconfig, and a cache of the cluster's own (not the host's ~/.kube). */
+  kubectlFlags(): string[] {
+    return ['--kubeconfig', this.kubeconfig, '--cache-dir', path.join(this.dir, 'kube-cache')];
+  }
+
   /** Runs kubectl as the operator; never throws on a non-zero exit. */
   kubectl(args: string[], timeoutMs = 60_000): ReturnType<typeof execFileCapture> {
-    return execFileCapture(path.join(TOOLS_BIN, 'kubectl'), ['--kubeconfig', this.kubeconfig, ...args], {
+    return execFileCapture(path.join(TOOLS_BIN, 'kubectl'), [...this.kubectlFlags(), ...args], {
       timeoutMs,
     });
   }

@@ -27,11 +27,12 @@ export interface KubectlProcess {
 const quote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
 
 export function startKubectl(
-  kubeconfig: string,
+  /** kubectl's flags for the cluster (Cluster.kubectlFlags). */
+  flags: string[],
   args: string[],
   opts: { tty?: boolean } = {},
 ): KubectlProcess {
-  const kubectl = [path.join(TOOLS_BIN, 'kubectl'), '--kubeconfig', kubeconfig, ...args];
+  const kubectl = [path.join(TOOLS_BIN, 'kubectl'), ...flags, ...args];
   // The shell inside `script` owns the terminal: it sets the size, names the terminal for
   // resize(), then becomes kubectl.
   const ttyDir = opts.tty ? mkdtempSync(path.join(tmpdir(), 'berth-kubectl-tty-')) : undefined;

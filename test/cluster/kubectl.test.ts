@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from '../../src/common/exec.js';
@@ -33,14 +33,18 @@ describe('kubectl v1.36 on a one-node cluster on Berth', () => {
     return r.stdout;
   };
   const kubectlProcess = (args: string[], opts: { tty?: boolean } = {}): KubectlProcess => {
-    const p = startKubectl(cluster!.kubeconfig, args, opts);
+    const p = startKubectl(cluster!.kubectlFlags(), args, opts);
     running.push(p);
     return p;
   };
   const waitReady = (pod: string): Promise<string> =>
     kubectl(['wait', '--for=condition=Ready', `pod/${pod}`, '--timeout=120s']);
 
+  const hostKubeDir = path.join(homedir(), '.kube');
+  let hostKubeDirBefore: boolean;
+
   beforeAll(async () => {
+    hostKubeDirBefore = existsSync(hostKubeDir);
     work = await mkdtemp(path.join(tmpdir(), 'berth-kubectl-'));
     reg = await startRegistry();
     const layout = path.join(work, 'layout');
@@ -243,6 +247,8 @@ describe('kubectl v1.36 on a one-node cluster on Berth', () => {
     expect(held.dirs.filter((d) => existsSync(d))).toEqual([]);
     const mounts = await readFile('/proc/self/mountinfo', 'utf8');
     expect(held.dirs.filter((d) => mounts.includes(` ${d}/`))).toEqual([]);
+    // kubectl's cache was the cluster's own: the host's ~/.kube is as it was.
+    expect(existsSync(hostKubeDir)).toBe(hostKubeDirBefore);
     // The pods left running at stop were removed through the runtime: CNI DEL took their rules.
     expect(held.network).toBeTruthy();
     const nat = await execFile('iptables', ['-t', 'nat', '-S']);
