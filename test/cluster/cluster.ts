@@ -314,7 +314,18 @@ export class Cluster {
       // The pods kubelet leaves go through the runtime (CNI DEL, cgroups, mounts), not a sweep.
       const r = await execFileCapture(
         path.join(TOOLS_BIN, 'crictl'),
-        ['-r', this.runtime.criEndpoint, '-i', this.runtime.criEndpoint, 'rmp', '--all', '--force'],
+        // crictl's own timeout is 2 s a call: a sandbox's stop waits out its containers' grace.
+        [
+          '-r',
+          this.runtime.criEndpoint,
+          '-i',
+          this.runtime.criEndpoint,
+          '-t',
+          '120s',
+          'rmp',
+          '--all',
+          '--force',
+        ],
         { timeoutMs: 180_000 },
       );
       if (r.code !== 0) process.stderr.write(`cluster: removing the pods failed: ${r.stderr}\n`);

@@ -5,17 +5,33 @@
  * registry mirror. agnhost is the real program, built from k8s.io/kubernetes v1.36.3
  * (test/images/agnhost) by scripts/setup; the userland around it is Debian's busybox.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFile } from '../../src/common/exec.js';
 import type { FileSpec } from '../helpers/oci-images.js';
 import { writeOciLayout } from '../helpers/oci-images.js';
 import type { TestRegistry } from '../helpers/registry.js';
-import { TOOLS_BIN } from '../helpers/berthd.js';
+import { REPO, TOOLS_BIN } from '../helpers/berthd.js';
 import { baseFiles, buildNnp, nginxFiles, NGINX_TITLE } from '../cri/critest/images.js';
 
 export const AGNHOST = path.join(TOOLS_BIN, 'agnhost');
+const KUBERNETES_VERSION = /KUBERNETES_VERSION=(\S+)/.exec(
+  readFileSync(path.join(REPO, 'scripts/versions.sh'), 'utf8'),
+)![1]!;
+/** agnhost's sources in the module cache (setup downloaded them to build it): its test certificate. */
+const PORTER = path.join(
+  TOOLS_BIN,
+  '..',
+  `go/pkg/mod/k8s.io/kubernetes@v${KUBERNETES_VERSION}/test/images/agnhost/porter`,
+);
+
+/** The lifecycle-hook specs run `curl URL` in agnhost's image (alpine has curl); busybox has wget. */
+const CURL = `#!/bin/sh
+# curl [flags] URL: prints the body (the last argument is the URL)
+for url; do :; done
+exec wget -qO- "$url"
+`;
 /** The registries the specs' images name; each is mirrored to the loopback registry. */
 export const E2E_REGISTRIES = ['registry.k8s.io', 'gcr.io'];
 const E2E = 'registry.k8s.io/e2e-test-images';
@@ -38,12 +54,16 @@ interface Variant {
 async function variants(work: string): Promise<Variant[]> {
   const agnhost = await readFile(AGNHOST);
   const nnp = await buildNnp(work);
-  const agnhostFiles = (): Promise<FileSpec[]> =>
+  const agnhostFiles = async (): Promise<FileSpec[]> =>
     baseFiles(
       [
         { path: 'agnhost', content: agnhost, mode: 0o755 },
         { path: 'agnhost-2', type: 'symlink', linkname: 'agnhost' },
         { path: 'uploads', type: 'directory', mode: 0o755 },
+        { path: 'usr/bin/curl', content: CURL, mode: 0o755 },
+        // netexec --https serves with these (its Dockerfile adds them at /).
+        { path: 'localhost.crt', content: await readFile(path.join(PORTER, 'localhost.crt')), mode: 0o644 },
+        { path: 'localhost.key', content: await readFile(path.join(PORTER, 'localhost.key')), mode: 0o600 },
         { path: 'home/user-defined-in-image', type: 'directory', mode: 0o755 },
       ],
       AGNHOST_ACCOUNTS,
@@ -74,6 +94,8 @@ async function variants(work: string): Promise<Variant[]> {
       files: () => baseFiles([{ path: 'usr/local/bin/nnp', content: nnp, mode: 0o4755 }]),
     },
     { refs: [`${E2E}/nonroot:1.5`], user: '1234', cmd: ['sh'], files: () => baseFiles() },
+    // The hostname-override specs run `hostname -f`: glibc's resolver reading kubelet's /etc/hosts.
+    { refs: [`${E2E}/glibc-dns-testing:2.0.0`], cmd: ['sh'], files: () => baseFiles() },
     {
       refs: [`${E2E}/kitten:1.8`],
       entrypoint: ['/agnhost'],
