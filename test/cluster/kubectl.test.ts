@@ -108,17 +108,24 @@ describe('kubectl v1.36 on a one-node cluster on Berth', () => {
     // kubectl asks for a tty only when its own stdin is one: `script` gives it a terminal of a
     // known size, then resizes it while the command inside reads its size twice.
     const session = kubectlProcess(
-      ['exec', '-it', '-v=4', 'web', '--', 'sh', '-c', 'stty size; tty; sleep 3; stty size'],
+      [
+        'exec',
+        '-it',
+        '-v=4',
+        'web',
+        '--',
+        'sh',
+        '-c',
+        'echo "size=$(stty size)"; tty; sleep 3; echo "size=$(stty size)"',
+      ],
       { tty: true },
     );
     await session.waitForOutput(/^\/dev\/pts\/\d+\r?$/m, 60_000);
-    session.resize(50, 132);
+    await session.resize(50, 132);
     expect(await session.exited(60_000), session.stdout()).toBe(0);
-    const sizes = session
-      .stdout()
-      .split(/\r?\n/)
-      .filter((l) => /^\d+ \d+$/.test(l));
-    expect(sizes).toEqual(['30 100', '50 132']);
+    // kubectl's own log lines share the terminal, so the sizes are found by their marker.
+    const sizes = [...session.stdout().matchAll(/size=(\d+ \d+)/g)].map((m) => m[1]);
+    expect(sizes, session.stdout()).toEqual(['30 100', '50 132']);
     // The stream protocol kubectl 1.36 speaks: websockets, v5 (close signals), with no fallback.
     expect(session.stdout()).toMatch(/Subprotocol negotiated.*v5\.channel\.k8s\.io/);
     expect(session.stdout()).not.toMatch(/RemoteCommand fallback/);
