@@ -7,9 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { runNodeConformance } from './conformance.js';
 
 /**
- * 33 specs of every kind a node serves: termination messages, downward API, env expansion, volumes
+ * 34 specs of every kind a node serves: termination messages, downward API, env expansion, volumes
  * (emptyDir, secret, configMap, hostPath), init and sidecar containers with hooks, run-as-user,
- * logs, pod IPs, pod networking, sysctls, ephemeral containers, image defaults.
+ * logs, exec over the pre-v5 websocket protocol, pod IPs, pod networking, sysctls, ephemeral
+ * containers, image defaults.
  */
 const CI_SPECS = [
   'Container Runtime blackbox test on terminated container',
@@ -24,6 +25,7 @@ const CI_SPECS = [
   'Kubelet when scheduling a busybox command',
   'Pods should get a host IP',
   'Pods should be submitted and removed',
+  'Pods should support remote command execution over websockets',
   'HostPath should support r/w',
   'Networking Granular Checks: Pods should function for intra-pod communication: http',
   'Sysctls \\[LinuxOnly\\] \\[NodeConformance\\] should support sysctls',
@@ -55,6 +57,6 @@ describe('node conformance (CI subset) on Berth', () => {
     );
     expect(fixed, 'known failures that pass now: take them off KNOWN_FAILURES').toEqual([]);
     // A focus that matches nothing must not pass quietly.
-    expect(result.passed.length).toBeGreaterThanOrEqual(process.env.BERTH_CONFORMANCE_FOCUS ? 1 : 33);
+    expect(result.passed.length).toBeGreaterThanOrEqual(process.env.BERTH_CONFORMANCE_FOCUS ? 1 : 34);
   });
 });

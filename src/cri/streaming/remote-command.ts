@@ -11,11 +11,12 @@ import type { SessionStreams, StreamingBackend } from './backend.js';
 import type { StreamingRequest } from './requests.js';
 import { terminalSizes } from './resize.js';
 import {
-  encodeStatus,
+  encodeStatusAs,
   exitCodeStatus,
   internalErrorStatus,
   successStatus,
   type K8sStatus,
+  type StatusFormat,
 } from './status.js';
 
 export type RemoteCommandRequest = Extract<StreamingRequest, { kind: 'exec' | 'attach' }>;
@@ -27,6 +28,8 @@ export interface RemoteCommandChannels {
   /** Where the final status goes. */
   error: Writable;
   resize?: Readable;
+  /** JSON (v4 and later) unless the protocol is older. */
+  statusFormat?: StatusFormat;
 }
 
 /** Which channels the client must open for this request (client-go opens exactly these). */
@@ -70,7 +73,8 @@ export async function runRemoteCommand(
   }
   // Output first, so everything the process wrote reaches the client before it learns the end.
   await Promise.all([endChannel(channels.stdout), endChannel(channels.stderr)]);
-  channels.error.write(encodeStatus(status));
+  const statusBytes = encodeStatusAs(channels.statusFormat ?? 'json', status);
+  if (statusBytes) channels.error.write(statusBytes);
   await endChannel(channels.error);
 }
 

@@ -41,3 +41,16 @@ export function internalErrorStatus(message: string): K8sStatus {
 export function encodeStatus(status: K8sStatus): Buffer {
   return Buffer.from(JSON.stringify(status), 'utf8');
 }
+
+/**
+ * How a session reports its end: `json` (remotecommand v4 and v5) always writes the Status;
+ * `v1-text` (the protocols before v4) writes only a failure, as its bare message.
+ */
+export type StatusFormat = 'json' | 'v1-text';
+
+/** The bytes for the error channel, or undefined when the format says nothing. */
+export function encodeStatusAs(format: StatusFormat, status: K8sStatus): Buffer | undefined {
+  if (format === 'json') return encodeStatus(status);
+  if (status.status === 'Success') return undefined;
+  return Buffer.from(status.message ?? 'unknown error', 'utf8');
+}

@@ -20,7 +20,8 @@ const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 
 /**
  * Answers the handshake on `socket` choosing the first of the client's sub-protocols we
- * support; returns the protocol, or a message saying why the request cannot be accepted.
+ * support (a client offering none gets '' if supported lists it); returns the protocol, or
+ * a message saying why the request cannot be accepted.
  */
 export function acceptWebSocketUpgrade(req: IncomingMessage, socket: Duplex, supported: string[]): string {
   const key = req.headers['sec-websocket-key'];
@@ -29,8 +30,9 @@ export function acceptWebSocketUpgrade(req: IncomingMessage, socket: Duplex, sup
     .split(',')
     .map((p) => p.trim())
     .filter((p) => p.length > 0);
-  const protocol = offered.find((p) => supported.includes(p));
-  if (!protocol)
+  const protocol =
+    offered.length === 0 ? supported.find((p) => p === '') : offered.find((p) => supported.includes(p));
+  if (protocol === undefined)
     return `unable to negotiate a websocket sub-protocol: client offers [${offered.join(', ')}], server supports [${supported.join(', ')}]`;
   const accept = createHash('sha1')
     .update(key + ACCEPT_GUID)
@@ -40,7 +42,8 @@ export function acceptWebSocketUpgrade(req: IncomingMessage, socket: Duplex, sup
       'Upgrade: websocket\r\n' +
       'Connection: Upgrade\r\n' +
       `Sec-WebSocket-Accept: ${accept}\r\n` +
-      `Sec-WebSocket-Protocol: ${protocol}\r\n\r\n`,
+      (protocol === '' ? '' : `Sec-WebSocket-Protocol: ${protocol}\r\n`) +
+      '\r\n',
   );
   return protocol;
 }
@@ -71,6 +74,11 @@ export class WebSocketConnection extends EventEmitter {
   send(data: Buffer): boolean {
     if (this.closing || this.socket.destroyed) return false;
     return this.socket.write(encodeFrame(OP_BINARY, data));
+  }
+
+  sendText(text: string): boolean {
+    if (this.closing || this.socket.destroyed) return false;
+    return this.socket.write(encodeFrame(OP_TEXT, Buffer.from(text, 'utf8')));
   }
 
   /** Sends a close frame (1000: normal) and ends the socket once it is out. */
