@@ -11,10 +11,9 @@ import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from '../../src/common/exec.js';
-import { writeOciLayout } from '../helpers/oci-images.js';
 import { TOOLS_BIN } from '../helpers/berthd.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { busyboxCriFiles } from '../cri/berthd/env.js';
+import { pushBusyboxImage } from '../cri/berthd/env.js';
 import { Cluster } from './cluster.js';
 import { startKubectl, type KubectlProcess } from './kubectl-process.js';
 
@@ -47,14 +46,7 @@ describe('kubectl v1.36 on a one-node cluster on Berth', () => {
     hostKubeDirBefore = existsSync(hostKubeDir);
     work = await mkdtemp(path.join(tmpdir(), 'berth-kubectl-'));
     reg = await startRegistry();
-    const layout = path.join(work, 'layout');
-    const files = [
-      ...(await busyboxCriFiles()),
-      ...MORE_APPLETS.map((a) => ({ path: `bin/${a}`, type: 'symlink' as const, linkname: 'busybox' })),
-    ];
-    await writeOciLayout(layout, 'busybox', { layers: [{ files }], cmd: ['/bin/sh'] });
-    await reg.push(layout, 'busybox', 'cluster/busybox', { destTag: '1' });
-    image = `${reg.host}/cluster/busybox:1`;
+    image = await pushBusyboxImage(reg, work, 'cluster/busybox', MORE_APPLETS);
     cluster = await Cluster.start({ runtime: 'berth', registry: { host: reg.host } });
   }, 300_000);
 

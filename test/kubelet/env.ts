@@ -7,9 +7,8 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFileCapture } from '../../src/common/exec.js';
-import { writeOciLayout } from '../helpers/oci-images.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { busyboxCriFiles, CRICTL } from '../cri/berthd/env.js';
+import { CRICTL, pushBusyboxImage } from '../cri/berthd/env.js';
 import { Kubelet, type KubeletOptions } from './kubelet.js';
 import { startRuntime, type NodeRuntime, type RuntimeName } from './runtimes.js';
 
@@ -57,13 +56,7 @@ export async function startKubeletEnv(
   };
   try {
     reg = await startRegistry();
-    const layout = path.join(work, 'layout');
-    const files = [
-      ...(await busyboxCriFiles()),
-      ...MORE_APPLETS.map((a) => ({ path: `bin/${a}`, type: 'symlink' as const, linkname: 'busybox' })),
-    ];
-    await writeOciLayout(layout, 'busybox', { layers: [{ files }], cmd: ['/bin/sh'] });
-    await reg.push(layout, 'busybox', 'kubelet/busybox', { destTag: '1' });
+    const image = await pushBusyboxImage(reg, work, 'kubelet/busybox', MORE_APPLETS);
     runtime = await startRuntime(runtimeName, work, { host: reg.host });
     const criEndpoint = runtime.criEndpoint;
     kubelet = await Kubelet.prepare({ ...opts, criEndpoint });
@@ -72,7 +65,7 @@ export async function startKubeletEnv(
     return {
       kubelet,
       runtime,
-      image: `${reg.host}/kubelet/busybox:1`,
+      image,
       hostDir,
       async crictl(args) {
         const r = await execFileCapture(CRICTL, ['-r', criEndpoint, '-i', criEndpoint, ...args], {

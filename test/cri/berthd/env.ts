@@ -28,20 +28,41 @@ export interface CriEnv {
   cleanup(): Promise<void>;
 }
 
-export async function busyboxCriFiles(): Promise<FileSpec[]> {
+async function busyboxCriFiles(moreApplets: readonly string[] = []): Promise<FileSpec[]> {
   const files = await tinyImageFiles();
   return [
     ...files,
-    ...EXTRA_APPLETS.map((a) => ({ path: `bin/${a}`, type: 'symlink' as const, linkname: 'busybox' })),
+    ...[...EXTRA_APPLETS, ...moreApplets].map((a) => ({
+      path: `bin/${a}`,
+      type: 'symlink' as const,
+      linkname: 'busybox',
+    })),
   ];
+}
+
+/**
+ * Builds the busybox image (with `moreApplets` linked too) in `work` and pushes it to `reg` as
+ * `<repository>:1`; returns its reference.
+ */
+export async function pushBusyboxImage(
+  reg: TestRegistry,
+  work: string,
+  repository: string,
+  moreApplets: readonly string[] = [],
+): Promise<string> {
+  const layout = path.join(work, 'layout');
+  await writeOciLayout(layout, 'busybox', {
+    layers: [{ files: await busyboxCriFiles(moreApplets) }],
+    cmd: ['/bin/sh'],
+  });
+  await reg.push(layout, 'busybox', repository, { destTag: '1' });
+  return `${reg.host}/${repository}:1`;
 }
 
 export async function startCriEnv(): Promise<CriEnv> {
   const work = await mkdtemp(path.join(tmpdir(), 'berth-cri-e2e-'));
   const reg = await startRegistry();
-  const layout = path.join(work, 'layout');
-  await writeOciLayout(layout, 'busybox', { layers: [{ files: await busyboxCriFiles() }], cmd: ['/bin/sh'] });
-  await reg.push(layout, 'busybox', 'cri/busybox', { destTag: '1' });
+  const image = await pushBusyboxImage(reg, work, 'cri/busybox');
   const berthd = await startBerthd({ args: await registryConfigArgs(work, [reg.host]) });
   const criSocket = path.join(berthd.state, 'cri.sock');
   const crictlConfig = path.join(work, 'crictl.yaml');
@@ -53,7 +74,7 @@ export async function startCriEnv(): Promise<CriEnv> {
     reg,
     berthd,
     work,
-    image: `${reg.host}/cri/busybox:1`,
+    image,
     criSocket,
     crictlConfig,
     crictl: (args, opts = {}) =>
