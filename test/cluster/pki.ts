@@ -5,12 +5,7 @@
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { execFileCapture } from '../../src/common/exec.js';
-
-export interface CertPair {
-  cert: string;
-  key: string;
-}
+import { issueCert, openssl, selfSigned, type CertPair, type IssueOptions } from '../helpers/test-pki.js';
 
 export interface ClusterPki {
   dir: string;
@@ -41,89 +36,16 @@ const APISERVER_NAMES = [
   'IP:127.0.0.1',
 ];
 
-async function openssl(args: string[]): Promise<void> {
-  const r = await execFileCapture('openssl', args, { timeoutMs: 60_000 });
-  if (r.code !== 0) throw new Error(`openssl ${args.slice(0, 2).join(' ')} failed: ${r.stderr.trim()}`);
-}
-
 export async function makePki(dir: string, nodeName: string, serviceIp: string): Promise<ClusterPki> {
   await mkdir(dir, { recursive: true });
   await chmod(dir, 0o700);
-  const ca: CertPair = { cert: path.join(dir, 'ca.crt'), key: path.join(dir, 'ca.key') };
-  await openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    ca.key,
-    '-out',
-    ca.cert,
-    '-days',
-    '7',
-    '-subj',
-    '/CN=berth-test-cluster-ca',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
-  const issue = async (
+  const ca = await selfSigned(dir, 'ca', 'berth-test-cluster-ca', { ca: true, days: 7 });
+  const issue = (
     name: string,
     subject: string,
-    usage: 'server' | 'client' | 'both',
+    usage: IssueOptions['usage'],
     altNames: string[] = [],
-  ): Promise<CertPair> => {
-    const pair = { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
-    const csr = path.join(dir, `${name}.csr`);
-    const ext = path.join(dir, `${name}.ext`);
-    const eku = { server: 'serverAuth', client: 'clientAuth', both: 'serverAuth,clientAuth' }[usage];
-    await writeFile(
-      ext,
-      [
-        'basicConstraints=critical,CA:FALSE',
-        'keyUsage=critical,digitalSignature,keyEncipherment',
-        `extendedKeyUsage=${eku}`,
-        ...(altNames.length > 0 ? [`subjectAltName=${altNames.join(',')}`] : []),
-      ].join('\n') + '\n',
-    );
-    await openssl([
-      'req',
-      '-new',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      pair.key,
-      '-out',
-      csr,
-      '-subj',
-      subject,
-    ]);
-    await openssl([
-      'x509',
-      '-req',
-      '-in',
-      csr,
-      '-CA',
-      ca.cert,
-      '-CAkey',
-      ca.key,
-      '-CAcreateserial',
-      '-out',
-      pair.cert,
-      '-days',
-      '7',
-      '-extfile',
-      ext,
-    ]);
-    return pair;
-  };
+  ): Promise<CertPair> => issueCert(ca, dir, name, { subject, usage, altNames, days: 7 });
   const serviceAccountKey = path.join(dir, 'sa.key');
   const serviceAccountPub = path.join(dir, 'sa.pub');
   await openssl([

@@ -8,8 +8,8 @@ import { createPrivateKey, randomUUID, sign, X509Certificate } from 'node:crypto
 import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type net from 'node:net';
-import path from 'node:path';
 import { execFile } from '../../../src/common/exec.js';
+import { issueCert, selfSigned } from '../../helpers/test-pki.js';
 
 export interface TokenIssuer {
   realm: string;
@@ -22,50 +22,13 @@ export async function makeTestCa(
   dir: string,
   name = 'berth-test',
 ): Promise<{ caCert: string; caKey: string; cert: string; key: string }> {
-  const f = (n: string): string => path.join(dir, n);
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await execFile('openssl', [
-    'req',
-    '-x509',
-    ...ec,
-    '-keyout',
-    f('ca.key'),
-    '-out',
-    f('ca.crt'),
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${name}-ca`,
-  ]);
-  await execFile('openssl', [
-    'req',
-    ...ec,
-    '-keyout',
-    f('server.key'),
-    '-out',
-    f('server.csr'),
-    '-subj',
-    '/CN=127.0.0.1',
-  ]);
-  await writeFile(f('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  await execFile('openssl', [
-    'x509',
-    '-req',
-    '-in',
-    f('server.csr'),
-    '-CA',
-    f('ca.crt'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    f('server.crt'),
-    '-days',
-    '2',
-    '-extfile',
-    f('san.ext'),
-  ]);
-  return { caCert: f('ca.crt'), caKey: f('ca.key'), cert: f('server.crt'), key: f('server.key') };
+  const ca = await selfSigned(dir, 'ca', `${name}-ca`, { ca: true });
+  const server = await issueCert(ca, dir, 'server', {
+    subject: '/CN=127.0.0.1',
+    usage: 'server',
+    altNames: ['IP:127.0.0.1', 'DNS:localhost'],
+  });
+  return { caCert: ca.cert, caKey: ca.key, cert: server.cert, key: server.key };
 }
 
 export async function writeHtpasswd(file: string, users: Record<string, string>): Promise<void> {
@@ -90,25 +53,7 @@ export async function startTokenIssuer(
   anonymousPull: boolean,
   ttl: number,
 ): Promise<{ issuer: TokenIssuer; bundle: string; close: () => Promise<void> }> {
-  const key = path.join(dir, 'token.key');
-  const cert = path.join(dir, 'token.crt');
-  await execFile('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    key,
-    '-out',
-    cert,
-    '-days',
-    '2',
-    '-subj',
-    '/CN=berth-test-token-issuer',
-  ]);
+  const { key, cert } = await selfSigned(dir, 'token', 'berth-test-token-issuer');
   const privateKey = createPrivateKey(await readFile(key));
   const certDer = new X509Certificate(await readFile(cert)).raw;
   const service = 'berth-test-registry';
