@@ -127,6 +127,7 @@ export function createContainerActivities(ctx: ActivityContext) {
         st = undefined;
       }
       let user: OciUser | undefined;
+      const stopSignal = req.process.stopSignal ?? req.imageConfig.stopSignal;
       if (!st) {
         const { spec, warnings } = await buildSpec({
           id: req.id,
@@ -146,7 +147,7 @@ export function createContainerActivities(ctx: ActivityContext) {
           spec,
           logPath,
           ...(req.runtimeHandler ? { runtimeHandler: req.runtimeHandler } : {}),
-          ...(req.imageConfig.stopSignal ? { stopSignal: req.imageConfig.stopSignal } : {}),
+          ...(stopSignal ? { stopSignal } : {}),
           ...(req.process.stdin ? { stdin: true, stdinOnce: req.process.stdinOnce === true } : {}),
         });
       }
@@ -168,6 +169,7 @@ export function createContainerActivities(ctx: ActivityContext) {
           snapshotKey: snapshotKeyOf(req.id),
           logPath,
           user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids ?? [] },
+          ...(stopSignal ? { stopSignal } : {}),
           labels: req.labels,
           annotations: req.annotations,
         },

@@ -6,6 +6,7 @@
 import { stat } from 'node:fs/promises';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
 import type { ImageRecord } from '../events/projections/state.js';
+import { canonicalSignal } from '../runtime/signals.js';
 import type { ImageRuntimeConfig, SandboxFiles, SandboxNamespaces } from '../runtime/spec-request.js';
 import type { ContainerProcessConfig, CreateContainerArgs } from '../workflows/container-types.js';
 import type { NodeServices } from './node-services.js';
@@ -102,6 +103,8 @@ export async function resolveCreateRequest(
     throw new InvalidArgumentError(`name: "${String(req?.name)}" must be 1-128 of [A-Za-z0-9_.-]`);
   if (typeof req.image !== 'string' || !req.image)
     throw new InvalidArgumentError('image: a reference is required');
+  if (req.stopSignal !== undefined && !canonicalSignal(req.stopSignal))
+    throw new InvalidArgumentError(`stopSignal: "${req.stopSignal}" is not a signal name or number`);
   // An unknown RuntimeClass is refused here, before anything exists.
   node.handlers.get(req.runtimeHandler);
   for (const [i, b] of (req.binds ?? []).entries()) {
@@ -154,6 +157,7 @@ export async function resolveCreateRequest(
     pidNamespace: _pid,
     ...process
   } = req;
+  process.stopSignal = stopSignalOf(req.stopSignal, imageConfig.stopSignal, req.image);
   return {
     namespace,
     name,
@@ -172,6 +176,18 @@ export async function resolveCreateRequest(
     labels: labels ?? {},
     annotations: annotations ?? {},
   };
+}
+
+/** The request's stop signal, else the image's, else SIGTERM (KEP-4960's order). */
+function stopSignalOf(requested: string | undefined, fromImage: string | undefined, image: string): string {
+  if (requested !== undefined) return canonicalSignal(requested)!;
+  if (fromImage === undefined) return 'SIGTERM';
+  const signal = canonicalSignal(fromImage);
+  if (!signal)
+    throw new InvalidArgumentError(
+      `image ${image}: its config's StopSignal "${fromImage}" is not a signal; give the container a stop signal of its own`,
+    );
+  return signal;
 }
 
 async function imageFor(

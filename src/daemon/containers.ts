@@ -64,6 +64,8 @@ export interface ContainerStatus {
   logPath?: string;
   /** The process user it runs as; absent for containers recorded before Berth kept it. */
   user?: { uid: number; gid: number; additionalGids: number[] };
+  /** The signal a stop sends first; absent for containers recorded before Berth kept it. */
+  stopSignal?: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
 }
@@ -218,6 +220,7 @@ export class ContainerService {
       ...(exited ? { reason: t?.oomKilled ? 'OOMKilled' : t?.exitCode === 0 ? 'Completed' : 'Error' } : {}),
       ...(c.logPath ? { logPath: c.logPath } : {}),
       ...(c.user ? { user: c.user } : {}),
+      ...(c.stopSignal ? { stopSignal: c.stopSignal } : {}),
       labels: c.labels,
       annotations: c.annotations ?? {},
     };

@@ -101,6 +101,7 @@ export const DATA_SCHEMAS = {
         additionalGids: z.array(z.number().int().nonnegative()),
       })
       .optional(),
+    stopSignal: z.string().optional(),
     image: id,
     sandboxId: z.string().optional(),
     runtime: z.string().optional(),

@@ -39,6 +39,11 @@ export type ContainerProcessConfig = Pick<
   stdin?: boolean;
   /** Close that stdin when the first attach session ends (CRI StdinOnce). */
   stdinOnce?: boolean;
+  /**
+   * The signal a stop sends first (KEP-4960): the request's, else the image's STOPSIGNAL, else
+   * SIGTERM, in canonical form. The daemon resolves it; absent in workflows started before.
+   */
+  stopSignal?: string;
 };
 
 /** The createContainer workflow's input: the request with the image and sandbox already resolved. */

@@ -46,11 +46,12 @@ export interface Platform {
   variant?: string;
 }
 
-/** One image: its layers (bottom first), its platform (default linux/amd64) and its Cmd. */
+/** One image: its layers (bottom first), its platform (default linux/amd64), its Cmd and StopSignal. */
 export interface ImageSpec {
   layers: LayerSpec[];
   platform?: Platform;
   cmd?: string[];
+  stopSignal?: string;
 }
 
 export interface BuiltLayer {
@@ -148,6 +149,7 @@ async function writeImage(dir: string, spec: ImageSpec): Promise<BuiltImage> {
     config: {
       Cmd: spec.cmd ?? ['/bin/sh'],
       Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+      ...(spec.stopSignal ? { StopSignal: spec.stopSignal } : {}),
     },
     rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
     history: layers.map(() => ({ created: '2026-01-01T00:00:00Z', created_by: 'berth test' })),

@@ -117,6 +117,7 @@ export async function createRequestOf(
     ...(user ? { user } : {}),
     ...(sc.supplementalGroups.length > 0 ? { supplementalGroups: sc.supplementalGroups } : {}),
     tty: spec.tty,
+    ...(spec.stopSignal ? { stopSignal: spec.stopSignal } : {}),
     stdin: spec.stdin,
     stdinOnce: spec.stdinOnce,
     ...(pidNamespace ? { pidNamespace } : {}),
@@ -225,7 +226,7 @@ export function containerDetailsOf(s: ContainerStatus, image: ImageRecord | unde
     ...(s.user
       ? { user: { uid: s.user.uid, gid: s.user.gid, supplementalGroups: s.user.additionalGids } }
       : {}),
-    stopSignal: '',
+    stopSignal: s.stopSignal ?? '',
   };
 }
 

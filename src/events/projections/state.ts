@@ -75,6 +75,8 @@ export interface ContainerRecord extends Times {
   attempt?: number;
   /** The process user the image and the request resolved to (absent in events before it was recorded). */
   user?: { uid: number; gid: number; additionalGids: number[] };
+  /** The signal a stop sends first (absent in events before it was recorded). */
+  stopSignal?: string;
   imageDigest?: string;
   logPath?: string;
   annotations?: Record<string, string>;
@@ -287,6 +289,7 @@ export function applyEvent(state: NodeState, e: BerthEvent): NodeState {
         ...(str(d.name) ? { name: str(d.name) } : {}),
         ...(typeof d.attempt === 'number' && d.attempt > 0 ? { attempt: d.attempt } : {}),
         ...(d.user !== undefined && userOf(d.user) ? { user: userOf(d.user) } : {}),
+        ...(str(d.stopSignal) ? { stopSignal: str(d.stopSignal) } : {}),
         ...(str(d.imageDigest) ? { imageDigest: str(d.imageDigest) } : {}),
         ...(str(d.logPath) ? { logPath: str(d.logPath) } : {}),
         ...(d.annotations !== undefined ? { annotations: labelsOf({ labels: d.annotations }) } : {}),

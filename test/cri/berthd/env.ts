@@ -41,19 +41,21 @@ async function busyboxCriFiles(moreApplets: readonly string[] = []): Promise<Fil
 }
 
 /**
- * Builds the busybox image (with `moreApplets` linked too) in `work` and pushes it to `reg` as
- * `<repository>:1`; returns its reference.
+ * Builds the busybox image (with `moreApplets` linked too, and `config` in its image config) in
+ * `work` and pushes it to `reg` as `<repository>:1`; returns its reference.
  */
 export async function pushBusyboxImage(
   reg: TestRegistry,
   work: string,
   repository: string,
   moreApplets: readonly string[] = [],
+  config: { stopSignal?: string } = {},
 ): Promise<string> {
-  const layout = path.join(work, 'layout');
+  const layout = path.join(work, `layout-${repository.replaceAll('/', '-')}`);
   await writeOciLayout(layout, 'busybox', {
     layers: [{ files: await busyboxCriFiles(moreApplets) }],
     cmd: ['/bin/sh'],
+    ...config,
   });
   await reg.push(layout, 'busybox', repository, { destTag: '1' });
   return `${reg.host}/${repository}:1`;
