@@ -115,7 +115,7 @@ export class BerthCriBackend implements CriBackend, PodView {
     return {
       conditions: [runtime, network],
       handlers,
-      features: { supplementalGroupsPolicy: false, userNamespacesHostNetwork: false },
+      features: { supplementalGroupsPolicy: true, userNamespacesHostNetwork: false },
       info,
     };
   }

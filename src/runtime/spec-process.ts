@@ -116,13 +116,14 @@ function parseId(text: string, field: string): number {
  * Resolves `name`, `uid`, `name:group` or `uid:gid` against the image's /etc/passwd and /etc/group
  * (empty strings when the image has none). A numeric uid needs no passwd entry (its gid then defaults
  * to the entry's, or 0); a name must exist. Supplementary groups are the groups listing the user as
- * a member plus `extraGroups`, without the primary gid.
+ * a member plus `extraGroups`, without the primary gid; with the `strict` policy only `extraGroups`.
  */
 export function resolveUser(
   spec: string | undefined,
   passwdText: string,
   groupText: string,
   extraGroups: readonly number[] = [],
+  groupsPolicy: 'merge' | 'strict' = 'merge',
 ): ResolvedUser {
   const passwd = parsePasswd(passwdText);
   const groups = parseGroup(groupText);
@@ -156,7 +157,7 @@ export function resolveUser(
   }
 
   const supplementary = new Set<number>();
-  if (entry) {
+  if (entry && groupsPolicy === 'merge') {
     for (const g of groups) if (g.members.includes(entry.name)) supplementary.add(g.gid);
   }
   extraGroups.forEach((g, i) => supplementary.add(parseId(String(g), `supplementalGroups[${i}]`)));

@@ -105,6 +105,11 @@ export interface ContainerRequest {
   /** Overrides the image user: `name`, `uid`, `name:group` or `uid:gid`. */
   user?: string;
   supplementalGroups?: number[];
+  /**
+   * `strict`: the process gets exactly the primary gid and supplementalGroups; `merge` (default)
+   * adds the groups the image's /etc/group lists the user in (KEP-3619).
+   */
+  supplementalGroupsPolicy?: 'merge' | 'strict';
   /** Only applied when the container gets its own UTS namespace. */
   hostname?: string;
   tty?: boolean;

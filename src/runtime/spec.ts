@@ -94,7 +94,13 @@ export function generateSpec(req: ContainerRequest, inputs: SpecInputs, host: Ho
   }
   const warnings: string[] = [];
   const image = req.image ?? {};
-  const user = resolveUser(req.user || image.user, inputs.passwd, inputs.group, req.supplementalGroups);
+  const user = resolveUser(
+    req.user || image.user,
+    inputs.passwd,
+    inputs.group,
+    req.supplementalGroups,
+    req.supplementalGroupsPolicy ?? 'merge',
+  );
   const caps = resolveCapabilities(req.capabilities, host.boundingCapabilities);
   const oom = clampOomScoreAdj(req.oomScoreAdj, host);
   if (oom.warning) warnings.push(oom.warning);

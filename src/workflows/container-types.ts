@@ -19,6 +19,7 @@ export type ContainerProcessConfig = Pick<
   | 'workingDir'
   | 'user'
   | 'supplementalGroups'
+  | 'supplementalGroupsPolicy'
   | 'hostname'
   | 'tty'
   | 'binds'

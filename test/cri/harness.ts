@@ -20,14 +20,21 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** gRPC clients of both CRI services on a unix socket; close them when done. */
+export function criClients(socket: string): { runtime: RuntimeServiceClient; image: ImageServiceClient } {
+  const proto = loadCriProto();
+  return {
+    runtime: new proto.runtime.v1.RuntimeService(`unix://${socket}`, grpc.credentials.createInsecure()),
+    image: new proto.runtime.v1.ImageService(`unix://${socket}`, grpc.credentials.createInsecure()),
+  };
+}
+
 export async function startGateway(backend = new FakeBackend()): Promise<Gateway> {
   const dir = await mkdtemp(join(tmpdir(), 'berth-cri-'));
   const socket = join(dir, 'cri.sock');
   const server = new CriServer({ backend, runtimeVersion: '9.9.9-test', closeGraceMs: 2_000 });
   await server.listen(socket);
-  const proto = loadCriProto();
-  const runtime = new proto.runtime.v1.RuntimeService(`unix://${socket}`, grpc.credentials.createInsecure());
-  const image = new proto.runtime.v1.ImageService(`unix://${socket}`, grpc.credentials.createInsecure());
+  const { runtime, image } = criClients(socket);
   return {
     backend,
     server,

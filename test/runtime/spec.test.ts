@@ -98,6 +98,16 @@ describe('user resolution', () => {
       additionalGids: [7, 44],
     });
   });
+  it("the strict groups policy leaves out the image's /etc/group memberships (KEP-3619)", () => {
+    expect(resolveUser('1000', PASSWD, GROUP, [60000], 'strict')).toMatchObject({
+      uid: 1000,
+      gid: 1000,
+      additionalGids: [60000],
+    });
+    expect(resolveUser('1000', PASSWD, GROUP, [60000], 'merge')).toMatchObject({
+      additionalGids: [29, 44, 60000],
+    });
+  });
   it('defaults to root', () => {
     expect(resolveUser(undefined, PASSWD, GROUP)).toMatchObject({ uid: 0, gid: 0, home: '/root' });
   });

@@ -116,6 +116,7 @@ export async function createRequestOf(
     ...(spec.workingDir ? { workingDir: spec.workingDir } : {}),
     ...(user ? { user } : {}),
     ...(sc.supplementalGroups.length > 0 ? { supplementalGroups: sc.supplementalGroups } : {}),
+    ...(sc.supplementalGroupsPolicy === 'strict' ? { supplementalGroupsPolicy: 'strict' as const } : {}),
     tty: spec.tty,
     ...(spec.stopSignal ? { stopSignal: spec.stopSignal } : {}),
     stdin: spec.stdin,
@@ -212,6 +213,15 @@ export function containerSummaryOf(s: ContainerStatus, image: ImageRecord | unde
   };
 }
 
+/**
+ * The groups a container's first process holds, as kubelet compares them with `id -G`: the
+ * primary gid first, then the supplementary ones (containerd reports them so too).
+ */
+function statusUserOf(user: NonNullable<ContainerStatus['user']>): NonNullable<ContainerDetails['user']> {
+  const others = user.additionalGids.filter((g) => g !== user.gid);
+  return { uid: user.uid, gid: user.gid, supplementalGroups: [user.gid, ...others] };
+}
+
 export function containerDetailsOf(s: ContainerStatus, image: ImageRecord | undefined): ContainerDetails {
   const exited = s.state === 'exited';
   return {
@@ -223,9 +233,7 @@ export function containerDetailsOf(s: ContainerStatus, image: ImageRecord | unde
     message: '',
     mounts: mountsOf(s),
     logPath: s.logPath ?? '',
-    ...(s.user
-      ? { user: { uid: s.user.uid, gid: s.user.gid, supplementalGroups: s.user.additionalGids } }
-      : {}),
+    ...(s.user ? { user: statusUserOf(s.user) } : {}),
     stopSignal: s.stopSignal ?? '',
   };
 }

@@ -8,6 +8,7 @@ import type {
   ContainerState,
   Mount,
   MountPropagation,
+  SupplementalGroupsPolicy,
 } from '../types/container.js';
 import {
   invalid,
@@ -99,6 +100,11 @@ function mountFromWire(field: string, m: WireMount): Mount {
   return mount;
 }
 
+const SUPPLEMENTAL_GROUPS_POLICIES: Record<'Merge' | 'Strict', SupplementalGroupsPolicy> = {
+  Merge: 'merge',
+  Strict: 'strict',
+};
+
 function securityContextFromWire(
   field: string,
   sc: WireLinuxContainerSecurityContext | null,
@@ -120,6 +126,11 @@ function securityContextFromWire(
     runAsUsername: sc?.run_as_username ?? '',
     readonlyRootfs: sc?.readonly_rootfs ?? false,
     supplementalGroups: [...(sc?.supplemental_groups ?? [])],
+    supplementalGroupsPolicy: enumFromWire(
+      `${field}.supplemental_groups_policy`,
+      sc?.supplemental_groups_policy ?? 'Merge',
+      SUPPLEMENTAL_GROUPS_POLICIES,
+    ),
     noNewPrivs: sc?.no_new_privs ?? false,
     maskedPaths: validateStringList(`${field}.masked_paths`, sc?.masked_paths ?? []),
     readonlyPaths: validateStringList(`${field}.readonly_paths`, sc?.readonly_paths ?? []),

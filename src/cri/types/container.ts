@@ -52,6 +52,8 @@ export interface Device {
   permissions: string;
 }
 
+export type SupplementalGroupsPolicy = 'merge' | 'strict';
+
 export interface ContainerSecurityContext {
   capabilities: { add: string[]; drop: string[]; addAmbient: string[] };
   privileged: boolean;
@@ -61,6 +63,11 @@ export interface ContainerSecurityContext {
   runAsUsername: string;
   readonlyRootfs: boolean;
   supplementalGroups: number[];
+  /**
+   * `merge` (default): the image's /etc/group memberships of the user plus supplementalGroups;
+   * `strict`: supplementalGroups only (KEP-3619).
+   */
+  supplementalGroupsPolicy: SupplementalGroupsPolicy;
   noNewPrivs: boolean;
   maskedPaths: string[];
   readonlyPaths: string[];

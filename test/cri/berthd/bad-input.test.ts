@@ -10,8 +10,7 @@ import type { ListContainersResponse__Output } from '../../../src/cri/generated/
 import type { ListPodSandboxResponse__Output } from '../../../src/cri/generated/runtime/v1/ListPodSandboxResponse.js';
 import type { RunPodSandboxResponse__Output } from '../../../src/cri/generated/runtime/v1/RunPodSandboxResponse.js';
 import type { RuntimeServiceClient } from '../../../src/cri/generated/runtime/v1/RuntimeService.js';
-import { loadCriProto } from '../../../src/cri/proto.js';
-import { expectStatus, rpc } from '../harness.js';
+import { criClients, expectStatus, rpc } from '../harness.js';
 import { containerConfig, podConfig } from '../requests.js';
 import { startCriEnv, type CriEnv } from './env.js';
 
@@ -39,9 +38,7 @@ function container(): ReturnType<typeof containerConfig> {
 
 beforeAll(async () => {
   env = await startCriEnv();
-  const proto = loadCriProto();
-  runtime = new proto.runtime.v1.RuntimeService(`unix://${env.criSocket}`, grpc.credentials.createInsecure());
-  image = new proto.runtime.v1.ImageService(`unix://${env.criSocket}`, grpc.credentials.createInsecure());
+  ({ runtime, image } = criClients(env.criSocket));
   await rpc((cb) => image.PullImage({ image: { image: env.image } }, cb));
   podId = (await rpc<RunPodSandboxResponse__Output>((cb) => runtime.RunPodSandbox({ config: pod() }, cb)))
     .pod_sandbox_id;

@@ -13,8 +13,7 @@ import type { ListContainersResponse__Output } from '../../../src/cri/generated/
 import type { RunPodSandboxResponse__Output } from '../../../src/cri/generated/runtime/v1/RunPodSandboxResponse.js';
 import type { Signal } from '../../../src/cri/generated/runtime/v1/Signal.js';
 import type { RuntimeServiceClient } from '../../../src/cri/generated/runtime/v1/RuntimeService.js';
-import { loadCriProto } from '../../../src/cri/proto.js';
-import { expectStatus, rpc } from '../harness.js';
+import { criClients, expectStatus, rpc } from '../harness.js';
 import { pushBusyboxImage, startCriEnv, type CriEnv } from './env.js';
 
 let env: CriEnv;
@@ -33,10 +32,7 @@ beforeAll(async () => {
   env = await startCriEnv();
   quitImage = await pushBusyboxImage(env.reg, env.work, 'cri/busybox-quit', [], { stopSignal: 'SIGQUIT' });
   badImage = await pushBusyboxImage(env.reg, env.work, 'cri/busybox-bad', [], { stopSignal: 'SIGNOPE' });
-  const proto = loadCriProto();
-  const endpoint = `unix://${env.criSocket}`;
-  runtime = new proto.runtime.v1.RuntimeService(endpoint, grpc.credentials.createInsecure());
-  images = new proto.runtime.v1.ImageService(endpoint, grpc.credentials.createInsecure());
+  ({ runtime, image: images } = criClients(env.criSocket));
   for (const image of [env.image, quitImage, badImage])
     await rpc((cb) => images.PullImage({ image: { image } }, cb));
   podId = (
