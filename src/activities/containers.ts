@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { FailedPreconditionError, NotFoundError } from '../common/errors.js';
 import { KeyedMutex } from '../common/keyed-mutex.js';
+import { containerResourcesOf } from '../events/index.js';
 import type { OciUser } from '../runtime/oci-types.js';
 import { buildSpec } from '../runtime/spec.js';
 import type { TaskState } from '../runtime/task.js';
@@ -170,6 +171,7 @@ export function createContainerActivities(ctx: ActivityContext) {
           logPath,
           user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids ?? [] },
           ...(stopSignal ? { stopSignal } : {}),
+          ...(req.process.resources ? { resources: containerResourcesOf(req.process.resources) } : {}),
           labels: req.labels,
           annotations: req.annotations,
         },

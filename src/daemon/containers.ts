@@ -14,7 +14,8 @@ import {
   InvalidArgumentError,
   NotFoundError,
 } from '../common/errors.js';
-import type { ContainerRecord, TaskRecord } from '../events/projections/state.js';
+import { containerResourcesOf } from '../events/index.js';
+import type { ContainerRecord, ContainerResources, TaskRecord } from '../events/projections/state.js';
 import type { CgroupStats } from '../runtime/cgroups.js';
 import type { ExecSyncResult } from '../runtime/exec.js';
 import { readLogs, type LogEntry } from '../runtime/logs.js';
@@ -66,6 +67,8 @@ export interface ContainerStatus {
   user?: { uid: number; gid: number; additionalGids: number[] };
   /** The signal a stop sends first; absent for containers recorded before Berth kept it. */
   stopSignal?: string;
+  /** The CPU and memory limits in force (created with, then updated); absent when none were set. */
+  resources?: ContainerResources;
   labels: Record<string, string>;
   annotations: Record<string, string>;
 }
@@ -221,6 +224,7 @@ export class ContainerService {
       ...(c.logPath ? { logPath: c.logPath } : {}),
       ...(c.user ? { user: c.user } : {}),
       ...(c.stopSignal ? { stopSignal: c.stopSignal } : {}),
+      ...(c.resources ? { resources: c.resources } : {}),
       labels: c.labels,
       annotations: c.annotations ?? {},
     };
@@ -308,10 +312,30 @@ export class ContainerService {
     };
   }
 
-  /** Applies new resource limits to the running task (CRI UpdateContainerResources). */
+  /**
+   * Applies new resource limits to the running task without a restart (CRI
+   * UpdateContainerResources, in-place resize) and records them. A memory limit below what the
+   * container holds and cannot give back (its working set) is refused before anything changes:
+   * the kernel would OOM-kill it (cgroup v2) or fail half-way (v1).
+   */
   async update(idOrPrefix: string, resources: ResourceRequest): Promise<void> {
     const c = this.running(idOrPrefix);
-    await this.node().tasks.update(c.id, resources);
+    const node = this.node();
+    const limit = resources.memoryLimitBytes;
+    if (limit !== undefined && limit > 0) {
+      const { memoryWorkingSetBytes: inUse } = await node.tasks.stats(c.id);
+      if (limit < inUse)
+        throw new FailedPreconditionError(
+          `container ${c.id}: memory limit ${limit} bytes is below its working set of ${inUse} bytes; free memory in the container first or choose a higher limit`,
+        );
+    }
+    await node.tasks.update(c.id, resources);
+    await node.events.append({
+      namespace: c.namespace,
+      topic: '/containers/update',
+      data: { v: 1, id: c.id, resources: containerResourcesOf(resources) },
+      cause: { kind: 'api', call: 'update' },
+    });
   }
 
   /**

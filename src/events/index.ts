@@ -10,6 +10,7 @@ export {
   type ProjectionListener,
 } from './projections/projections.js';
 export type * from './projections/state.js';
+export { containerResourcesOf } from './projections/state.js';
 export type { Explanation } from './projections/explain.js';
 export type { VerifyResult } from './verify.js';
 export { NatsRelay, subjectFor, streamName, type RelayStatus } from './relay.js';

@@ -45,6 +45,19 @@ export function isTopic(value: string): value is Topic {
 
 const id = z.string().min(1);
 const labels = z.record(z.string(), z.string()).optional();
+/** A container's cgroup limits (ContainerResources in projections/state.ts). */
+const resources = z
+  .object({
+    cpuShares: z.number().int().nonnegative().optional(),
+    cpuQuota: z.number().int().min(-1).optional(),
+    cpuPeriod: z.number().int().nonnegative().optional(),
+    cpusetCpus: z.string().optional(),
+    cpusetMems: z.string().optional(),
+    memoryLimitBytes: z.number().int().nonnegative().optional(),
+    memorySwapLimitBytes: z.number().int().min(-1).optional(),
+    pidsLimit: z.number().int().min(-1).optional(),
+  })
+  .optional();
 const digest = z.string().regex(/^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/, 'not a digest');
 const time = z.iso.datetime({ offset: true });
 
@@ -102,13 +115,20 @@ export const DATA_SCHEMAS = {
       })
       .optional(),
     stopSignal: z.string().optional(),
+    resources,
     image: id,
     sandboxId: z.string().optional(),
     runtime: z.string().optional(),
     snapshotKey: z.string().optional(),
     labels,
   }),
-  '/containers/update': z.looseObject({ v: z.literal(1), id, image: z.string().optional(), labels }),
+  '/containers/update': z.looseObject({
+    v: z.literal(1),
+    id,
+    image: z.string().optional(),
+    labels,
+    resources,
+  }),
   '/containers/delete': z.looseObject({ v: z.literal(1), id }),
   '/tasks/create': z.looseObject({ v: z.literal(1), containerId: id, pid: pid.optional() }),
   '/tasks/start': z.looseObject({ v: z.literal(1), containerId: id, pid }),

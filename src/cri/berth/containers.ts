@@ -213,6 +213,22 @@ export function containerSummaryOf(s: ContainerStatus, image: ImageRecord | unde
   };
 }
 
+/** The limits in force as CRI reports them (kubelet shows them as the pod's actual resources). */
+function linuxResourcesOf(r: NonNullable<ContainerStatus['resources']>): LinuxResources {
+  return {
+    cpuPeriod: r.cpuPeriod ?? 0,
+    cpuQuota: r.cpuQuota ?? 0,
+    cpuShares: r.cpuShares ?? 0,
+    memoryLimitBytes: r.memoryLimitBytes ?? 0,
+    memorySwapLimitBytes: r.memorySwapLimitBytes ?? 0,
+    oomScoreAdj: 0,
+    cpusetCpus: r.cpusetCpus ?? '',
+    cpusetMems: r.cpusetMems ?? '',
+    hugepageLimits: [],
+    unified: {},
+  };
+}
+
 /**
  * The groups a container's first process holds, as kubelet compares them with `id -G`: the
  * primary gid first, then the supplementary ones (containerd reports them so too).
@@ -234,6 +250,7 @@ export function containerDetailsOf(s: ContainerStatus, image: ImageRecord | unde
     mounts: mountsOf(s),
     logPath: s.logPath ?? '',
     ...(s.user ? { user: statusUserOf(s.user) } : {}),
+    ...(s.resources ? { resources: linuxResourcesOf(s.resources) } : {}),
     stopSignal: s.stopSignal ?? '',
   };
 }

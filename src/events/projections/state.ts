@@ -77,9 +77,24 @@ export interface ContainerRecord extends Times {
   user?: { uid: number; gid: number; additionalGids: number[] };
   /** The signal a stop sends first (absent in events before it was recorded). */
   stopSignal?: string;
+  /** The cgroup limits in force: the create's, then each update's over them. */
+  resources?: ContainerResources;
   imageDigest?: string;
   logPath?: string;
   annotations?: Record<string, string>;
+}
+
+/** A container's CPU and memory limits as recorded (absent fields: none set). */
+export interface ContainerResources {
+  cpuShares?: number;
+  /** Microseconds per period; -1 unlimited. */
+  cpuQuota?: number;
+  cpuPeriod?: number;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  memoryLimitBytes?: number;
+  memorySwapLimitBytes?: number;
+  pidsLimit?: number;
 }
 
 export interface ExecRecord {
@@ -156,6 +171,24 @@ const userOf = (v: unknown): ContainerRecord['user'] => {
   return u && typeof u.uid === 'number' && typeof u.gid === 'number'
     ? { uid: u.uid, gid: u.gid, additionalGids: [...(u.additionalGids ?? [])] }
     : undefined;
+};
+
+const RESOURCE_NUMBERS = [
+  'cpuShares',
+  'cpuQuota',
+  'cpuPeriod',
+  'memoryLimitBytes',
+  'memorySwapLimitBytes',
+  'pidsLimit',
+] as const;
+/** The recordable part of a resource request (or of recorded event data): limits, no hugepages. */
+export const containerResourcesOf = (v: unknown): ContainerResources => {
+  const r = (v ?? {}) as Record<string, unknown>;
+  const out: ContainerResources = {};
+  for (const k of RESOURCE_NUMBERS) if (typeof r[k] === 'number') out[k] = r[k];
+  if (typeof r.cpusetCpus === 'string') out.cpusetCpus = r.cpusetCpus;
+  if (typeof r.cpusetMems === 'string') out.cpusetMems = r.cpusetMems;
+  return out;
 };
 
 /** Applies one event to `state`. Events that name a missing entity change nothing but `seq`. */
@@ -290,6 +323,7 @@ export function applyEvent(state: NodeState, e: BerthEvent): NodeState {
         ...(typeof d.attempt === 'number' && d.attempt > 0 ? { attempt: d.attempt } : {}),
         ...(d.user !== undefined && userOf(d.user) ? { user: userOf(d.user) } : {}),
         ...(str(d.stopSignal) ? { stopSignal: str(d.stopSignal) } : {}),
+        ...(d.resources !== undefined ? { resources: containerResourcesOf(d.resources) } : {}),
         ...(str(d.imageDigest) ? { imageDigest: str(d.imageDigest) } : {}),
         ...(str(d.logPath) ? { logPath: str(d.logPath) } : {}),
         ...(d.annotations !== undefined ? { annotations: labelsOf({ labels: d.annotations }) } : {}),
@@ -301,6 +335,7 @@ export function applyEvent(state: NodeState, e: BerthEvent): NodeState {
       if (c) {
         if (str(d.image)) c.image = String(d.image);
         if (d.labels !== undefined) c.labels = labelsOf(d);
+        if (d.resources !== undefined) c.resources = { ...c.resources, ...containerResourcesOf(d.resources) };
       }
       touch(c);
       break;
