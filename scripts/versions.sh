@@ -11,4 +11,4 @@ ETCD_VERSION=3.6.8
 GINKGO_VERSION=2.28.1
 NATS_SERVER_VERSION=2.9.10
 REGISTRY_VERSION=2.8.2
-DEBIAN_PACKAGES="runc crun conmon containernetworking-plugins iptables iproute2 nats-server docker-registry skopeo umoci busybox-static zstd util-linux containerd"
+DEBIAN_PACKAGES="runc crun runsc conmon containernetworking-plugins iptables iproute2 nats-server docker-registry skopeo umoci busybox-static zstd util-linux containerd"

@@ -28,7 +28,14 @@ export interface DaemonConfig {
   natsUrl?: string;
   logLevel: LogLevel;
   /** Where to find the binaries berthd runs. */
-  binaries: { temporal: string; natsServer: string; runc: string; crun: string; conmon: string };
+  binaries: {
+    temporal: string;
+    natsServer: string;
+    runc: string;
+    crun: string;
+    runsc: string;
+    conmon: string;
+  };
   /** The snapshotter images are unpacked into: overlayfs (default) or native (full copies). */
   snapshotter: 'overlayfs' | 'native';
   /** Per-registry settings and credentials (src/registry/config.ts); none = defaults for every host. */
@@ -122,7 +129,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
 
 function validate(
   c: Record<string, string | undefined>,
-  file: Raw & { runc?: string; crun?: string; conmon?: string },
+  file: Raw & { runc?: string; crun?: string; runsc?: string; conmon?: string },
 ): DaemonConfig {
   for (const key of ['root', 'state'] as const) {
     if (!isAbsolute(c[key]!))
@@ -178,6 +185,7 @@ function validate(
       natsServer: c.natsServerBin!,
       runc: str(file.runc) ?? 'runc',
       crun: str(file.crun) ?? 'crun',
+      runsc: str(file.runsc) ?? 'runsc',
       conmon: str(file.conmon) ?? 'conmon',
     },
     snapshotter: c.snapshotter,
@@ -209,7 +217,7 @@ function readConfigFile(path: string): Raw & Record<string, unknown> {
     throw new InvalidArgumentError(`config file ${path} must hold a mapping of settings`);
   }
   const out: Record<string, unknown> = {};
-  const known = new Set<string>([...Object.keys(FLAGS), 'runc', 'crun', 'conmon']);
+  const known = new Set<string>([...Object.keys(FLAGS), 'runc', 'crun', 'runsc', 'conmon']);
   for (const [key, value] of Object.entries(parsed)) {
     const name = kebab(key);
     if (!known.has(name) || name === 'config' || name === 'help') {

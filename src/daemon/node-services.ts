@@ -10,7 +10,7 @@ import { FsContentStore } from '../content/index.js';
 import type { EventsService } from '../events/service.js';
 import { CniNetwork } from '../network/cni.js';
 import { loadRegistryConfig, Puller, RegistryClient } from '../registry/index.js';
-import { CrunHandler, HandlerRegistry, RuncHandler } from '../runtime/handler.js';
+import { CrunHandler, HandlerRegistry, RuncHandler, RunscHandler } from '../runtime/handler.js';
 import { TaskManager } from '../runtime/task.js';
 import { PodCgroups } from '../sandbox/cgroups.js';
 import { SandboxManager } from '../sandbox/sandbox-manager.js';
@@ -85,6 +85,7 @@ export async function openNodeServices(
       root: dirs.handlerRoot('crun'),
       wrapperDir: join(dirs.runtime, 'wrappers'),
     }),
+    new RunscHandler({ binary: bin(config.binaries.runsc), root: dirs.handlerRoot('runsc') }),
   ]);
   const tasks = new TaskManager({
     root: dirs.runtime,

@@ -1,5 +1,5 @@
 /**
- * Runtime handlers: the OCI runtimes (runc, crun) a container can run under, chosen per RuntimeClass.
+ * Runtime handlers: the OCI runtimes (runc, crun, runsc) a container can run under, chosen per RuntimeClass.
  * A handler knows how to invoke its binary; conmon runs `create` through it, everything else is called here.
  */
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
@@ -50,7 +50,7 @@ const TIMEOUT_MS = 30_000;
 /** Shared behaviour of runc-compatible command lines (runc and crun accept the same verbs). */
 class OciCommandHandler implements RuntimeHandler {
   runtimePath: string;
-  readonly globalArgs: readonly string[];
+  globalArgs: readonly string[];
   protected usable: Promise<void> | undefined;
 
   constructor(
@@ -153,6 +153,22 @@ export interface HandlerOptions {
 export class RuncHandler extends OciCommandHandler {
   constructor(opts: HandlerOptions, name = 'runc') {
     super(name, opts.binary ?? '/usr/sbin/runc', opts.root);
+  }
+}
+
+/**
+ * runsc (gVisor): containers under a user-space kernel. It speaks runc's command line; each
+ * container is a gVisor sandbox of its own in the pod's namespaces. Networking is the pod network
+ * namespace's own stack (`--network=host`, host meaning the namespace the sandbox joined): the
+ * pod's containers share it as under runc, and Debian's runsc (2022-12) refuses its own netstack
+ * on a namespace given by path ("cannot run with network enabled in root network namespace": it
+ * checks the process's namespace, not the thread that joined). Seccomp is gVisor's own (runsc
+ * ignores the OCI profile); `update` is refused by runsc, with its reason.
+ */
+export class RunscHandler extends OciCommandHandler {
+  constructor(opts: HandlerOptions, name = 'runsc') {
+    super(name, opts.binary ?? '/usr/bin/runsc', opts.root);
+    this.globalArgs = ['--root', opts.root, '--network=host'];
   }
 }
 

@@ -16,7 +16,7 @@ export interface BerthCriDeps {
   node: () => NodeServices;
   /** Where Exec, Attach and PortForward sessions are served; its URLs are what those calls return. */
   streaming: StreamingServer;
-  /** RuntimeClass handlers berthd knows (from its configuration): runc, crun. */
+  /** RuntimeClass handlers berthd knows (from its configuration): runc, crun, runsc. */
   runtimeHandlers: string[];
 }
 

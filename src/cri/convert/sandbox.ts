@@ -35,7 +35,7 @@ export const SANDBOX_STATES: Record<'SANDBOX_READY' | 'SANDBOX_NOTREADY', PodSan
   SANDBOX_NOTREADY: 'notready',
 };
 
-// A handler name selects a configured runtime (runc, crun): a name, never a path.
+// A handler name selects a configured runtime (runc, crun, runsc): a name, never a path.
 const RUNTIME_HANDLER = /^[A-Za-z0-9._-]*$/;
 
 const PROTOCOLS: Record<'TCP' | 'UDP' | 'SCTP', PortProtocol> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
