@@ -13,9 +13,15 @@ import { containerResourcesOf } from '../events/index.js';
 import type { OciUser } from '../runtime/oci-types.js';
 import { buildSpec } from '../runtime/spec.js';
 import type { TaskState } from '../runtime/task.js';
-import { isMountPoint, mountAll, unmount } from '../snapshots/index.js';
-import type { ContainerExit, CreateContainerArgs, CreatedContainer } from '../workflows/container-types.js';
+import { isMountPoint, mountAll } from '../snapshots/index.js';
+import type {
+  ContainerExit,
+  CreateContainerArgs,
+  CreatedContainer,
+  ImageVolume,
+} from '../workflows/container-types.js';
 import { currentCause, recordEvent, runAsStep, type ActivityContext } from './context.js';
+import { imageVolumeBinds, mountImageVolumes, removeImageVolumes, unmountAll } from './image-volumes.js';
 import { appendTaskExit } from './task-exits.js';
 
 export interface ContainerRef {
@@ -31,15 +37,8 @@ export function containerDir(ctx: Pick<ActivityContext, 'layout'>, id: string): 
 export const snapshotKeyOf = (id: string) => `container-${id}`;
 
 const rootfsDir = (ctx: Pick<ActivityContext, 'layout'>, id: string) => join(containerDir(ctx, id), 'rootfs');
-
-/** Unmounts `target` until it is no mount point; an unmount that lost a race to another is fine. */
-async function unmountRootfs(target: string): Promise<void> {
-  while (await isMountPoint(target)) {
-    await unmount(target).catch(async (err: unknown) => {
-      if (await isMountPoint(target)) throw err;
-    });
-  }
-}
+const imageVolumesDir = (ctx: Pick<ActivityContext, 'layout'>, id: string) =>
+  join(containerDir(ctx, id), 'image-volumes');
 
 /**
  * What an exited container no longer needs goes at once, as containerd deletes a task when it
@@ -52,7 +51,7 @@ export async function releaseExitedContainer(
   id: string,
 ): Promise<boolean> {
   if (!(await ctx.tasks.release(id))) return false;
-  await unmountRootfs(rootfsDir(ctx, id));
+  await unmountAll(rootfsDir(ctx, id));
   return true;
 }
 
@@ -76,8 +75,16 @@ export function createContainerActivities(ctx: ActivityContext) {
   };
 
   const activities = {
-    /** Prepares the writable snapshot on the image's top layer and mounts it as the rootfs. */
-    async containerPrepareRootfs(req: { namespace: string; id: string; chainId: string }): Promise<string> {
+    /**
+     * Prepares the writable snapshot on the image's top layer and mounts it as the rootfs; mounts
+     * a read-only view of each image volume's image beside it.
+     */
+    async containerPrepareRootfs(req: {
+      namespace: string;
+      id: string;
+      chainId: string;
+      imageVolumes?: ImageVolume[];
+    }): Promise<string> {
       const key = snapshotKeyOf(req.id);
       const target = rootfsDir(ctx, req.id);
       const exists = await ctx.snapshotter.stat(key).then(
@@ -94,6 +101,7 @@ export function createContainerActivities(ctx: ActivityContext) {
         topic: '/snapshot/prepare',
         data: { v: 1, key, parent: req.chainId, snapshotter: ctx.config.snapshotter },
       });
+      await mountImageVolumes(ctx, req, imageVolumesDir(ctx, req.id));
       return target;
     },
 
@@ -101,12 +109,13 @@ export function createContainerActivities(ctx: ActivityContext) {
     async containerRemoveRootfs(ref: ContainerRef): Promise<void> {
       const key = snapshotKeyOf(ref.id);
       const target = rootfsDir(ctx, ref.id);
-      await unmountRootfs(target);
+      await unmountAll(target);
       const exists = await ctx.snapshotter.stat(key).then(
         () => true,
         () => false,
       );
       if (exists) await ctx.snapshotter.remove(key);
+      await removeImageVolumes(ctx, ref, imageVolumesDir(ctx, ref.id));
       await rm(containerDir(ctx, ref.id), { recursive: true, force: true });
       if (ctx.events.projections.get('snapshots', ref.namespace, key))
         await recordEvent(ctx, {
@@ -130,11 +139,13 @@ export function createContainerActivities(ctx: ActivityContext) {
       let user: OciUser | undefined;
       const stopSignal = req.process.stopSignal ?? req.imageConfig.stopSignal;
       if (!st) {
+        const volumeBinds = await imageVolumeBinds(imageVolumesDir(ctx, req.id), req.imageVolumes ?? []);
         const { spec, warnings } = await buildSpec({
           id: req.id,
           rootfsPath: req.rootfsPath,
           image: req.imageConfig,
           ...req.process,
+          ...(volumeBinds.length > 0 ? { binds: [...(req.process.binds ?? []), ...volumeBinds] } : {}),
           ...(req.sandboxFiles ? { sandboxFiles: req.sandboxFiles } : {}),
           namespaces: req.namespaces,
           cgroupParent: req.cgroupParent,
@@ -171,6 +182,7 @@ export function createContainerActivities(ctx: ActivityContext) {
           logPath,
           user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids ?? [] },
           ...(stopSignal ? { stopSignal } : {}),
+          ...(req.imageVolumes?.length ? { imageVolumes: req.imageVolumes.map((v) => v.imageDigest) } : {}),
           ...(req.process.resources ? { resources: containerResourcesOf(req.process.resources) } : {}),
           labels: req.labels,
           annotations: req.annotations,

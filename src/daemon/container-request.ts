@@ -8,7 +8,11 @@ import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '..
 import type { ImageRecord } from '../events/projections/state.js';
 import { canonicalSignal } from '../runtime/signals.js';
 import type { ImageRuntimeConfig, SandboxFiles, SandboxNamespaces } from '../runtime/spec-request.js';
-import type { ContainerProcessConfig, CreateContainerArgs } from '../workflows/container-types.js';
+import type {
+  ContainerProcessConfig,
+  CreateContainerArgs,
+  ImageVolume,
+} from '../workflows/container-types.js';
 import type { NodeServices } from './node-services.js';
 
 export const DEFAULT_NAMESPACE = 'default';
@@ -70,6 +74,8 @@ export interface CreateContainerRequest extends ContainerProcessConfig {
    * Absent: a PID namespace of the container's own.
    */
   pidNamespace?: 'pod' | 'host';
+  /** Images mounted read-only at `containerPath` (pulled when not on the node). */
+  imageVolumes?: { image: string; containerPath: string; subPath?: string }[];
 }
 
 /** The default cgroup parent of a container without a sandbox. */
@@ -142,6 +148,7 @@ export async function resolveCreateRequest(
   if (!image.chainId)
     throw new FailedPreconditionError(`image ${req.image} has no unpacked rootfs (no chain id recorded)`);
   const imageConfig = runtimeConfigOf((await images.config(image)).config ?? {});
+  const imageVolumes = await resolveImageVolumes(req.imageVolumes ?? [], images, namespace);
   const {
     namespace: _n,
     sandboxId: _s,
@@ -155,6 +162,7 @@ export async function resolveCreateRequest(
     annotations,
     runtimeHandler,
     pidNamespace: _pid,
+    imageVolumes: _volumes,
     ...process
   } = req;
   process.stopSignal = stopSignalOf(req.stopSignal, imageConfig.stopSignal, req.image);
@@ -171,11 +179,49 @@ export async function resolveCreateRequest(
     ...(sandboxFiles ? { sandboxFiles } : {}),
     cgroupParent,
     process,
+    ...(imageVolumes.length > 0 ? { imageVolumes } : {}),
     ...(logPath ? { logPath } : {}),
     ...(runtimeHandler ? { runtimeHandler } : {}),
     labels: labels ?? {},
     annotations: annotations ?? {},
   };
+}
+
+/**
+ * Checks each image volume's paths and resolves its image (pulled when not on the node, as
+ * kubelet expects of a volume's image) to the snapshot its read-only view is made on.
+ */
+async function resolveImageVolumes(
+  volumes: NonNullable<CreateContainerRequest['imageVolumes']>,
+  images: ContainerImages,
+  namespace: string,
+): Promise<ImageVolume[]> {
+  const out: ImageVolume[] = [];
+  for (const [i, v] of volumes.entries()) {
+    const field = `imageVolumes[${i}]`;
+    if (typeof v.image !== 'string' || !v.image)
+      throw new InvalidArgumentError(`${field}.image: a reference is required`);
+    if (!v.containerPath?.startsWith('/'))
+      throw new InvalidArgumentError(`${field}.containerPath: "${v.containerPath}" is not an absolute path`);
+    const subPath = v.subPath?.replace(/^\.\/+/, '').replace(/\/+$/, '') || undefined;
+    if (subPath !== undefined && (subPath.startsWith('/') || subPath.split('/').includes('..')))
+      throw new InvalidArgumentError(
+        `${field}.subPath: "${v.subPath}" must be a path inside the image, without ..`,
+      );
+    const image = await imageFor(images, v.image, namespace, true);
+    if (!image.chainId)
+      throw new FailedPreconditionError(
+        `${field}: image ${v.image} has no unpacked rootfs (no chain id recorded)`,
+      );
+    out.push({
+      image: v.image,
+      imageDigest: image.target.digest,
+      chainId: image.chainId,
+      containerPath: v.containerPath,
+      ...(subPath ? { subPath } : {}),
+    });
+  }
+  return out;
 }
 
 /** The request's stop signal, else the image's, else SIGTERM (KEP-4960's order). */

@@ -69,6 +69,8 @@ export interface ContainerStatus {
   stopSignal?: string;
   /** The CPU and memory limits in force (created with, then updated); absent when none were set. */
   resources?: ContainerResources;
+  /** Manifest digests of the images mounted as its image volumes. */
+  imageVolumes?: string[];
   labels: Record<string, string>;
   annotations: Record<string, string>;
 }
@@ -225,6 +227,7 @@ export class ContainerService {
       ...(c.user ? { user: c.user } : {}),
       ...(c.stopSignal ? { stopSignal: c.stopSignal } : {}),
       ...(c.resources ? { resources: c.resources } : {}),
+      ...(c.imageVolumes ? { imageVolumes: c.imageVolumes } : {}),
       labels: c.labels,
       annotations: c.annotations ?? {},
     };

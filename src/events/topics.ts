@@ -115,6 +115,8 @@ export const DATA_SCHEMAS = {
       })
       .optional(),
     stopSignal: z.string().optional(),
+    /** Manifest digests of the images mounted as image volumes. */
+    imageVolumes: z.array(z.string()).optional(),
     resources,
     image: id,
     sandboxId: z.string().optional(),

@@ -47,6 +47,18 @@ export type ContainerProcessConfig = Pick<
   stopSignal?: string;
 };
 
+/** An image mounted read-only into the container (KEP-4639), resolved by the daemon. */
+export interface ImageVolume {
+  /** The reference as given, and the image it resolved to. */
+  image: string;
+  imageDigest: string;
+  /** The committed snapshot the read-only view is made on. */
+  chainId: string;
+  containerPath: string;
+  /** A folder or file of the image mounted instead of its root: relative, without `..`. */
+  subPath?: string;
+}
+
 /** The createContainer workflow's input: the request with the image and sandbox already resolved. */
 export interface CreateContainerArgs {
   namespace: string;
@@ -64,6 +76,8 @@ export interface CreateContainerArgs {
   sandboxFiles?: SandboxFiles;
   cgroupParent: string;
   process: ContainerProcessConfig;
+  /** Images mounted read-only (image volumes); absent in workflows started before they existed. */
+  imageVolumes?: ImageVolume[];
   /** CRI log path; absent: `<state>/containers/<id>/container.log`. */
   logPath?: string;
   runtimeHandler?: string;

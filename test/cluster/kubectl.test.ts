@@ -1,8 +1,8 @@
 /**
  * kubectl against a one-node cluster on Berth, as a user types it: run and watch, logs -f,
  * exec with a tty and a resize, attach, port-forward, cp both ways, delete with a grace period,
- * a Deployment scaled 1→5→0 and a Job. Every stream goes kubectl → kube-apiserver → kubelet →
- * Berth's CRI streaming server and back.
+ * a Deployment scaled 1→5→0, a Job, and a Pod with an image volume. Every stream goes kubectl →
+ * kube-apiserver → kubelet → Berth's CRI streaming server and back.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -221,6 +221,38 @@ describe('kubectl v1.36 on a one-node cluster on Berth', () => {
     expect(await kubectl(['logs', 'job/once'])).toBe('job done\n');
     const succeeded = await kubectl(['get', 'job', 'once', '-o', 'jsonpath={.status.succeeded}']);
     expect(succeeded).toBe('1');
+  });
+
+  it('a Pod with an image volume reads the image, whole and by sub path', async () => {
+    const manifest = path.join(work, 'image-volume-pod.json');
+    await writeFile(
+      manifest,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'imgvol' },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'reader',
+              image,
+              command: ['sh', '-c', 'head -1 /vol/etc/passwd; ls /sub'],
+              volumeMounts: [
+                { name: 'img', mountPath: '/vol', readOnly: true },
+                { name: 'img', mountPath: '/sub', subPath: 'etc', readOnly: true },
+              ],
+            },
+          ],
+          volumes: [{ name: 'img', image: { reference: image, pullPolicy: 'IfNotPresent' } }],
+        },
+      }),
+    );
+    await kubectl(['apply', '-f', manifest]);
+    await kubectl(['wait', '--for=jsonpath={.status.phase}=Succeeded', 'pod/imgvol', '--timeout=120s']);
+    const logs = (await kubectl(['logs', 'imgvol'])).split('\n');
+    expect(logs[0]).toBe('root:x:0:0:root:/root:/bin/sh');
+    expect(logs.slice(1)).toEqual(expect.arrayContaining(['group', 'passwd']));
   });
 
   it('refuses a second cluster on the ports in use, naming them', async () => {

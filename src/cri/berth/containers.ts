@@ -96,9 +96,9 @@ export async function createRequestOf(
     );
   const pidNamespace =
     sc.namespaces.pid === 'pod' ? 'pod' : sc.namespaces.pid === 'node' ? 'host' : undefined;
-  const imageMount = spec.mounts.find((m) => m.image);
-  if (imageMount)
-    throw new UnimplementedError(`mount at ${imageMount.containerPath}: image volumes are not supported yet`);
+  // Image volumes (KEP-4639) are images mounted read-only; the other mounts are host paths.
+  const imageMounts = spec.mounts.filter((m) => m.image?.image);
+  const hostMounts = spec.mounts.filter((m) => !m.image?.image);
   const logDirectory = sandbox.config?.logDirectory ?? podSpec?.logDirectory ?? '';
   const user = userOf(spec);
   const resources = resourceRequestOf(spec.linux.resources);
@@ -122,7 +122,16 @@ export async function createRequestOf(
     stdin: spec.stdin,
     stdinOnce: spec.stdinOnce,
     ...(pidNamespace ? { pidNamespace } : {}),
-    binds: spec.mounts.map((m) => ({
+    ...(imageMounts.length > 0
+      ? {
+          imageVolumes: imageMounts.map((m) => ({
+            image: m.image!.image,
+            containerPath: m.containerPath,
+            ...(m.imageSubPath ? { subPath: m.imageSubPath } : {}),
+          })),
+        }
+      : {}),
+    binds: hostMounts.map((m) => ({
       hostPath: m.hostPath,
       containerPath: m.containerPath,
       readonly: m.readonly,

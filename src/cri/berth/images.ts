@@ -109,18 +109,23 @@ export class CriImages {
 
   /**
    * Removes every name of the image (CRI removes an image with all its tags). Refused while a
-   * container uses the image (by digest): kubelet removes containers first.
+   * container runs from the image or mounts it as an image volume (by digest): kubelet removes
+   * containers first.
    */
   async remove(spec: ImageSpec): Promise<void> {
     const records = this.find(spec.image);
     if (!records) throw new NotFoundError(`image "${spec.image}" not found`);
     const digests = new Set(records.map((r) => r.target.digest));
-    const user = this.deps.containers
-      .list({ namespace: CRI_NAMESPACE })
-      .find((c) => c.imageDigest && digests.has(c.imageDigest));
+    const containers = this.deps.containers.list({ namespace: CRI_NAMESPACE });
+    const user = containers.find((c) => c.imageDigest && digests.has(c.imageDigest));
     if (user)
       throw new FailedPreconditionError(
         `image "${spec.image}" is in use by container ${user.id}: remove the container first`,
+      );
+    const mounter = containers.find((c) => c.imageVolumes?.some((d) => digests.has(d)));
+    if (mounter)
+      throw new FailedPreconditionError(
+        `image "${spec.image}" is mounted as an image volume by container ${mounter.id}: remove the container first`,
       );
     for (const r of records) await this.deps.images().remove(r.name, CRI_NAMESPACE);
   }

@@ -79,6 +79,8 @@ export interface ContainerRecord extends Times {
   stopSignal?: string;
   /** The cgroup limits in force: the create's, then each update's over them. */
   resources?: ContainerResources;
+  /** Manifest digests of the images mounted as its image volumes. */
+  imageVolumes?: string[];
   imageDigest?: string;
   logPath?: string;
   annotations?: Record<string, string>;
@@ -324,6 +326,7 @@ export function applyEvent(state: NodeState, e: BerthEvent): NodeState {
         ...(d.user !== undefined && userOf(d.user) ? { user: userOf(d.user) } : {}),
         ...(str(d.stopSignal) ? { stopSignal: str(d.stopSignal) } : {}),
         ...(d.resources !== undefined ? { resources: containerResourcesOf(d.resources) } : {}),
+        ...(Array.isArray(d.imageVolumes) ? { imageVolumes: d.imageVolumes.map(String) } : {}),
         ...(str(d.imageDigest) ? { imageDigest: str(d.imageDigest) } : {}),
         ...(str(d.logPath) ? { logPath: str(d.logPath) } : {}),
         ...(d.annotations !== undefined ? { annotations: labelsOf({ labels: d.annotations }) } : {}),
