@@ -32,6 +32,28 @@ const CURL = `#!/bin/sh
 for url; do :; done
 exec wget -qO- "$url"
 `;
+/**
+ * The networking specs send UDP with `nc -w 1 -u IP PORT` in agnhost's image (alpine's busybox
+ * has -u, Debian's does not): bash's /dev/udp does it; everything else goes to busybox's nc.
+ */
+const NC = `#!/bin/bash
+wait=1 udp=
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -u) udp=1 ;;
+    -w) wait="$2"; shift ;;
+    -w*) wait="\${1#-w}" ;;
+    *) args+=("$1") ;;
+  esac
+  shift
+done
+[ -n "$udp" ] || exec /bin/busybox nc -w "$wait" "\${args[@]}"
+exec 3<>"/dev/udp/\${args[0]}/\${args[1]}" || exit 1
+cat >&3
+IFS= read -r -t "$wait" -N 65535 reply <&3
+[ -n "$reply" ] && printf '%s\\n' "$reply"
+`;
 /** The registries the specs' images name; each is mirrored to the loopback registry. */
 export const E2E_REGISTRIES = ['registry.k8s.io', 'gcr.io'];
 const E2E = 'registry.k8s.io/e2e-test-images';
@@ -61,6 +83,14 @@ async function variants(work: string): Promise<Variant[]> {
         { path: 'agnhost-2', type: 'symlink', linkname: 'agnhost' },
         { path: 'uploads', type: 'directory', mode: 0o755 },
         { path: 'usr/bin/curl', content: CURL, mode: 0o755 },
+        { path: 'usr/bin/nc', content: NC, mode: 0o755 },
+        // Specs run `/bin/bash -c` in agnhost's image (its Dockerfile installs bash): Debian's.
+        { path: 'bin/bash', content: await readFile('/bin/bash'), mode: 0o755 },
+        {
+          path: 'lib/x86_64-linux-gnu/libtinfo.so.6',
+          content: await readFile('/lib/x86_64-linux-gnu/libtinfo.so.6'),
+          mode: 0o644,
+        },
         // netexec --https serves with these (its Dockerfile adds them at /).
         { path: 'localhost.crt', content: await readFile(path.join(PORTER, 'localhost.crt')), mode: 0o644 },
         { path: 'localhost.key', content: await readFile(path.join(PORTER, 'localhost.key')), mode: 0o600 },
