@@ -214,30 +214,26 @@ export class Cluster {
       const r = await this.kubectl(['get', '--raw', '/readyz']);
       return r.code === 0 && r.stdout.trim() === 'ok';
     });
-    this.spawn('kube-controller-manager', [
-      `--kubeconfig=${kubeconfigs.controllerManager}`,
-      `--authentication-kubeconfig=${kubeconfigs.controllerManager}`,
-      `--authorization-kubeconfig=${kubeconfigs.controllerManager}`,
+    // Both run as clients of the API server only: no serving port, no leader election.
+    const controlPlaneClient = (kubeconfig: string): string[] => [
+      `--kubeconfig=${kubeconfig}`,
+      `--authentication-kubeconfig=${kubeconfig}`,
+      `--authorization-kubeconfig=${kubeconfig}`,
       '--bind-address=127.0.0.1',
       '--secure-port=0',
       '--leader-elect=false',
+      ...(gates.length > 0 ? [`--feature-gates=${gates.join(',')}`] : []),
+    ];
+    this.spawn('kube-controller-manager', [
+      ...controlPlaneClient(kubeconfigs.controllerManager),
       '--use-service-account-credentials=true',
       `--service-account-private-key-file=${pki.serviceAccountKey}`,
       `--root-ca-file=${pki.ca.cert}`,
       `--cluster-signing-cert-file=${pki.ca.cert}`,
       `--cluster-signing-key-file=${pki.ca.key}`,
       `--service-cluster-ip-range=${SERVICE_CIDR}`,
-      ...(gates.length > 0 ? [`--feature-gates=${gates.join(',')}`] : []),
     ]);
-    this.spawn('kube-scheduler', [
-      `--kubeconfig=${kubeconfigs.scheduler}`,
-      `--authentication-kubeconfig=${kubeconfigs.scheduler}`,
-      `--authorization-kubeconfig=${kubeconfigs.scheduler}`,
-      '--bind-address=127.0.0.1',
-      '--secure-port=0',
-      '--leader-elect=false',
-      ...(gates.length > 0 ? [`--feature-gates=${gates.join(',')}`] : []),
-    ]);
+    this.spawn('kube-scheduler', controlPlaneClient(kubeconfigs.scheduler));
   }
 
   private spawn(name: string, args: string[]): void {
