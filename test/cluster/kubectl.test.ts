@@ -1,8 +1,8 @@
 /**
  * kubectl against a one-node cluster on Berth, as a user types it: run and watch, logs -f,
  * exec with a tty and a resize, attach, port-forward, cp both ways, delete with a grace period,
- * a Deployment scaled 1→5→0, a Job, and a Pod with an image volume. Every stream goes kubectl →
- * kube-apiserver → kubelet → Berth's CRI streaming server and back.
+ * a Deployment scaled 1→5→0, a Job, a Pod with an image volume, and an in-place resize. Every
+ * stream goes kubectl → kube-apiserver → kubelet → Berth's CRI streaming server and back.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -253,6 +253,51 @@ describe('kubectl v1.36 on a one-node cluster on Berth', () => {
     const logs = (await kubectl(['logs', 'imgvol'])).split('\n');
     expect(logs[0]).toBe('root:x:0:0:root:/root:/bin/sh');
     expect(logs.slice(1)).toEqual(expect.arrayContaining(['group', 'passwd']));
+  });
+
+  it('kubectl patch --subresource resize changes CPU and memory in place, without a restart', async () => {
+    const limits = (cpu: string, memory: string) => ({ requests: { cpu, memory }, limits: { cpu, memory } });
+    await kubectl([
+      'run',
+      'sizer',
+      `--image=${image}`,
+      '--restart=Never',
+      `--overrides=${JSON.stringify({ spec: { containers: [{ name: 'sizer', image, command: ['sleep', '3600'], resources: limits('100m', '64Mi') }] } })}`,
+    ]);
+    await waitReady('sizer');
+    const memoryLimit = (): Promise<string> =>
+      kubectl([
+        'exec',
+        'sizer',
+        '--',
+        'sh',
+        '-c',
+        'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max',
+      ]).then((o) => o.trim());
+    expect(await memoryLimit()).toBe(String(64 * 1024 * 1024));
+    await kubectl([
+      'patch',
+      'pod',
+      'sizer',
+      '--subresource',
+      'resize',
+      '--patch',
+      JSON.stringify({ spec: { containers: [{ name: 'sizer', resources: limits('200m', '96Mi') }] } }),
+    ]);
+    await cluster!.waitFor('the resize in the pod status', async () => {
+      const r = await cluster!.kubectl([
+        'get',
+        'pod',
+        'sizer',
+        '-o',
+        'jsonpath={.status.containerStatuses[0].resources.limits.memory} {.status.containerStatuses[0].resources.limits.cpu}',
+      ]);
+      return r.stdout.trim() === '96Mi 200m';
+    });
+    expect(await memoryLimit()).toBe(String(96 * 1024 * 1024));
+    expect(
+      await kubectl(['get', 'pod', 'sizer', '-o', 'jsonpath={.status.containerStatuses[0].restartCount}']),
+    ).toBe('0');
   });
 
   it('refuses a second cluster on the ports in use, naming them', async () => {
