@@ -8,27 +8,19 @@
 import * as grpc from '@grpc/grpc-js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { CreateContainerResponse__Output } from '../../../src/cri/generated/runtime/v1/CreateContainerResponse.js';
-import type { ImageServiceClient } from '../../../src/cri/generated/runtime/v1/ImageService.js';
 import type { ListContainersResponse__Output } from '../../../src/cri/generated/runtime/v1/ListContainersResponse.js';
 import type { Mount } from '../../../src/cri/generated/runtime/v1/Mount.js';
-import type { RunPodSandboxResponse__Output } from '../../../src/cri/generated/runtime/v1/RunPodSandboxResponse.js';
-import type { RuntimeServiceClient } from '../../../src/cri/generated/runtime/v1/RuntimeService.js';
 import { writeOciLayout } from '../../helpers/oci-images.js';
-import { criClients, expectStatus, rpc } from '../harness.js';
-import { startCriEnv, type CriEnv } from './env.js';
+import { expectStatus, rpc } from '../harness.js';
+import { criPodSuite } from './pod-suite.js';
 
-let env: CriEnv;
-let runtime: RuntimeServiceClient;
-let images: ImageServiceClient;
-let podId = '';
+const suite = criPodSuite({ name: 'imgvol', namespace: 'imgvol', uid: 'uid-imgvol', attempt: 0 });
 let dataImage = '';
-const POD_METADATA = { name: 'imgvol', namespace: 'imgvol', uid: 'uid-imgvol', attempt: 0 };
 
 beforeAll(async () => {
-  env = await startCriEnv();
-  ({ runtime, image: images } = criClients(env.criSocket));
+  const { env } = suite;
   const layout = path.join(env.work, 'layout-data');
   await writeOciLayout(layout, 'data', {
     layers: [
@@ -45,31 +37,15 @@ beforeAll(async () => {
   });
   await env.reg.push(layout, 'data', 'cri/data', { destTag: '1' });
   dataImage = `${env.reg.host}/cri/data:1`;
-  await rpc((cb) => images.PullImage({ image: { image: env.image } }, cb));
-  podId = (
-    await rpc<RunPodSandboxResponse__Output>((cb) =>
-      runtime.RunPodSandbox({ config: { metadata: POD_METADATA } }, cb),
-    )
-  ).pod_sandbox_id;
 }, 180_000);
-
-afterAll(async () => {
-  runtime?.close();
-  images?.close();
-  if (env && podId) {
-    await env.crictl(['stopp', podId]);
-    await env.crictl(['rmp', '-f', podId]);
-  }
-  await env?.cleanup();
-}, 120_000);
 
 function create(name: string, mounts: Mount[], command = ['sleep', '600']): Promise<string> {
   return rpc<CreateContainerResponse__Output>((cb) =>
-    runtime.CreateContainer(
+    suite.runtime.CreateContainer(
       {
-        pod_sandbox_id: podId,
-        config: { metadata: { name, attempt: 0 }, image: { image: env.image }, command, mounts },
-        sandbox_config: { metadata: POD_METADATA },
+        pod_sandbox_id: suite.podId,
+        config: { metadata: { name, attempt: 0 }, image: { image: suite.env.image }, command, mounts },
+        sandbox_config: { metadata: suite.metadata },
       },
       cb,
     ),
@@ -89,11 +65,11 @@ async function volumeMounts(): Promise<string[]> {
   return table
     .split('\n')
     .map((l) => l.split(' ')[4] ?? '')
-    .filter((m) => m.startsWith(env.berthd.state) && m.includes('image-volumes'));
+    .filter((m) => m.startsWith(suite.env.berthd.state) && m.includes('image-volumes'));
 }
 
 const containerIds = async (): Promise<string[]> =>
-  (await rpc<ListContainersResponse__Output>((cb) => runtime.ListContainers({}, cb))).containers
+  (await rpc<ListContainersResponse__Output>((cb) => suite.runtime.ListContainers({}, cb))).containers
     .map((c) => c.id)
     .sort();
 
@@ -110,10 +86,10 @@ describe('image volumes through the CRI', () => {
         'cat /vol/data/hello.txt /sub/inner.txt; touch /vol/x 2>/dev/null && echo writable || echo read-only; sleep 600',
       ],
     );
-    await rpc((cb) => runtime.StartContainer({ container_id: containerId }, cb));
+    await rpc((cb) => suite.runtime.StartContainer({ container_id: containerId }, cb));
     const deadline = Date.now() + 30_000;
     let logs = '';
-    while (!/read-only|writable/.test((logs = (await env.crictl(['logs', containerId])).stdout))) {
+    while (!/read-only|writable/.test((logs = (await suite.env.crictl(['logs', containerId])).stdout))) {
       if (Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -123,7 +99,7 @@ describe('image volumes through the CRI', () => {
 
   it('an image mounted as a volume cannot be removed while the container exists', async () => {
     await expectStatus(
-      rpc((cb) => images.RemoveImage({ image: { image: dataImage } }, cb)),
+      rpc((cb) => suite.images.RemoveImage({ image: { image: dataImage } }, cb)),
       grpc.status.FAILED_PRECONDITION,
       'mounted as an image volume',
       containerId,
@@ -143,7 +119,7 @@ describe('image volumes through the CRI', () => {
       grpc.status.INVALID_ARGUMENT,
       'leads out of image',
     );
-    const unknown = `${env.reg.host}/cri/no-such-image:1`;
+    const unknown = `${suite.env.reg.host}/cri/no-such-image:1`;
     const err = await create('unknown-image', [{ ...imageMount('/v'), image: { image: unknown } }]).then(
       () => undefined,
       (e: grpc.ServiceError) => e,
@@ -154,9 +130,9 @@ describe('image volumes through the CRI', () => {
   });
 
   it('removing the container unmounts its image volumes; the image can then go', async () => {
-    await rpc((cb) => runtime.StopContainer({ container_id: containerId, timeout: 0 }, cb));
-    await rpc((cb) => runtime.RemoveContainer({ container_id: containerId }, cb));
+    await rpc((cb) => suite.runtime.StopContainer({ container_id: containerId, timeout: 0 }, cb));
+    await rpc((cb) => suite.runtime.RemoveContainer({ container_id: containerId }, cb));
     expect(await volumeMounts()).toEqual([]);
-    await rpc((cb) => images.RemoveImage({ image: { image: dataImage } }, cb));
+    await rpc((cb) => suite.images.RemoveImage({ image: { image: dataImage } }, cb));
   });
 });

@@ -7,41 +7,26 @@
  * containerd does (kubelet has already resized the pod cgroup and treats that as done).
  */
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerStatusResponse__Output } from '../../../src/cri/generated/runtime/v1/ContainerStatusResponse.js';
 import type { CreateContainerResponse__Output } from '../../../src/cri/generated/runtime/v1/CreateContainerResponse.js';
-import type { ImageServiceClient } from '../../../src/cri/generated/runtime/v1/ImageService.js';
 import type { LinuxContainerResources } from '../../../src/cri/generated/runtime/v1/LinuxContainerResources.js';
-import type { RunPodSandboxResponse__Output } from '../../../src/cri/generated/runtime/v1/RunPodSandboxResponse.js';
-import type { RuntimeServiceClient } from '../../../src/cri/generated/runtime/v1/RuntimeService.js';
-import { criClients, expectStatus, rpc } from '../harness.js';
-import { startCriEnv, type CriEnv } from './env.js';
+import { expectStatus, rpc } from '../harness.js';
+import { criPodSuite } from './pod-suite.js';
 
 const MIB = 1024 * 1024;
-let env: CriEnv;
-let runtime: RuntimeServiceClient;
-let images: ImageServiceClient;
-let podId = '';
+const suite = criPodSuite({ name: 'resize', namespace: 'resize', uid: 'uid-resize', attempt: 0 });
 let containerId = '';
-const POD_METADATA = { name: 'resize', namespace: 'resize', uid: 'uid-resize', attempt: 0 };
 
 beforeAll(async () => {
-  env = await startCriEnv();
-  ({ runtime, image: images } = criClients(env.criSocket));
-  await rpc((cb) => images.PullImage({ image: { image: env.image } }, cb));
-  podId = (
-    await rpc<RunPodSandboxResponse__Output>((cb) =>
-      runtime.RunPodSandbox({ config: { metadata: POD_METADATA } }, cb),
-    )
-  ).pod_sandbox_id;
   containerId = (
     await rpc<CreateContainerResponse__Output>((cb) =>
-      runtime.CreateContainer(
+      suite.runtime.CreateContainer(
         {
-          pod_sandbox_id: podId,
+          pod_sandbox_id: suite.podId,
           config: {
             metadata: { name: 'app', attempt: 0 },
-            image: { image: env.image },
+            image: { image: suite.env.image },
             command: ['sh', '-c', 'echo $$ > /tmp/pid; sleep 600'],
             linux: {
               resources: {
@@ -52,27 +37,17 @@ beforeAll(async () => {
               },
             },
           },
-          sandbox_config: { metadata: POD_METADATA },
+          sandbox_config: { metadata: suite.metadata },
         },
         cb,
       ),
     )
   ).container_id;
-  await rpc((cb) => runtime.StartContainer({ container_id: containerId }, cb));
+  await rpc((cb) => suite.runtime.StartContainer({ container_id: containerId }, cb));
 }, 180_000);
 
-afterAll(async () => {
-  runtime?.close();
-  images?.close();
-  if (env && podId) {
-    await env.crictl(['stopp', podId]);
-    await env.crictl(['rmp', '-f', podId]);
-  }
-  await env?.cleanup();
-}, 120_000);
-
 async function inContainer(script: string): Promise<string> {
-  const r = await env.crictl(['exec', containerId, 'sh', '-c', script]);
+  const r = await suite.env.crictl(['exec', containerId, 'sh', '-c', script]);
   expect(r.code, r.stderr).toBe(0);
   return r.stdout.trim();
 }
@@ -98,7 +73,7 @@ async function limitsInside(): Promise<{ memory: number; cpuQuota: number }> {
 async function reported(): Promise<{ memory: number; quota: number; period: number; shares: number }> {
   const r = (
     await rpc<ContainerStatusResponse__Output>((cb) =>
-      runtime.ContainerStatus({ container_id: containerId }, cb),
+      suite.runtime.ContainerStatus({ container_id: containerId }, cb),
     )
   ).status!.resources?.linux;
   expect(r, 'ContainerStatus.resources.linux').toBeTruthy();
@@ -111,7 +86,7 @@ async function reported(): Promise<{ memory: number; quota: number; period: numb
 }
 
 const update = (linux: LinuxContainerResources): Promise<unknown> =>
-  rpc((cb) => runtime.UpdateContainerResources({ container_id: containerId, linux }, cb));
+  rpc((cb) => suite.runtime.UpdateContainerResources({ container_id: containerId, linux }, cb));
 
 describe('in-place resize through the CRI', () => {
   it('ContainerStatus.resources and the cgroup files show the limits it was created with', async () => {
@@ -132,7 +107,7 @@ describe('in-place resize through the CRI', () => {
     // Not restarted: the first process is still the one that wrote its pid.
     expect(await inContainer('kill -0 $(cat /tmp/pid) && cat /tmp/pid')).toBe(pid);
     const status = await rpc<ContainerStatusResponse__Output>((cb) =>
-      runtime.ContainerStatus({ container_id: containerId }, cb),
+      suite.runtime.ContainerStatus({ container_id: containerId }, cb),
     );
     expect(status.status!.state).toBe('CONTAINER_RUNNING');
   });
@@ -182,8 +157,8 @@ describe('in-place resize through the CRI', () => {
   it('UpdatePodSandboxResources answers UNIMPLEMENTED, as containerd does', async () => {
     await expectStatus(
       rpc((cb) =>
-        runtime.UpdatePodSandboxResources(
-          { pod_sandbox_id: podId, resources: { memory_limit_in_bytes: 256 * MIB } },
+        suite.runtime.UpdatePodSandboxResources(
+          { pod_sandbox_id: suite.podId, resources: { memory_limit_in_bytes: 256 * MIB } },
           cb,
         ),
       ),

@@ -8,37 +8,17 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFileCapture } from '../../../src/common/exec.js';
 import type { CreateContainerResponse__Output } from '../../../src/cri/generated/runtime/v1/CreateContainerResponse.js';
-import type { ImageServiceClient } from '../../../src/cri/generated/runtime/v1/ImageService.js';
-import type { RunPodSandboxResponse__Output } from '../../../src/cri/generated/runtime/v1/RunPodSandboxResponse.js';
-import type { RuntimeServiceClient } from '../../../src/cri/generated/runtime/v1/RuntimeService.js';
 import type { StatusResponse__Output } from '../../../src/cri/generated/runtime/v1/StatusResponse.js';
-import { criClients, rpc } from '../harness.js';
-import { startCriEnv, type CriEnv } from './env.js';
+import { rpc } from '../harness.js';
+import { criPodSuite } from './pod-suite.js';
 
-let env: CriEnv;
-let runtime: RuntimeServiceClient;
-let images: ImageServiceClient;
-let podId = '';
-const POD_METADATA = { name: 'gvisor', namespace: 'gvisor', uid: 'uid-gvisor', attempt: 0 };
-
-beforeAll(async () => {
-  env = await startCriEnv();
-  ({ runtime, image: images } = criClients(env.criSocket));
-  await rpc((cb) => images.PullImage({ image: { image: env.image } }, cb));
-}, 180_000);
-
-afterAll(async () => {
-  runtime?.close();
-  images?.close();
-  if (env && podId) {
-    await env.crictl(['stopp', podId]);
-    await env.crictl(['rmp', '-f', podId]);
-  }
-  await env?.cleanup();
-}, 120_000);
+const suite = criPodSuite(
+  { name: 'gvisor', namespace: 'gvisor', uid: 'uid-gvisor', attempt: 0 },
+  { runtimeHandler: 'runsc' },
+);
 
 /** Interface names of a /proc/net/dev table, sorted. */
 function interfaces(table: string): string[] {
@@ -48,7 +28,7 @@ function interfaces(table: string): string[] {
 async function logsOf(id: string, until: RegExp): Promise<string> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const out = (await env.crictl(['logs', id])).stdout;
+    const out = (await suite.env.crictl(['logs', id])).stdout;
     if (until.test(out) || Date.now() > deadline) return out;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -56,29 +36,24 @@ async function logsOf(id: string, until: RegExp): Promise<string> {
 
 describe('runsc (gVisor) as a RuntimeClass handler', () => {
   it('is listed among the runtime handlers', async () => {
-    const status = await rpc<StatusResponse__Output>((cb) => runtime.Status({}, cb));
+    const status = await rpc<StatusResponse__Output>((cb) => suite.runtime.Status({}, cb));
     expect(status.runtime_handlers.map((h) => h.name)).toContain('runsc');
   });
 
   it("runs a pod's container under gVisor's kernel, and exec reaches it", async () => {
-    podId = (
-      await rpc<RunPodSandboxResponse__Output>((cb) =>
-        runtime.RunPodSandbox({ config: { metadata: POD_METADATA }, runtime_handler: 'runsc' }, cb),
-      )
-    ).pod_sandbox_id;
     let containerId: string;
     try {
       containerId = (
         await rpc<CreateContainerResponse__Output>((cb) =>
-          runtime.CreateContainer(
+          suite.runtime.CreateContainer(
             {
-              pod_sandbox_id: podId,
+              pod_sandbox_id: suite.podId,
               config: {
                 metadata: { name: 'kernel', attempt: 0 },
-                image: { image: env.image },
+                image: { image: suite.env.image },
                 command: ['sh', '-c', '/bin/busybox dmesg; echo done; sleep 600'],
               },
-              sandbox_config: { metadata: POD_METADATA },
+              sandbox_config: { metadata: suite.metadata },
             },
             cb,
           ),
@@ -88,26 +63,26 @@ describe('runsc (gVisor) as a RuntimeClass handler', () => {
       // The handler's refusal must carry runsc's reason; the test fails loudly with it.
       throw new Error(`runsc cannot run containers on this machine: ${(err as Error).message}`);
     }
-    await rpc((cb) => runtime.StartContainer({ container_id: containerId }, cb));
+    await rpc((cb) => suite.runtime.StartContainer({ container_id: containerId }, cb));
     const logs = await logsOf(containerId, /done/);
     expect(logs, 'dmesg inside the container').toMatch(/Starting gVisor/);
-    const exec = await env.crictl(['exec', containerId, '/bin/busybox', 'dmesg']);
+    const exec = await suite.env.crictl(['exec', containerId, '/bin/busybox', 'dmesg']);
     expect(exec.code, exec.stderr).toBe(0);
     expect(exec.stdout).toMatch(/Starting gVisor/);
     // Its network is the pod's namespace (its interfaces), not the host's.
-    const inside = await env.crictl(['exec', containerId, 'cat', '/proc/net/dev']);
+    const inside = await suite.env.crictl(['exec', containerId, 'cat', '/proc/net/dev']);
     expect(inside.code, inside.stderr).toBe(0);
-    const podNetns = path.join(env.berthd.state, 'ns', 'net', podId);
+    const podNetns = path.join(suite.env.berthd.state, 'ns', 'net', suite.podId);
     const pod = await execFileCapture('nsenter', [`--net=${podNetns}`, 'cat', '/proc/net/dev']);
     expect(pod.code, pod.stderr).toBe(0);
     expect(interfaces(inside.stdout)).toEqual(interfaces(pod.stdout));
     expect(interfaces(inside.stdout)).not.toEqual(interfaces(await readFile('/proc/net/dev', 'utf8')));
-    const stop = await env.crictl(['stop', '-t', '5', containerId]);
+    const stop = await suite.env.crictl(['stop', '-t', '5', containerId]);
     expect(stop.code, stop.stderr).toBe(0);
-    const rm = await env.crictl(['rm', containerId]);
+    const rm = await suite.env.crictl(['rm', containerId]);
     expect(rm.code, rm.stderr).toBe(0);
     // runsc's state for the container went with it.
-    const runscRoot = path.join(env.berthd.state, 'runsc');
+    const runscRoot = path.join(suite.env.berthd.state, 'runsc');
     const left = await readdir(runscRoot).catch(() => [] as string[]);
     expect(left.filter((f) => f.includes(containerId))).toEqual([]);
   });

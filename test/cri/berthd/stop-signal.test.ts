@@ -5,52 +5,30 @@
  * refused at create, naming it, with nothing created.
  */
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerStatusResponse__Output } from '../../../src/cri/generated/runtime/v1/ContainerStatusResponse.js';
 import type { CreateContainerResponse__Output } from '../../../src/cri/generated/runtime/v1/CreateContainerResponse.js';
-import type { ImageServiceClient } from '../../../src/cri/generated/runtime/v1/ImageService.js';
 import type { ListContainersResponse__Output } from '../../../src/cri/generated/runtime/v1/ListContainersResponse.js';
-import type { RunPodSandboxResponse__Output } from '../../../src/cri/generated/runtime/v1/RunPodSandboxResponse.js';
 import type { Signal } from '../../../src/cri/generated/runtime/v1/Signal.js';
-import type { RuntimeServiceClient } from '../../../src/cri/generated/runtime/v1/RuntimeService.js';
-import { criClients, expectStatus, rpc } from '../harness.js';
-import { pushBusyboxImage, startCriEnv, type CriEnv } from './env.js';
+import { expectStatus, rpc } from '../harness.js';
+import { pushBusyboxImage } from './env.js';
+import { criPodSuite } from './pod-suite.js';
 
-let env: CriEnv;
-let runtime: RuntimeServiceClient;
-let images: ImageServiceClient;
-let podId = '';
+const suite = criPodSuite({ name: 'stopsig', namespace: 'stopsig', uid: 'uid-stopsig', attempt: 0 });
 let quitImage = '';
 let badImage = '';
-const POD_METADATA = { name: 'stopsig', namespace: 'stopsig', uid: 'uid-stopsig', attempt: 0 };
 
 /** Exits 21 on SIGUSR1, 22 on SIGQUIT, 23 on SIGTERM: the exit code names the signal stop sent. */
 const SIGNAL_REPORTER =
   'trap "exit 21" USR1; trap "exit 22" QUIT; trap "exit 23" TERM; echo ready; while true; do sleep 0.1; done';
 
 beforeAll(async () => {
-  env = await startCriEnv();
+  const { env } = suite;
   quitImage = await pushBusyboxImage(env.reg, env.work, 'cri/busybox-quit', [], { stopSignal: 'SIGQUIT' });
   badImage = await pushBusyboxImage(env.reg, env.work, 'cri/busybox-bad', [], { stopSignal: 'SIGNOPE' });
-  ({ runtime, image: images } = criClients(env.criSocket));
-  for (const image of [env.image, quitImage, badImage])
-    await rpc((cb) => images.PullImage({ image: { image } }, cb));
-  podId = (
-    await rpc<RunPodSandboxResponse__Output>((cb) =>
-      runtime.RunPodSandbox({ config: { metadata: POD_METADATA } }, cb),
-    )
-  ).pod_sandbox_id;
+  for (const image of [quitImage, badImage])
+    await rpc((cb) => suite.images.PullImage({ image: { image } }, cb));
 }, 180_000);
-
-afterAll(async () => {
-  runtime?.close();
-  images?.close();
-  if (env && podId) {
-    await env.crictl(['stopp', podId]);
-    await env.crictl(['rmp', '-f', podId]);
-  }
-  await env?.cleanup();
-}, 120_000);
 
 async function create(name: string, image: string, stopSignal?: Signal): Promise<string> {
   const config = {
@@ -61,8 +39,8 @@ async function create(name: string, image: string, stopSignal?: Signal): Promise
   };
   return (
     await rpc<CreateContainerResponse__Output>((cb) =>
-      runtime.CreateContainer(
-        { pod_sandbox_id: podId, config, sandbox_config: { metadata: POD_METADATA } },
+      suite.runtime.CreateContainer(
+        { pod_sandbox_id: suite.podId, config, sandbox_config: { metadata: suite.metadata } },
         cb,
       ),
     )
@@ -70,18 +48,21 @@ async function create(name: string, image: string, stopSignal?: Signal): Promise
 }
 
 const status = async (id: string): Promise<ContainerStatusResponse__Output['status']> =>
-  (await rpc<ContainerStatusResponse__Output>((cb) => runtime.ContainerStatus({ container_id: id }, cb)))
-    .status;
+  (
+    await rpc<ContainerStatusResponse__Output>((cb) =>
+      suite.runtime.ContainerStatus({ container_id: id }, cb),
+    )
+  ).status;
 
 /** Starts the container, waits for its traps, stops it with a grace period; returns its exit code. */
 async function startAndStop(id: string): Promise<number> {
-  await rpc((cb) => runtime.StartContainer({ container_id: id }, cb));
+  await rpc((cb) => suite.runtime.StartContainer({ container_id: id }, cb));
   const deadline = Date.now() + 30_000;
-  while (!(await env.crictl(['logs', id])).stdout.includes('ready')) {
+  while (!(await suite.env.crictl(['logs', id])).stdout.includes('ready')) {
     if (Date.now() > deadline) throw new Error(`container ${id} never printed "ready"`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  await rpc((cb) => runtime.StopContainer({ container_id: id, timeout: 20 }, cb));
+  await rpc((cb) => suite.runtime.StopContainer({ container_id: id, timeout: 20 }, cb));
   return (await status(id))!.exit_code;
 }
 
@@ -100,20 +81,20 @@ describe('container stop signals through the CRI', () => {
   });
 
   it('with neither, SIGTERM is used and reported', async () => {
-    const id = await create('default-signal', env.image);
+    const id = await create('default-signal', suite.env.image);
     expect((await status(id))!.stop_signal).toBe('SIGTERM');
     expect(await startAndStop(id)).toBe(23);
   });
 
   it('an image whose STOPSIGNAL names no signal is refused at create, naming it; nothing is created', async () => {
-    const before = await rpc<ListContainersResponse__Output>((cb) => runtime.ListContainers({}, cb));
+    const before = await rpc<ListContainersResponse__Output>((cb) => suite.runtime.ListContainers({}, cb));
     await expectStatus(
       rpc((cb) =>
-        runtime.CreateContainer(
+        suite.runtime.CreateContainer(
           {
-            pod_sandbox_id: podId,
+            pod_sandbox_id: suite.podId,
             config: { metadata: { name: 'bad-signal', attempt: 0 }, image: { image: badImage } },
-            sandbox_config: { metadata: POD_METADATA },
+            sandbox_config: { metadata: suite.metadata },
           },
           cb,
         ),
@@ -121,7 +102,7 @@ describe('container stop signals through the CRI', () => {
       grpc.status.INVALID_ARGUMENT,
       'StopSignal "SIGNOPE" is not a signal',
     );
-    const after = await rpc<ListContainersResponse__Output>((cb) => runtime.ListContainers({}, cb));
+    const after = await rpc<ListContainersResponse__Output>((cb) => suite.runtime.ListContainers({}, cb));
     expect(after.containers.map((c) => c.id).sort()).toEqual(before.containers.map((c) => c.id).sort());
   });
 

@@ -6,43 +6,15 @@
  * RuntimeFeatures advertises the policy.
  */
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ContainerStatusResponse__Output } from '../../../src/cri/generated/runtime/v1/ContainerStatusResponse.js';
 import type { CreateContainerResponse__Output } from '../../../src/cri/generated/runtime/v1/CreateContainerResponse.js';
-import type { ImageServiceClient } from '../../../src/cri/generated/runtime/v1/ImageService.js';
-import type { RunPodSandboxResponse__Output } from '../../../src/cri/generated/runtime/v1/RunPodSandboxResponse.js';
-import type { RuntimeServiceClient } from '../../../src/cri/generated/runtime/v1/RuntimeService.js';
 import type { StatusResponse__Output } from '../../../src/cri/generated/runtime/v1/StatusResponse.js';
 import type { SupplementalGroupsPolicy } from '../../../src/cri/generated/runtime/v1/SupplementalGroupsPolicy.js';
-import { criClients, expectStatus, rpc } from '../harness.js';
-import { startCriEnv, type CriEnv } from './env.js';
+import { expectStatus, rpc } from '../harness.js';
+import { criPodSuite } from './pod-suite.js';
 
-let env: CriEnv;
-let runtime: RuntimeServiceClient;
-let images: ImageServiceClient;
-let podId = '';
-const POD_METADATA = { name: 'groups', namespace: 'groups', uid: 'uid-groups', attempt: 0 };
-
-beforeAll(async () => {
-  env = await startCriEnv();
-  ({ runtime, image: images } = criClients(env.criSocket));
-  await rpc((cb) => images.PullImage({ image: { image: env.image } }, cb));
-  podId = (
-    await rpc<RunPodSandboxResponse__Output>((cb) =>
-      runtime.RunPodSandbox({ config: { metadata: POD_METADATA } }, cb),
-    )
-  ).pod_sandbox_id;
-}, 180_000);
-
-afterAll(async () => {
-  runtime?.close();
-  images?.close();
-  if (env && podId) {
-    await env.crictl(['stopp', podId]);
-    await env.crictl(['rmp', '-f', podId]);
-  }
-  await env?.cleanup();
-}, 120_000);
+const suite = criPodSuite({ name: 'groups', namespace: 'groups', uid: 'uid-groups', attempt: 0 });
 
 /** Runs `id -G` as uid 1000 with group 60000 added under `policy`; returns the started container. */
 async function startWithPolicy(name: string, policy?: SupplementalGroupsPolicy): Promise<string> {
@@ -53,36 +25,36 @@ async function startWithPolicy(name: string, policy?: SupplementalGroupsPolicy):
   };
   const id = (
     await rpc<CreateContainerResponse__Output>((cb) =>
-      runtime.CreateContainer(
+      suite.runtime.CreateContainer(
         {
-          pod_sandbox_id: podId,
+          pod_sandbox_id: suite.podId,
           config: {
             metadata: { name, attempt: 0 },
-            image: { image: env.image },
+            image: { image: suite.env.image },
             command: ['sh', '-c', 'id -G; sleep 600'],
             linux: { security_context },
           },
-          sandbox_config: { metadata: POD_METADATA },
+          sandbox_config: { metadata: suite.metadata },
         },
         cb,
       ),
     )
   ).container_id;
-  await rpc((cb) => runtime.StartContainer({ container_id: id }, cb));
+  await rpc((cb) => suite.runtime.StartContainer({ container_id: id }, cb));
   return id;
 }
 
 async function groupsSeen(id: string): Promise<{ first: string; exec: string; reported: unknown }> {
   const deadline = Date.now() + 30_000;
   let first = '';
-  while (!(first = (await env.crictl(['logs', id])).stdout.trim())) {
+  while (!(first = (await suite.env.crictl(['logs', id])).stdout.trim())) {
     if (Date.now() > deadline) throw new Error(`container ${id} printed nothing`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  const exec = await env.crictl(['exec', id, 'id', '-G']);
+  const exec = await suite.env.crictl(['exec', id, 'id', '-G']);
   expect(exec.code, exec.stderr).toBe(0);
   const status = await rpc<ContainerStatusResponse__Output>((cb) =>
-    runtime.ContainerStatus({ container_id: id }, cb),
+    suite.runtime.ContainerStatus({ container_id: id }, cb),
   );
   const user = status.status!.user?.linux;
   return {
@@ -98,7 +70,7 @@ async function groupsSeen(id: string): Promise<{ first: string; exec: string; re
 
 describe('supplemental groups policy through the CRI', () => {
   it('RuntimeFeatures advertises it', async () => {
-    const status = await rpc<StatusResponse__Output>((cb) => runtime.Status({}, cb));
+    const status = await rpc<StatusResponse__Output>((cb) => suite.runtime.Status({}, cb));
     expect(status.features?.supplemental_groups_policy).toBe(true);
   });
 
@@ -128,15 +100,15 @@ describe('supplemental groups policy through the CRI', () => {
   it('a policy the CRI does not define is INVALID_ARGUMENT naming the field', async () => {
     await expectStatus(
       rpc((cb) =>
-        runtime.CreateContainer(
+        suite.runtime.CreateContainer(
           {
-            pod_sandbox_id: podId,
+            pod_sandbox_id: suite.podId,
             config: {
               metadata: { name: 'bad-policy', attempt: 0 },
-              image: { image: env.image },
+              image: { image: suite.env.image },
               linux: { security_context: { supplemental_groups_policy: 7 as SupplementalGroupsPolicy } },
             },
-            sandbox_config: { metadata: POD_METADATA },
+            sandbox_config: { metadata: suite.metadata },
           },
           cb,
         ),
