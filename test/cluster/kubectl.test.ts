@@ -1,8 +1,9 @@
 /**
  * kubectl against a one-node cluster on Berth, as a user types it: run and watch, logs -f,
  * exec with a tty and a resize, attach, port-forward, cp both ways, delete with a grace period,
- * a Deployment scaled 1→5→0, a Job, a Pod with an image volume, and an in-place resize. Every
- * stream goes kubectl → kube-apiserver → kubelet → Berth's CRI streaming server and back.
+ * a Deployment scaled 1→5→0, a Job, a Pod with an image volume, an in-place resize, and the
+ * supplemental groups policies. Every stream goes kubectl → kube-apiserver → kubelet → Berth's
+ * CRI streaming server and back.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -298,6 +299,42 @@ describe('kubectl v1.36 on a one-node cluster on Berth', () => {
     expect(
       await kubectl(['get', 'pod', 'sizer', '-o', 'jsonpath={.status.containerStatuses[0].restartCount}']),
     ).toBe('0');
+  });
+
+  it('supplementalGroupsPolicy Strict leaves out the image groups, in the process and the pod status', async () => {
+    const pods: [string, string, string, number[]][] = [
+      ['groups-merge', 'Merge', '1000 2000 60000', [1000, 2000, 60000]],
+      ['groups-strict', 'Strict', '1000 60000', [1000, 60000]],
+    ];
+    for (const [name, policy] of pods)
+      await kubectl([
+        'run',
+        name,
+        `--image=${image}`,
+        '--restart=Never',
+        `--overrides=${JSON.stringify({
+          spec: {
+            securityContext: {
+              runAsUser: 1000,
+              supplementalGroups: [60000],
+              supplementalGroupsPolicy: policy,
+            },
+            containers: [{ name, image, command: ['sh', '-c', 'id -G'] }],
+          },
+        })}`,
+      ]);
+    for (const [name, , groups, reported] of pods) {
+      await kubectl(['wait', '--for=jsonpath={.status.phase}=Succeeded', `pod/${name}`, '--timeout=120s']);
+      expect(await kubectl(['logs', name]), name).toBe(`${groups}\n`);
+      const user = await kubectl([
+        'get',
+        'pod',
+        name,
+        '-o',
+        'jsonpath={.status.containerStatuses[0].user.linux.supplementalGroups}',
+      ]);
+      expect(JSON.parse(user), name).toEqual(reported);
+    }
   });
 
   it('refuses a second cluster on the ports in use, naming them', async () => {
