@@ -349,7 +349,7 @@ describe('berth run --pod', () => {
 });
 
 describe('a running task: pause, update, logs and rotation', () => {
-  it('pause freezes and unpause thaws (events recorded); update changes the cgroup limit', async () => {
+  it('pause freezes and unpause thaws; update changes the cgroup limit (all recorded)', async () => {
     const id = await runDetached(env.image, 'sleep', '1000');
     const paused = await cli('pause', id, '--json');
     expect(JSON.parse(paused.stdout)).toMatchObject({ state: 'paused' });
@@ -362,14 +362,16 @@ describe('a running task: pause, update, logs and rotation', () => {
     await api().post(`/v1/containers/${id}/update`, { memoryLimitBytes: 48 * 1024 * 1024 });
     const [memory] = cgroupsOf(id).filter((p) => p.includes('/memory/'));
     expect(readFileSync(`${memory}/memory.limit_in_bytes`, 'utf8').trim()).toBe(String(48 * 1024 * 1024));
-    const topics = (await eventsOf(id)).map((e) => e.topic);
-    expect(topics).toEqual([
+    const events = await eventsOf(id);
+    expect(events.map((e) => e.topic)).toEqual([
       '/containers/create',
       '/tasks/create',
       '/tasks/start',
       '/tasks/paused',
       '/tasks/resumed',
+      '/containers/update',
     ]);
+    expect(events.at(-1)!.data).toMatchObject({ resources: { memoryLimitBytes: 48 * 1024 * 1024 } });
     await cli('rm', '-f', id);
   }, 60_000);
 
