@@ -9,6 +9,9 @@ KUBERNETES_VERSION=1.36.3
 ETCD_VERSION=3.6.8
 # the Ginkgo release kubernetes $KUBERNETES_VERSION's e2e.test is built with (its runner must match)
 GINKGO_VERSION=2.28.1
+# runc built from the Go module proxy: Berth's default handler (idmapped mounts for user namespaces
+# need runc >= 1.2; Debian's 1.1.5 stays as the runc-debian handler); the benchmarks' containerd uses it too
+RUNC_VERSION=1.5.3
 NATS_SERVER_VERSION=2.9.10
 REGISTRY_VERSION=2.8.2
-DEBIAN_PACKAGES="runc crun runsc conmon containernetworking-plugins iptables iproute2 nats-server docker-registry skopeo umoci busybox-static zstd util-linux containerd"
+DEBIAN_PACKAGES="runc crun runsc conmon containernetworking-plugins iptables iproute2 nats-server docker-registry skopeo umoci busybox-static zstd util-linux containerd gcc libc6-dev libseccomp-dev pkg-config"

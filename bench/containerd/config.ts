@@ -4,6 +4,7 @@
  * (shim sockets under /run/containerd/s, libcni's cache under /var/lib/cni), which the harness cleans.
  */
 import { join } from 'node:path';
+import { findOnPath } from '../../src/common/exec.js';
 
 /** Paths and names one harness instance owns. */
 export interface ContainerdLayout {
@@ -14,6 +15,8 @@ export interface ContainerdLayout {
   configPath: string;
   /** runc's state root for both `ctr run` (via --runc-root) and the CRI runtime. */
   runcRoot: string;
+  /** The runc binary both use: the one Berth's default handler runs (first `runc` on PATH). */
+  runcBinary: string;
   fifoDir: string;
   cniConfDir: string;
   cniIpamDir: string;
@@ -40,6 +43,7 @@ export function layoutFor(
     socket: join(dir, 'containerd.sock'),
     configPath: join(dir, 'config.toml'),
     runcRoot: join(dir, 'runc'),
+    runcBinary: findOnPath('runc') ?? '/usr/sbin/runc',
     fifoDir: join(dir, 'fifo'),
     cniConfDir: join(dir, 'cni', 'net.d'),
     cniIpamDir: join(dir, 'cni', 'ipam'),
@@ -97,6 +101,7 @@ disabled_plugins = [
 
 [${cri}.containerd.runtimes.runc.options]
   Root = ${quote(l.runcRoot)}
+  BinaryName = ${quote(l.runcBinary)}
 
 [${cri}.cni]
   bin_dir = "/usr/lib/cni"

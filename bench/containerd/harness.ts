@@ -206,6 +206,8 @@ export class ContainerdHarness {
       ...flags,
       '--runc-root',
       join(this.layout.runcRoot, this.namespace),
+      '--runc-binary',
+      this.layout.runcBinary,
       '--fifo-dir',
       this.layout.fifoDir,
       '--cgroup',

@@ -8,7 +8,7 @@ export interface RuntimeVersion {
 }
 
 export interface NodeInfoActivityDeps {
-  binaries: { runc: string; crun: string; runsc: string; conmon: string };
+  binaries: { runc: string; runcDebian: string; crun: string; runsc: string; conmon: string };
 }
 
 /** The first line of `<tool> --version` that names a version, or why there is none. */
@@ -29,9 +29,10 @@ export async function toolVersion(name: string, path: string): Promise<RuntimeVe
 
 /** The versions of the OCI runtime tools berthd is configured to run. */
 export function runtimeVersions(binaries: NodeInfoActivityDeps['binaries']): Promise<RuntimeVersion[]> {
-  const { runc, crun, runsc, conmon } = binaries;
+  const { runc, runcDebian, crun, runsc, conmon } = binaries;
   return Promise.all([
     toolVersion('runc', runc),
+    toolVersion('runc-debian', runcDebian),
     toolVersion('crun', crun),
     toolVersion('runsc', runsc),
     toolVersion('conmon', conmon),

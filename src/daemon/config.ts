@@ -31,7 +31,10 @@ export interface DaemonConfig {
   binaries: {
     temporal: string;
     natsServer: string;
+    /** The default handler's runc (setup builds runc 1.5 into the tools folder, first on PATH). */
     runc: string;
+    /** Debian's runc (1.1), the `runc-debian` handler. */
+    runcDebian: string;
     crun: string;
     runsc: string;
     conmon: string;
@@ -129,7 +132,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
 
 function validate(
   c: Record<string, string | undefined>,
-  file: Raw & { runc?: string; crun?: string; runsc?: string; conmon?: string },
+  file: Raw & { runc?: string; runcDebian?: string; crun?: string; runsc?: string; conmon?: string },
 ): DaemonConfig {
   for (const key of ['root', 'state'] as const) {
     if (!isAbsolute(c[key]!))
@@ -184,6 +187,7 @@ function validate(
       temporal: c.temporalBin!,
       natsServer: c.natsServerBin!,
       runc: str(file.runc) ?? 'runc',
+      runcDebian: str(file.runcDebian) ?? '/usr/sbin/runc',
       crun: str(file.crun) ?? 'crun',
       runsc: str(file.runsc) ?? 'runsc',
       conmon: str(file.conmon) ?? 'conmon',
@@ -217,7 +221,7 @@ function readConfigFile(path: string): Raw & Record<string, unknown> {
     throw new InvalidArgumentError(`config file ${path} must hold a mapping of settings`);
   }
   const out: Record<string, unknown> = {};
-  const known = new Set<string>([...Object.keys(FLAGS), 'runc', 'crun', 'runsc', 'conmon']);
+  const known = new Set<string>([...Object.keys(FLAGS), 'runc', 'runcDebian', 'crun', 'runsc', 'conmon']);
   for (const [key, value] of Object.entries(parsed)) {
     const name = kebab(key);
     if (!known.has(name) || name === 'config' || name === 'help') {

@@ -80,6 +80,10 @@ export async function openNodeServices(
   });
   const handlers = new HandlerRegistry([
     new RuncHandler({ binary: bin(config.binaries.runc), root: dirs.handlerRoot('runc') }),
+    new RuncHandler(
+      { binary: bin(config.binaries.runcDebian), root: dirs.handlerRoot('runc-debian') },
+      'runc-debian',
+    ),
     new CrunHandler({
       binary: bin(config.binaries.crun),
       root: dirs.handlerRoot('crun'),

@@ -74,7 +74,7 @@ describe('berthd with embedded Temporal and NATS', () => {
   it('runs the node:info workflow end to end', async () => {
     const result = await d.client.post<{ nodeId: string; runtimes: { name: string }[] }>('/v1/node-info');
     expect(result.nodeId).toBe(d.nodeId);
-    expect(result.runtimes.map((r) => r.name)).toEqual(['runc', 'crun', 'runsc', 'conmon']);
+    expect(result.runtimes.map((r) => r.name)).toEqual(['runc', 'runc-debian', 'crun', 'runsc', 'conmon']);
   });
 
   it('refuses a second daemon on the same root, naming the holder, and changes nothing', async () => {

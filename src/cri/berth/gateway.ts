@@ -26,7 +26,7 @@ export async function startCriGateway(
   const backend = new BerthCriBackend({
     ...deps,
     streaming,
-    runtimeHandlers: deps.runtimeHandlers ?? ['runc', 'crun', 'runsc'],
+    runtimeHandlers: deps.runtimeHandlers ?? ['runc', 'runc-debian', 'crun', 'runsc'],
   });
   const server = new CriServer({ backend, logger });
   try {
