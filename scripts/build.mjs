@@ -64,6 +64,25 @@ timed('typescript', () => {
 });
 for (const entry of ['dist/src/daemon/main.js', 'dist/src/cli/main.js']) chmodSync(join(root, entry), 0o755);
 
+// The one native helper (src/snapshots/idmap-mount.c): idmapped mounts for user-namespaced pods.
+timed('idmap mount helper', () => {
+  mkdirSync(join(root, 'dist/bin'), { recursive: true });
+  execFileSync(
+    'cc',
+    [
+      '-O2',
+      '-Wall',
+      '-Werror',
+      '-o',
+      join(root, 'dist/bin/berth-idmap-mount'),
+      join(root, 'src/snapshots/idmap-mount.c'),
+    ],
+    {
+      stdio: 'inherit',
+    },
+  );
+});
+
 const { bundleWorkflowCode } = await import('@temporalio/worker');
 const t0 = performance.now();
 const { code } = await bundleWorkflowCode({

@@ -10,10 +10,18 @@ import { ApplicationFailure } from '@temporalio/common';
 import { FailedPreconditionError, NotFoundError } from '../common/errors.js';
 import { KeyedMutex } from '../common/keyed-mutex.js';
 import { containerResourcesOf } from '../events/index.js';
+import type { IdMappings } from '../common/id-mappings.js';
 import type { OciUser } from '../runtime/oci-types.js';
+import type { SandboxNamespaces } from '../runtime/spec-request.js';
 import { buildSpec } from '../runtime/spec.js';
 import type { TaskState } from '../runtime/task.js';
-import { isMountPoint, mountAll } from '../snapshots/index.js';
+import {
+  clearIdmapScratch,
+  ensureTraversable,
+  isMountPoint,
+  mountAll,
+  mountAllIdmapped,
+} from '../snapshots/index.js';
 import type {
   ContainerExit,
   CreateContainerArgs,
@@ -39,6 +47,9 @@ export const snapshotKeyOf = (id: string) => `container-${id}`;
 const rootfsDir = (ctx: Pick<ActivityContext, 'layout'>, id: string) => join(containerDir(ctx, id), 'rootfs');
 const imageVolumesDir = (ctx: Pick<ActivityContext, 'layout'>, id: string) =>
   join(containerDir(ctx, id), 'image-volumes');
+/** Transient idmapped binds of a user-namespaced container's layers while its overlay is mounted. */
+const idmapScratchDir = (ctx: Pick<ActivityContext, 'layout'>, id: string) =>
+  join(containerDir(ctx, id), 'idmapped-layers');
 
 /**
  * What an exited container no longer needs goes at once, as containerd deletes a task when it
@@ -84,6 +95,9 @@ export function createContainerActivities(ctx: ActivityContext) {
       id: string;
       chainId: string;
       imageVolumes?: ImageVolume[];
+      /** A user-namespaced pod's: the layers are idmapped through `namespaces.user`. */
+      idMappings?: IdMappings;
+      namespaces?: SandboxNamespaces;
     }): Promise<string> {
       const key = snapshotKeyOf(req.id);
       const target = rootfsDir(ctx, req.id);
@@ -95,7 +109,14 @@ export function createContainerActivities(ctx: ActivityContext) {
         ? await ctx.snapshotter.mounts(key)
         : await ctx.snapshotter.prepare(key, req.chainId);
       await mkdir(target, { recursive: true });
-      if (!(await isMountPoint(target))) await mountAll(mounts, target);
+      if (!(await isMountPoint(target))) {
+        const usernsFile = req.namespaces?.user;
+        if (req.idMappings && usernsFile) {
+          await ensureTraversable(target, ctx.layout.state);
+          const scratchDir = idmapScratchDir(ctx, req.id);
+          await mountAllIdmapped(mounts, target, { usernsFile, mappings: req.idMappings, scratchDir });
+        } else await mountAll(mounts, target);
+      }
       await recordEvent(ctx, {
         namespace: req.namespace,
         topic: '/snapshot/prepare',
@@ -116,6 +137,8 @@ export function createContainerActivities(ctx: ActivityContext) {
       );
       if (exists) await ctx.snapshotter.remove(key);
       await removeImageVolumes(ctx, ref, imageVolumesDir(ctx, ref.id));
+      // Layer binds a crash left would take the image's layers with a recursive delete.
+      await clearIdmapScratch(idmapScratchDir(ctx, ref.id));
       await rm(containerDir(ctx, ref.id), { recursive: true, force: true });
       if (ctx.events.projections.get('snapshots', ref.namespace, key))
         await recordEvent(ctx, {
@@ -148,6 +171,7 @@ export function createContainerActivities(ctx: ActivityContext) {
           ...(volumeBinds.length > 0 ? { binds: [...(req.process.binds ?? []), ...volumeBinds] } : {}),
           ...(req.sandboxFiles ? { sandboxFiles: req.sandboxFiles } : {}),
           namespaces: req.namespaces,
+          ...(req.idMappings ? { idMappings: req.idMappings } : {}),
           cgroupParent: req.cgroupParent,
           annotations: req.annotations,
         });

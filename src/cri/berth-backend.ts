@@ -90,16 +90,23 @@ export class BerthCriBackend implements CriBackend, PodView {
         message: `no usable CNI network: ${errorMessage(err)}`,
       }),
     );
-    const handlers = this.deps.runtimeHandlers
-      .filter((name) => {
-        try {
-          node.handlers.get(name);
-          return true;
-        } catch {
-          return false;
-        }
-      })
-      .map((name) => ({ name, recursiveReadOnlyMounts: false, userNamespaces: false }));
+    // "" is the default handler (a pod without a RuntimeClass): kubelet looks its features up by
+    // that name before it runs a pod with hostUsers: false, as it does with containerd's list.
+    const handlers = await Promise.all(
+      ['', ...this.deps.runtimeHandlers]
+        .flatMap((name) => {
+          try {
+            return [{ name, handler: node.handlers.get(name) }];
+          } catch {
+            return [];
+          }
+        })
+        .map(async ({ name, handler }) => ({
+          name,
+          recursiveReadOnlyMounts: false,
+          userNamespaces: await handler.userNamespaces(),
+        })),
+    );
     const info: Record<string, string> = verbose
       ? {
           config: JSON.stringify({

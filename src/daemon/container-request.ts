@@ -3,6 +3,7 @@
  * workflow's input: name, image (pulled when asked), RuntimeClass, bind sources and the sandbox's
  * namespaces, cgroup parent and files, all checked before any workflow starts.
  */
+import type { IdMappings } from '../common/id-mappings.js';
 import { stat } from 'node:fs/promises';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
 import type { ImageRecord } from '../events/projections/state.js';
@@ -41,6 +42,8 @@ export interface ContainerSandboxes {
   get(idOrPrefix: string): Promise<{ id: string; namespace: string }>;
   /** Namespace files to join; an absent net/ipc/uts is the host's, an absent pid means the pod shares none. */
   namespacePaths(id: string): Promise<{ net?: string; ipc?: string; uts?: string; pid?: string }>;
+  /** The pod's user namespace and its mappings; undefined when the pod uses the host's ids. */
+  userNamespace(id: string): Promise<{ file: string; mappings: IdMappings } | undefined>;
   cgroupParent(id: string): Promise<string>;
   files(id: string): Promise<SandboxFiles>;
 }
@@ -124,6 +127,7 @@ export async function resolveCreateRequest(
   let namespaces: SandboxNamespaces = {};
   let sandboxFiles: SandboxFiles | undefined;
   let cgroupParent = STANDALONE_CGROUP_PARENT;
+  let idMappings: IdMappings | undefined;
   if (req.sandboxId) {
     if (!sandboxes) throw new FailedPreconditionError('sandboxes are not available on this node yet');
     namespace = (await sandboxes.get(req.sandboxId)).namespace;
@@ -136,6 +140,16 @@ export async function resolveCreateRequest(
           `sandbox ${req.sandboxId} has no shared PID namespace: its pid mode is not POD`,
         );
       namespaces.pid = paths.pid;
+    }
+    const userns = await sandboxes.userNamespace(req.sandboxId);
+    if (userns) {
+      const handler = node.handlers.get(req.runtimeHandler);
+      if (!(await handler.userNamespaces()))
+        throw new FailedPreconditionError(
+          `runtime handler ${handler.name} cannot run pods with their own user namespace (it has no idmapped mounts: runc >= 1.2 does)`,
+        );
+      namespaces.user = userns.file;
+      idMappings = userns.mappings;
     }
     cgroupParent = await sandboxes.cgroupParent(req.sandboxId);
     sandboxFiles = await sandboxes.files(req.sandboxId);
@@ -176,6 +190,7 @@ export async function resolveCreateRequest(
     imageConfig,
     ...(req.sandboxId ? { sandboxId: req.sandboxId } : {}),
     namespaces,
+    ...(idMappings ? { idMappings } : {}),
     ...(sandboxFiles ? { sandboxFiles } : {}),
     cgroupParent,
     process,

@@ -8,6 +8,7 @@
  * derived from the same triple, so a kubelet retry (in flight or finished) gets the same sandbox
  * back; the same triple with a different configuration is AlreadyExistsError.
  */
+import type { IdMappings } from '../common/id-mappings.js';
 import { createHash } from 'node:crypto';
 import {
   AlreadyExistsError,
@@ -49,6 +50,8 @@ export interface SandboxView extends SandboxProjection {
 
 /** Bind-mounted namespace files a container joins; a kind that is absent is the host's. */
 export interface NamespacePaths {
+  /** The pod's user namespace (a pod with hostUsers: false). */
+  user?: string;
   net?: string;
   ipc?: string;
   uts?: string;
@@ -113,7 +116,11 @@ export class SandboxService {
     }
     // Validated here too, so bad input starts no workflow at all.
     const normalized = normalizeSandboxConfig(config);
-    if (opts.runtimeHandler) this.node.handlers.get(opts.runtimeHandler);
+    const handler = this.node.handlers.get(opts.runtimeHandler);
+    if (normalized.linux?.namespaceOptions?.userns && !(await handler.userNamespaces()))
+      throw new FailedPreconditionError(
+        `runtime handler ${handler.name} cannot run pods with their own user namespace (it has no idmapped mounts: runc >= 1.2 does)`,
+      );
     const md = normalized.metadata;
     const id = sandboxIdFor(this.node.config.nodeId, namespace, md.uid, md.attempt);
     const req: CreateSandboxRequest = {
@@ -202,6 +209,17 @@ export class SandboxService {
   async namespacePaths(id: string): Promise<NamespacePaths> {
     const record = await this.record(id);
     return { ...record.namespaces };
+  }
+
+  /** The pod's user namespace file and its mappings; undefined for a pod in the host's ids. */
+  async userNamespace(id: string): Promise<{ file: string; mappings: IdMappings } | undefined> {
+    const record = await this.record(id);
+    const mappings = record.config.linux?.namespaceOptions?.userns;
+    if (!mappings) return undefined;
+    const file = record.namespaces?.user;
+    if (!file)
+      throw new FailedPreconditionError(`sandbox ${id} asked for a user namespace but has none pinned`);
+    return { file, mappings };
   }
 
   /** The cgroup parent (runc cgroupsPath prefix) containers of the sandbox go under. */

@@ -42,6 +42,11 @@ export interface RuntimeHandler {
   update(id: string, resources: OciResources): Promise<void>;
   /** Argument list (after the binary) for `exec` of a process.json, writing the process pid to `pidFile`. */
   execArgs(id: string, processJsonPath: string, pidFile: string): string[];
+  /**
+   * Whether pods with their own user namespace run here: the runtime joins a user namespace and
+   * makes idmapped bind mounts (the OCI mounts' uidMappings/gidMappings). Answered once.
+   */
+  userNamespaces(): Promise<boolean>;
 }
 
 const NOT_FOUND = /does not exist|not found|no such container|container .* not exist/i;
@@ -140,6 +145,10 @@ class OciCommandHandler implements RuntimeHandler {
   execArgs(id: string, processJsonPath: string, pidFile: string): string[] {
     return [...this.globalArgs, 'exec', '--process', processJsonPath, '--pid-file', pidFile, id];
   }
+
+  userNamespaces(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
 }
 
 export interface HandlerOptions {
@@ -149,10 +158,23 @@ export interface HandlerOptions {
   root: string;
 }
 
-/** runc: the default handler. */
+/**
+ * runc: the default handler (runc 1.5 built by setup; Debian's 1.1 as `runc-debian`). Idmapped
+ * bind mounts, and so user-namespaced pods, need runc 1.2 or later.
+ */
 export class RuncHandler extends OciCommandHandler {
+  private idmaps: Promise<boolean> | undefined;
+
   constructor(opts: HandlerOptions, name = 'runc') {
     super(name, opts.binary ?? '/usr/sbin/runc', opts.root);
+  }
+
+  override userNamespaces(): Promise<boolean> {
+    this.idmaps ??= execFileCapture(this.runtimePath, ['--version'], { timeoutMs: TIMEOUT_MS }).then((r) => {
+      const version = /runc version (\d+)\.(\d+)/.exec(r.stdout);
+      return version !== null && Number(version[1]) * 1000 + Number(version[2]) >= 1002;
+    });
+    return this.idmaps;
   }
 }
 

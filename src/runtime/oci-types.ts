@@ -53,6 +53,15 @@ export interface OciMount {
   type: string;
   source: string;
   options: string[];
+  /** An idmapped bind (runc >= 1.2): on-disk ids are seen through these mappings. */
+  uidMappings?: OciIdMapping[];
+  gidMappings?: OciIdMapping[];
+}
+
+export interface OciIdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
 }
 
 export type OciNamespaceType = 'pid' | 'network' | 'mount' | 'ipc' | 'uts' | 'user' | 'cgroup';
@@ -104,6 +113,8 @@ export interface OciSeccomp {
 
 export interface OciLinux {
   namespaces: OciNamespace[];
+  uidMappings?: OciIdMapping[];
+  gidMappings?: OciIdMapping[];
   devices?: OciDevice[];
   cgroupsPath: string;
   resources: OciResources;

@@ -1,7 +1,8 @@
 /** Mounts of a container: the kernel filesystems every container needs, the sandbox's files, binds and tmpfs. */
 import { posix } from 'node:path';
 import { InvalidArgumentError } from '../common/errors.js';
-import type { OciMount } from './oci-types.js';
+import type { IdMapping } from '../common/id-mappings.js';
+import type { OciIdMapping, OciMount } from './oci-types.js';
 import type { BindMountRequest, ContainerRequest, MountPropagation } from './spec-request.js';
 
 /** Paths hidden from the container (bind of /dev/null or an empty tmpfs), as containerd does. */
@@ -135,6 +136,11 @@ export function buildMounts(req: ContainerRequest): { mounts: OciMount[]; rootfs
   let rootfsPropagation: string | undefined;
   (req.binds ?? []).forEach((b, i) => {
     const m = bindMount(b, i);
+    if (req.idMappings && !/^\/(proc|sys|dev)(\/|$)/.test(m.source)) {
+      // A volume is seen through the pod's mapping: what root inside writes is root's on disk.
+      m.uidMappings = ociIdMappings(req.idMappings.uids);
+      m.gidMappings = ociIdMappings(req.idMappings.gids);
+    }
     if (m.options.includes('rshared')) rootfsPropagation = 'rshared';
     else if (m.options.includes('rslave') && rootfsPropagation !== 'rshared') rootfsPropagation = 'rslave';
     byDest.set(m.destination, m);
@@ -146,4 +152,9 @@ export function buildMounts(req: ContainerRequest): { mounts: OciMount[]; rootfs
     .sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.order - b.order)
     .map((x) => x.m);
   return rootfsPropagation ? { mounts, rootfsPropagation } : { mounts };
+}
+
+/** The OCI spelling of id mappings (the process's user namespace and idmapped binds). */
+export function ociIdMappings(list: readonly IdMapping[]): OciIdMapping[] {
+  return list.map((m) => ({ containerID: m.containerId, hostID: m.hostId, size: m.size }));
 }

@@ -2,6 +2,7 @@
  * What a caller (the CRI gateway, the CLI) asks of a container, in runtime-neutral terms.
  * The spec generator turns an ImageRuntimeConfig plus a ContainerRequest into an OCI spec.
  */
+import type { IdMappings } from '../common/id-mappings.js';
 import type { OciSeccomp } from './oci-types.js';
 
 /** The parts of an OCI image config that shape the container's process. */
@@ -70,6 +71,8 @@ export interface ResourceRequest {
 
 /** Per namespace: a pinned namespace file to join, `host` to share the host's, or absent for a fresh one. */
 export interface SandboxNamespaces {
+  /** The pod's user namespace (KEP-127); `idMappings` must then be its mappings. */
+  user?: string;
   network?: string;
   ipc?: string;
   uts?: string;
@@ -131,6 +134,11 @@ export interface ContainerRequest {
   rlimits?: RlimitRequest[];
   oomScoreAdj?: number;
   namespaces?: SandboxNamespaces;
+  /**
+   * The mappings of the user namespace `namespaces.user` names, or of a new one when that is
+   * absent; bind mounts of volumes are then idmapped with them. Absent: the host's ids.
+   */
+  idMappings?: IdMappings;
   /** Absolute cgroup parent (cgroupfs driver), e.g. `/kubepods/pod1234`; the container's cgroup is `<parent>/<id>`. */
   cgroupParent: string;
   resources?: ResourceRequest;

@@ -6,10 +6,11 @@
 import { stat } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { InvalidArgumentError, NotFoundError } from '../common/errors.js';
+import { checkIdMappings } from '../common/id-mappings.js';
 import { detectHostFacts, type HostFacts } from './host.js';
 import type { OciNamespace, OciSpec } from './oci-types.js';
 import { ociCapabilities, resolveCapabilities } from './spec-capabilities.js';
-import { buildMounts, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from './spec-mounts.js';
+import { buildMounts, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, ociIdMappings } from './spec-mounts.js';
 import { mergeEnv, resolveArgs, resolveCwd, resolveUser } from './spec-process.js';
 import {
   buildDevices,
@@ -57,6 +58,14 @@ export function checkContainerId(id: string): string {
 function namespaces(req: ContainerRequest): OciNamespace[] {
   const out: OciNamespace[] = [];
   const shared = req.namespaces ?? {};
+  if (req.idMappings) {
+    checkIdMappings('idMappings', req.idMappings);
+    if (shared.user !== undefined && !shared.user.startsWith('/'))
+      throw new InvalidArgumentError(`namespaces.user: "${shared.user}" is not an absolute path`);
+    out.push(shared.user ? { type: 'user', path: shared.user } : { type: 'user' });
+  } else if (shared.user !== undefined) {
+    throw new InvalidArgumentError('namespaces.user: a user namespace needs its idMappings');
+  }
   const entries: [OciNamespace['type'], string | undefined][] = [
     ['pid', shared.pid],
     ['network', shared.network],
@@ -139,6 +148,9 @@ export function generateSpec(req: ContainerRequest, inputs: SpecInputs, host: Ho
     mounts,
     linux: {
       namespaces: nsList,
+      ...(req.idMappings
+        ? { uidMappings: ociIdMappings(req.idMappings.uids), gidMappings: ociIdMappings(req.idMappings.gids) }
+        : {}),
       cgroupsPath: cgroupsPath(req),
       resources,
       maskedPaths: [...(req.maskedPaths ?? DEFAULT_MASKED_PATHS)],

@@ -4,7 +4,8 @@
  * before anything is created.
  */
 import { isIP } from 'node:net';
-import { InvalidArgumentError } from '../common/errors.js';
+import { InvalidArgumentError, UnimplementedError } from '../common/errors.js';
+import { checkIdMappings, type IdMappings } from '../common/id-mappings.js';
 import type { PortMapping } from '../network/types.js';
 import { validatePodResources, type PodResources } from './cgroup-layout.js';
 
@@ -34,7 +35,13 @@ export interface SandboxConfig {
      */
     cgroupParent?: string;
     resources?: PodResources;
-    namespaceOptions?: { network?: NamespaceMode; ipc?: NamespaceMode; pid?: NamespaceMode };
+    namespaceOptions?: {
+      network?: NamespaceMode;
+      ipc?: NamespaceMode;
+      pid?: NamespaceMode;
+      /** A user namespace for the pod with these mappings (KEP-127); absent: the host's. */
+      userns?: IdMappings;
+    };
   };
 }
 
@@ -197,6 +204,20 @@ export function normalizeSandboxConfig(config: SandboxConfig): NormalizedSandbox
   const hostNetwork = network === 'node';
   if (hostNetwork && portMappings.some((p) => p.hostPort !== 0 && p.hostPort !== p.containerPort)) {
     throw bad('portMappings', config.portMappings, 'with host networking, hostPort must equal containerPort');
+  }
+  if (ns.userns) {
+    checkIdMappings('linux.namespaceOptions.userns', ns.userns);
+    const shared = hostNetwork ? 'network' : ipc === 'node' ? 'ipc' : pid === 'node' ? 'pid' : undefined;
+    if (shared)
+      throw bad(
+        'linux.namespaceOptions.userns',
+        'pod',
+        `a pod with its own user namespace cannot share the host's ${shared} namespace`,
+      );
+    if (pid === 'pod')
+      throw new UnimplementedError(
+        'linux.namespaceOptions: a pod-shared PID namespace in a pod with its own user namespace is not supported yet',
+      );
   }
   return {
     ...config,

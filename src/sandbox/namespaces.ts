@@ -4,15 +4,18 @@
  * Layout: `<state>/ns/{net,ipc,uts}/<sandbox-id>`, with `<state>/ns` its own shared mount point
  * (as `ip netns` does with /run/netns) so mount namespaces created later still see the pins.
  */
+import { spawn } from 'node:child_process';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, InvalidArgumentError, errorMessage } from '../common/errors.js';
 import { execFile, execFileCapture } from '../common/exec.js';
+import { procMapText, type IdMappings } from '../common/id-mappings.js';
 import { isMountPoint, readMounts, unmountAll } from './mounts.js';
 import { PidNamespaceHolders } from './pid-holder.js';
 
-export type NamespaceKind = 'net' | 'ipc' | 'uts';
-export const NAMESPACE_KINDS: readonly NamespaceKind[] = ['net', 'ipc', 'uts'];
+export type NamespaceKind = 'user' | 'net' | 'ipc' | 'uts';
+/** In creation order: a user namespace first, so the others are created owned by it. */
+export const NAMESPACE_KINDS: readonly NamespaceKind[] = ['user', 'net', 'ipc', 'uts'];
 
 /**
  * Which namespaces a sandbox gets. `host` means the sandbox shares the node's namespace, so
@@ -26,6 +29,11 @@ export interface NamespaceRequest {
   pid?: 'pod' | 'container' | 'host';
   /** Set inside the pinned UTS namespace; ignored when the network is the host's. */
   hostname: string;
+  /**
+   * A user namespace for the pod (KEP-127) with these mappings; the pod's network, IPC and UTS
+   * namespaces are then created owned by it, as a container in it needs (sysfs, sysctls).
+   */
+  userns?: IdMappings;
 }
 
 /** Paths of the pinned namespace files; a kind is absent when the sandbox does not pin it. */
@@ -41,8 +49,9 @@ export function assertSandboxId(id: string): void {
 }
 
 /** The kinds a request pins, in a fixed order. */
-export function kindsToPin(req: Pick<NamespaceRequest, 'network' | 'ipc'>): NamespaceKind[] {
+export function kindsToPin(req: Pick<NamespaceRequest, 'network' | 'ipc' | 'userns'>): NamespaceKind[] {
   const kinds: NamespaceKind[] = [];
+  if (req.userns) kinds.push('user');
   if (req.network === 'pod') kinds.push('net', 'uts');
   if (req.ipc === 'pod') kinds.push('ipc');
   return NAMESPACE_KINDS.filter((k) => kinds.includes(k));
@@ -107,14 +116,24 @@ export class NamespacePinner {
       await writeFile(file, '', { flag: 'w' });
       args.push(`--${k}=${file}`);
     }
-    // Running `hostname` as the command sets it inside the new UTS namespace in the same spawn.
-    const cmd = pins.uts !== undefined ? ['hostname', req.hostname] : ['true'];
-    const r = await execFileCapture('unshare', [...args, ...cmd]);
-    if (r.code !== 0) {
+    try {
+      if (req.userns) {
+        await unshareMapped(
+          kinds.map((k) => [k, pins[k] as string]),
+          req.userns,
+        );
+        if (pins.uts !== undefined) await this.setHostname(pins.uts, req.hostname);
+      } else {
+        // Running `hostname` as the command sets it inside the new UTS namespace in the same spawn.
+        const cmd = pins.uts !== undefined ? ['hostname', req.hostname] : ['true'];
+        const r = await execFileCapture('unshare', [...args, ...cmd]);
+        if (r.code !== 0) throw new Error(r.stderr.trim() || `unshare exit ${r.code}`);
+      }
+    } catch (err) {
       await this.releaseMountable(id).catch(() => undefined);
       throw new BerthError(
         'internal',
-        `cannot pin namespaces (${kinds.join(', ')}) of sandbox ${id}: ${r.stderr.trim() || `unshare exit ${r.code}`}`,
+        `cannot pin namespaces (${kinds.join(', ')}) of sandbox ${id}: ${errorMessage(err)}`,
       );
     }
     return pins;
@@ -207,4 +226,44 @@ export class NamespacePinner {
     await execFile('mount', ['--make-private', this.nsDir]);
     await execFile('mount', ['--make-shared', this.nsDir]);
   }
+}
+
+/**
+ * Makes the namespaces of `pins` with a new user namespace first (so the others are owned by it),
+ * gives it its mappings and pins every one: the process in them waits on its stdin while berthd
+ * (root outside) writes its uid_map and gid_map, as only a process in the parent namespace can, and
+ * bind-mounts its namespace files onto the pins; then it exits. (unshare's own `--user=<file>`
+ * cannot pin a user namespace: its helper's bind mount is refused with EPERM.)
+ */
+async function unshareMapped(pins: [NamespaceKind, string][], mappings: IdMappings): Promise<void> {
+  const flags = pins.map(([kind]) => `--${kind}`);
+  const child = spawn('unshare', [...flags, 'sh', '-c', 'echo ready; read _'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code) => resolve(code ?? -1));
+  });
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve());
+    void exited.then((code) =>
+      reject(new Error(stderr.trim() || `unshare exit ${code} before the namespaces were made`)),
+    );
+  });
+  try {
+    await ready;
+    await writeFile(`/proc/${child.pid}/uid_map`, procMapText(mappings.uids));
+    await writeFile(`/proc/${child.pid}/gid_map`, procMapText(mappings.gids));
+    for (const [kind, file] of pins)
+      await execFile('mount', ['--bind', `/proc/${child.pid}/ns/${kind}`, file]);
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exited.catch(() => undefined);
+    throw err;
+  }
+  child.stdin.end('\n');
+  const code = await exited;
+  if (code !== 0) throw new Error(stderr.trim() || `unshare exit ${code}`);
 }

@@ -133,6 +133,7 @@ export class SandboxManager {
       ipc: c.hostIpc ? 'host' : 'pod',
       pid: c.podPid ? 'pod' : c.hostPid ? 'host' : 'container',
       hostname: c.hostname,
+      ...(c.linux?.namespaceOptions?.userns ? { userns: c.linux.namespaceOptions.userns } : {}),
     });
     await this.store.put(record);
     return record;

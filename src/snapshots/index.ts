@@ -28,3 +28,11 @@ export function openSnapshotter(
 ): Promise<Snapshotter> {
   return type === 'overlayfs' ? OverlayfsSnapshotter.open(root, opts) : NativeSnapshotter.open(root, opts);
 }
+export {
+  clearScratch as clearIdmapScratch,
+  ensureTraversable,
+  idmapBind,
+  idmapHelperPath,
+  mountAllIdmapped,
+  type IdmapOptions,
+} from './idmap.js';

@@ -3,6 +3,7 @@
  * the activities and the daemon all import them. Everything here travels through Temporal
  * payloads, so it carries ids, paths and small configs, never blobs.
  */
+import type { IdMappings } from '../common/id-mappings.js';
 import type {
   ContainerRequest,
   ImageRuntimeConfig,
@@ -73,6 +74,8 @@ export interface CreateContainerArgs {
   imageConfig: ImageRuntimeConfig;
   sandboxId?: string;
   namespaces: SandboxNamespaces;
+  /** The pod user namespace's mappings (`namespaces.user`): rootfs layers and volumes are idmapped. */
+  idMappings?: IdMappings;
   sandboxFiles?: SandboxFiles;
   cgroupParent: string;
   process: ContainerProcessConfig;

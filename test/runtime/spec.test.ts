@@ -473,3 +473,51 @@ describe('hugetlbAvailable', () => {
     expect(hugetlbAvailable(unified, 'cpuset cpu io memory pids\n')).toBe(false);
   });
 });
+
+describe('user namespaces (KEP-127)', () => {
+  const idMappings = {
+    uids: [{ containerId: 0, hostId: 300000, size: 65536 }],
+    gids: [{ containerId: 0, hostId: 400000, size: 65536 }],
+  };
+
+  it("joins the pod's user namespace first, with its mappings, and idmaps volume binds only", () => {
+    const { spec } = generateSpec(
+      request({
+        namespaces: { user: '/run/berth/ns/user/p1', network: '/run/berth/ns/net/p1' },
+        idMappings,
+        binds: [
+          { hostPath: '/data', containerPath: '/vol' },
+          { hostPath: '/dev/fuse', containerPath: '/dev/fuse' },
+        ],
+        sandboxFiles: { hosts: '/run/berth/sandboxes/p1/hosts' },
+      }),
+      inputs,
+      host,
+    );
+    expect(spec.linux.namespaces[0]).toEqual({ type: 'user', path: '/run/berth/ns/user/p1' });
+    expect(spec.linux.uidMappings).toEqual([{ containerID: 0, hostID: 300000, size: 65536 }]);
+    expect(spec.linux.gidMappings).toEqual([{ containerID: 0, hostID: 400000, size: 65536 }]);
+    const byDest = new Map(spec.mounts.map((mt) => [mt.destination, mt]));
+    expect(byDest.get('/vol')?.uidMappings).toEqual([{ containerID: 0, hostID: 300000, size: 65536 }]);
+    expect(byDest.get('/vol')?.gidMappings).toEqual([{ containerID: 0, hostID: 400000, size: 65536 }]);
+    expect(byDest.get('/dev/fuse')?.uidMappings).toBeUndefined();
+    expect(byDest.get('/etc/hosts')?.uidMappings).toBeUndefined();
+  });
+
+  it('has no user namespace or mappings without them, and refuses a user namespace without mappings', () => {
+    const { spec } = generateSpec(
+      request({ binds: [{ hostPath: '/data', containerPath: '/vol' }] }),
+      inputs,
+      host,
+    );
+    expect(spec.linux.namespaces.some((n) => n.type === 'user')).toBe(false);
+    expect(spec.linux.uidMappings).toBeUndefined();
+    expect(spec.mounts.find((mt) => mt.destination === '/vol')?.uidMappings).toBeUndefined();
+    expect(() => generateSpec(request({ namespaces: { user: '/ns/user' } }), inputs, host)).toThrow(
+      'namespaces.user: a user namespace needs its idMappings',
+    );
+    expect(() =>
+      generateSpec(request({ idMappings: { uids: [], gids: idMappings.gids } }), inputs, host),
+    ).toThrow('idMappings.uids: at least one mapping is required');
+  });
+});

@@ -62,6 +62,7 @@ export function sandboxConfigOf(spec: PodSandboxSpec): SandboxConfig {
         network: namespaceMode('config.linux.security_context.namespace_options.network', ns.network),
         ipc: namespaceMode('config.linux.security_context.namespace_options.ipc', ns.ipc),
         pid: namespaceMode('config.linux.security_context.namespace_options.pid', ns.pid),
+        ...(ns.userns ? { userns: ns.userns } : {}),
       },
     },
   };
@@ -93,6 +94,7 @@ export function sandboxNamespacesOf(view: SandboxView): NamespaceOptions {
     ipc: c?.hostIpc ? 'node' : 'pod',
     pid: c?.hostPid ? 'node' : (c?.linux?.namespaceOptions?.pid ?? 'container'),
     targetId: '',
+    ...(c?.linux?.namespaceOptions?.userns ? { userns: c.linux.namespaceOptions.userns } : {}),
   };
 }
 

@@ -4,6 +4,7 @@
  * Timestamps are nanoseconds since the Unix epoch as bigint (CRI's int64), so nothing
  * is lost to floating point.
  */
+import type { IdMappings } from '../../common/id-mappings.js';
 import type { ContainerDetails, LinuxResources } from './container.js';
 
 export type UnixNanos = bigint;
@@ -25,6 +26,8 @@ export interface NamespaceOptions {
   ipc: NamespaceMode;
   /** Container id whose namespaces `target` mode joins; empty otherwise. */
   targetId: string;
+  /** A user namespace of the pod's own with these mappings (mode POD, KEP-127); absent: the node's. */
+  userns?: IdMappings;
 }
 
 export type PortProtocol = 'tcp' | 'udp' | 'sctp';

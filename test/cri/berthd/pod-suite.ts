@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll } from 'vitest';
 import type { ImageServiceClient } from '../../../src/cri/generated/runtime/v1/ImageService.js';
+import type { LinuxPodSandboxConfig } from '../../../src/cri/generated/runtime/v1/LinuxPodSandboxConfig.js';
 import type { PodSandboxMetadata } from '../../../src/cri/generated/runtime/v1/PodSandboxMetadata.js';
 import type { RunPodSandboxResponse__Output } from '../../../src/cri/generated/runtime/v1/RunPodSandboxResponse.js';
 import type { RuntimeServiceClient } from '../../../src/cri/generated/runtime/v1/RuntimeService.js';
@@ -22,7 +23,7 @@ export interface CriPodSuite {
 
 export function criPodSuite(
   metadata: PodSandboxMetadata,
-  opts: { runtimeHandler?: string } = {},
+  opts: { runtimeHandler?: string; linux?: LinuxPodSandboxConfig } = {},
 ): CriPodSuite {
   const suite = { metadata } as CriPodSuite;
   beforeAll(async () => {
@@ -33,7 +34,7 @@ export function criPodSuite(
       await rpc<RunPodSandboxResponse__Output>((cb) =>
         suite.runtime.RunPodSandbox(
           {
-            config: { metadata },
+            config: { metadata, ...(opts.linux ? { linux: opts.linux } : {}) },
             ...(opts.runtimeHandler ? { runtime_handler: opts.runtimeHandler } : {}),
           },
           cb,
