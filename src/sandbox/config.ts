@@ -4,7 +4,7 @@
  * before anything is created.
  */
 import { isIP } from 'node:net';
-import { InvalidArgumentError, UnimplementedError } from '../common/errors.js';
+import { InvalidArgumentError } from '../common/errors.js';
 import { checkIdMappings, type IdMappings } from '../common/id-mappings.js';
 import type { PortMapping } from '../network/types.js';
 import { validatePodResources, type PodResources } from './cgroup-layout.js';
@@ -213,10 +213,6 @@ export function normalizeSandboxConfig(config: SandboxConfig): NormalizedSandbox
         'linux.namespaceOptions.userns',
         'pod',
         `a pod with its own user namespace cannot share the host's ${shared} namespace`,
-      );
-    if (pid === 'pod')
-      throw new UnimplementedError(
-        'linux.namespaceOptions: a pod-shared PID namespace in a pod with its own user namespace is not supported yet',
       );
   }
   return {

@@ -86,7 +86,7 @@ export class NamespacePinner {
     const pins = await this.pinMountable(id, req);
     if (req.pid === 'pod') {
       await this.ensureNsDir();
-      pins.pid = await this.pidHolders.pin(id);
+      pins.pid = await this.pidHolders.pin(id, pins.user);
     } else {
       await this.pidHolders.release(id);
     }

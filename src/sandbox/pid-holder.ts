@@ -54,9 +54,11 @@ export class PidNamespaceHolders {
 
   /**
    * Starts the holder and pins its namespace; returns the pin. Idempotent: a live, pinned holder is
-   * kept; anything partial (a crash between the steps) is released first.
+   * kept; anything partial (a crash between the steps) is released first. With `usernsPin` (a pod
+   * with its own user namespace) the holder runs as that namespace's root, so the PID namespace is
+   * owned by it and the pod's containers, which join the user namespace first, may join it.
    */
-  async pin(id: string): Promise<string> {
+  async pin(id: string, usernsPin?: string): Promise<string> {
     const pin = this.pinOf(id);
     const current = await this.record(id);
     if (current && this.alive(current) && (await isMountPoint(pin))) return pin;
@@ -66,7 +68,7 @@ export class PidNamespaceHolders {
     // Written before the holder exists, so a crash right after its start still leads release()
     // to look for it.
     await writeFile(path.join(this.recordDir, id), JSON.stringify({ pid: 0, startTicks: '' }));
-    const pid = await this.startHolder(pin);
+    const pid = await this.startHolder(pin, usernsPin);
     const startTicks = procStat(pid)?.startTicks;
     if (!startTicks)
       throw new BerthError('internal', `the PID namespace holder of sandbox ${id} exited at once`);
@@ -143,9 +145,12 @@ export class PidNamespaceHolders {
     return st !== undefined && st.startTicks === rec.startTicks && st.state !== 'Z';
   }
 
-  private startHolder(pin: string): Promise<number> {
+  private startHolder(pin: string, usernsPin?: string): Promise<number> {
+    const perl = ['perl', '-e', HOLDER, pin];
+    // nsenter --user makes the process root (uid and gid 0) inside the namespace it enters.
+    const [command, ...args] = usernsPin ? ['nsenter', `--user=${usernsPin}`, ...perl] : perl;
     return new Promise((resolve, reject) => {
-      const child = spawn('perl', ['-e', HOLDER, pin], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(command!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));

@@ -1,9 +1,9 @@
 /**
  * kubectl against a one-node cluster on Berth, as a user types it: run and watch, logs -f,
  * exec with a tty and a resize, attach, port-forward, cp both ways, delete with a grace period,
- * a Deployment scaled 1→5→0, a Job, a Pod with an image volume, an in-place resize, and the
- * supplemental groups policies. Every stream goes kubectl → kube-apiserver → kubelet → Berth's
- * CRI streaming server and back.
+ * a Deployment scaled 1→5→0, a Job, a Pod with an image volume, an in-place resize, the
+ * supplemental groups policies, and a Pod with hostUsers: false. Every stream goes kubectl →
+ * kube-apiserver → kubelet → Berth's CRI streaming server and back.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -335,6 +335,41 @@ describe('kubectl v1.36 on a one-node cluster on Berth', () => {
       ]);
       expect(JSON.parse(user), name).toEqual(reported);
     }
+  });
+
+  it('a Pod with hostUsers: false runs in its own user namespace, its image and emptyDir root-owned inside', async () => {
+    await kubectl([
+      'run',
+      'userns',
+      `--image=${image}`,
+      '--restart=Never',
+      `--overrides=${JSON.stringify({
+        spec: {
+          hostUsers: false,
+          containers: [
+            {
+              name: 'userns',
+              image,
+              command: [
+                'sh',
+                '-c',
+                'cat /proc/self/uid_map; stat -c %u /bin/busybox; echo x > /data/f && stat -c %u /data/f',
+              ],
+              volumeMounts: [{ name: 'data', mountPath: '/data' }],
+            },
+          ],
+          volumes: [{ name: 'data', emptyDir: {} }],
+        },
+      })}`,
+    ]);
+    await kubectl(['wait', '--for=jsonpath={.status.phase}=Succeeded', 'pod/userns', '--timeout=120s']);
+    const [map, imageOwner, written] = (await kubectl(['logs', 'userns'])).trim().split('\n');
+    // kubelet picks a host range of 65536 ids per pod, never the node's own ids.
+    const [inside, host, size] = (map ?? '').trim().split(/\s+/).map(Number);
+    expect([inside, size]).toEqual([0, 65536]);
+    expect(host).toBeGreaterThanOrEqual(65536);
+    expect(host! % 65536).toBe(0);
+    expect([imageOwner, written]).toEqual(['0', '0']);
   });
 
   it('refuses a second cluster on the ports in use, naming them', async () => {

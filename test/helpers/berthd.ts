@@ -3,7 +3,7 @@
  * dir, for integration tests; stops it and removes what it made.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -53,6 +53,9 @@ export class BerthdExitedError extends Error {
 
 export async function makeRoots(): Promise<{ root: string; state: string }> {
   const base = await mkdtemp(join(tmpdir(), 'berth-test-'));
+  // mkdtemp makes 0700: a pod with its own user namespace has a mapped (non-root) root that must
+  // pass through to its rootfs, as it does through a node's /run/berth.
+  await chmod(base, 0o711);
   return { root: join(base, 'root'), state: join(base, 'state') };
 }
 

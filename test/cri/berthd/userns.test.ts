@@ -10,7 +10,7 @@
  * the field, and Debian's runc (no idmapped mounts) is FAILED_PRECONDITION; none leaves a pod.
  */
 import * as grpc from '@grpc/grpc-js';
-import { chmod, chown, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CreateContainerResponse__Output } from '../../../src/cri/generated/runtime/v1/CreateContainerResponse.js';
@@ -82,8 +82,6 @@ describe('user namespaces through the CRI', () => {
 
   it('runs the container mapped: uid_map, image files, rootfs writes and an idmapped hostPath volume', async () => {
     const { env } = suite;
-    // The test's temporary root is 0700: the pod's mapped root must be able to pass through it.
-    await chmod(path.dirname(env.berthd.state), 0o711);
     const volume = path.join(env.work, 'userns-volume');
     await mkdir(volume, { recursive: true });
     await writeFile(path.join(volume, 'from-host'), 'host\n');
@@ -143,6 +141,55 @@ describe('user namespaces through the CRI', () => {
     const rm = await env.crictl(['rm', id]);
     expect(rm.code, rm.stderr).toBe(0);
     expect((await readMounts()).filter((m) => m.mountPoint.startsWith(rootfs))).toEqual([]);
+  });
+
+  it('a pod that shares one PID namespace gets it inside its user namespace', async () => {
+    const { env } = suite;
+    const metadata = { name: 'userns-pidpod', namespace: 'userns', uid: 'uid-userns-pidpod', attempt: 0 };
+    const linux = {
+      security_context: {
+        namespace_options: {
+          pid: 'POD' as const,
+          userns_options: {
+            mode: 'POD' as const,
+            uids: [mapping(0, HOST_BASE, 65536)],
+            gids: [mapping(0, HOST_BASE, 65536)],
+          },
+        },
+      },
+    };
+    const podId = (
+      await rpc<{ pod_sandbox_id: string }>((cb) =>
+        suite.runtime.RunPodSandbox({ config: { metadata, linux } }, cb),
+      )
+    ).pod_sandbox_id;
+    try {
+      const id = (
+        await rpc<CreateContainerResponse__Output>((cb) =>
+          suite.runtime.CreateContainer(
+            {
+              pod_sandbox_id: podId,
+              config: {
+                metadata: { name: 'shared-pid', attempt: 0 },
+                image: { image: env.image },
+                // PID 1 of the shared namespace is the holder, not this shell.
+                command: ['sh', '-c', 'cat /proc/self/uid_map; echo "pid $$"; echo done; sleep 600'],
+                linux,
+              },
+              sandbox_config: { metadata, linux },
+            },
+            cb,
+          ),
+        )
+      ).container_id;
+      await rpc((cb) => suite.runtime.StartContainer({ container_id: id }, cb));
+      const out = await waitForLog(id, 'done');
+      expect(out).toMatch(new RegExp(`^\\s*0\\s+${HOST_BASE}\\s+65536$`, 'm'));
+      expect(out).not.toMatch(/^pid 1$/m);
+    } finally {
+      await env.crictl(['stopp', podId]);
+      await env.crictl(['rmp', '-f', podId]);
+    }
   });
 
   it('refuses bad mappings and a handler without idmapped mounts, leaving no pod', async () => {
