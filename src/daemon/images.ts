@@ -68,9 +68,14 @@ export interface FsUsage {
   inodesUsed: number;
 }
 
+/**
+ * Where images and containers keep their bytes (KEP-4191's split): `images` is the content store
+ * plus the committed snapshots (the unpacked layers, removed with the images), `containers` the
+ * writable layers and views of containers; each named by the directory it lives in.
+ */
 export interface ImageFsInfo {
-  content: FsUsage;
-  snapshots: FsUsage;
+  images: FsUsage;
+  containers: FsUsage;
   usedBytes: number;
   inodesUsed: number;
 }
@@ -282,25 +287,27 @@ export class ImageService {
       : writeOciArchive(this.node.content, record, output);
   }
 
-  /** Bytes and inodes used by the content store and the snapshots (the CRI's ImageFsInfo). */
+  /** Bytes and inodes of images and of containers' writable layers (the CRI's ImageFsInfo). */
   async fsInfo(): Promise<ImageFsInfo> {
     const contentDir = join(this.node.layout.root, 'content');
-    const content = { path: contentDir, ...(await treeUsage(contentDir)) };
-    let snapBytes = 0;
-    let snapInodes = 0;
-    const keys: string[] = [];
-    await this.node.snapshotter.walk((info) => void keys.push(info.name));
-    for (const key of keys) {
-      const u = await this.node.snapshotter.usage(key).catch(() => ({ size: 0, inodes: 0 }));
-      snapBytes += u.size;
-      snapInodes += u.inodes;
+    const images = { path: contentDir, ...(await treeUsage(contentDir)) };
+    const containers = { path: this.node.layout.snapshotsDir, usedBytes: 0, inodesUsed: 0 };
+    const snapshots: { name: string; committed: boolean }[] = [];
+    await this.node.snapshotter.walk(
+      (info) => void snapshots.push({ name: info.name, committed: info.kind === 'committed' }),
+    );
+    for (const { name, committed } of snapshots) {
+      // A snapshot removed since the walk has no usage left to count.
+      const u = await this.node.snapshotter.usage(name).catch(() => ({ size: 0, inodes: 0 }));
+      const into = committed ? images : containers;
+      into.usedBytes += u.size;
+      into.inodesUsed += u.inodes;
     }
-    const snapshots = { path: this.node.layout.snapshotsDir, usedBytes: snapBytes, inodesUsed: snapInodes };
     return {
-      content,
-      snapshots,
-      usedBytes: content.usedBytes + snapshots.usedBytes,
-      inodesUsed: content.inodesUsed + snapshots.inodesUsed,
+      images,
+      containers,
+      usedBytes: images.usedBytes + containers.usedBytes,
+      inodesUsed: images.inodesUsed + containers.inodesUsed,
     };
   }
 

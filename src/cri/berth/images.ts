@@ -137,17 +137,17 @@ export class CriImages {
       imageFilesystems: [
         {
           timestamp,
-          mountpoint: info.content.path,
-          usedBytes: info.content.usedBytes,
-          inodesUsed: info.content.inodesUsed,
+          mountpoint: info.images.path,
+          usedBytes: info.images.usedBytes,
+          inodesUsed: info.images.inodesUsed,
         },
       ],
       containerFilesystems: [
         {
           timestamp,
-          mountpoint: info.snapshots.path,
-          usedBytes: info.snapshots.usedBytes,
-          inodesUsed: info.snapshots.inodesUsed,
+          mountpoint: info.containers.path,
+          usedBytes: info.containers.usedBytes,
+          inodesUsed: info.containers.inodesUsed,
         },
       ],
     };

@@ -159,10 +159,18 @@ describe('crictl against berthd', () => {
     expect(repoDigest).toMatch(/@sha256:[0-9a-f]{64}$/);
     const byDigest = JSON.parse(await ok(['inspecti', repoDigest])) as { status: { id: string } };
     expect(byDigest.status.id).toBe(inspect.status.id);
+    // KEP-4191: images (content store and unpacked layers) and containers (writable layers) apart.
+    type Fs = { fsId: { mountpoint: string }; usedBytes: { value: string } };
     const fs = JSON.parse(await ok(['imagefsinfo'])) as {
-      status: { imageFilesystems: { usedBytes: { value: string } }[] };
+      status: { imageFilesystems: Fs[]; containerFilesystems: Fs[] };
     };
-    expect(Number(fs.status.imageFilesystems[0]!.usedBytes.value)).toBeGreaterThan(0);
+    const [imageFs, containerFs] = [fs.status.imageFilesystems[0]!, fs.status.containerFilesystems[0]!];
+    expect(imageFs.fsId.mountpoint).toBe(path.join(env.berthd.root, 'content'));
+    expect(containerFs.fsId.mountpoint).not.toBe(imageFs.fsId.mountpoint);
+    // The layer blob (~1 MB) and the unpacked busybox (~2 MB) count, so more than 2.5 MiB; no
+    // container has a writable layer yet.
+    expect(Number(imageFs.usedBytes.value)).toBeGreaterThan(2.5 * 1024 * 1024);
+    expect(Number(containerFs.usedBytes.value)).toBe(0);
   });
 
   it('runp, pods, inspectp', async () => {
