@@ -90,6 +90,27 @@ describe('RunPodSandbox', () => {
       ['config.linux.security_context.namespace_options.target_id'],
     ],
     ['a relative log directory', (c) => ({ ...c, log_directory: 'logs' }), ['config.log_directory']],
+    ...(['CONTAINER', 'TARGET'] as const).map(
+      (mode): [string, (c: PodSandboxConfig) => PodSandboxConfig, string[]] => [
+        `user namespace mode ${mode}`,
+        (c) => ({ ...c, linux: { security_context: { namespace_options: { userns_options: { mode } } } } }),
+        ['namespace_options.userns_options.mode', `${mode} is not supported for user namespaces`],
+      ],
+    ),
+    [
+      'user namespace mode NODE with mappings',
+      (c) => ({
+        ...c,
+        linux: {
+          security_context: {
+            namespace_options: {
+              userns_options: { mode: 'NODE', uids: [{ container_id: 0, host_id: 1000, length: 10 }] },
+            },
+          },
+        },
+      }),
+      ['namespace_options.userns_options mode NODE uses the node ids'],
+    ],
   ];
   for (const [what, mutate, parts] of broken) {
     it(`refuses ${what} with INVALID_ARGUMENT and creates nothing`, async () => {
