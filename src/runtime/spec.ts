@@ -148,7 +148,9 @@ export function generateSpec(req: ContainerRequest, inputs: SpecInputs, host: Ho
     mounts,
     linux: {
       namespaces: nsList,
-      ...(req.idMappings
+      // Joining the pod's user namespace by path: the namespace already has its mappings, and runc
+      // (≥ 1.2) reads them from it and warns into the container's log when the spec repeats them.
+      ...(req.idMappings && !req.namespaces?.user
         ? { uidMappings: ociIdMappings(req.idMappings.uids), gidMappings: ociIdMappings(req.idMappings.gids) }
         : {}),
       cgroupsPath: cgroupsPath(req),

@@ -363,10 +363,11 @@ describe('kubectl v1.36 on a one-node cluster on Berth', () => {
       })}`,
     ]);
     await kubectl(['wait', '--for=jsonpath={.status.phase}=Succeeded', 'pod/userns', '--timeout=120s']);
-    const [map, imageOwner, written] = (await kubectl(['logs', 'userns'])).trim().split('\n');
+    const log = await kubectl(['logs', 'userns']);
+    const [map, imageOwner, written] = log.trim().split('\n');
     // kubelet picks a host range of 65536 ids per pod, never the node's own ids.
     const [inside, host, size] = (map ?? '').trim().split(/\s+/).map(Number);
-    expect([inside, size]).toEqual([0, 65536]);
+    expect([inside, size], `the pod's log:\n${log}`).toEqual([0, 65536]);
     expect(host).toBeGreaterThanOrEqual(65536);
     expect(host! % 65536).toBe(0);
     expect([imageOwner, written]).toEqual(['0', '0']);

@@ -480,7 +480,7 @@ describe('user namespaces (KEP-127)', () => {
     gids: [{ containerId: 0, hostId: 400000, size: 65536 }],
   };
 
-  it("joins the pod's user namespace first, with its mappings, and idmaps volume binds only", () => {
+  it("joins the pod's user namespace first, leaving its mappings to the namespace, and idmaps volume binds only", () => {
     const { spec } = generateSpec(
       request({
         namespaces: { user: '/run/berth/ns/user/p1', network: '/run/berth/ns/net/p1' },
@@ -495,13 +495,20 @@ describe('user namespaces (KEP-127)', () => {
       host,
     );
     expect(spec.linux.namespaces[0]).toEqual({ type: 'user', path: '/run/berth/ns/user/p1' });
-    expect(spec.linux.uidMappings).toEqual([{ containerID: 0, hostID: 300000, size: 65536 }]);
-    expect(spec.linux.gidMappings).toEqual([{ containerID: 0, hostID: 400000, size: 65536 }]);
+    expect(spec.linux.uidMappings).toBeUndefined();
+    expect(spec.linux.gidMappings).toBeUndefined();
     const byDest = new Map(spec.mounts.map((mt) => [mt.destination, mt]));
     expect(byDest.get('/vol')?.uidMappings).toEqual([{ containerID: 0, hostID: 300000, size: 65536 }]);
     expect(byDest.get('/vol')?.gidMappings).toEqual([{ containerID: 0, hostID: 400000, size: 65536 }]);
     expect(byDest.get('/dev/fuse')?.uidMappings).toBeUndefined();
     expect(byDest.get('/etc/hosts')?.uidMappings).toBeUndefined();
+  });
+
+  it('gives a new user namespace (no path to join) its mappings', () => {
+    const { spec } = generateSpec(request({ idMappings }), inputs, host);
+    expect(spec.linux.namespaces[0]).toEqual({ type: 'user' });
+    expect(spec.linux.uidMappings).toEqual([{ containerID: 0, hostID: 300000, size: 65536 }]);
+    expect(spec.linux.gidMappings).toEqual([{ containerID: 0, hostID: 400000, size: 65536 }]);
   });
 
   it('has no user namespace or mappings without them, and refuses a user namespace without mappings', () => {
