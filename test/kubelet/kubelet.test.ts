@@ -6,14 +6,14 @@
  * rotation, runtime and kubelet restarts, and cleanup when the pods go.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeletEnv, type KubeletEnv } from './env.js';
 import type { RuntimeName } from './runtimes.js';
 import { sleep, type KubeContainerStatus, type KubePod } from './kubelet.js';
 import { containerLogDir, readRotatedLog } from './rotated-logs.js';
-import { appPod, chattyPod, crashPod, livenessPod, terminationPod } from './pods.js';
+import { appPod, chattyPod, crashPod, livenessPod, terminationPod, usernsPod } from './pods.js';
 
 /**
  * kubelet's PLEGs: relisting (the default) and EventedPLEG (GetContainerEvents feeds kubelet's pod
@@ -38,9 +38,14 @@ const RUNTIMES = (process.env.BERTH_KUBELET_RUNTIMES ?? 'berth,containerd').spli
  * reported, not hidden, and a fix on containerd's side shows. Berth has no such list.
  */
 const USER_GAP = 'containerd 1.6 leaves ContainerStatus.user empty (the field is newer than it)';
+const USERNS_GAP =
+  'containerd 1.6 lists no runtime handlers (StatusResponse.runtime_handlers is newer), so kubelet finds no user namespace support';
+const USERNS_CHECK = 'runs a hostUsers: false pod in its own user namespace, its hostPath idmapped';
 const REFERENCE_FAILURES: Record<string, string> = {
   'relisting PLEG: reports image, image ref and user in the container status': USER_GAP,
   'EventedPLEG: reports image, image ref and user in the container status': USER_GAP,
+  [`relisting PLEG: ${USERNS_CHECK}`]: USERNS_GAP,
+  [`EventedPLEG: ${USERNS_CHECK}`]: USERNS_GAP,
 };
 const GRACE_SECONDS = 4;
 
@@ -64,6 +69,16 @@ const restarts = (p: KubePod, name: string): number =>
   [...(p.status.initContainerStatuses ?? []), ...(p.status.containerStatuses ?? [])].find(
     (s) => s.name === name,
   )?.restartCount ?? 0;
+/** A file's content once the pod has written it (kubelet reports running before the shell ran). */
+async function waitForFile(file: string): Promise<string> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    if (text) return text;
+    if (Date.now() > deadline) throw new Error(`${file} was not written within 30 s`);
+    await sleep(200);
+  }
+}
 const idOf = (c: KubeContainerStatus): string => (c.containerID ?? '').replace(/^[a-z]+:\/\//, '');
 
 const MATRIX = RUNTIMES.flatMap((runtime) => CONFIGS.map((c) => ({ runtime, ...c })));
@@ -86,6 +101,7 @@ describe.each(MATRIX)('kubelet v1.36 on $runtime ($pleg)', ({ runtime, pleg, fea
       livenessPod(env.image),
       crashPod(env.image),
       chattyPod(env.image),
+      usernsPod(env.image, env.hostDir),
     ])
       await env.kubelet.addPod(p);
   }, 180_000);
@@ -391,12 +407,27 @@ describe.each(MATRIX)('kubelet v1.36 on $runtime ($pleg)', ({ runtime, pleg, fea
     120_000,
   );
 
+  check(USERNS_CHECK, async () => {
+    await env.kubelet.waitForPod('userns', 'running mapped', (p) => running(p, 'mapped'));
+    const file = (name: string): Promise<string> =>
+      waitForFile(path.join(env.hostDir, name)).then((s) => s.trim());
+    // kubelet gives each such pod 65536 ids at a multiple of 65536, never the node's own.
+    const [inside, host, size] = (await file('userns-map')).split(/\s+/).map(Number);
+    expect([inside, size]).toEqual([0, 65536]);
+    expect(host).toBeGreaterThanOrEqual(65536);
+    expect(host! % 65536).toBe(0);
+    expect(await file('userns-image')).toBe('0');
+    // The hostPath is idmapped: root inside writes as root on the node.
+    expect(await file('userns-file')).toBe('mapped');
+    expect((await stat(path.join(env.hostDir, 'userns-file'))).uid).toBe(0);
+  });
+
   check(
     'stops and removes everything when the manifests go, leaking nothing',
     async () => {
       const sandboxIds = (await env.crictl(['pods', '-q'])).trim().split('\n').filter(Boolean);
       expect(sandboxIds.length).toBeGreaterThan(0);
-      for (const name of ['app', 'liveness', 'crash', 'chatty']) await env.kubelet.removePod(name);
+      for (const name of ['app', 'liveness', 'crash', 'chatty', 'userns']) await env.kubelet.removePod(name);
       // kubelet stops the pods at once and removes them in its next garbage collection (every minute).
       const deadline = Date.now() + 150_000;
       for (;;) {

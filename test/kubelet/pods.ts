@@ -158,3 +158,27 @@ export function terminationPod(image: string, hostDir: string, graceSeconds: num
     ],
   });
 }
+
+/**
+ * hostUsers: false (KEP-127): the pod runs in a user namespace of its own, with ids kubelet picks.
+ * It records its uid_map, the owner of an image file and writes to the hostPath, then sleeps.
+ */
+export function usernsPod(image: string, hostDir: string): ReturnType<typeof pod> {
+  return pod('userns', {
+    hostUsers: false,
+    terminationGracePeriodSeconds: 1,
+    volumes: [hostVolume(hostDir)],
+    containers: [
+      {
+        name: 'mapped',
+        image,
+        command: [
+          'sh',
+          '-c',
+          'cat /proc/self/uid_map > /host/userns-map; stat -c %u /bin/busybox > /host/userns-image; echo mapped > /host/userns-file; sleep 3600',
+        ],
+        volumeMounts: [hostMount],
+      },
+    ],
+  });
+}
