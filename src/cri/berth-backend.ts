@@ -259,6 +259,14 @@ export class BerthCriBackend implements CriBackend, PodView {
     await this.deps.containers.update(id, resourceRequestOf(update.linux) ?? {});
   }
 
+  async checkpointContainer(id: string, location: string, timeoutSeconds: number): Promise<void> {
+    await this.deps.containers.checkpoint(
+      id,
+      location,
+      timeoutSeconds > 0 ? timeoutSeconds * 1000 : undefined,
+    );
+  }
+
   async reopenContainerLog(id: string): Promise<void> {
     await this.deps.containers.reopenLog(id);
     await logReopened(this.deps.containers.get(id).logPath);

@@ -38,6 +38,8 @@ export interface DaemonConfig {
     crun: string;
     runsc: string;
     conmon: string;
+    /** CRIU for checkpoints (setup builds CRIU 4.1 into the tools folder). */
+    criu: string;
   };
   /** The snapshotter images are unpacked into: overlayfs (default) or native (full copies). */
   snapshotter: 'overlayfs' | 'native';
@@ -132,7 +134,14 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
 
 function validate(
   c: Record<string, string | undefined>,
-  file: Raw & { runc?: string; runcDebian?: string; crun?: string; runsc?: string; conmon?: string },
+  file: Raw & {
+    runc?: string;
+    runcDebian?: string;
+    crun?: string;
+    runsc?: string;
+    conmon?: string;
+    criu?: string;
+  },
 ): DaemonConfig {
   for (const key of ['root', 'state'] as const) {
     if (!isAbsolute(c[key]!))
@@ -191,6 +200,7 @@ function validate(
       crun: str(file.crun) ?? 'crun',
       runsc: str(file.runsc) ?? 'runsc',
       conmon: str(file.conmon) ?? 'conmon',
+      criu: str(file.criu) ?? 'criu',
     },
     snapshotter: c.snapshotter,
     registryConfig: c.registryConfig,
@@ -221,7 +231,15 @@ function readConfigFile(path: string): Raw & Record<string, unknown> {
     throw new InvalidArgumentError(`config file ${path} must hold a mapping of settings`);
   }
   const out: Record<string, unknown> = {};
-  const known = new Set<string>([...Object.keys(FLAGS), 'runc', 'runcDebian', 'crun', 'runsc', 'conmon']);
+  const known = new Set<string>([
+    ...Object.keys(FLAGS),
+    'runc',
+    'runcDebian',
+    'crun',
+    'runsc',
+    'conmon',
+    'criu',
+  ]);
   for (const [key, value] of Object.entries(parsed)) {
     const name = kebab(key);
     if (!known.has(name) || name === 'config' || name === 'help') {

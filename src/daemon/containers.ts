@@ -25,6 +25,7 @@ import {
   type ContainerExit,
   type CreatedContainer,
 } from '../workflows/container-types.js';
+import { checkpointToArchive, type CheckpointResult } from './container-checkpoint.js';
 import { execCommand, execStreaming, type ExecStreams } from './container-exec.js';
 import {
   resolveCreateRequest,
@@ -371,6 +372,24 @@ export class ContainerService {
       cause: { kind: 'api', call: 'resume' },
     });
     return this.status(c.id);
+  }
+
+  /**
+   * Writes a checkpoint archive of the running container (src/daemon/container-checkpoint.ts); it
+   * keeps running. Not a workflow: nothing of the container changes, and a failed checkpoint
+   * leaves nothing to compensate. Recorded as `/tasks/checkpoint` with an `api` cause.
+   */
+  async checkpoint(idOrPrefix: string, location: string, timeoutMs?: number): Promise<CheckpointResult> {
+    const c = this.running(idOrPrefix);
+    const node = this.node();
+    const result = await checkpointToArchive(node, c, location, timeoutMs);
+    await node.events.append({
+      namespace: c.namespace,
+      topic: '/tasks/checkpoint',
+      data: { v: 1, containerId: c.id, location: result.location, bytes: result.bytes },
+      cause: { kind: 'api', call: 'checkpoint' },
+    });
+    return result;
   }
 
   /** Has conmon reopen the log file after the kubelet rotated it (CRI ReopenContainerLog). */

@@ -79,9 +79,17 @@ export async function openNodeServices(
     logger,
   });
   const handlers = new HandlerRegistry([
-    new RuncHandler({ binary: bin(config.binaries.runc), root: dirs.handlerRoot('runc') }),
+    new RuncHandler({
+      binary: bin(config.binaries.runc),
+      root: dirs.handlerRoot('runc'),
+      criu: bin(config.binaries.criu),
+    }),
     new RuncHandler(
-      { binary: bin(config.binaries.runcDebian), root: dirs.handlerRoot('runc-debian') },
+      {
+        binary: bin(config.binaries.runcDebian),
+        root: dirs.handlerRoot('runc-debian'),
+        criu: bin(config.binaries.criu),
+      },
       'runc-debian',
     ),
     new CrunHandler({

@@ -33,6 +33,7 @@ export const TOPICS = [
   '/tasks/exec-started',
   '/tasks/paused',
   '/tasks/resumed',
+  '/tasks/checkpoint',
   '/network/attach',
   '/network/detach',
 ] as const;
@@ -149,6 +150,13 @@ export const DATA_SCHEMAS = {
   '/tasks/exec-started': z.looseObject({ v: z.literal(1), containerId: id, execId: id, pid }),
   '/tasks/paused': containerRef,
   '/tasks/resumed': containerRef,
+  /** A checkpoint archive was written; the task kept running. */
+  '/tasks/checkpoint': z.looseObject({
+    v: z.literal(1),
+    containerId: id,
+    location: z.string().min(1),
+    bytes: z.number().int().nonnegative(),
+  }),
   '/network/attach': z.looseObject({
     v: z.literal(1),
     sandboxId: id,

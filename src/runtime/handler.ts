@@ -2,11 +2,12 @@
  * Runtime handlers: the OCI runtimes (runc, crun, runsc) a container can run under, chosen per RuntimeClass.
  * A handler knows how to invoke its binary; conmon runs `create` through it, everything else is called here.
  */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { execFileCapture, type ExecResult } from '../common/exec.js';
 import { FailedPreconditionError, NotFoundError } from '../common/errors.js';
 import type { OciResources } from './oci-types.js';
+import { runtimeErrorText } from './conmon.js';
 import { probeRuntime } from './handler-probe.js';
 
 /** Status of a container as its OCI runtime reports it (`runc state`). */
@@ -47,6 +48,18 @@ export interface RuntimeHandler {
    * makes idmapped bind mounts (the OCI mounts' uidMappings/gidMappings). Answered once.
    */
   userNamespaces(): Promise<boolean>;
+  /**
+   * Checkpoints the running container with CRIU, leaving it running: CRIU's image files go to
+   * `imagePath`, its log to `workPath`. What CRIU cannot dump (an external unix socket, an
+   * established TCP connection) is a FailedPreconditionError with CRIU's reason; a handler that
+   * cannot checkpoint at all says so the same way.
+   */
+  checkpoint(id: string, paths: CheckpointPaths, timeoutMs?: number): Promise<void>;
+}
+
+export interface CheckpointPaths {
+  imagePath: string;
+  workPath: string;
 }
 
 const NOT_FOUND = /does not exist|not found|no such container|container .* not exist/i;
@@ -149,6 +162,14 @@ class OciCommandHandler implements RuntimeHandler {
   userNamespaces(): Promise<boolean> {
     return Promise.resolve(false);
   }
+
+  checkpoint(id: string, _paths: CheckpointPaths, _timeoutMs?: number): Promise<void> {
+    return Promise.reject(
+      new FailedPreconditionError(
+        `runtime handler ${this.name} does not checkpoint containers (container ${id}); runc does, with CRIU`,
+      ),
+    );
+  }
 }
 
 export interface HandlerOptions {
@@ -158,6 +179,17 @@ export interface HandlerOptions {
   root: string;
 }
 
+export interface RuncOptions extends HandlerOptions {
+  /** CRIU, which runc runs to checkpoint (runc looks it up on PATH; its folder is put first). */
+  criu?: string;
+}
+
+/** CRIU's own error lines from its log, without the harmless rlimit one it prints in a container. */
+export function criuErrors(log: string): string[] {
+  const lines = [...log.matchAll(/Error \([^)]*\): (.*)$/gm)].map((m) => (m[1] ?? '').trim());
+  return [...new Set(lines.filter((l) => !/RLIMIT_NOFILE/.test(l) && !/^Dumping FAILED/.test(l)))];
+}
+
 /**
  * runc: the default handler (runc 1.5 built by setup; Debian's 1.1 as `runc-debian`). Idmapped
  * bind mounts, and so user-namespaced pods, need runc 1.2 or later.
@@ -165,8 +197,30 @@ export interface HandlerOptions {
 export class RuncHandler extends OciCommandHandler {
   private idmaps: Promise<boolean> | undefined;
 
-  constructor(opts: HandlerOptions, name = 'runc') {
+  private readonly criu: string | undefined;
+
+  constructor(opts: RuncOptions, name = 'runc') {
     super(name, opts.binary ?? '/usr/sbin/runc', opts.root);
+    this.criu = opts.criu;
+  }
+
+  override async checkpoint(id: string, paths: CheckpointPaths, timeoutMs = TIMEOUT_MS): Promise<void> {
+    if (!this.criu?.startsWith('/'))
+      throw new FailedPreconditionError(
+        `${this.name} checkpoint ${id}: CRIU was not found on PATH (./scripts/setup builds criu into the tools folder)`,
+      );
+    const args = ['checkpoint', '--image-path', paths.imagePath, '--work-path', paths.workPath];
+    // The container keeps running: a checkpoint is a copy (KEP-2008's forensic use), not a move.
+    args.push('--leave-running', id);
+    const env = { ...process.env, PATH: `${dirname(this.criu)}:${process.env.PATH ?? ''}` };
+    const r = await execFileCapture(this.runtimePath, [...this.globalArgs, ...args], { env, timeoutMs });
+    if (r.code === 0) return;
+    const why = runtimeErrorText(r.stderr) || `exit ${r.code}`;
+    if (NOT_FOUND.test(why)) throw new NotFoundError(`${this.name} checkpoint ${id}: container not found`);
+    const criu = criuErrors(await readFile(join(paths.workPath, 'dump.log'), 'utf8').catch(() => ''));
+    throw new FailedPreconditionError(
+      `${this.name} checkpoint ${id}: CRIU could not dump the container: ${criu.length > 0 ? criu.join('; ') : why}`,
+    );
   }
 
   override userNamespaces(): Promise<boolean> {

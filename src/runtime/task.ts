@@ -18,7 +18,7 @@ import { killConmon, launchConmon } from './conmon.js';
 import { reopenLogThroughConmon, resizeThroughConmon } from './control.js';
 import { execProcess, execSync, type ExecSyncRequest, type ExecSyncResult } from './exec.js';
 import { ExitWatcher, readExitFile, waitForExit, type TaskExit } from './exits.js';
-import type { HandlerRegistry, RuntimeHandler } from './handler.js';
+import type { CheckpointPaths, HandlerRegistry, RuntimeHandler } from './handler.js';
 import type { OciSpec } from './oci-types.js';
 import { checkContainerId } from './spec.js';
 import { detectHostFacts } from './host.js';
@@ -341,6 +341,12 @@ export class TaskManager {
   async resume(id: string): Promise<void> {
     const { handler } = await this.handlerOf(id);
     await handler.resume(id);
+  }
+
+  /** Checkpoints the running task with CRIU into `paths.imagePath`, leaving it running. */
+  async checkpoint(id: string, paths: CheckpointPaths, timeoutMs?: number): Promise<void> {
+    const { handler } = await this.handlerOf(id);
+    await handler.checkpoint(id, paths, timeoutMs);
   }
 
   /** Applies new limits to a running task and records them in its bundle. */

@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, NotFoundError } from '../../src/common/errors.js';
+import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../src/common/errors.js';
 import { runtimeErrorText } from '../../src/runtime/conmon.js';
 import { execProcess } from '../../src/runtime/exec.js';
-import { HandlerRegistry, RuncHandler } from '../../src/runtime/handler.js';
+import {
+  CrunHandler,
+  HandlerRegistry,
+  RuncHandler,
+  RunscHandler,
+  criuErrors,
+} from '../../src/runtime/handler.js';
 import type { OciProcess } from '../../src/runtime/oci-types.js';
 
 describe('runtime error text', () => {
@@ -53,5 +59,37 @@ describe('handler registry', () => {
   it('names the unknown handler and the known ones', () => {
     expect(() => registry.get('gvisor')).toThrow(NotFoundError);
     expect(() => registry.get('gvisor')).toThrow(/"gvisor" is not configured \(known: runc\)/);
+  });
+});
+
+describe('checkpoints', () => {
+  const paths = { imagePath: '/tmp/x/checkpoint', workPath: '/tmp/x/work' };
+
+  it('are refused by handlers without them, and by runc without CRIU, naming what is missing', async () => {
+    for (const h of [
+      new CrunHandler({ root: '/tmp/x', wrapperDir: '/tmp/x' }),
+      new RunscHandler({ root: '/tmp/x' }),
+    ]) {
+      await expect(h.checkpoint('c1', paths)).rejects.toThrow(FailedPreconditionError);
+      await expect(h.checkpoint('c1', paths)).rejects.toThrow(
+        `runtime handler ${h.name} does not checkpoint containers (container c1); runc does, with CRIU`,
+      );
+    }
+    await expect(new RuncHandler({ root: '/tmp/x', criu: 'criu' }).checkpoint('c1', paths)).rejects.toThrow(
+      'runc checkpoint c1: CRIU was not found on PATH',
+    );
+  });
+
+  it("take CRIU's errors from its log, without the rlimit one it prints in every container", () => {
+    const log = [
+      "(00.037621) Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted",
+      '(00.152307) Error (criu/sk-inet.c:191): inet: Connected TCP socket, consider using --tcp-established option.',
+      '(00.152326) Error (criu/cr-dump.c:1681): Dump files (pid: 25783) failed with -1',
+      '(00.231180) Error (criu/cr-dump.c:2111): Dumping FAILED.',
+    ].join('\n');
+    expect(criuErrors(log)).toEqual([
+      'inet: Connected TCP socket, consider using --tcp-established option.',
+      'Dump files (pid: 25783) failed with -1',
+    ]);
   });
 });

@@ -1,4 +1,7 @@
-/** CheckpointContainer: only when the backend implements it (it needs CRIU); otherwise UNIMPLEMENTED. */
+/**
+ * CheckpointContainer (KEP-2008): a checkpoint archive of a running container at `location`, taken
+ * with CRIU while it keeps running. A backend without checkpoints answers UNIMPLEMENTED.
+ */
 import { UnimplementedError } from '../../common/errors.js';
 import type { CheckpointContainerRequest__Output } from '../generated/runtime/v1/CheckpointContainerRequest.js';
 import type { CheckpointContainerResponse } from '../generated/runtime/v1/CheckpointContainerResponse.js';
@@ -13,7 +16,7 @@ export const checkpointContainer: UnaryRpc<
   const location = requireAbsolutePath('location', request.location);
   const timeout = requireSeconds('timeout', request.timeout);
   if (!ctx.backend.checkpointContainer) {
-    throw new UnimplementedError('Berth does not checkpoint containers (no CRIU integration)');
+    throw new UnimplementedError('this backend does not checkpoint containers');
   }
   await ctx.backend.checkpointContainer(id, location, timeout, ctx.call);
   return {};

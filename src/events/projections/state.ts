@@ -413,6 +413,9 @@ function applyTaskEvent(
     case '/tasks/resumed':
       if (t) t.status = e.topic === '/tasks/paused' ? 'paused' : 'running';
       break;
+    case '/tasks/checkpoint':
+      // A copy of the task's state was written; the task itself is unchanged.
+      break;
   }
   touch(t);
 }
