@@ -13,6 +13,7 @@ import { containerResourcesOf } from '../events/index.js';
 import type { IdMappings } from '../common/id-mappings.js';
 import type { OciUser } from '../runtime/oci-types.js';
 import type { SandboxNamespaces } from '../runtime/spec-request.js';
+import { unpackCheckpoint } from '../runtime/checkpoint-archive.js';
 import { buildSpec } from '../runtime/spec.js';
 import type { TaskState } from '../runtime/task.js';
 import {
@@ -45,6 +46,9 @@ export function containerDir(ctx: Pick<ActivityContext, 'layout'>, id: string): 
 export const snapshotKeyOf = (id: string) => `container-${id}`;
 
 const rootfsDir = (ctx: Pick<ActivityContext, 'layout'>, id: string) => join(containerDir(ctx, id), 'rootfs');
+/** The CRIU images a restored container's task starts from. */
+const checkpointImagesDir = (ctx: Pick<ActivityContext, 'layout'>, id: string) =>
+  join(containerDir(ctx, id), 'checkpoint');
 const imageVolumesDir = (ctx: Pick<ActivityContext, 'layout'>, id: string) =>
   join(containerDir(ctx, id), 'image-volumes');
 /** Transient idmapped binds of a user-namespaced container's layers while its overlay is mounted. */
@@ -98,6 +102,7 @@ export function createContainerActivities(ctx: ActivityContext) {
       /** A user-namespaced pod's: the layers are idmapped through `namespaces.user`. */
       idMappings?: IdMappings;
       namespaces?: SandboxNamespaces;
+      restore?: { archive: string };
     }): Promise<string> {
       const key = snapshotKeyOf(req.id);
       const target = rootfsDir(ctx, req.id);
@@ -110,6 +115,12 @@ export function createContainerActivities(ctx: ActivityContext) {
         : await ctx.snapshotter.prepare(key, req.chainId);
       await mkdir(target, { recursive: true });
       if (!(await isMountPoint(target))) {
+        // A restore's files go into the writable layer before the overlay is up (unpacked again on a re-run).
+        if (req.restore)
+          await unpackCheckpoint(req.restore.archive, {
+            imagesDir: checkpointImagesDir(ctx, req.id),
+            upperDir: await ctx.snapshotter.dataDir(key),
+          });
         const usernsFile = req.namespaces?.user;
         if (req.idMappings && usernsFile) {
           await ensureTraversable(target, ctx.layout.state);
@@ -185,6 +196,7 @@ export function createContainerActivities(ctx: ActivityContext) {
           ...(req.runtimeHandler ? { runtimeHandler: req.runtimeHandler } : {}),
           ...(stopSignal ? { stopSignal } : {}),
           ...(req.process.stdin ? { stdin: true, stdinOnce: req.process.stdinOnce === true } : {}),
+          ...(req.restore ? { restoreFrom: checkpointImagesDir(ctx, req.id) } : {}),
         });
       }
       // The user the image and request resolved to (kubelet shows it in ContainerStatus.user).

@@ -14,9 +14,8 @@ import { basename, dirname, join } from 'node:path';
 import { execFileCapture } from '../common/exec.js';
 import { InvalidArgumentError } from '../common/errors.js';
 import type { ContainerRecord } from '../events/projections/state.js';
+import { CHECKPOINT_FORMAT, type CheckpointConfig } from '../runtime/checkpoint-archive.js';
 import type { NodeServices } from './node-services.js';
-
-export const CHECKPOINT_FORMAT = 'berth-checkpoint/1';
 
 export interface CheckpointResult {
   location: string;
@@ -61,7 +60,7 @@ export async function checkpointToArchive(
       );
       parts.push('rootfs-diff.tar');
     }
-    const config = {
+    const config: CheckpointConfig = {
       format: CHECKPOINT_FORMAT,
       checkpointedAt: new Date().toISOString(),
       container: {

@@ -7,6 +7,7 @@ import type { IdMappings } from '../common/id-mappings.js';
 import { stat } from 'node:fs/promises';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
 import type { ImageRecord } from '../events/projections/state.js';
+import { readCheckpointArchive } from '../runtime/checkpoint-archive.js';
 import { canonicalSignal } from '../runtime/signals.js';
 import type { ImageRuntimeConfig, SandboxFiles, SandboxNamespaces } from '../runtime/spec-request.js';
 import type {
@@ -158,7 +159,27 @@ export async function resolveCreateRequest(
   else if (req.pidNamespace === 'pod' && !req.sandboxId)
     throw new InvalidArgumentError('pidNamespace: "pod" needs a sandbox to share it with');
   if (!images) throw new FailedPreconditionError('images are not available on this node yet');
-  const image = await imageFor(images, req.image, namespace, req.pull === true);
+  // An absolute path names a checkpoint archive (as CRI-O and containerd take one): the container
+  // is made from the checkpointed one's image and process, and start restores it.
+  const checkpoint = req.image.startsWith('/') ? await readCheckpointArchive(req.image) : undefined;
+  if (checkpoint) {
+    const p = checkpoint.spec.process;
+    req = {
+      ...req,
+      image: checkpoint.config.container.image,
+      command: p.args,
+      args: [],
+      env: (p.env ?? []).map((e) => ({ key: e.split('=')[0] ?? e, value: e.slice(e.indexOf('=') + 1) })),
+      ...(p.cwd ? { workingDir: p.cwd } : {}),
+    };
+  }
+  const image = await imageFor(images, req.image, namespace, req.pull === true).catch((err: unknown) => {
+    if (checkpoint && err instanceof NotFoundError)
+      throw new FailedPreconditionError(
+        `image ${req.image} of checkpoint ${checkpoint.path} is not on this node: pull it first`,
+      );
+    throw err;
+  });
   if (!image.chainId)
     throw new FailedPreconditionError(`image ${req.image} has no unpacked rootfs (no chain id recorded)`);
   const imageConfig = runtimeConfigOf((await images.config(image)).config ?? {});
@@ -197,6 +218,7 @@ export async function resolveCreateRequest(
     ...(imageVolumes.length > 0 ? { imageVolumes } : {}),
     ...(logPath ? { logPath } : {}),
     ...(runtimeHandler ? { runtimeHandler } : {}),
+    ...(checkpoint ? { restore: { archive: checkpoint.path } } : {}),
     labels: labels ?? {},
     annotations: annotations ?? {},
   };

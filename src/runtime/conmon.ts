@@ -39,6 +39,8 @@ export interface ConmonOptions {
   /** Close the stdin once the first attach session's input ends. */
   stdinOnce?: boolean;
   tty?: boolean;
+  /** CRIU images: conmon runs the runtime's `restore --detach` from them instead of `create`. */
+  restoreFrom?: string;
   timeoutMs?: number;
 }
 
@@ -69,6 +71,12 @@ function readSyncMessage(pipe: Readable, timeoutMs: number): Promise<SyncMessage
     pipe.on('end', () => finish(undefined));
     pipe.on('error', () => finish(undefined));
   });
+}
+
+/** CRIU's own error lines from its log, without the harmless rlimit one it prints in a container. */
+export function criuErrors(log: string): string[] {
+  const lines = [...log.matchAll(/Error \([^)]*\): (.*)$/gm)].map((m) => (m[1] ?? '').trim());
+  return [...new Set(lines.filter((l) => !/RLIMIT_NOFILE/.test(l) && !/^Dumping FAILED/.test(l)))];
 }
 
 /** The runtime's error lines (runc logs `level=error msg="..."`), without its warnings; the raw text otherwise. */
@@ -113,6 +121,7 @@ export async function launchConmon(o: ConmonOptions): Promise<number> {
   // Without --leave-stdin-open conmon closes the stdin when an attach session's input ends.
   if (o.stdin) args.push('--stdin', ...(o.stdinOnce ? [] : ['--leave-stdin-open']));
   if (o.tty) args.push('--terminal');
+  if (o.restoreFrom) args.push('--restore', o.restoreFrom);
   for (const a of o.runtimeArgs) args.push('--runtime-arg', a);
 
   const errFile = await open(o.conmonLogPath, 'a');
@@ -138,7 +147,12 @@ export async function launchConmon(o: ConmonOptions): Promise<number> {
     }
     if (msg.data < 0) {
       const why = runtimeErrorText(msg.message ?? 'unknown error');
-      throw new FailedPreconditionError(`creating container ${o.id} failed: ${why}`);
+      if (!o.restoreFrom) throw new FailedPreconditionError(`creating container ${o.id} failed: ${why}`);
+      // CRIU's reasons are in its log in the work path, which conmon makes the bundle.
+      const criu = criuErrors(await readFile(join(o.bundleDir, 'restore.log'), 'utf8').catch(() => ''));
+      throw new FailedPreconditionError(
+        `restoring container ${o.id} failed: ${criu.length > 0 ? criu.join('; ') : why}`,
+      );
     }
     return msg.data;
   } finally {

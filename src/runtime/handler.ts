@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { execFileCapture, type ExecResult } from '../common/exec.js';
 import { FailedPreconditionError, NotFoundError } from '../common/errors.js';
 import type { OciResources } from './oci-types.js';
-import { runtimeErrorText } from './conmon.js';
+import { criuErrors, runtimeErrorText } from './conmon.js';
 import { probeRuntime } from './handler-probe.js';
 
 /** Status of a container as its OCI runtime reports it (`runc state`). */
@@ -182,12 +182,6 @@ export interface HandlerOptions {
 export interface RuncOptions extends HandlerOptions {
   /** CRIU, which runc runs to checkpoint (runc looks it up on PATH; its folder is put first). */
   criu?: string;
-}
-
-/** CRIU's own error lines from its log, without the harmless rlimit one it prints in a container. */
-export function criuErrors(log: string): string[] {
-  const lines = [...log.matchAll(/Error \([^)]*\): (.*)$/gm)].map((m) => (m[1] ?? '').trim());
-  return [...new Set(lines.filter((l) => !/RLIMIT_NOFILE/.test(l) && !/^Dumping FAILED/.test(l)))];
 }
 
 /**

@@ -18,6 +18,11 @@ export interface CreateTaskRequest {
   stdin?: boolean;
   /** Close that stdin when the first attach session ends (CRI StdinOnce). */
   stdinOnce?: boolean;
+  /**
+   * CRIU images to restore the process from (a checkpoint): the task is only recorded here, and
+   * `start` has conmon run the runtime's `restore` (the process runs at once, so nothing is created before).
+   */
+  restoreFrom?: string;
 }
 
 /** What is recorded about a task beside its bundle (`task.json`). */
@@ -31,6 +36,10 @@ export interface TaskMeta {
   createdAt: string;
   stdin?: boolean;
   tty?: boolean;
+  stdinOnce?: boolean;
+  logSizeMax?: number;
+  /** Set until `start` restored the task from these CRIU images. */
+  restoreFrom?: string;
 }
 
 export type TaskStatus = 'created' | 'running' | 'paused' | 'stopped';

@@ -146,30 +146,15 @@ export class TaskManager {
         cgroupsPath: req.spec.linux.cgroupsPath,
         conmonPid: 0,
         createdAt: new Date().toISOString(),
-        ...(req.stdin ? { stdin: true } : {}),
+        ...(req.stdin ? { stdin: true, ...(req.stdinOnce ? { stdinOnce: true } : {}) } : {}),
         ...(req.spec.process.terminal ? { tty: true } : {}),
+        ...(req.restoreFrom ? { restoreFrom: req.restoreFrom } : {}),
+        ...(req.logSizeMax !== undefined ? { logSizeMax: req.logSizeMax } : {}),
       };
       // Recorded before conmon starts, so a crash mid-create leaves a task that delete() can find and clean.
       await writeFile(join(dir, 'task.json'), JSON.stringify(meta));
-      const pid = await launchConmon({
-        conmonPath: this.conmonPath,
-        id: req.id,
-        bundleDir: dir,
-        runtimePath: handler.runtimePath,
-        runtimeArgs: handler.globalArgs,
-        containerPidFile: join(dir, 'init.pid'),
-        conmonPidFile: join(dir, 'conmon.pid'),
-        logPath: req.logPath,
-        exitDir: this.exitDir,
-        persistDir,
-        socketDir: this.socketDir,
-        conmonLogPath: join(dir, 'conmon.log'),
-        tty: req.spec.process.terminal,
-        ...(req.stdin ? { stdin: true, stdinOnce: req.stdinOnce === true } : {}),
-        ...(req.logSizeMax !== undefined ? { logSizeMax: req.logSizeMax } : {}),
-      });
-      meta.conmonPid = Number((await readFile(join(dir, 'conmon.pid'), 'utf8')).trim()) || 0;
-      await writeFile(join(dir, 'task.json'), JSON.stringify(meta));
+      // A restored task has no process until start restores it.
+      const pid = req.restoreFrom ? 0 : await this.launch(meta, handler);
       this.log.debug({ id: req.id, pid, handler: handler.name }, 'task created');
       return {
         id: req.id,
@@ -191,8 +176,40 @@ export class TaskManager {
   }
 
   async start(id: string): Promise<void> {
-    const { handler } = await this.handlerOf(id);
-    await handler.start(id);
+    const { meta, handler } = await this.handlerOf(id);
+    if (!meta.restoreFrom) return handler.start(id);
+    await this.launch(meta, handler, meta.restoreFrom);
+    delete meta.restoreFrom;
+    await writeFile(join(this.taskDir(id), 'task.json'), JSON.stringify(meta));
+  }
+
+  /**
+   * Has conmon run the runtime's `create` (or `restore` from CRIU images, which leaves the process
+   * running) and records conmon's pid; returns the container's init pid.
+   */
+  private async launch(meta: TaskMeta, handler: RuntimeHandler, restoreFrom?: string): Promise<number> {
+    const dir = this.taskDir(meta.id);
+    const pid = await launchConmon({
+      conmonPath: this.conmonPath,
+      id: meta.id,
+      bundleDir: dir,
+      runtimePath: handler.runtimePath,
+      runtimeArgs: handler.globalArgs,
+      containerPidFile: join(dir, 'init.pid'),
+      conmonPidFile: join(dir, 'conmon.pid'),
+      logPath: meta.logPath,
+      exitDir: this.exitDir,
+      persistDir: join(dir, 'persist'),
+      socketDir: this.socketDir,
+      conmonLogPath: join(dir, 'conmon.log'),
+      tty: meta.tty === true,
+      ...(meta.stdin ? { stdin: true, stdinOnce: meta.stdinOnce === true } : {}),
+      ...(meta.logSizeMax !== undefined ? { logSizeMax: meta.logSizeMax } : {}),
+      ...(restoreFrom ? { restoreFrom } : {}),
+    });
+    meta.conmonPid = Number((await readFile(join(dir, 'conmon.pid'), 'utf8')).trim()) || 0;
+    await writeFile(join(dir, 'task.json'), JSON.stringify(meta));
+    return pid;
   }
 
   /** Sends a signal (name like `SIGTERM` or `KILL`) to the task's init process, or to all its processes. */
@@ -206,6 +223,7 @@ export class TaskManager {
     const base = { id, conmonPid: meta.conmonPid, handler: meta.handler, logPath: meta.logPath };
     const exit = await this.readExit(id);
     if (exit) return { ...base, status: 'stopped', pid: 0, exit };
+    if (meta.restoreFrom) return { ...base, status: 'created', pid: 0 };
     const rs = await handler.state(id);
     if (!rs || rs.status === 'stopped' || rs.status === 'creating')
       return { ...base, status: 'stopped', pid: 0 };
@@ -246,6 +264,11 @@ export class TaskManager {
    */
   async signalStop(id: string, opts: { kill: boolean; signal?: string }): Promise<void> {
     const { meta, handler } = await this.handlerOf(id);
+    if (meta.restoreFrom) {
+      // Never restored, so no process: it ends as a created container killed before it ran.
+      await writeFile(join(this.exitDir, id), '137');
+      return;
+    }
     if (await isFrozen(meta.cgroupsPath)) await handler.resume(id);
     const signal = opts.kill ? 'SIGKILL' : (opts.signal ?? meta.stopSignal);
     await handler.kill(id, signal, opts.kill).catch(async (err: unknown) => {

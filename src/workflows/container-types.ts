@@ -81,6 +81,11 @@ export interface CreateContainerArgs {
   process: ContainerProcessConfig;
   /** Images mounted read-only (image volumes); absent in workflows started before they existed. */
   imageVolumes?: ImageVolume[];
+  /**
+   * Restore from this checkpoint archive (src/runtime/checkpoint-archive.ts): its writable layer
+   * goes into the new rootfs, its CRIU images beside it, and start restores the process.
+   */
+  restore?: { archive: string };
   /** CRI log path; absent: `<state>/containers/<id>/container.log`. */
   logPath?: string;
   runtimeHandler?: string;

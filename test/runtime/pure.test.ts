@@ -1,14 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../../src/common/errors.js';
-import { runtimeErrorText } from '../../src/runtime/conmon.js';
+import { criuErrors, runtimeErrorText } from '../../src/runtime/conmon.js';
 import { execProcess } from '../../src/runtime/exec.js';
-import {
-  CrunHandler,
-  HandlerRegistry,
-  RuncHandler,
-  RunscHandler,
-  criuErrors,
-} from '../../src/runtime/handler.js';
+import { CrunHandler, HandlerRegistry, RuncHandler, RunscHandler } from '../../src/runtime/handler.js';
 import type { OciProcess } from '../../src/runtime/oci-types.js';
 
 describe('runtime error text', () => {

@@ -2,13 +2,15 @@
  * Checkpoints (KEP-2008, CRI CheckpointContainer) against a real berthd's CRI socket, with crictl
  * as kubelet's stand-in and CRIU 4.1 from setup under runc 1.5. A counting container is
  * checkpointed while it runs: the archive holds CRIU's images of its process, Berth's record of it,
- * its spec and its changed files, and the container keeps counting. What CRIU cannot dump (an
+ * its spec and its changed files, and the container keeps counting. A container created with the
+ * archive as its image is restored by StartContainer: its counter goes on from the checkpoint's
+ * value (the shell's memory came back), its changed files are there. What CRIU cannot dump (an
  * established TCP connection) and bad requests (an unknown or stopped container, a location in a
  * missing folder, a folder as location) are refused with the reason,
  * leaving no archive and no staging behind.
  */
 import * as grpc from '@grpc/grpc-js';
-import { mkdir, readdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { execFileCapture } from '../../../src/common/exec.js';
@@ -59,16 +61,30 @@ async function waitFor(what: string, ok: () => Promise<boolean>): Promise<void> 
 const checkpoint = (id: string, location: string, timeout = 60) =>
   rpc((cb) => suite.runtime.CheckpointContainer({ container_id: id, location, timeout }, cb));
 
+/** The counter's value in the archive's writable layer: where it was at the checkpoint. */
+async function countInArchive(archive: string): Promise<number> {
+  const r = await execFileCapture('bash', [
+    '-c',
+    'tar -xOf "$0" rootfs-diff.tar | tar -xOf - ./tmp/count',
+    archive,
+  ]);
+  return Number(r.stdout.trim());
+}
+
+let archive = '';
+
 describe('CheckpointContainer on berthd (CRIU 4.1, runc 1.5)', () => {
   it('writes an archive of a running container with crictl checkpoint, and the container keeps running', async () => {
     const { env } = suite;
     const id = await runContainer('counter', COUNTER);
-    await waitFor('the counter to pass 3', async () => (await count(id)) > 3);
+    // Far enough that a process started afresh could not be there by the first read after a restore.
+    await waitFor('the counter to pass 20', async () => (await count(id)) > 20);
     const folder = path.join(env.work, 'checkpoints');
     await mkdir(folder);
     const location = path.join(folder, 'counter.tar');
     const r = await env.crictl(['checkpoint', '--export', location, id], { timeoutMs: 120_000 });
     expect(r.code, r.stderr).toBe(0);
+    archive = location;
 
     // Only the archive is left in the folder: no staging, no partial archive.
     expect(await readdir(folder)).toEqual(['counter.tar']);
@@ -102,6 +118,70 @@ describe('CheckpointContainer on berthd (CRIU 4.1, runc 1.5)', () => {
     await waitFor('the counter to go on after the checkpoint', async () => (await count(id)) > after + 3);
     const ps = await env.crictl(['ps', '-q', '--state', 'Running', '--id', id]);
     expect(ps.stdout.trim()).toBe(id);
+  });
+
+  it('restores the archive into a new container that counts on from where the checkpoint was', async () => {
+    const { env } = suite;
+    expect(archive, 'the checkpoint test wrote no archive to restore').not.toBe('');
+    const atCheckpoint = await countInArchive(archive);
+    expect(atCheckpoint).toBeGreaterThan(20);
+    const id = (
+      await rpc<CreateContainerResponse__Output>((cb) =>
+        suite.runtime.CreateContainer(
+          {
+            pod_sandbox_id: suite.podId,
+            config: { metadata: { name: 'restored', attempt: 0 }, image: { image: archive } },
+            sandbox_config: { metadata: suite.metadata },
+          },
+          cb,
+        ),
+      )
+    ).container_id;
+    const before = await env.crictl(['ps', '-a', '-q', '--state', 'Created', '--id', id]);
+    expect(before.stdout.trim(), 'created, not yet restored').toBe(id);
+    await rpc((cb) => suite.runtime.StartContainer({ container_id: id }, cb));
+    // The shell's counter is in the restored memory: it goes on from the checkpoint, not from 1.
+    const first = await count(id);
+    expect(first).toBeGreaterThanOrEqual(atCheckpoint);
+    await waitFor('the restored counter to go on', async () => (await count(id)) > first + 3);
+    // The writable layer came along.
+    expect((await env.crictl(['exec', id, 'cat', '/etc/berth-note'])).stdout.trim()).toBe('changed');
+    const inspect = JSON.parse((await env.crictl(['inspect', id])).stdout) as {
+      status: { state: string };
+      info: { pid: number };
+    };
+    expect(inspect.status.state).toBe('CONTAINER_RUNNING');
+    expect(inspect.info.pid).toBeGreaterThan(0);
+    const stop = await env.crictl(['stop', '-t', '0', id]);
+    expect(stop.code, stop.stderr).toBe(0);
+    const rm = await env.crictl(['rm', id]);
+    expect(rm.code, rm.stderr).toBe(0);
+  });
+
+  it('refuses to restore from a file that is no checkpoint archive, creating nothing', async () => {
+    const { env } = suite;
+    const notArchive = path.join(env.work, 'not-a-checkpoint.tar');
+    await writeFile(notArchive, 'hello\n');
+    const create = (image: string) =>
+      rpc((cb) =>
+        suite.runtime.CreateContainer(
+          {
+            pod_sandbox_id: suite.podId,
+            config: { metadata: { name: 'not-restored', attempt: 0 }, image: { image } },
+            sandbox_config: { metadata: suite.metadata },
+          },
+          cb,
+        ),
+      );
+    await expectStatus(
+      create(notArchive),
+      grpc.status.INVALID_ARGUMENT,
+      `image: ${notArchive} is not a checkpoint archive`,
+    );
+    const missing = path.join(env.work, 'missing.tar');
+    await expectStatus(create(missing), grpc.status.INVALID_ARGUMENT, `image: ${missing} is not a file`);
+    const all = await env.crictl(['ps', '-a', '--name', 'not-restored', '-q']);
+    expect(all.stdout.trim()).toBe('');
   });
 
   it("refuses what CRIU cannot dump, naming CRIU's reason, and leaves nothing behind", async () => {
