@@ -2,7 +2,8 @@
  * kubectl against a one-node cluster on Berth, as a user types it: run and watch, logs -f,
  * exec with a tty and a resize, attach, port-forward, cp both ways, delete with a grace period,
  * a Deployment scaled 1→5→0, a Job, a Pod with an image volume, an in-place resize, the
- * supplemental groups policies, and a Pod with hostUsers: false. Every stream goes kubectl →
+ * supplemental groups policies, a Pod with hostUsers: false, and a checkpoint through kubelet's
+ * API. Every stream goes kubectl →
  * kube-apiserver → kubelet → Berth's CRI streaming server and back.
  */
 import { spawn } from 'node:child_process';
@@ -15,7 +16,7 @@ import { execFile } from '../../src/common/exec.js';
 import { TOOLS_BIN } from '../helpers/berthd.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { pushBusyboxImage } from '../cri/berthd/env.js';
-import { Cluster } from './cluster.js';
+import { Cluster, NODE_NAME } from './cluster.js';
 import { startKubectl, type KubectlProcess } from './kubectl-process.js';
 
 const MORE_APPLETS = ['tar', 'stty', 'sleep', 'cat', 'mkdir', 'seq', 'ls'];
@@ -254,6 +255,41 @@ describe('kubectl v1.36 on a one-node cluster on Berth', () => {
     const logs = (await kubectl(['logs', 'imgvol'])).split('\n');
     expect(logs[0]).toBe('root:x:0:0:root:/root:/bin/sh');
     expect(logs.slice(1)).toEqual(expect.arrayContaining(['group', 'passwd']));
+  });
+
+  it("kubelet's checkpoint API, reached through the API server's node proxy, archives a running container", async () => {
+    await kubectl([
+      'run',
+      'ckpt',
+      `--image=${image}`,
+      '--restart=Never',
+      '--',
+      'sh',
+      '-c',
+      'i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done',
+    ]);
+    await waitReady('ckpt');
+    // POST /checkpoint/<namespace>/<pod>/<container> on kubelet (KEP-2008), as an admin sends it.
+    const out = await kubectl([
+      'create',
+      '--raw',
+      `/api/v1/nodes/${NODE_NAME}/proxy/checkpoint/default/ckpt/ckpt`,
+      '-f',
+      '/dev/null',
+    ]);
+    const { items } = JSON.parse(out) as { items: string[] };
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatch(/\/checkpoints\/checkpoint-ckpt_default-ckpt-.*\.tar$/);
+    const listing = (await execFile('tar', ['-tf', items[0]!])).split('\n');
+    expect(listing).toContain('checkpoint/inventory.img');
+    expect(listing).toContain('config.dump');
+    // The container was copied, not moved: it runs on, never restarted.
+    const pod = JSON.parse(await kubectl(['get', 'pod', 'ckpt', '-o', 'json'])) as {
+      status: { phase: string; containerStatuses: { restartCount: number }[] };
+    };
+    expect(pod.status.phase).toBe('Running');
+    expect(pod.status.containerStatuses[0]?.restartCount).toBe(0);
+    await kubectl(['delete', 'pod', 'ckpt', '--grace-period=0', '--force']);
   });
 
   it('kubectl patch --subresource resize changes CPU and memory in place, without a restart', async () => {
