@@ -3,8 +3,7 @@
  * exec with a tty and a resize, attach, port-forward, cp both ways, delete with a grace period,
  * a Deployment scaled 1→5→0, a Job, a Pod with an image volume, an in-place resize, the
  * supplemental groups policies, a Pod with hostUsers: false, and a checkpoint through kubelet's
- * API. Every stream goes kubectl →
- * kube-apiserver → kubelet → Berth's CRI streaming server and back.
+ * API. Every stream goes kubectl → kube-apiserver → kubelet → Berth's CRI streaming server and back.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
