@@ -13,7 +13,7 @@ import { startKubeletEnv, type KubeletEnv } from './env.js';
 import type { RuntimeName } from './runtimes.js';
 import { sleep, type KubeContainerStatus, type KubePod } from './kubelet.js';
 import { containerLogDir, readRotatedLog } from './rotated-logs.js';
-import { appPod, chattyPod, crashPod, livenessPod, terminationPod, usernsPod } from './pods.js';
+import { appPod, chattyPod, crashPod, featuresPod, livenessPod, terminationPod, usernsPod } from './pods.js';
 
 /**
  * kubelet's PLEGs: relisting (the default) and EventedPLEG (GetContainerEvents feeds kubelet's pod
@@ -39,13 +39,18 @@ const RUNTIMES = (process.env.BERTH_KUBELET_RUNTIMES ?? 'berth,containerd').spli
  */
 const USER_GAP = 'containerd 1.6 leaves ContainerStatus.user empty (the field is newer than it)';
 const USERNS_GAP =
-  'containerd 1.6 lists no runtime handlers (StatusResponse.runtime_handlers is newer), so kubelet finds no user namespace support';
+  'kubelet: "can\'t set spec.hostUsers: false, runtime does not support user namespaces" (containerd 1.6 lists no runtime handlers)';
 const USERNS_CHECK = 'runs a hostUsers: false pod in its own user namespace, its hostPath idmapped';
+const FEATURES_GAP =
+  'kubelet refuses the pod at admission: "SupplementalGroupsPolicy=Strict is not supported in this node" (containerd 1.6 has neither that nor image volumes)';
+const FEATURES_CHECK = 'mounts an image volume and applies supplementalGroupsPolicy Strict';
 const REFERENCE_FAILURES: Record<string, string> = {
   'relisting PLEG: reports image, image ref and user in the container status': USER_GAP,
   'EventedPLEG: reports image, image ref and user in the container status': USER_GAP,
   [`relisting PLEG: ${USERNS_CHECK}`]: USERNS_GAP,
   [`EventedPLEG: ${USERNS_CHECK}`]: USERNS_GAP,
+  [`relisting PLEG: ${FEATURES_CHECK}`]: FEATURES_GAP,
+  [`EventedPLEG: ${FEATURES_CHECK}`]: FEATURES_GAP,
 };
 const GRACE_SECONDS = 4;
 
@@ -102,6 +107,7 @@ describe.each(MATRIX)('kubelet v1.36 on $runtime ($pleg)', ({ runtime, pleg, fea
       crashPod(env.image),
       chattyPod(env.image),
       usernsPod(env.image, env.hostDir),
+      featuresPod(env.image),
     ])
       await env.kubelet.addPod(p);
   }, 180_000);
@@ -422,12 +428,37 @@ describe.each(MATRIX)('kubelet v1.36 on $runtime ($pleg)', ({ runtime, pleg, fea
     expect((await stat(path.join(env.hostDir, 'userns-file'))).uid).toBe(0);
   });
 
+  check(FEATURES_CHECK, async () => {
+    const p = await env.kubelet.waitForPod('features', 'running features', (x) => running(x, 'features'));
+    const id = idOf(container(p, 'features'));
+    let log = '';
+    const deadline = Date.now() + 30_000;
+    while (!log.includes('sub ') && Date.now() < deadline) {
+      log = await env.crictl(['logs', id]);
+      if (!log.includes('sub ')) await sleep(200);
+    }
+    const line = (label: string) =>
+      log
+        .split('\n')
+        .find((l) => l.startsWith(`${label} `))
+        ?.slice(label.length + 1);
+    // Strict: the pod's groups only (the primary 1000 and 60000), not the image's 2000.
+    expect(line('groups')?.trim().split(' ').sort()).toEqual(['1000', '60000']);
+    expect(line('vol')).toBe('root:x:0:0:root:/root:/bin/sh');
+    expect(line('sub')?.trim().split(' ')).toEqual(expect.arrayContaining(['group', 'passwd']));
+    // kubelet reports what was applied in the pod status.
+    const status = p.status.containerStatuses?.find((s) => s.name === 'features') as
+      { user?: { linux?: { uid: number; gid: number; supplementalGroups: number[] } } } | undefined;
+    expect(status?.user?.linux?.supplementalGroups?.sort()).toEqual([1000, 60000]);
+  });
+
   check(
     'stops and removes everything when the manifests go, leaking nothing',
     async () => {
       const sandboxIds = (await env.crictl(['pods', '-q'])).trim().split('\n').filter(Boolean);
       expect(sandboxIds.length).toBeGreaterThan(0);
-      for (const name of ['app', 'liveness', 'crash', 'chatty', 'userns']) await env.kubelet.removePod(name);
+      for (const name of ['app', 'liveness', 'crash', 'chatty', 'userns', 'features'])
+        await env.kubelet.removePod(name);
       // kubelet stops the pods at once and removes them in its next garbage collection (every minute).
       const deadline = Date.now() + 150_000;
       for (;;) {

@@ -182,3 +182,31 @@ export function usernsPod(image: string, hostDir: string): ReturnType<typeof pod
     ],
   });
 }
+
+/**
+ * Pod fields of Kubernetes 1.35–1.36 in one pod: an image volume (KEP-4639, the suite's own image
+ * mounted read-only, whole and by sub path) and supplementalGroupsPolicy Strict (KEP-3619: the
+ * image's /etc/group memberships of uid 1000 left out). It prints what it sees, then sleeps.
+ */
+export function featuresPod(image: string): ReturnType<typeof pod> {
+  return pod('features', {
+    terminationGracePeriodSeconds: 1,
+    securityContext: { runAsUser: 1000, supplementalGroups: [60000], supplementalGroupsPolicy: 'Strict' },
+    volumes: [{ name: 'img', image: { reference: image, pullPolicy: 'IfNotPresent' } }],
+    containers: [
+      {
+        name: 'features',
+        image,
+        command: [
+          'sh',
+          '-c',
+          'echo "groups $(id -G)"; echo "vol $(head -1 /vol/etc/passwd)"; echo "sub $(ls /sub | tr "\\n" " ")"; sleep 3600',
+        ],
+        volumeMounts: [
+          { name: 'img', mountPath: '/vol', readOnly: true },
+          { name: 'img', mountPath: '/sub', subPath: 'etc', readOnly: true },
+        ],
+      },
+    ],
+  });
+}
