@@ -13,7 +13,16 @@ import { startKubeletEnv, type KubeletEnv } from './env.js';
 import type { RuntimeName } from './runtimes.js';
 import { sleep, type KubeContainerStatus, type KubePod } from './kubelet.js';
 import { containerLogDir, readRotatedLog } from './rotated-logs.js';
-import { appPod, chattyPod, crashPod, featuresPod, livenessPod, terminationPod, usernsPod } from './pods.js';
+import {
+  appPod,
+  chattyPod,
+  crashPod,
+  featuresPod,
+  livenessPod,
+  stopSignalPod,
+  terminationPod,
+  usernsPod,
+} from './pods.js';
 
 /**
  * kubelet's PLEGs: relisting (the default) and EventedPLEG (GetContainerEvents feeds kubelet's pod
@@ -44,6 +53,10 @@ const USERNS_CHECK = 'runs a hostUsers: false pod in its own user namespace, its
 const FEATURES_GAP =
   'kubelet refuses the pod at admission: "SupplementalGroupsPolicy=Strict is not supported in this node" (containerd 1.6 has neither that nor image volumes)';
 const FEATURES_CHECK = 'mounts an image volume and applies supplementalGroupsPolicy Strict';
+const STOP_SIGNAL_GAP =
+  'containerd 1.6 has no CRI stop_signal: it stops with SIGTERM and reports no stop signal';
+const STOP_SIGNAL_CHECK =
+  "stops a container with its lifecycle.stopSignal and reports it in the pod's status";
 const REFERENCE_FAILURES: Record<string, string> = {
   'relisting PLEG: reports image, image ref and user in the container status': USER_GAP,
   'EventedPLEG: reports image, image ref and user in the container status': USER_GAP,
@@ -51,6 +64,8 @@ const REFERENCE_FAILURES: Record<string, string> = {
   [`EventedPLEG: ${USERNS_CHECK}`]: USERNS_GAP,
   [`relisting PLEG: ${FEATURES_CHECK}`]: FEATURES_GAP,
   [`EventedPLEG: ${FEATURES_CHECK}`]: FEATURES_GAP,
+  [`relisting PLEG: ${STOP_SIGNAL_CHECK}`]: STOP_SIGNAL_GAP,
+  [`EventedPLEG: ${STOP_SIGNAL_CHECK}`]: STOP_SIGNAL_GAP,
 };
 const GRACE_SECONDS = 4;
 
@@ -99,7 +114,11 @@ describe.each(MATRIX)('kubelet v1.36 on $runtime ($pleg)', ({ runtime, pleg, fea
   let baseline: Record<string, unknown>;
 
   beforeAll(async () => {
-    env = await startKubeletEnv(runtime, { featureGates, containerLogMaxSize: '24Ki' });
+    // ContainerStopSignals is alpha (off by default) in 1.36: on, for the stop-signal pod.
+    env = await startKubeletEnv(runtime, {
+      featureGates: { ...featureGates, ContainerStopSignals: true },
+      containerLogMaxSize: '24Ki',
+    });
     baseline = await env.footprint([]);
     for (const p of [
       appPod(env.image, env.hostDir),
@@ -108,6 +127,7 @@ describe.each(MATRIX)('kubelet v1.36 on $runtime ($pleg)', ({ runtime, pleg, fea
       chattyPod(env.image),
       usernsPod(env.image, env.hostDir),
       featuresPod(env.image),
+      stopSignalPod(env.image, env.hostDir),
     ])
       await env.kubelet.addPod(p);
   }, 180_000);
@@ -426,6 +446,20 @@ describe.each(MATRIX)('kubelet v1.36 on $runtime ($pleg)', ({ runtime, pleg, fea
     // The hostPath is idmapped: root inside writes as root on the node.
     expect(await file('userns-file')).toBe('mapped');
     expect((await stat(path.join(env.hostDir, 'userns-file'))).uid).toBe(0);
+  });
+
+  check(STOP_SIGNAL_CHECK, async () => {
+    let reported: string | undefined;
+    try {
+      const p = await env.kubelet.waitForPod('stopsig', 'running stopsig', (x) => running(x, 'stopsig'));
+      reported = (container(p, 'stopsig') as KubeContainerStatus & { stopSignal?: string }).stopSignal;
+      await sleep(1_000); // the traps are set
+    } finally {
+      // Removed whatever happened above, so the pod never outlives its check.
+      await env.kubelet.removePod('stopsig');
+    }
+    expect((await waitForFile(path.join(env.hostDir, 'stopsig'))).trim()).toBe('USR1');
+    expect(reported).toBe('SIGUSR1');
   });
 
   check(FEATURES_CHECK, async () => {

@@ -210,3 +210,28 @@ export function featuresPod(image: string): ReturnType<typeof pod> {
     ],
   });
 }
+
+/**
+ * Container stop signals (KEP-4960, alpha: the ContainerStopSignals gate): `lifecycle.stopSignal`
+ * SIGUSR1 (which needs `os.name`); the container records the signal it is stopped with.
+ */
+export function stopSignalPod(image: string, hostDir: string): ReturnType<typeof pod> {
+  return pod('stopsig', {
+    os: { name: 'linux' },
+    terminationGracePeriodSeconds: 10,
+    volumes: [hostVolume(hostDir)],
+    containers: [
+      {
+        name: 'stopsig',
+        image,
+        command: [
+          'sh',
+          '-c',
+          "trap 'echo USR1 > /host/stopsig; exit 0' USR1; trap 'echo TERM > /host/stopsig; exit 0' TERM; while true; do sleep 0.1; done",
+        ],
+        volumeMounts: [hostMount],
+        lifecycle: { stopSignal: 'SIGUSR1' },
+      },
+    ],
+  });
+}
