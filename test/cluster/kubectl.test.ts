@@ -2,8 +2,9 @@
  * kubectl against a one-node cluster on Berth, as a user types it: run and watch, logs -f,
  * exec with a tty and a resize, attach, port-forward, cp both ways, delete with a grace period,
  * a Deployment scaled 1→5→0, a Job, a Pod with an image volume, an in-place resize, the
- * supplemental groups policies, a Pod with hostUsers: false, and a checkpoint through kubelet's
- * API. Every stream goes kubectl → kube-apiserver → kubelet → Berth's CRI streaming server and back.
+ * supplemental groups policies, a Pod with hostUsers: false, a Pod under gVisor by its
+ * RuntimeClass, and a checkpoint through kubelet's API. Every stream goes kubectl →
+ * kube-apiserver → kubelet → Berth's CRI streaming server and back.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -406,6 +407,33 @@ describe('kubectl v1.36 on a one-node cluster on Berth', () => {
     expect(host).toBeGreaterThanOrEqual(65536);
     expect(host! % 65536).toBe(0);
     expect([imageOwner, written]).toEqual(['0', '0']);
+  });
+
+  it("a Pod with runtimeClassName runs under gVisor (RuntimeClass handler runsc), gVisor's kernel inside", async () => {
+    const runtimeClass = path.join(work, 'runtimeclass.json');
+    await writeFile(
+      runtimeClass,
+      JSON.stringify({
+        apiVersion: 'node.k8s.io/v1',
+        kind: 'RuntimeClass',
+        metadata: { name: 'gvisor' },
+        handler: 'runsc',
+      }),
+    );
+    await kubectl(['apply', '-f', runtimeClass]);
+    await kubectl([
+      'run',
+      'gvisor',
+      `--image=${image}`,
+      '--restart=Never',
+      `--overrides=${JSON.stringify({ spec: { runtimeClassName: 'gvisor' } })}`,
+      '--',
+      '/bin/busybox',
+      'dmesg',
+    ]);
+    await kubectl(['wait', '--for=jsonpath={.status.phase}=Succeeded', 'pod/gvisor', '--timeout=120s']);
+    // runc would show the node's kernel log (or refuse it); gVisor prints its own boot.
+    expect(await kubectl(['logs', 'gvisor'])).toMatch(/Starting gVisor/);
   });
 
   it('refuses a second cluster on the ports in use, naming them', async () => {

@@ -130,8 +130,8 @@ export function chattyPod(image: string): ReturnType<typeof pod> {
 }
 
 /**
- * Termination: `polite` runs a preStop hook and exits on SIGTERM; `stubborn` ignores SIGTERM and
- * is SIGKILLed when the grace period ends.
+ * Termination: `polite` runs a preStop hook and exits on SIGTERM; `stubborn` ignores SIGTERM,
+ * writing a heartbeat file until it is SIGKILLed when the grace period ends.
  */
 export function terminationPod(image: string, hostDir: string, graceSeconds: number): ReturnType<typeof pod> {
   return pod('termination', {
@@ -152,7 +152,11 @@ export function terminationPod(image: string, hostDir: string, graceSeconds: num
       {
         name: 'stubborn',
         image,
-        command: ['sh', '-c', "trap 'echo TERM > /host/term-stubborn' TERM; while true; do sleep 0.2; done"],
+        command: [
+          'sh',
+          '-c',
+          "trap 'echo TERM > /host/term-stubborn' TERM; while true; do echo beat > /host/stubborn-beat; sleep 0.2; done",
+        ],
         volumeMounts: [hostMount],
       },
     ],
