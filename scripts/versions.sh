@@ -1,5 +1,5 @@
 # The versions of the external parts Berth is built and tested against.
-# Sourced by scripts/setup; test/foundation/compose.test.ts checks docker-compose.test.yml names the same ones.
+# Sourced by scripts/setup; test/daemon/compose.test.ts checks docker-compose.test.yml names the same ones.
 TEMPORAL_CLI_VERSION=1.5.1
 CRI_TOOLS_VERSION=1.36.0
 CRI_API_VERSION=0.36.0
