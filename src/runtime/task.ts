@@ -177,10 +177,11 @@ export class TaskManager {
 
   async start(id: string): Promise<void> {
     const { meta, handler } = await this.handlerOf(id);
-    if (!meta.restoreFrom) return handler.start(id);
-    await this.launch(meta, handler, meta.restoreFrom);
+    const { restoreFrom } = meta;
+    if (!restoreFrom) return handler.start(id);
+    // launch records the meta once restored; until then task.json on disk still names the images.
     delete meta.restoreFrom;
-    await writeFile(join(this.taskDir(id), 'task.json'), JSON.stringify(meta));
+    await this.launch(meta, handler, restoreFrom);
   }
 
   /**
