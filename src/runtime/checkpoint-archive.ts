@@ -1,11 +1,17 @@
 /**
- * Reading a checkpoint archive (src/daemon/container-checkpoint.ts writes them) to restore from it:
- * what it says of the container (`config.dump`, `spec.dump`), and unpacking its CRIU images and its
- * writable layer for a new container. Only the archive's own members are extracted, each into the
- * folder meant for it; tar refuses members that would land outside (absolute names, `..`).
+ * The checkpoint archive format, written and read here (src/daemon/container-checkpoint.ts stages
+ * a checkpoint and has it packed; a restore reads and unpacks it). The archive is a tar of
+ *   checkpoint/       CRIU's image files (memory, registers, open files) and runc's descriptors.json
+ *   config.dump       what Berth knows of the container (format `berth-checkpoint/1`, JSON)
+ *   spec.dump         the OCI spec it runs with
+ *   rootfs-diff.tar   its writable layer: what it changed in its root filesystem (overlayfs
+ *                     whiteouts as they are on disk)
+ * Only the archive's own members are extracted, each into the folder meant for it; tar refuses
+ * members that would land outside (absolute names, `..`).
  */
-import { mkdir, stat } from 'node:fs/promises';
-import { execFileCapture } from '../common/exec.js';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execFileCapture, type ExecResult } from '../common/exec.js';
 import { InvalidArgumentError } from '../common/errors.js';
 import type { OciSpec } from './oci-types.js';
 
@@ -34,10 +40,43 @@ export interface CheckpointArchive {
   spec: OciSpec;
 }
 
-const TAR_TIMEOUT_MS = 600_000;
+/** GNU tar (or bash running tar in a pipe), bounded: archives hold a container's memory. */
+function tar(args: string[], shell = false): Promise<ExecResult> {
+  return shell
+    ? execFileCapture('bash', ['-c', ...args], { timeoutMs: 600_000 })
+    : execFileCapture('tar', args, { timeoutMs: 600_000 });
+}
+
+/** Runs tar and throws an Error naming `what` and tar's complaint when it fails. */
+async function tarOrThrow(what: string, args: string[], shell = false): Promise<void> {
+  const r = await tar(args, shell);
+  if (r.code !== 0) throw new Error(`${what}: tar: ${r.stderr.trim() || `exit ${r.code}`}`);
+}
+
+/**
+ * Packs a staged checkpoint into `archive`: the CRIU images already in `staging/checkpoint`, the
+ * record and the spec written here, and the writable layer from `upperDir` when there is one.
+ */
+export async function packCheckpoint(
+  staging: string,
+  archive: string,
+  contents: { config: CheckpointConfig; spec: OciSpec; upperDir?: string },
+): Promise<void> {
+  const parts = ['checkpoint', 'config.dump', 'spec.dump'];
+  const { id } = contents.config.container;
+  if (contents.upperDir) {
+    const diff = join(staging, 'rootfs-diff.tar');
+    const args = ['-C', contents.upperDir, '--numeric-owner', '--xattrs', '-cf', diff, '.'];
+    await tarOrThrow(`container ${id}: rootfs diff`, args);
+    parts.push('rootfs-diff.tar');
+  }
+  await writeFile(join(staging, 'config.dump'), `${JSON.stringify(contents.config, null, 2)}\n`);
+  await writeFile(join(staging, 'spec.dump'), JSON.stringify(contents.spec));
+  await tarOrThrow(`container ${id}: archive`, ['-C', staging, '--numeric-owner', '-cf', archive, ...parts]);
+}
 
 async function member(archive: string, name: string): Promise<string> {
-  const r = await execFileCapture('tar', ['-xOf', archive, name], { timeoutMs: TAR_TIMEOUT_MS });
+  const r = await tar(['-xOf', archive, name]);
   if (r.code !== 0)
     throw new InvalidArgumentError(
       `image: ${archive} is not a checkpoint archive: ${name}: ${r.stderr.trim() || `exit ${r.code}`}`,
@@ -76,18 +115,17 @@ export async function unpackCheckpoint(
   dirs: { imagesDir: string; upperDir: string },
 ): Promise<void> {
   await mkdir(dirs.imagesDir, { recursive: true });
-  const images = await execFileCapture(
-    'tar',
-    ['-xf', archive, '-C', dirs.imagesDir, '--strip-components=1', 'checkpoint'],
-    { timeoutMs: TAR_TIMEOUT_MS },
-  );
-  if (images.code !== 0) throw new Error(`unpacking the CRIU images of ${archive}: ${images.stderr.trim()}`);
+  await tarOrThrow(`unpacking the CRIU images of ${archive}`, [
+    '-xf',
+    archive,
+    '-C',
+    dirs.imagesDir,
+    '--strip-components=1',
+    'checkpoint',
+  ]);
   // The layer is a tar inside the tar: streamed from one into the other, never staged whole.
   const script =
     'tar -tf "$0" rootfs-diff.tar >/dev/null 2>&1 || exit 0; ' +
     'set -o pipefail 2>/dev/null; tar -xOf "$0" rootfs-diff.tar | tar -xf - -C "$1" --numeric-owner --same-owner -p --xattrs';
-  const diff = await execFileCapture('bash', ['-c', script, archive, dirs.upperDir], {
-    timeoutMs: TAR_TIMEOUT_MS,
-  });
-  if (diff.code !== 0) throw new Error(`unpacking the writable layer of ${archive}: ${diff.stderr.trim()}`);
+  await tarOrThrow(`unpacking the writable layer of ${archive}`, [script, archive, dirs.upperDir], true);
 }

@@ -203,9 +203,16 @@ export class RuncHandler extends OciCommandHandler {
       throw new FailedPreconditionError(
         `${this.name} checkpoint ${id}: CRIU was not found on PATH (./scripts/setup builds criu into the tools folder)`,
       );
-    const args = ['checkpoint', '--image-path', paths.imagePath, '--work-path', paths.workPath];
-    // The container keeps running: a checkpoint is a copy (KEP-2008's forensic use), not a move.
-    args.push('--leave-running', id);
+    // --leave-running: a checkpoint is a copy (KEP-2008's forensic use), not a move.
+    const args = [
+      'checkpoint',
+      '--image-path',
+      paths.imagePath,
+      '--work-path',
+      paths.workPath,
+      '--leave-running',
+      id,
+    ];
     const env = { ...process.env, PATH: `${dirname(this.criu)}:${process.env.PATH ?? ''}` };
     const r = await execFileCapture(this.runtimePath, [...this.globalArgs, ...args], { env, timeoutMs });
     if (r.code === 0) return;
