@@ -14,9 +14,8 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { execFileCapture } from '../../../src/common/exec.js';
-import type { CreateContainerResponse__Output } from '../../../src/cri/generated/runtime/v1/CreateContainerResponse.js';
 import { expectStatus, rpc } from '../harness.js';
-import { criPodSuite } from './pod-suite.js';
+import { createInPod, criPodSuite } from './pod-suite.js';
 
 const suite = criPodSuite({ name: 'ckpt', namespace: 'ckpt', uid: 'uid-ckpt', attempt: 0 });
 
@@ -24,22 +23,11 @@ const COUNTER =
   'echo changed > /etc/berth-note; i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done';
 
 async function runContainer(name: string, script: string): Promise<string> {
-  const id = (
-    await rpc<CreateContainerResponse__Output>((cb) =>
-      suite.runtime.CreateContainer(
-        {
-          pod_sandbox_id: suite.podId,
-          config: {
-            metadata: { name, attempt: 0 },
-            image: { image: suite.env.image },
-            command: ['sh', '-c', script],
-          },
-          sandbox_config: { metadata: suite.metadata },
-        },
-        cb,
-      ),
-    )
-  ).container_id;
+  const id = await createInPod(suite, {
+    metadata: { name, attempt: 0 },
+    image: { image: suite.env.image },
+    command: ['sh', '-c', script],
+  });
   await rpc((cb) => suite.runtime.StartContainer({ container_id: id }, cb));
   return id;
 }
@@ -125,18 +113,10 @@ describe('CheckpointContainer on berthd (CRIU 4.1, runc 1.5)', () => {
     expect(archive, 'the checkpoint test wrote no archive to restore').not.toBe('');
     const atCheckpoint = await countInArchive(archive);
     expect(atCheckpoint).toBeGreaterThan(20);
-    const id = (
-      await rpc<CreateContainerResponse__Output>((cb) =>
-        suite.runtime.CreateContainer(
-          {
-            pod_sandbox_id: suite.podId,
-            config: { metadata: { name: 'restored', attempt: 0 }, image: { image: archive } },
-            sandbox_config: { metadata: suite.metadata },
-          },
-          cb,
-        ),
-      )
-    ).container_id;
+    const id = await createInPod(suite, {
+      metadata: { name: 'restored', attempt: 0 },
+      image: { image: archive },
+    });
     const before = await env.crictl(['ps', '-a', '-q', '--state', 'Created', '--id', id]);
     expect(before.stdout.trim(), 'created, not yet restored').toBe(id);
     await rpc((cb) => suite.runtime.StartContainer({ container_id: id }, cb));
@@ -163,16 +143,7 @@ describe('CheckpointContainer on berthd (CRIU 4.1, runc 1.5)', () => {
     const notArchive = path.join(env.work, 'not-a-checkpoint.tar');
     await writeFile(notArchive, 'hello\n');
     const create = (image: string) =>
-      rpc((cb) =>
-        suite.runtime.CreateContainer(
-          {
-            pod_sandbox_id: suite.podId,
-            config: { metadata: { name: 'not-restored', attempt: 0 }, image: { image } },
-            sandbox_config: { metadata: suite.metadata },
-          },
-          cb,
-        ),
-      );
+      createInPod(suite, { metadata: { name: 'not-restored', attempt: 0 }, image: { image } });
     await expectStatus(
       create(notArchive),
       grpc.status.INVALID_ARGUMENT,

@@ -4,6 +4,8 @@
  * afterAll stops and removes the pod, closes the clients and cleans the environment up.
  */
 import { afterAll, beforeAll } from 'vitest';
+import type { ContainerConfig } from '../../../src/cri/generated/runtime/v1/ContainerConfig.js';
+import type { CreateContainerResponse__Output } from '../../../src/cri/generated/runtime/v1/CreateContainerResponse.js';
 import type { ImageServiceClient } from '../../../src/cri/generated/runtime/v1/ImageService.js';
 import type { LinuxPodSandboxConfig } from '../../../src/cri/generated/runtime/v1/LinuxPodSandboxConfig.js';
 import type { PodSandboxMetadata } from '../../../src/cri/generated/runtime/v1/PodSandboxMetadata.js';
@@ -52,4 +54,15 @@ export function criPodSuite(
     await suite.env?.cleanup();
   }, 120_000);
   return suite;
+}
+
+/** CreateContainer in the suite's pod (its metadata sent along, as kubelet does); the new id. */
+export async function createInPod(suite: CriPodSuite, config: ContainerConfig): Promise<string> {
+  const created = await rpc<CreateContainerResponse__Output>((cb) =>
+    suite.runtime.CreateContainer(
+      { pod_sandbox_id: suite.podId, config, sandbox_config: { metadata: suite.metadata } },
+      cb,
+    ),
+  );
+  return created.container_id;
 }

@@ -8,11 +8,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import type { ContainerStatusResponse__Output } from '../../../src/cri/generated/runtime/v1/ContainerStatusResponse.js';
-import type { CreateContainerResponse__Output } from '../../../src/cri/generated/runtime/v1/CreateContainerResponse.js';
 import type { StatusResponse__Output } from '../../../src/cri/generated/runtime/v1/StatusResponse.js';
 import type { SupplementalGroupsPolicy } from '../../../src/cri/generated/runtime/v1/SupplementalGroupsPolicy.js';
 import { expectStatus, rpc } from '../harness.js';
-import { criPodSuite } from './pod-suite.js';
+import { createInPod, criPodSuite } from './pod-suite.js';
 
 const suite = criPodSuite({ name: 'groups', namespace: 'groups', uid: 'uid-groups', attempt: 0 });
 
@@ -23,23 +22,12 @@ async function startWithPolicy(name: string, policy?: SupplementalGroupsPolicy):
     supplemental_groups: [60000],
     ...(policy !== undefined ? { supplemental_groups_policy: policy } : {}),
   };
-  const id = (
-    await rpc<CreateContainerResponse__Output>((cb) =>
-      suite.runtime.CreateContainer(
-        {
-          pod_sandbox_id: suite.podId,
-          config: {
-            metadata: { name, attempt: 0 },
-            image: { image: suite.env.image },
-            command: ['sh', '-c', 'id -G; sleep 600'],
-            linux: { security_context },
-          },
-          sandbox_config: { metadata: suite.metadata },
-        },
-        cb,
-      ),
-    )
-  ).container_id;
+  const id = await createInPod(suite, {
+    metadata: { name, attempt: 0 },
+    image: { image: suite.env.image },
+    command: ['sh', '-c', 'id -G; sleep 600'],
+    linux: { security_context },
+  });
   await rpc((cb) => suite.runtime.StartContainer({ container_id: id }, cb));
   return id;
 }
@@ -99,20 +87,11 @@ describe('supplemental groups policy through the CRI', () => {
 
   it('a policy the CRI does not define is INVALID_ARGUMENT naming the field', async () => {
     await expectStatus(
-      rpc((cb) =>
-        suite.runtime.CreateContainer(
-          {
-            pod_sandbox_id: suite.podId,
-            config: {
-              metadata: { name: 'bad-policy', attempt: 0 },
-              image: { image: suite.env.image },
-              linux: { security_context: { supplemental_groups_policy: 7 as SupplementalGroupsPolicy } },
-            },
-            sandbox_config: { metadata: suite.metadata },
-          },
-          cb,
-        ),
-      ),
+      createInPod(suite, {
+        metadata: { name: 'bad-policy', attempt: 0 },
+        image: { image: suite.env.image },
+        linux: { security_context: { supplemental_groups_policy: 7 as SupplementalGroupsPolicy } },
+      }),
       grpc.status.INVALID_ARGUMENT,
       'supplemental_groups_policy',
     );
