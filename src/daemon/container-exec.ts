@@ -12,7 +12,7 @@ import type { Readable, Writable } from 'node:stream';
 import { FailedPreconditionError } from '../common/errors.js';
 import { execProcess } from '../runtime/exec.js';
 import { resizeTerminal, spawnOnTerminal } from '../runtime/pty.js';
-import type { OciSpec } from '../runtime/oci-types.js';
+import type { OciProcess, OciSpec } from '../runtime/oci-types.js';
 import type { NodeServices } from './node-services.js';
 
 export interface ExecStreams {
@@ -23,6 +23,37 @@ export interface ExecStreams {
   /** Terminal size changes (tty only): the runtime follows the size of the terminal it runs on. */
   resize?: AsyncIterable<{ width: number; height: number }>;
   signal?: AbortSignal;
+}
+
+/** How long a tty exec waits for the client's first terminal size before starting without one. */
+const FIRST_SIZE_WAIT_MS = 1000;
+
+type Size = { width: number; height: number };
+
+/**
+ * The first size of `sizes` if it comes within `ms` (or before the stream ends), and the sizes
+ * after it. A size that comes later is not lost: it is the first of `rest`.
+ */
+export async function firstSize(
+  sizes: AsyncIterable<Size>,
+  ms: number,
+): Promise<{ first?: Size; rest: AsyncIterable<Size> }> {
+  const iterator = sizes[Symbol.asyncIterator]();
+  const pending = iterator.next();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+  const result = await Promise.race([pending, timeout]).finally(() => clearTimeout(timer));
+  const tail: AsyncIterable<Size> = { [Symbol.asyncIterator]: () => iterator };
+  if (result === 'timeout') {
+    const rest = async function* () {
+      const late = await pending;
+      if (late.done) return;
+      yield late.value;
+      yield* tail;
+    };
+    return { rest: rest() };
+  }
+  return { first: result.done ? undefined : result.value, rest: tail };
 }
 
 export async function execStreaming(
@@ -36,7 +67,14 @@ export async function execStreaming(
   const handler = node.handlers.get(meta.handler);
   await handler.ensureUsable();
   const spec = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as OciSpec;
-  const proc = { ...execProcess(spec.process, { args: cmd }), terminal: streams.tty === true };
+  const proc: OciProcess = { ...execProcess(spec.process, { args: cmd }), terminal: streams.tty === true };
+  // The client's size must be in force when the command starts: runc copies its own terminal's
+  // size to the container's only after the command runs, and a program that reads its size first
+  // (`stty size`, a shell's line editor) would see 0x0. Clients send their size first thing.
+  const sizes =
+    streams.tty && streams.resize ? await firstSize(streams.resize, FIRST_SIZE_WAIT_MS) : undefined;
+  if (sizes?.first && sizes.first.width > 0 && sizes.first.height > 0)
+    proc.consoleSize = { height: sizes.first.height, width: sizes.first.width };
   const tag = randomBytes(6).toString('hex');
   const processPath = join(dir, `exec-${tag}.json`);
   const pidPath = join(dir, `exec-${tag}.pid`);
@@ -44,12 +82,12 @@ export async function execStreaming(
   try {
     const argv = [handler.runtimePath, ...handler.execArgs(id, processPath, pidPath)];
     const child = streams.tty
-      ? spawnOnTerminal(argv)
+      ? spawnOnTerminal(argv, sizes?.first)
       : spawn(argv[0]!, argv.slice(1), { stdio: [streams.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-    if (streams.tty && streams.resize) {
-      const sizes = streams.resize;
+    if (sizes) {
+      const rest = sizes.rest;
       void (async () => {
-        for await (const size of sizes) resizeTerminal(child, size);
+        for await (const size of rest) resizeTerminal(child, size);
       })().catch(() => undefined);
     }
     if (streams.stdin && child.stdin) {
@@ -86,7 +124,8 @@ export async function execStreaming(
 
 /**
  * The command line of an exec for a local, root caller to run itself (`berth exec -it`): with its
- * own terminal as stdio, the runtime's pty follows the caller's window size. The process file stays
+ * own terminal as stdio, the runtime's pty follows the caller's window size (`size`, the caller's
+ * size now, is the container terminal's size from the start). The process file stays
  * in the task's bundle (removed with it); the caller may delete it once the runtime started.
  */
 export async function execCommand(
@@ -94,13 +133,17 @@ export async function execCommand(
   id: string,
   cmd: string[],
   tty: boolean,
+  size?: Size,
 ): Promise<{ argv: string[]; processFile: string }> {
   const dir = node.tasks.taskDir(id);
   const meta = JSON.parse(await readFile(join(dir, 'task.json'), 'utf8')) as { handler: string };
   const handler = node.handlers.get(meta.handler);
   await handler.ensureUsable();
   const spec = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as OciSpec;
-  const proc = { ...execProcess(spec.process, { args: cmd }), terminal: tty };
+  const proc: OciProcess = { ...execProcess(spec.process, { args: cmd }), terminal: tty };
+  // The caller's window size, in force before the command runs (runc copies it only afterwards).
+  if (tty && size && size.width > 0 && size.height > 0)
+    proc.consoleSize = { height: size.height, width: size.width };
   const tag = randomBytes(6).toString('hex');
   const processFile = join(dir, `exec-${tag}.json`);
   await writeFile(processFile, JSON.stringify(proc));

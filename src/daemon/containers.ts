@@ -254,9 +254,10 @@ export class ContainerService {
     idOrPrefix: string,
     cmd: string[],
     tty: boolean,
+    size?: { width: number; height: number },
   ): Promise<{ argv: string[]; processFile: string }> {
     const c = this.running(idOrPrefix);
-    return execCommand(this.node(), c.id, cmd, tty);
+    return execCommand(this.node(), c.id, cmd, tty, size);
   }
 
   /**

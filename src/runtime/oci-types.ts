@@ -16,6 +16,8 @@ export interface OciSpec {
 /** The container's init process (or an exec'd process, for `runc exec --process`). */
 export interface OciProcess {
   terminal: boolean;
+  /** The terminal's size when the process starts (runc sets it before the program runs). */
+  consoleSize?: { height: number; width: number };
   user: OciUser;
   args: string[];
   env: string[];

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import { rename, rm as removeFile, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { execFile } from '../../src/common/exec.js';
 import { BERTH_CLI, runCli, testEnv } from '../helpers/berthd.js';
@@ -92,6 +92,37 @@ describe('a detached container', () => {
     expect(ex).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n' });
     const piped = await cliWithInput('piped\n', 'exec', '-i', id, 'cat');
     expect(piped).toMatchObject({ code: 0, stdout: 'piped\n' });
+    // The terminal size the CLI sends is in the process file runc reads (consoleSize), so it is
+    // in force before the command runs; a malformed size is refused naming the field.
+    const { processFile } = await api().post<{ processFile: string }>(`/v1/containers/${id}/exec-command`, {
+      cmd: ['true'],
+      tty: true,
+      size: { width: 100, height: 30 },
+    });
+    expect(JSON.parse(readFileSync(processFile, 'utf8'))).toMatchObject({
+      terminal: true,
+      consoleSize: { height: 30, width: 100 },
+    });
+    await removeFile(processFile);
+    await expect(
+      api().post(`/v1/containers/${id}/exec-command`, {
+        cmd: ['true'],
+        tty: true,
+        size: { width: 0, height: 30 },
+      }),
+    ).rejects.toMatchObject({ code: 'invalid_argument', message: expect.stringContaining('"size"') });
+    // With -t on a terminal of 30x100, the command's first look at its terminal sees that size
+    // (the container terminal starts with the caller's size, not 0x0 until runc copies it).
+    const onTerminal = await execFile(
+      'script',
+      [
+        '-qec',
+        `stty rows 30 cols 100; exec ${[process.execPath, BERTH_CLI, '--socket', env.berthd.socket, 'exec', '-t', id, 'busybox', 'stty', 'size'].map((w) => `'${w}'`).join(' ')}`,
+        '/dev/null',
+      ],
+      { env: testEnv() },
+    );
+    expect(onTerminal.replace(/\r/g, '')).toBe('30 100\n');
 
     // CPU quota and pids limit are in the container's cgroup files.
     const [pids] = cgroupsOf(id).filter((p) => p.includes('/pids/'));

@@ -1,7 +1,7 @@
 /** Streaming exec with a terminal: runc on a pty of ours, input, ^D at the end of input, resizes, exit codes. */
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execStreaming } from '../../src/daemon/container-exec.js';
+import { execStreaming, firstSize } from '../../src/daemon/container-exec.js';
 import { spawnOnTerminal } from '../../src/runtime/pty.js';
 import { runtimeFixture, uniqueId, type RuntimeFixture, textSink } from './helpers.js';
 
@@ -86,17 +86,20 @@ describe('exec with a tty', () => {
     expect(stdout.text().replace(/\r/g, '')).toBe('last line\nlast line\n');
   });
 
-  it('follows the client terminal size, at the start and while it runs', async () => {
+  it('the client size is in force when the command starts, and follows it while it runs', async () => {
     const stdin = new PassThrough();
     const stdout = textSink();
     const resize = sizes();
     resize.push({ width: 132, height: 50 });
-    const session = execStreaming(node(), id, ['sh'], { stdin, stdout, tty: true, resize });
-    // The first size may land just before or after runc reads it; poll until the shell sees it.
-    for (let i = 0; i < 50 && !/^50 132\r$/m.test(stdout.text()); i++) {
-      stdin.write('stty size\n');
+    // The command reads its size before anything else: no poll, the first answer must be right.
+    const session = execStreaming(node(), id, ['sh', '-c', 'stty size; exec sh'], {
+      stdin,
+      stdout,
+      tty: true,
+      resize,
+    });
+    for (let i = 0; i < 50 && !/\d+ \d+\r$/m.test(stdout.text()); i++)
       await new Promise((r) => setTimeout(r, 100));
-    }
     expect(stdout.text()).toMatch(/^50 132\r$/m);
     resize.push({ width: 100, height: 40 });
     for (let i = 0; i < 50 && !/^40 100\r$/m.test(stdout.text()); i++) {
@@ -106,5 +109,14 @@ describe('exec with a tty', () => {
     expect(stdout.text()).toMatch(/^40 100\r$/m);
     stdin.end('exit\n');
     expect(await session).toBe(0);
+  });
+
+  it('a size that comes after the wait for the first one is still applied', async () => {
+    const resize = sizes();
+    const split = await firstSize(resize, 20);
+    expect(split.first).toBeUndefined();
+    resize.push({ width: 90, height: 30 });
+    const next = await split.rest[Symbol.asyncIterator]().next();
+    expect(next.value).toEqual({ width: 90, height: 30 });
   });
 });

@@ -39,6 +39,16 @@ function cmdOf(b: Record<string, unknown>): string[] {
   return cmd as string[];
 }
 
+/** The optional `size: {width, height}` of an exec's terminal, whole numbers of 1..65535. */
+function terminalSizeOf(b: Record<string, unknown>): { width: number; height: number } | undefined {
+  if (b.size === undefined) return undefined;
+  const size = b.size as { width?: unknown; height?: unknown } | null;
+  const ok = (v: unknown) => Number.isInteger(v) && (v as number) > 0 && (v as number) <= 0xffff;
+  if (typeof size !== 'object' || size === null || !ok(size.width) || !ok(size.height))
+    throw new InvalidArgumentError('"size" must be {"width": W, "height": H}, whole numbers from 1 to 65535');
+  return { width: size.width as number, height: size.height as number };
+}
+
 function seconds(v: unknown, what: string): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   const n = Number(v);
@@ -113,7 +123,7 @@ export function containerRoutes(src: ContainerRoutesSource): Route[] {
       path: '/v1/containers/:id/exec-command',
       handler: async (req) => {
         const b = body(req);
-        return svc().execCommand(req.params.id!, cmdOf(b), b.tty === true);
+        return svc().execCommand(req.params.id!, cmdOf(b), b.tty === true, terminalSizeOf(b));
       },
     },
     {

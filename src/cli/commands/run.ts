@@ -213,7 +213,13 @@ export const execCommand: Command = {
     if (values.interactive || values.tty) {
       const { argv: command, processFile } = await ctx.client.post<{ argv: string[]; processFile: string }>(
         containerPath(id, '/exec-command'),
-        { cmd, tty: values.tty },
+        {
+          cmd,
+          tty: values.tty,
+          ...(values.tty && process.stdout.isTTY
+            ? { size: { width: process.stdout.columns, height: process.stdout.rows } }
+            : {}),
+        },
       );
       const child = spawn(command[0]!, command.slice(1), {
         stdio: [values.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit'],
