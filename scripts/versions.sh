@@ -15,6 +15,9 @@ RUNC_VERSION=1.5.3
 # CRIU for checkpoint/restore (KEP-2008), built by setup from Debian's source archive (trixie's
 # upstream tarball): bookworm's criu 3.17 cannot run on this kernel (6.18 splits the vDSO's vvar area)
 CRIU_VERSION=4.1.1
+# containerd 2.x built from the Go module proxy: the anchor of the benchmarks (Debian's 1.6 beside it),
+# installed in its own folder of the tools cache so its `containerd` and `ctr` never shadow Debian's
+CONTAINERD_VERSION=2.4.2
 CRIU_SHA256=f80a66cb3726bb2116266d4759ce3bcbfab7abdb6b6d430bf20dd41911717afe
 NATS_SERVER_VERSION=2.9.10
 REGISTRY_VERSION=2.8.2
