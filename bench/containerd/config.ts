@@ -1,13 +1,20 @@
 /**
- * The isolated containerd's config.toml (v2 schema, containerd 1.6) and its CNI conflist: every
+ * The isolated containerd's config.toml (schema v2 for Debian's 1.6, v3 for 2.x) and its CNI conflist: every
  * path it writes to lives under the harness's temporary directory, except what containerd hard-codes
  * (shim sockets under /run/containerd/s, libcni's cache under /var/lib/cni), which the harness cleans.
  */
 import { join } from 'node:path';
 import { findOnPath } from '../../src/common/exec.js';
 
+/**
+ * Which containerd: Debian's 1.6 (/usr/bin), or 2.x built by setup into the tools cache (the
+ * benchmarks' anchor; scripts/versions.sh names its version).
+ */
+export type ContainerdRelease = '1.6' | '2.x';
+
 /** Paths and names one harness instance owns. */
 export interface ContainerdLayout {
+  release: ContainerdRelease;
   dir: string;
   root: string;
   state: string;
@@ -35,8 +42,10 @@ export function layoutFor(
   suffix: string,
   subnet: string,
   sandboxImage: string,
+  release: ContainerdRelease = '1.6',
 ): ContainerdLayout {
   return {
+    release,
     dir,
     root: join(dir, 'root'),
     state: join(dir, 'state'),
@@ -58,12 +67,15 @@ export function layoutFor(
 
 const quote = (s: string): string => JSON.stringify(s);
 
-/** containerd's config.toml for this layout. */
+/** containerd's config.toml for this layout, in the schema of its release. */
 export function containerdConfig(l: ContainerdLayout): string {
+  return l.release === '1.6' ? configV2(l) : configV3(l);
+}
+
+function configV2(l: ContainerdLayout): string {
   const cri = 'plugins."io.containerd.grpc.v1.cri"';
   return `version = 2
-root = ${quote(l.root)}
-state = ${quote(l.state)}
+${commonTop(l)}
 # Snapshotters this host cannot use only add start-up noise. (The v1 runtime must stay:
 # containerd 1.6's tasks service does not load without it.)
 disabled_plugins = [
@@ -72,26 +84,12 @@ disabled_plugins = [
   "io.containerd.snapshotter.v1.devmapper",
   "io.containerd.snapshotter.v1.zfs",
 ]
-
-[grpc]
-  address = ${quote(l.socket)}
-
-[ttrpc]
-  address = ${quote(`${l.socket}.ttrpc`)}
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = ${quote(join(l.dir, 'opt'))}
-
+${commonSockets(l)}
 [${cri}]
   sandbox_image = ${quote(l.sandboxImage)}
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
-  # Root lacks CAP_SYS_RESOURCE here: lowering oom_score_adj below containerd's own fails.
-  restrict_oom_score_adj = true
-  netns_mounts_under_state_dir = true
-  enable_selinux = false
-  disable_apparmor = true
-
+${runtimeSettings}
 [${cri}.containerd]
   snapshotter = "overlayfs"
   default_runtime_name = "runc"
@@ -109,6 +107,70 @@ disabled_plugins = [
   max_conf_num = 1
 ${l.registryConfigDir ? `\n[${cri}.registry]\n  config_path = ${quote(l.registryConfigDir)}\n` : ''}`;
 }
+
+/** containerd 2.x: the CRI plugin is split into images, runtime and the gRPC server. */
+function configV3(l: ContainerdLayout): string {
+  const images = "plugins.'io.containerd.cri.v1.images'";
+  const runtime = "plugins.'io.containerd.cri.v1.runtime'";
+  return `version = 3
+${commonTop(l)}
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.erofs",
+]
+${commonSockets(l)}
+[plugins.'io.containerd.grpc.v1.cri']
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+
+[${images}]
+  snapshotter = "overlayfs"
+
+[${images}.pinned_images]
+  sandbox = ${quote(l.sandboxImage)}
+${l.registryConfigDir ? `\n[${images}.registry]\n  config_path = ${quote(l.registryConfigDir)}\n` : ''}
+[${runtime}]
+${runtimeSettings}
+[${runtime}.containerd]
+  default_runtime_name = "runc"
+
+[${runtime}.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+[${runtime}.containerd.runtimes.runc.options]
+  Root = ${quote(l.runcRoot)}
+  BinaryName = ${quote(l.runcBinary)}
+
+[${runtime}.cni]
+  bin_dirs = ["/usr/lib/cni"]
+  conf_dir = ${quote(l.cniConfDir)}
+  max_conf_num = 1
+`;
+}
+
+const commonTop = (l: ContainerdLayout): string => `root = ${quote(l.root)}
+state = ${quote(l.state)}`;
+
+const commonSockets = (l: ContainerdLayout): string => `
+[grpc]
+  address = ${quote(l.socket)}
+
+[ttrpc]
+  address = ${quote(`${l.socket}.ttrpc`)}
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = ${quote(join(l.dir, 'opt'))}
+`;
+
+/** The CRI runtime settings both schemas share (the same keys, in different tables). */
+const runtimeSettings = `  # Root lacks CAP_SYS_RESOURCE here: lowering oom_score_adj below containerd's own fails.
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  enable_selinux = false
+  disable_apparmor = true
+`;
 
 /**
  * hosts.toml for one upstream registry host: pulls and resolves go to `mirror` (a plain-HTTP

@@ -1,5 +1,6 @@
 /**
- * An isolated containerd (Debian's 1.6) for side-by-side benchmarks: started as a child with its
+ * An isolated containerd (Debian's 1.6, or the 2.x setup builds) for side-by-side benchmarks and
+ * reference runs: started as a child with its
  * own config, root, state, socket, CRI sandbox image (built here, imported from a local archive),
  * CNI network and runc root, and stopped leaving nothing behind. Never touches /var/lib/containerd
  * or containerd's default socket.
@@ -17,7 +18,15 @@ import { join } from 'node:path';
 import { UnavailableError } from '../../src/common/errors.js';
 import { execFile, execFileCapture, type ExecOptions, type ExecResult } from '../../src/common/exec.js';
 import { TOOLS_BIN } from '../../test/helpers/berthd.js';
-import { cniConflist, containerdConfig, hostsToml, layoutFor, type ContainerdLayout } from './config.js';
+import { toolVersion } from '../../test/helpers/versions.js';
+import {
+  cniConflist,
+  containerdConfig,
+  hostsToml,
+  layoutFor,
+  type ContainerdLayout,
+  type ContainerdRelease,
+} from './config.js';
 import {
   deleteLink,
   freeSubnet,
@@ -40,7 +49,19 @@ export const CRICTL = process.env.BERTH_CRICTL ?? join(TOOLS_BIN, 'crictl');
 /** The namespace the CRI plugin keeps its containers in. */
 export const CRI_NAMESPACE = 'k8s.io';
 
+/**
+ * The folder of a release's containerd, ctr and runc shim: 2.x is built by setup into a folder of
+ * its own in the tools cache (so it never shadows Debian's on PATH); Debian's 1.6 is in /usr/bin.
+ */
+export function containerdBinDir(release: ContainerdRelease): string {
+  return release === '1.6'
+    ? '/usr/bin'
+    : join(TOOLS_BIN, '..', `containerd-${toolVersion('CONTAINERD_VERSION')}`, 'bin');
+}
+
 export interface ContainerdHarnessOptions {
+  /** Debian's 1.6 (the default: the suites' reference failures were recorded on it) or 2.x. */
+  release?: ContainerdRelease;
   /** Start containerd with `--log-level debug` (its log is `<dir>/containerd.log`). */
   debug?: boolean;
   /** How long to wait for the socket to answer (default 30 s). */
@@ -57,7 +78,12 @@ export interface ContainerdHarnessOptions {
 /** Starts containerd with its output appended to the layout's log. */
 async function spawnContainerd(layout: ContainerdLayout, args: readonly string[]): Promise<ChildProcess> {
   const log = await open(layout.logPath, 'a');
-  const child = spawn('containerd', args, { stdio: ['ignore', log.fd, log.fd] });
+  // The release's folder first on PATH: containerd finds its runc shim there.
+  const bin = containerdBinDir(layout.release);
+  const child = spawn(join(bin, 'containerd'), args, {
+    stdio: ['ignore', log.fd, log.fd],
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` },
+  });
   await log.close();
   return child;
 }
@@ -88,7 +114,7 @@ export class ContainerdHarness {
     let harness: ContainerdHarness | undefined;
     try {
       const pause = await buildPauseImage(dir);
-      const layout = layoutFor(dir, suffix, await freeSubnet(), pause.name);
+      const layout = layoutFor(dir, suffix, await freeSubnet(), pause.name, opts.release ?? '1.6');
       for (const d of [layout.root, layout.state, layout.runcRoot, layout.fifoDir, layout.cniConfDir])
         await mkdir(d, { recursive: true });
       const mirrors = Object.entries(opts.registryMirrors ?? {});
@@ -135,6 +161,11 @@ export class ContainerdHarness {
     return this.layout.socket;
   }
 
+  /** This release's ctr. */
+  get ctrPath(): string {
+    return join(containerdBinDir(this.layout.release), 'ctr');
+  }
+
   get pid(): number | undefined {
     return this.child.pid;
   }
@@ -144,7 +175,7 @@ export class ContainerdHarness {
     let last: ExecResult | undefined;
     while (Date.now() < deadline) {
       if (this.child.exitCode !== null || this.child.signalCode !== null) break;
-      last = await execFileCapture('ctr', ['--address', this.socket, 'version'], { timeoutMs: 5_000 });
+      last = await execFileCapture(this.ctrPath, ['--address', this.socket, 'version'], { timeoutMs: 5_000 });
       if (last.code === 0) return;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -158,7 +189,7 @@ export class ContainerdHarness {
   /** Runs `ctr --address <socket> --namespace <ns> ...args` and returns stdout; throws with stderr on failure. */
   ctr(args: readonly string[], namespace = this.namespace, opts: ExecOptions = {}): Promise<string> {
     this.noteShimIds(namespace, args);
-    return execFile('ctr', ['--address', this.socket, '--namespace', namespace, ...args], opts);
+    return execFile(this.ctrPath, ['--address', this.socket, '--namespace', namespace, ...args], opts);
   }
 
   /** As `ctr`, but returns the exit status and output without throwing. */
@@ -168,7 +199,7 @@ export class ContainerdHarness {
     opts: ExecOptions = {},
   ): Promise<ExecResult> {
     this.noteShimIds(namespace, args);
-    return execFileCapture('ctr', ['--address', this.socket, '--namespace', namespace, ...args], opts);
+    return execFileCapture(this.ctrPath, ['--address', this.socket, '--namespace', namespace, ...args], opts);
   }
 
   /** Runs crictl against the CRI plugin on this socket and returns stdout. */

@@ -5,20 +5,19 @@
  * registry mirror. agnhost is the real program, built from k8s.io/kubernetes v1.36.3
  * (test/images/agnhost) by scripts/setup; the userland around it is Debian's busybox.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFile } from '../../src/common/exec.js';
 import type { FileSpec } from '../helpers/oci-images.js';
 import { writeOciLayout } from '../helpers/oci-images.js';
 import type { TestRegistry } from '../helpers/registry.js';
-import { REPO, TOOLS_BIN } from '../helpers/berthd.js';
+import { TOOLS_BIN } from '../helpers/berthd.js';
+import { toolVersion } from '../helpers/versions.js';
 import { baseFiles, buildNnp, nginxFiles, NGINX_TITLE } from '../cri/critest/images.js';
 
 export const AGNHOST = path.join(TOOLS_BIN, 'agnhost');
-const KUBERNETES_VERSION = /KUBERNETES_VERSION=(\S+)/.exec(
-  readFileSync(path.join(REPO, 'scripts/versions.sh'), 'utf8'),
-)![1]!;
+const KUBERNETES_VERSION = toolVersion('KUBERNETES_VERSION');
 /** agnhost's sources in the module cache (setup downloaded them to build it): its test certificate. */
 const PORTER = path.join(
   TOOLS_BIN,

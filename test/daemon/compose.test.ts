@@ -3,17 +3,13 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { execFile } from '../../src/common/exec.js';
 import { REPO } from '../helpers/berthd.js';
+import { TOOL_VERSIONS } from '../helpers/versions.js';
 
 interface Compose {
   services: Record<string, { image: string; command?: string[] }>;
 }
 
-const versions = Object.fromEntries(
-  [...readFileSync(`${REPO}/scripts/versions.sh`, 'utf8').matchAll(/^([A-Z_]+)=(\S+)$/gm)].map((m) => [
-    m[1],
-    m[2],
-  ]),
-);
+const versions = TOOL_VERSIONS;
 
 describe('docker-compose.test.yml', () => {
   const compose = parse(readFileSync(`${REPO}/docker-compose.test.yml`, 'utf8')) as Compose;
