@@ -8,11 +8,8 @@
  * load drifts hit both alike. Reports medians and the Berth/containerd ratio.
  * Usage: node scripts/build.mjs && node dist/bench/cri/startup.js [runs=30] [churnPods=50]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, openSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFile } from '../../src/common/exec.js';
@@ -20,6 +17,7 @@ import { leftoverSweep, tinyImageFiles } from '../../test/containers/support.js'
 import { writeOciLayout } from '../../test/helpers/oci-images.js';
 import { startRegistry } from '../../test/helpers/registry.js';
 import { registryConfigArgs } from '../../test/images/support.js';
+import { startBenchBerthd, stopBenchBerthd } from '../common/berthd.js';
 import { ContainerdHarness, CRICTL } from '../containerd/harness.js';
 import { printTable, summarize } from '../stats.js';
 
@@ -91,65 +89,6 @@ async function churn(rt: Runtime, dir: string, n: number): Promise<number> {
   return performance.now() - t0;
 }
 
-/** berthd from this build (test/helpers/berthd.ts finds it relative to the sources, not dist). */
-const BERTHD = fileURLToPath(new URL('../../src/daemon/main.js', import.meta.url));
-
-async function startBerthd(
-  dir: string,
-  args: string[],
-): Promise<{ proc: ChildProcess; root: string; state: string }> {
-  const root = path.join(dir, 'berth-root');
-  const state = path.join(dir, 'berth-state');
-  await mkdir(root, { recursive: true });
-  await mkdir(state, { recursive: true });
-  const proc = spawn(
-    process.execPath,
-    [
-      // BERTH_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles berthd.
-      ...(process.env.BERTH_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-      BERTHD,
-      '--root',
-      root,
-      '--state',
-      state,
-      '--node-id',
-      `bench-${randomBytes(3).toString('hex')}`,
-      '--log-level',
-      process.env.BERTH_LOG_LEVEL ?? 'warn',
-      ...args,
-    ],
-    {
-      // BERTH_BENCH_BERTHD_LOG=file keeps berthd's log (with BERTH_LOG_LEVEL=debug: each step's duration).
-      stdio: [
-        'ignore',
-        'inherit',
-        process.env.BERTH_BENCH_BERTHD_LOG ? openSync(process.env.BERTH_BENCH_BERTHD_LOG, 'a') : 'inherit',
-      ],
-      env: { ...process.env, PATH: `${path.resolve('.tools/bin')}:${process.env.PATH ?? ''}` },
-    },
-  );
-  const endpoint = `unix://${path.join(state, 'cri.sock')}`;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`berthd exited ${proc.exitCode} before it was ready`);
-    if (
-      existsSync(path.join(state, 'berth.sock')) &&
-      (await crictl({ name: 'berth', endpoint }, ['version']).then(
-        () => true,
-        () => false,
-      ))
-    )
-      return { proc, root, state };
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function stopBerthd(b: { proc: ChildProcess }): Promise<void> {
-  if (b.proc.exitCode !== null) return;
-  const exited = new Promise((resolve) => b.proc.once('exit', resolve));
-  b.proc.kill('SIGTERM');
-  await exited;
-}
-
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'berth-bench-cri-'));
   const reg = await startRegistry();
@@ -158,7 +97,7 @@ async function main(): Promise<void> {
   await reg.push(layout, 'tiny', 'bench/tiny', { destTag: '1' });
   const image = `${reg.host}/bench/tiny:1`;
   const containerd = await ContainerdHarness.start();
-  const berthd = await startBerthd(dir, await registryConfigArgs(dir, [reg.host]));
+  const berthd = await startBenchBerthd(dir, await registryConfigArgs(dir, [reg.host]));
   try {
     const runtimes: Runtime[] = [
       { name: 'berth', endpoint: `unix://${path.join(berthd.state, 'cri.sock')}` },
@@ -227,7 +166,7 @@ async function main(): Promise<void> {
       }),
     );
   } finally {
-    await stopBerthd(berthd);
+    await stopBenchBerthd(berthd);
     await leftoverSweep(berthd);
     await containerd.stop();
     await reg.stop();
