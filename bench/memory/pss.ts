@@ -1,0 +1,211 @@
+/**
+ * Whole-node memory of each runtime as a node operator counts it: the PSS (shared pages divided
+ * among the processes that map them) of every process the runtime needs on the node, with 1, 10,
+ * 50 and 100 pods of one sleeping container each, made through crictl on every side.
+ *  - Berth: berthd, its embedded Temporal server and nats-server, every conmon (and any helper);
+ *  - containerd (2.x and Debian's 1.6): containerd, every shim, every pause process.
+ * The containers' own program (`sleep`) is the workload and is counted on neither side. One
+ * runtime runs at a time; each count is measured once its processes are quiet. The per-pod slope
+ * and the fixed cost are a least-squares line through the counts. "berth, Temporal and NATS off
+ * the node" is the same run without those two processes (berthd is the same program whether they
+ * run beside it or elsewhere: `--temporal-address`, `--nats-url`).
+ *
+ * Usage: node dist/bench/memory/pss.js [--pods 1,10,50,100] [--only berth,containerd-2.x,containerd-1.6]
+ */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { execFile } from '../../src/common/exec.js';
+import { leftoverSweep, tinyImageFiles } from '../../test/containers/support.js';
+import { writeOciLayout } from '../../test/helpers/oci-images.js';
+import { startRegistry } from '../../test/helpers/registry.js';
+import { registryConfigArgs } from '../../test/images/support.js';
+import { startBenchBerthd, stopBenchBerthd } from '../common/berthd.js';
+import { commOf, processSet, pssKiB, waitQuiet, type ProcessSetSpec } from '../common/process-set.js';
+import { ScratchFs } from '../common/scratch-fs.js';
+import { ContainerdHarness, CRICTL } from '../containerd/harness.js';
+import type { ContainerdRelease } from '../containerd/config.js';
+import { printTable } from '../stats.js';
+
+const { values: opts } = parseArgs({
+  options: {
+    pods: { type: 'string', default: '1,10,50,100' },
+    only: { type: 'string', default: 'berth,containerd-2.x,containerd-1.6' },
+  },
+});
+const COUNTS = opts.pods.split(',').map(Number);
+const ONLY = opts.only.split(',');
+
+/** MiB by process kind ("berthd", "temporal", "conmon", "containerd-shim-runc-v2", …). */
+type Breakdown = Record<string, { processes: number; mib: number }>;
+
+interface Running {
+  name: string;
+  endpoint: string;
+  processes: ProcessSetSpec;
+  stop: () => Promise<void>;
+}
+
+const isWorkload = (cmdline: string[]) => cmdline[0] === 'sleep' && cmdline[1] === '3600';
+
+/** A process's kind: berthd is node running Berth's daemon; others by their command name. */
+function kindOf(pid: number): string {
+  const comm = commOf(pid);
+  return comm === 'node' || comm === 'MainThread' ? 'berthd' : comm;
+}
+
+function measure(spec: ProcessSetSpec): Breakdown {
+  const out: Breakdown = {};
+  for (const pid of processSet(spec)) {
+    const kind = kindOf(pid);
+    const entry = (out[kind] ??= { processes: 0, mib: 0 });
+    entry.processes++;
+    entry.mib += pssKiB(pid) / 1024;
+  }
+  return out;
+}
+
+const total = (b: Breakdown, leave: string[] = []) =>
+  Object.entries(b)
+    .filter(([k]) => !leave.includes(k))
+    .reduce((s, [, v]) => s + v.mib, 0);
+
+/** Least-squares line y = fixed + slope·x. */
+function fit(xs: number[], ys: number[]): { fixed: number; slope: number } {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (xs[i]! - mx) * (ys[i]! - my);
+    den += (xs[i]! - mx) ** 2;
+  }
+  const slope = den === 0 ? 0 : num / den;
+  return { fixed: my - slope * mx, slope };
+}
+
+async function main(): Promise<void> {
+  const fs = await ScratchFs.create();
+  const reg = await startRegistry();
+  const results = new Map<string, Breakdown[]>();
+  try {
+    const layout = path.join(fs.dir, 'tiny-layout');
+    await writeOciLayout(layout, 'tiny', { layers: [{ files: await tinyImageFiles() }], cmd: ['/bin/sh'] });
+    await reg.push(layout, 'tiny', 'bench/tiny', { destTag: '1' });
+    const image = `${reg.host}/bench/tiny:1`;
+    const container = path.join(fs.dir, 'container.json');
+    await writeFile(
+      container,
+      JSON.stringify({ metadata: { name: 'app' }, image: { image }, command: ['sleep', '3600'], linux: {} }),
+    );
+
+    const starters: Record<string, () => Promise<Running>> = {
+      berth: async () => {
+        const dir = await mkdtemp(path.join(fs.dir, 'berth-'));
+        const b = await startBenchBerthd(dir, await registryConfigArgs(dir, [reg.host]));
+        return {
+          name: 'berth',
+          endpoint: b.criEndpoint,
+          processes: { rootPid: b.proc.pid!, mentions: [b.state, b.root], exclude: isWorkload },
+          stop: async () => {
+            await stopBenchBerthd(b);
+            await leftoverSweep(b);
+          },
+        };
+      },
+    };
+    for (const release of ['2.x', '1.6'] as ContainerdRelease[])
+      starters[`containerd-${release}`] = async () => {
+        const cd = await ContainerdHarness.start({
+          release,
+          parentDir: fs.dir,
+          registryMirrors: { [reg.host]: `http://${reg.host}` },
+        });
+        return {
+          name: `containerd-${release}`,
+          endpoint: `unix://${cd.socket}`,
+          processes: { rootPid: cd.pid!, mentions: [cd.socket, cd.layout.dir], exclude: isWorkload },
+          stop: () => cd.stop(),
+        };
+      };
+
+    for (const name of ONLY) {
+      const start = starters[name];
+      if (!start) throw new Error(`--only: no runtime "${name}" (berth, containerd-2.x, containerd-1.6)`);
+      const rt = await start();
+      const crictl = async (args: string[]) =>
+        (await execFile(CRICTL, ['-r', rt.endpoint, '-i', rt.endpoint, '--timeout', '120s', ...args])).trim();
+      try {
+        await crictl(['pull', image]);
+        const rows: Breakdown[] = [];
+        let made = 0;
+        for (const count of COUNTS) {
+          for (; made < count; made++) {
+            const pod = path.join(fs.dir, `pod-${name}-${made}.json`);
+            await writeFile(
+              pod,
+              JSON.stringify({
+                metadata: { name: `mem-${made}`, namespace: 'bench', uid: `uid-${name}-${made}`, attempt: 0 },
+                log_directory: path.join(fs.dir, 'logs', name, String(made)),
+                linux: {},
+              }),
+            );
+            const podId = await crictl(['runp', pod]);
+            await crictl(['start', await crictl(['create', podId, container, pod])]);
+          }
+          await waitQuiet(rt.processes, { windowMs: 1000, timeoutMs: 120_000 });
+          rows.push(measure(rt.processes));
+          process.stderr.write(`${name}: ${count} pods: ${total(rows.at(-1)!).toFixed(1)} MiB\n`);
+        }
+        results.set(name, rows);
+        await crictl(['rmp', '--force', '--all']);
+      } finally {
+        await rt.stop();
+      }
+    }
+  } finally {
+    await reg.stop();
+    await fs.remove();
+  }
+  report(results);
+}
+
+function report(results: Map<string, Breakdown[]>): void {
+  const series: [string, number[]][] = [];
+  for (const [name, rows] of results) {
+    series.push([name, rows.map((b) => total(b))]);
+    if (name === 'berth')
+      series.push([
+        'berth, Temporal and NATS off the node',
+        rows.map((b) => total(b, ['temporal', 'nats-server'])),
+      ]);
+  }
+  console.log(`whole-node PSS (MiB) of every process each runtime needs, by pods of one sleeping container`);
+  const anchor = series.find(([n]) => n === 'containerd-2.x')?.[1];
+  printTable(
+    [
+      'runtime',
+      ...COUNTS.map((c) => `${c} pods`),
+      'fixed MiB',
+      'MiB per pod',
+      ...(anchor ? [`/ 2.x at ${COUNTS.at(-1)}`] : []),
+    ],
+    series.map(([name, ys]) => {
+      const { fixed, slope } = fit(COUNTS, ys);
+      return [name, ...ys, fixed, slope, ...(anchor ? [ys.at(-1)! / anchor.at(-1)!] : [])];
+    }),
+  );
+  console.log(`by process kind at ${COUNTS.at(-1)} pods (processes, MiB):`);
+  for (const [name, rows] of results) {
+    const last = rows.at(-1)!;
+    console.log(
+      `  ${name}: ${Object.entries(last)
+        .sort((a, b) => b[1].mib - a[1].mib)
+        .map(([k, v]) => `${k} ×${v.processes} ${v.mib.toFixed(1)}`)
+        .join(', ')}`,
+    );
+  }
+}
+
+await main();
