@@ -12,6 +12,7 @@
  *
  * Usage: node dist/bench/memory/pss.js [--pods 1,10,50,100] [--only berth,containerd-2.x,containerd-1.6]
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -48,10 +49,19 @@ interface Running {
 
 const isWorkload = (cmdline: string[]) => cmdline[0] === 'sleep' && cmdline[1] === '3600';
 
-/** A process's kind: berthd is node running Berth's daemon; others by their command name. */
+/** A process's kind: berthd and its spawner are the Node processes; others by their command name. */
 function kindOf(pid: number): string {
   const comm = commOf(pid);
-  return comm === 'node' || comm === 'MainThread' ? 'berthd' : comm;
+  if (comm !== 'node' && comm !== 'MainThread') return comm;
+  return cmdlineOf(pid).some((a) => a.endsWith('spawner-child.js')) ? 'berthd spawner' : 'berthd';
+}
+
+function cmdlineOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
 }
 
 function measure(spec: ProcessSetSpec): Breakdown {
