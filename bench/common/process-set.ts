@@ -39,6 +39,11 @@ export interface ProcessSetSpec {
   exclude?: (cmdline: string[]) => boolean;
 }
 
+/** The benches' containers run `sleep 3600`: the workload, which is no runtime's cost. */
+export function isSleepWorkload(cmdline: string[]): boolean {
+  return cmdline[0] === 'sleep' && cmdline[1] === '3600';
+}
+
 /** The pids of the set now. */
 export function processSet(spec: ProcessSetSpec): number[] {
   const procs = readProcs();

@@ -5,7 +5,8 @@
  *  - churn: create N pods in a row, then delete them in a row (total time).
  * Both pull the same busybox-static image from one loopback registry (pulled once before
  * timing, so every timed pull is the cached one). Runs alternate between the two runtimes so
- * load drifts hit both alike. Reports medians and the Berth/containerd ratio.
+ * load drifts hit both alike, and each side's processes go quiet before the other's turn.
+ * containerd is the 2.x setup builds. Reports medians and the Berth/containerd ratio.
  * Usage: node scripts/build.mjs && node dist/bench/cri/startup.js [runs=30] [churnPods=50]
  */
 import { randomBytes } from 'node:crypto';
@@ -18,6 +19,7 @@ import { writeOciLayout } from '../../test/helpers/oci-images.js';
 import { startRegistry } from '../../test/helpers/registry.js';
 import { registryConfigArgs } from '../../test/images/support.js';
 import { startBenchBerthd, stopBenchBerthd } from '../common/berthd.js';
+import { isSleepWorkload, waitQuiet, type ProcessSetSpec } from '../common/process-set.js';
 import { ContainerdHarness, CRICTL } from '../containerd/harness.js';
 import { printTable, summarize } from '../stats.js';
 
@@ -27,6 +29,8 @@ const churnPods = Number(process.argv[3] ?? 50);
 interface Runtime {
   name: string;
   endpoint: string;
+  /** Its processes: each side's trailing work ends before the other side's turn. */
+  processes: ProcessSetSpec;
 }
 
 async function crictl(rt: Runtime, args: string[]): Promise<string> {
@@ -96,12 +100,31 @@ async function main(): Promise<void> {
   await writeOciLayout(layout, 'tiny', { layers: [{ files: await tinyImageFiles() }], cmd: ['/bin/sh'] });
   await reg.push(layout, 'tiny', 'bench/tiny', { destTag: '1' });
   const image = `${reg.host}/bench/tiny:1`;
-  const containerd = await ContainerdHarness.start();
+  const containerd = await ContainerdHarness.start({
+    release: '2.x',
+    registryMirrors: { [reg.host]: `http://${reg.host}` },
+  });
   const berthd = await startBenchBerthd(dir, await registryConfigArgs(dir, [reg.host]));
   try {
     const runtimes: Runtime[] = [
-      { name: 'berth', endpoint: `unix://${path.join(berthd.state, 'cri.sock')}` },
-      { name: 'containerd', endpoint: `unix://${containerd.socket}` },
+      {
+        name: 'berth',
+        endpoint: berthd.criEndpoint,
+        processes: {
+          rootPid: berthd.proc.pid!,
+          mentions: [berthd.state, berthd.root],
+          exclude: isSleepWorkload,
+        },
+      },
+      {
+        name: 'containerd',
+        endpoint: `unix://${containerd.socket}`,
+        processes: {
+          rootPid: containerd.pid!,
+          mentions: [containerd.socket, containerd.layout.dir],
+          exclude: isSleepWorkload,
+        },
+      },
     ];
     const container = path.join(dir, 'container.json');
     await writeFile(
@@ -118,13 +141,17 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs; i++) {
       for (const rt of i % 2 === 0 ? runtimes : [...runtimes].reverse()) {
         const r = await startupOnce(rt, dir, image, container);
+        await waitQuiet(rt.processes);
         up[rt.name]!.push(r.up);
         down[rt.name]!.push(r.down);
         calls[rt.name]!.push(r.calls);
       }
     }
     const churnMs: Record<string, number> = {};
-    for (const rt of runtimes) churnMs[rt.name] = await churn(rt, dir, churnPods);
+    for (const rt of runtimes) {
+      churnMs[rt.name] = await churn(rt, dir, churnPods);
+      await waitQuiet(rt.processes);
+    }
 
     const b = { up: summarize(up.berth!), down: summarize(down.berth!) };
     const c = { up: summarize(up.containerd!), down: summarize(down.containerd!) };

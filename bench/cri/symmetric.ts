@@ -24,7 +24,7 @@ import { startRegistry } from '../../test/helpers/registry.js';
 import { registryConfigArgs } from '../../test/images/support.js';
 import { startBenchBerthd, stopBenchBerthd, type BenchBerthd } from '../common/berthd.js';
 import { describeLayer, HOST_TREE_LAYERS, hostTreeLayer } from '../common/host-tree-image.js';
-import { waitQuiet, type ProcessSetSpec } from '../common/process-set.js';
+import { isSleepWorkload, waitQuiet, type ProcessSetSpec } from '../common/process-set.js';
 import { ScratchFs } from '../common/scratch-fs.js';
 import { ContainerdHarness, CRICTL } from '../containerd/harness.js';
 import type { ContainerdRelease } from '../containerd/config.js';
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
         name: 'berth',
         endpoint: b.criEndpoint,
         blobPath: (hex) => path.join(b.root, 'content', 'blobs', 'sha256', hex),
-        processes: { rootPid: b.proc.pid!, mentions: [b.state, b.root], exclude: isWorkload },
+        processes: { rootPid: b.proc.pid!, mentions: [b.state, b.root], exclude: isSleepWorkload },
       });
     }
     for (const release of ['2.x', '1.6'] as ContainerdRelease[]) {
@@ -111,7 +111,7 @@ async function main(): Promise<void> {
         endpoint: `unix://${cd.socket}`,
         blobPath: (hex) =>
           path.join(cd.layout.root, 'io.containerd.content.v1.content', 'blobs', 'sha256', hex),
-        processes: { rootPid: cd.pid!, mentions: [cd.socket, cd.layout.dir], exclude: isWorkload },
+        processes: { rootPid: cd.pid!, mentions: [cd.socket, cd.layout.dir], exclude: isSleepWorkload },
       });
     }
 
@@ -220,11 +220,6 @@ function emptySamples(): Samples {
   const out: Partial<Samples> = {};
   for (const step of STEPS) out[step] = { ms: [], settleMs: [] };
   return out as Samples;
-}
-
-/** The containers' own program (the bench runs `sleep 3600`): the workload, not the runtime. */
-function isWorkload(cmdline: string[]): boolean {
-  return cmdline[0] === 'sleep' && cmdline[1] === '3600';
 }
 
 async function presentBlobs(side: Side, hexes: string[]): Promise<string[]> {
