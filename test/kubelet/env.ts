@@ -11,6 +11,7 @@ import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { CRICTL, pushBusyboxImage } from '../cri/berthd/env.js';
 import { Kubelet, type KubeletOptions } from './kubelet.js';
 import { startRuntime, type NodeRuntime, type RuntimeName } from './runtimes.js';
+import type { ContainerdRelease } from '../../bench/containerd/config.js';
 
 const MORE_APPLETS = ['date', 'rm', 'trap', 'test', 'expr'];
 
@@ -30,6 +31,7 @@ export interface KubeletEnv {
 export async function startKubeletEnv(
   runtimeName: RuntimeName,
   opts: Omit<KubeletOptions, 'criEndpoint'> = {},
+  containerdRelease: ContainerdRelease = '1.6',
 ): Promise<KubeletEnv> {
   const work = await mkdtemp(path.join(tmpdir(), 'berth-kubelet-env-'));
   const hostDir = path.join(work, 'host');
@@ -57,7 +59,7 @@ export async function startKubeletEnv(
   try {
     reg = await startRegistry();
     const image = await pushBusyboxImage(reg, work, 'kubelet/busybox', MORE_APPLETS);
-    runtime = await startRuntime(runtimeName, work, { host: reg.host });
+    runtime = await startRuntime(runtimeName, work, { host: reg.host }, containerdRelease);
     const criEndpoint = runtime.criEndpoint;
     kubelet = await Kubelet.prepare({ ...opts, criEndpoint });
     await kubelet.start();

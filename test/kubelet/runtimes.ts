@@ -7,6 +7,7 @@ import { copyFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFile } from '../../src/common/exec.js';
 import { ContainerdHarness } from '../../bench/containerd/harness.js';
+import type { ContainerdRelease } from '../../bench/containerd/config.js';
 import { pidsMentioning } from '../../bench/containerd/host-state.js';
 import { runCli, startBerthd, type RunningBerthd } from '../helpers/berthd.js';
 import { conmonsUnder, leftoverSweep, mountsUnder } from '../containers/support.js';
@@ -44,8 +45,10 @@ export async function startRuntime(
   name: RuntimeName,
   work: string,
   registry: RuntimeRegistry | undefined,
+  /** containerd only: Debian's 1.6 (the reference failures were recorded on it) or the 2.x setup builds. */
+  containerdRelease: ContainerdRelease = '1.6',
 ): Promise<NodeRuntime> {
-  return name === 'berth' ? startBerth(work, registry) : startContainerd(registry);
+  return name === 'berth' ? startBerth(work, registry) : startContainerd(registry, containerdRelease);
 }
 
 /** A loopback registry the runtime reaches over plain HTTP, and the registries it mirrors. */
@@ -105,10 +108,14 @@ async function startBerth(work: string, registry: RuntimeRegistry | undefined): 
   };
 }
 
-async function startContainerd(registry: RuntimeRegistry | undefined): Promise<NodeRuntime> {
+async function startContainerd(
+  registry: RuntimeRegistry | undefined,
+  release: ContainerdRelease,
+): Promise<NodeRuntime> {
   // The loopback registry speaks plain HTTP: containerd reaches it as its own mirror.
   const hosts = registry ? [registry.host, ...(registry.mirrorOf ?? [])] : [];
   const h = await ContainerdHarness.start({
+    release,
     registryMirrors: Object.fromEntries(hosts.map((r) => [r, `http://${registry!.host}`])),
   });
   return {
