@@ -10,6 +10,8 @@
  * the node" is the same run without those two processes (berthd is the same program whether they
  * run beside it or elsewhere: `--temporal-address`, `--nats-url`).
  *
+ * Beside each count it times `crictl imagefsinfo` (kubelet calls ImageFsInfo every few seconds).
+ *
  * Usage: node dist/bench/memory/pss.js [--pods 1,10,50,100] [--only berth,containerd-2.x,containerd-1.6]
  */
 import { readFileSync } from 'node:fs';
@@ -33,7 +35,7 @@ import {
 import { ScratchFs } from '../common/scratch-fs.js';
 import { ContainerdHarness, CRICTL } from '../containerd/harness.js';
 import type { ContainerdRelease } from '../containerd/config.js';
-import { printTable } from '../stats.js';
+import { printTable, summarize } from '../stats.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -104,6 +106,7 @@ async function main(): Promise<void> {
   const fs = await ScratchFs.create();
   const reg = await startRegistry();
   const results = new Map<string, Breakdown[]>();
+  const imageFsInfoMs = new Map<string, number>();
   try {
     const layout = path.join(fs.dir, 'tiny-layout');
     await writeOciLayout(layout, 'tiny', { layers: [{ files: await tinyImageFiles() }], cmd: ['/bin/sh'] });
@@ -176,6 +179,14 @@ async function main(): Promise<void> {
               process.stderr.write(`${name}: ${count} pods: measured while busy: ${String(err)}\n`),
           );
           rows.push(measure(rt.processes));
+          // ImageFsInfo (kubelet calls it every few seconds) with this many container snapshots.
+          const fsinfo: number[] = [];
+          for (let k = 0; k < 5; k++) {
+            const t = performance.now();
+            await crictl(['imagefsinfo']);
+            fsinfo.push(performance.now() - t);
+          }
+          imageFsInfoMs.set(`${name}@${count}`, summarize(fsinfo).median);
           process.stderr.write(`${name}: ${count} pods: ${total(rows.at(-1)!).toFixed(1)} MiB\n`);
         }
         results.set(name, rows);
@@ -189,6 +200,11 @@ async function main(): Promise<void> {
     await fs.remove();
   }
   report(results);
+  console.log('crictl imagefsinfo, median of 5 (ms), by pods (each a container snapshot):');
+  printTable(
+    ['runtime', ...COUNTS.map((c) => `${c} pods`)],
+    [...results.keys()].map((name) => [name, ...COUNTS.map((c) => imageFsInfoMs.get(`${name}@${c}`) ?? NaN)]),
+  );
 }
 
 function report(results: Map<string, Breakdown[]>): void {

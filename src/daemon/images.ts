@@ -5,6 +5,7 @@
  * familiar form (`busybox`), an image id (config digest, or a prefix of its hex) or a target
  * digest prefix. Namespace "default" is the CLI's, "k8s.io" the CRI's.
  */
+import { SnapshotUsageCache } from './snapshot-usage.js';
 import { access, lstat, readdir } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { writeOciArchive } from '../images/archive.js';
@@ -83,11 +84,14 @@ export interface ImageFsInfo {
 export class ImageService {
   private readonly noProgressTimeoutMs: number;
 
+  private readonly snapshotUsage: SnapshotUsageCache;
+
   constructor(
     private readonly transitions: TransitionRunner,
     private readonly node: NodeServices,
     opts: { noProgressTimeoutMs?: number } = {},
   ) {
+    this.snapshotUsage = new SnapshotUsageCache(node.snapshotter);
     this.noProgressTimeoutMs =
       opts.noProgressTimeoutMs ?? 2 * (node.registry.transport.config.stallTimeoutMs ?? DEFAULT_STALL_MS);
   }
@@ -287,22 +291,24 @@ export class ImageService {
       : writeOciArchive(this.node.content, record, output);
   }
 
-  /** Bytes and inodes of images and of containers' writable layers (the CRI's ImageFsInfo). */
+  /**
+   * Bytes and inodes of images and of containers' writable layers (the CRI's ImageFsInfo). Image
+   * layers are measured once; writable layers may be up to 10 s old (snapshot-usage.ts).
+   */
   async fsInfo(): Promise<ImageFsInfo> {
     const contentDir = join(this.node.layout.root, 'content');
-    const images = { path: contentDir, ...(await treeUsage(contentDir)) };
-    const containers = { path: this.node.layout.snapshotsDir, usedBytes: 0, inodesUsed: 0 };
-    const snapshots: { name: string; committed: boolean }[] = [];
-    await this.node.snapshotter.walk(
-      (info) => void snapshots.push({ name: info.name, committed: info.kind === 'committed' }),
-    );
-    for (const { name, committed } of snapshots) {
-      // A snapshot removed since the walk has no usage left to count.
-      const u = await this.node.snapshotter.usage(name).catch(() => ({ size: 0, inodes: 0 }));
-      const into = committed ? images : containers;
-      into.usedBytes += u.size;
-      into.inodesUsed += u.inodes;
-    }
+    const content = await treeUsage(contentDir);
+    const snapshots = await this.snapshotUsage.totals();
+    const images = {
+      path: contentDir,
+      usedBytes: content.usedBytes + snapshots.committed.size,
+      inodesUsed: content.inodesUsed + snapshots.committed.inodes,
+    };
+    const containers = {
+      path: this.node.layout.snapshotsDir,
+      usedBytes: snapshots.active.size,
+      inodesUsed: snapshots.active.inodes,
+    };
     return {
       images,
       containers,
@@ -312,6 +318,7 @@ export class ImageService {
   }
 
   async close(): Promise<void> {
+    await this.snapshotUsage.settled();
     await progressBus(this.node).close();
   }
 
