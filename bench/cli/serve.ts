@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { leftoverSweep, tinyImageFiles } from '../../test/containers/support.js';
+import { tinyImageFiles } from '../../test/containers/support.js';
 import { writeOciLayout } from '../../test/helpers/oci-images.js';
 import { startRegistry } from '../../test/helpers/registry.js';
 import { registryConfigArgs } from '../../test/images/support.js';
@@ -65,7 +65,6 @@ await new Promise<void>((resolve) => {
   process.once('SIGTERM', resolve);
 });
 await stopBenchBerthd(berthd);
-await leftoverSweep(berthd);
 await containerd.stop();
 await reg.stop();
 await execFile('rm', ['-rf', dir]);

@@ -10,6 +10,8 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFile } from '../../src/common/exec.js';
+import { leftoverSweep } from '../../test/containers/support.js';
+import { setupNetwork, teardownNetwork, type SandboxTestEnv } from '../../test/sandboxes/support.js';
 import { CRICTL } from '../containerd/harness.js';
 
 /** berthd from this build (test/helpers/berthd.ts finds it relative to the sources, not dist). */
@@ -18,6 +20,8 @@ const TOOLS_BIN = fileURLToPath(new URL('../../../.tools/bin', import.meta.url))
 
 export interface BenchBerthd {
   proc: ChildProcess;
+  /** A CNI network of its own (the plugins of Berth's default and of the containerd harness), removed at stop. */
+  network: SandboxTestEnv;
   root: string;
   state: string;
   /** `unix://…/cri.sock` */
@@ -34,6 +38,8 @@ export async function startBenchBerthd(dir: string, args: string[]): Promise<Ben
   const state = path.join(dir, 'berth-state');
   await mkdir(root, { recursive: true });
   await mkdir(state, { recursive: true });
+  // Not Berth's default network: its bridge would stay on the host after the bench.
+  const network = await setupNetwork('bench');
   const proc = spawn(
     process.execPath,
     [
@@ -47,6 +53,7 @@ export async function startBenchBerthd(dir: string, args: string[]): Promise<Ben
       `bench-${randomBytes(3).toString('hex')}`,
       '--log-level',
       process.env.BERTH_LOG_LEVEL ?? 'warn',
+      ...network.args,
       ...args,
     ],
     {
@@ -60,22 +67,31 @@ export async function startBenchBerthd(dir: string, args: string[]): Promise<Ben
   );
   const criEndpoint = `unix://${path.join(state, 'cri.sock')}`;
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`berthd exited ${proc.exitCode} before it was ready`);
+    if (proc.exitCode !== null) {
+      await teardownNetwork(network);
+      throw new Error(`berthd exited ${proc.exitCode} before it was ready`);
+    }
     const answers =
       existsSync(path.join(state, 'berth.sock')) &&
       (await execFile(CRICTL, ['-r', criEndpoint, 'version']).then(
         () => true,
         () => false,
       ));
-    if (answers) return { proc, root, state, criEndpoint };
+    if (answers) return { proc, network, root, state, criEndpoint };
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
-/** SIGTERM, then waits for berthd to exit (it flushes and stops its embedded services first). */
-export async function stopBenchBerthd(b: { proc: ChildProcess }): Promise<void> {
-  if (b.proc.exitCode !== null || b.proc.signalCode !== null) return;
-  const exited = new Promise((resolve) => b.proc.once('exit', resolve));
-  b.proc.kill('SIGTERM');
-  await exited;
+/**
+ * SIGTERM, then waits for berthd to exit (it flushes and stops its embedded services first), then
+ * removes what its pods may have left (mounts, conmons, netns) and its network.
+ */
+export async function stopBenchBerthd(b: BenchBerthd): Promise<void> {
+  if (b.proc.exitCode === null && b.proc.signalCode === null) {
+    const exited = new Promise((resolve) => b.proc.once('exit', resolve));
+    b.proc.kill('SIGTERM');
+    await exited;
+  }
+  await leftoverSweep(b);
+  await teardownNetwork(b.network);
 }

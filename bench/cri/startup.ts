@@ -14,7 +14,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFile } from '../../src/common/exec.js';
-import { leftoverSweep, tinyImageFiles } from '../../test/containers/support.js';
+import { tinyImageFiles } from '../../test/containers/support.js';
 import { writeOciLayout } from '../../test/helpers/oci-images.js';
 import { startRegistry } from '../../test/helpers/registry.js';
 import { registryConfigArgs } from '../../test/images/support.js';
@@ -194,7 +194,6 @@ async function main(): Promise<void> {
     );
   } finally {
     await stopBenchBerthd(berthd);
-    await leftoverSweep(berthd);
     await containerd.stop();
     await reg.stop();
     await rm(dir, { recursive: true, force: true });

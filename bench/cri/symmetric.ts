@@ -18,7 +18,7 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFile } from '../../src/common/exec.js';
-import { leftoverSweep, tinyImageFiles } from '../../test/containers/support.js';
+import { tinyImageFiles } from '../../test/containers/support.js';
 import { writeOciLayout } from '../../test/helpers/oci-images.js';
 import { startRegistry } from '../../test/helpers/registry.js';
 import { registryConfigArgs } from '../../test/images/support.js';
@@ -89,7 +89,6 @@ async function main(): Promise<void> {
       const b: BenchBerthd = await startBenchBerthd(berthDir, await registryConfigArgs(berthDir, [reg.host]));
       cleanups.push(async () => {
         await stopBenchBerthd(b);
-        await leftoverSweep(b);
       });
       sides.push({
         name: 'berth',

@@ -19,7 +19,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFile } from '../../src/common/exec.js';
-import { leftoverSweep, tinyImageFiles } from '../../test/containers/support.js';
+import { tinyImageFiles } from '../../test/containers/support.js';
 import { writeOciLayout } from '../../test/helpers/oci-images.js';
 import { startRegistry } from '../../test/helpers/registry.js';
 import { registryConfigArgs } from '../../test/images/support.js';
@@ -128,7 +128,6 @@ async function main(): Promise<void> {
           processes: { rootPid: b.proc.pid!, mentions: [b.state, b.root], exclude: isSleepWorkload },
           stop: async () => {
             await stopBenchBerthd(b);
-            await leftoverSweep(b);
           },
         };
       },
