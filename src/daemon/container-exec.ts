@@ -62,25 +62,13 @@ export async function execStreaming(
   cmd: string[],
   streams: ExecStreams,
 ): Promise<number> {
-  const dir = node.tasks.taskDir(id);
-  const meta = JSON.parse(await readFile(join(dir, 'task.json'), 'utf8')) as { handler: string };
-  const handler = node.handlers.get(meta.handler);
-  await handler.ensureUsable();
-  const spec = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as OciSpec;
-  const proc: OciProcess = { ...execProcess(spec.process, { args: cmd }), terminal: streams.tty === true };
   // The client's size must be in force when the command starts: runc copies its own terminal's
   // size to the container's only after the command runs, and a program that reads its size first
   // (`stty size`, a shell's line editor) would see 0x0. Clients send their size first thing.
   const sizes =
     streams.tty && streams.resize ? await firstSize(streams.resize, FIRST_SIZE_WAIT_MS) : undefined;
-  if (sizes?.first && sizes.first.width > 0 && sizes.first.height > 0)
-    proc.consoleSize = { height: sizes.first.height, width: sizes.first.width };
-  const tag = randomBytes(6).toString('hex');
-  const processPath = join(dir, `exec-${tag}.json`);
-  const pidPath = join(dir, `exec-${tag}.pid`);
-  await writeFile(processPath, JSON.stringify(proc));
+  const { argv, processPath, pidPath } = await prepareExec(node, id, cmd, streams.tty === true, sizes?.first);
   try {
-    const argv = [handler.runtimePath, ...handler.execArgs(id, processPath, pidPath)];
     const child = streams.tty
       ? spawnOnTerminal(argv, sizes?.first)
       : spawn(argv[0]!, argv.slice(1), { stdio: [streams.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
@@ -106,9 +94,7 @@ export async function execStreaming(
     try {
       return await new Promise<number>((resolve, reject) => {
         child.on('error', (err) =>
-          reject(
-            new FailedPreconditionError(`exec in ${id}: cannot run ${handler.runtimePath}: ${err.message}`),
-          ),
+          reject(new FailedPreconditionError(`exec in ${id}: cannot run ${argv[0]}: ${err.message}`)),
         );
         child.on('close', (code, sig) => resolve(code ?? (sig ? 128 + 9 : 1)));
       });
@@ -135,20 +121,33 @@ export async function execCommand(
   tty: boolean,
   size?: Size,
 ): Promise<{ argv: string[]; processFile: string }> {
+  const { argv, processPath } = await prepareExec(node, id, cmd, tty, size);
+  return { argv, processFile: processPath };
+}
+
+/**
+ * Writes an exec's process file into the task's bundle (the container's process with `cmd`, a
+ * terminal if `tty`, of `size` from the start when one is known: runc sets it before the program
+ * runs) and returns the runtime's command line for it and where it will write the pid.
+ */
+async function prepareExec(
+  node: Pick<NodeServices, 'tasks' | 'handlers'>,
+  id: string,
+  cmd: string[],
+  tty: boolean,
+  size: Size | undefined,
+): Promise<{ argv: string[]; processPath: string; pidPath: string }> {
   const dir = node.tasks.taskDir(id);
   const meta = JSON.parse(await readFile(join(dir, 'task.json'), 'utf8')) as { handler: string };
   const handler = node.handlers.get(meta.handler);
   await handler.ensureUsable();
   const spec = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as OciSpec;
   const proc: OciProcess = { ...execProcess(spec.process, { args: cmd }), terminal: tty };
-  // The caller's window size, in force before the command runs (runc copies it only afterwards).
   if (tty && size && size.width > 0 && size.height > 0)
     proc.consoleSize = { height: size.height, width: size.width };
   const tag = randomBytes(6).toString('hex');
-  const processFile = join(dir, `exec-${tag}.json`);
-  await writeFile(processFile, JSON.stringify(proc));
-  return {
-    argv: [handler.runtimePath, ...handler.execArgs(id, processFile, join(dir, `exec-${tag}.pid`))],
-    processFile,
-  };
+  const processPath = join(dir, `exec-${tag}.json`);
+  const pidPath = join(dir, `exec-${tag}.pid`);
+  await writeFile(processPath, JSON.stringify(proc));
+  return { argv: [handler.runtimePath, ...handler.execArgs(id, processPath, pidPath)], processPath, pidPath };
 }
