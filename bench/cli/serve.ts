@@ -13,11 +13,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { tinyImageFiles } from '../../test/containers/support.js';
-import { writeOciLayout } from '../../test/helpers/oci-images.js';
 import { startRegistry } from '../../test/helpers/registry.js';
 import { registryConfigArgs } from '../../test/images/support.js';
 import { execFile } from '../../src/common/exec.js';
+import { pushTinyImage } from '../common/tiny-image.js';
 import { startBenchBerthd, stopBenchBerthd } from '../common/berthd.js';
 import { ContainerdHarness } from '../containerd/harness.js';
 import type { ContainerdRelease } from '../containerd/config.js';
@@ -31,10 +30,7 @@ const quote = (w: string) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/
 
 const dir = await mkdtemp(path.join(tmpdir(), 'berth-bench-cli-'));
 const reg = await startRegistry();
-const layout = path.join(dir, 'layout');
-await writeOciLayout(layout, 'tiny', { layers: [{ files: await tinyImageFiles() }], cmd: ['/bin/sh'] });
-await reg.push(layout, 'tiny', 'bench/tiny', { destTag: '1' });
-const image = `${reg.host}/bench/tiny:1`;
+const image = await pushTinyImage(reg, dir);
 const berthd = await startBenchBerthd(dir, await registryConfigArgs(dir, [reg.host]));
 const containerd = await ContainerdHarness.start({
   release: opts.containerd as ContainerdRelease,

@@ -11,12 +11,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFile } from '../../src/common/exec.js';
 import { leftoverSweep } from '../../test/containers/support.js';
+import { TOOLS_BIN } from '../../test/helpers/berthd.js';
 import { setupNetwork, teardownNetwork, type SandboxTestEnv } from '../../test/sandboxes/support.js';
 import { CRICTL } from '../containerd/harness.js';
 
 /** berthd from this build (test/helpers/berthd.ts finds it relative to the sources, not dist). */
 const BERTHD = fileURLToPath(new URL('../../src/daemon/main.js', import.meta.url));
-const TOOLS_BIN = fileURLToPath(new URL('../../../.tools/bin', import.meta.url));
 
 export interface BenchBerthd {
   proc: ChildProcess;

@@ -21,8 +21,7 @@ function readProcs(): ProcInfo[] {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
       // The command name is in parentheses and may hold spaces: fields after the last ')' are fixed.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const cmdline = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').filter(Boolean);
-      out.push({ pid: Number(name), ppid: Number(fields[1]), cmdline });
+      out.push({ pid: Number(name), ppid: Number(fields[1]), cmdline: cmdlineOf(Number(name)) });
     } catch {
       // exited while we read it
     }
@@ -62,6 +61,15 @@ export function processSet(spec: ProcessSetSpec): number[] {
   }
   const byPid = new Map(procs.map((p) => [p.pid, p]));
   return [...inSet].filter((pid) => !spec.exclude?.(byPid.get(pid)?.cmdline ?? [])).sort((a, b) => a - b);
+}
+
+/** A process's arguments ([] once it has exited). */
+export function cmdlineOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return [];
+  }
 }
 
 /** The command name of each pid, for reports ("conmon", "containerd-shim-runc-v2", …). */

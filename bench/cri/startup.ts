@@ -14,10 +14,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { execFile } from '../../src/common/exec.js';
-import { tinyImageFiles } from '../../test/containers/support.js';
-import { writeOciLayout } from '../../test/helpers/oci-images.js';
 import { startRegistry } from '../../test/helpers/registry.js';
 import { registryConfigArgs } from '../../test/images/support.js';
+import { pushTinyImage } from '../common/tiny-image.js';
 import { startBenchBerthd, stopBenchBerthd } from '../common/berthd.js';
 import { isSleepWorkload, waitQuiet, type ProcessSetSpec } from '../common/process-set.js';
 import { ContainerdHarness, CRICTL } from '../containerd/harness.js';
@@ -96,10 +95,7 @@ async function churn(rt: Runtime, dir: string, n: number): Promise<number> {
 async function main(): Promise<void> {
   const dir = await mkdtemp(path.join(tmpdir(), 'berth-bench-cri-'));
   const reg = await startRegistry();
-  const layout = path.join(dir, 'layout');
-  await writeOciLayout(layout, 'tiny', { layers: [{ files: await tinyImageFiles() }], cmd: ['/bin/sh'] });
-  await reg.push(layout, 'tiny', 'bench/tiny', { destTag: '1' });
-  const image = `${reg.host}/bench/tiny:1`;
+  const image = await pushTinyImage(reg, dir);
   const containerd = await ContainerdHarness.start({
     release: '2.x',
     registryMirrors: { [reg.host]: `http://${reg.host}` },

@@ -18,10 +18,10 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFile } from '../../src/common/exec.js';
-import { tinyImageFiles } from '../../test/containers/support.js';
 import { writeOciLayout } from '../../test/helpers/oci-images.js';
 import { startRegistry } from '../../test/helpers/registry.js';
 import { registryConfigArgs } from '../../test/images/support.js';
+import { pushTinyImage } from '../common/tiny-image.js';
 import { startBenchBerthd, stopBenchBerthd, type BenchBerthd } from '../common/berthd.js';
 import { describeLayer, HOST_TREE_LAYERS, hostTreeLayer } from '../common/host-tree-image.js';
 import { isSleepWorkload, waitQuiet, type ProcessSetSpec } from '../common/process-set.js';
@@ -67,12 +67,7 @@ async function main(): Promise<void> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
     // Images: the tiny one for the lifecycle, the host-tree one for cold pulls.
-    const tinyLayout = path.join(fs.dir, 'tiny-layout');
-    await writeOciLayout(tinyLayout, 'tiny', {
-      layers: [{ files: await tinyImageFiles() }],
-      cmd: ['/bin/sh'],
-    });
-    await reg.push(tinyLayout, 'tiny', 'bench/tiny', { destTag: '1' });
+    const tiny = await pushTinyImage(reg, fs.dir);
     const layers = HOST_TREE_LAYERS.map((roots) => hostTreeLayer(roots));
     const treeLayout = path.join(fs.dir, 'tree-layout');
     const built = await writeOciLayout(treeLayout, 'tree', {
@@ -80,7 +75,6 @@ async function main(): Promise<void> {
       cmd: ['/bin/sh'],
     });
     await reg.push(treeLayout, 'tree', 'bench/host-tree', { destTag: '1' });
-    const tiny = `${reg.host}/bench/tiny:1`;
     const tree = `${reg.host}/bench/host-tree:1`;
     const layerDigests = built.images[0]!.layers.map((l) => l.digest.replace(/^sha256:/, ''));
 
@@ -176,17 +170,17 @@ async function main(): Promise<void> {
     }
 
     async function lifecycle(side: Side, tag: string, settleOf: (s: Side) => Promise<number> | number) {
-      const timed = async (step: Step | undefined, args: string[]) => {
+      const timed = async (args: string[]) => {
         const t = performance.now();
         const out = await crictl(side, args);
-        return { out, ms: performance.now() - t, step };
+        return { out, ms: performance.now() - t };
       };
       const pod = await podConfig(side, tag);
-      const runp = await timed('runp', ['runp', pod]);
-      const create = await timed('create', ['create', runp.out, containerConfig, pod]);
-      const start = await timed('start', ['start', create.out]);
-      const stopp = await timed(undefined, ['stopp', runp.out]);
-      const rmp = await timed(undefined, ['rmp', runp.out]);
+      const runp = await timed(['runp', pod]);
+      const create = await timed(['create', runp.out, containerConfig, pod]);
+      const start = await timed(['start', create.out]);
+      const stopp = await timed(['stopp', runp.out]);
+      const rmp = await timed(['rmp', runp.out]);
       return {
         runp: runp.ms,
         create: create.ms,

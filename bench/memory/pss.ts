@@ -14,17 +14,16 @@
  *
  * Usage: node dist/bench/memory/pss.js [--pods 1,10,50,100] [--only berth,containerd-2.x,containerd-1.6]
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFile } from '../../src/common/exec.js';
-import { tinyImageFiles } from '../../test/containers/support.js';
-import { writeOciLayout } from '../../test/helpers/oci-images.js';
 import { startRegistry } from '../../test/helpers/registry.js';
 import { registryConfigArgs } from '../../test/images/support.js';
+import { pushTinyImage } from '../common/tiny-image.js';
 import { startBenchBerthd, stopBenchBerthd } from '../common/berthd.js';
 import {
+  cmdlineOf,
   commOf,
   isSleepWorkload,
   processSet,
@@ -61,14 +60,6 @@ function kindOf(pid: number): string {
   const comm = commOf(pid);
   if (comm !== 'node' && comm !== 'MainThread') return comm;
   return cmdlineOf(pid).some((a) => a.endsWith('spawner-child.js')) ? 'berthd spawner' : 'berthd';
-}
-
-function cmdlineOf(pid: number): string[] {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-  } catch {
-    return [];
-  }
 }
 
 function measure(spec: ProcessSetSpec): Breakdown {
@@ -108,10 +99,7 @@ async function main(): Promise<void> {
   const results = new Map<string, Breakdown[]>();
   const imageFsInfoMs = new Map<string, number>();
   try {
-    const layout = path.join(fs.dir, 'tiny-layout');
-    await writeOciLayout(layout, 'tiny', { layers: [{ files: await tinyImageFiles() }], cmd: ['/bin/sh'] });
-    await reg.push(layout, 'tiny', 'bench/tiny', { destTag: '1' });
-    const image = `${reg.host}/bench/tiny:1`;
+    const image = await pushTinyImage(reg, fs.dir);
     const container = path.join(fs.dir, 'container.json');
     await writeFile(
       container,
