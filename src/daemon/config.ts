@@ -12,6 +12,7 @@ import { InvalidArgumentError, errorMessage } from '../common/errors.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+export type LogFormat = 'pretty' | 'json';
 
 export interface DaemonConfig {
   /** Persistent data: content, snapshots, the event log, embedded service data. */
@@ -27,6 +28,12 @@ export interface DaemonConfig {
   /** nats:// URL of an existing NATS server with JetStream; undefined = start an embedded nats-server. */
   natsUrl?: string;
   logLevel: LogLevel;
+  /** pretty: one readable line per record (the default on a terminal); json: pino's JSON lines. */
+  logFormat: LogFormat;
+  /** host:port of the Prometheus endpoint (`/metrics`); undefined = no endpoint. */
+  metricsAddress?: { host: string; port: number };
+  /** Loopback port of the embedded Temporal server's Web UI; undefined = no UI. */
+  temporalUiPort?: number;
   /** Where to find the binaries berthd runs. */
   binaries: {
     temporal: string;
@@ -61,6 +68,9 @@ const FLAGS = {
   'temporal-namespace': { type: 'string' },
   'nats-url': { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  'metrics-address': { type: 'string' },
+  'temporal-ui-port': { type: 'string' },
   'temporal-bin': { type: 'string' },
   'nats-server-bin': { type: 'string' },
   snapshotter: { type: 'string' },
@@ -81,8 +91,11 @@ export const USAGE = `usage: berthd [flags]
   --temporal-namespace NS    Temporal namespace (default "default")
   --nats-url URL             use this NATS server instead of the embedded nats-server
   --log-level LEVEL          trace|debug|info|warn|error|fatal|silent (default info)
-  --temporal-bin PATH        temporal CLI for the embedded server (default: found on PATH)
-  --nats-server-bin PATH     nats-server for the embedded server (default: found on PATH)
+  --log-format FORMAT        pretty|json (default: pretty on a terminal, json otherwise; env BERTH_LOG_FORMAT)
+  --metrics-address [H:]P    serve Prometheus metrics at http://H:P/metrics (H default 127.0.0.1; off unless set)
+  --temporal-ui-port PORT    serve the embedded Temporal server's Web UI on 127.0.0.1:PORT (off unless set)
+  --temporal-bin PATH        temporal CLI for the embedded server (default: the setup's tools folder, then PATH)
+  --nats-server-bin PATH     nats-server for the embedded server (default: the tools folder, then PATH)
   --snapshotter NAME         overlayfs (default) or native
   --registry-config FILE     registry hosts, mirrors, CAs and credentials (YAML or JSON)
   --cni-conf-dir DIR         CNI conflists (default /etc/cni/net.d)
@@ -107,6 +120,8 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
     'temporal-address': env.BERTH_TEMPORAL_ADDRESS,
     'nats-url': env.BERTH_NATS_URL,
     'log-level': env.BERTH_LOG_LEVEL,
+    'log-format': env.BERTH_LOG_FORMAT,
+    'metrics-address': env.BERTH_METRICS_ADDRESS,
   };
   const pick = (key: keyof typeof FLAGS): string | undefined =>
     str(flags[key]) ?? str(fromEnv[key]) ?? str(file[key]);
@@ -121,6 +136,9 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
       temporalNamespace: pick('temporal-namespace') ?? 'default',
       natsUrl: pick('nats-url'),
       logLevel: pick('log-level') ?? 'info',
+      logFormat: pick('log-format') ?? (process.stderr.isTTY ? 'pretty' : 'json'),
+      metricsAddress: pick('metrics-address'),
+      temporalUiPort: pick('temporal-ui-port'),
       temporalBin: pick('temporal-bin') ?? 'temporal',
       natsServerBin: pick('nats-server-bin') ?? 'nats-server',
       snapshotter: pick('snapshotter') ?? 'overlayfs',
@@ -154,6 +172,18 @@ function validate(
   }
   if (!LOG_LEVELS.includes(c.logLevel as LogLevel)) {
     throw new InvalidArgumentError(`--log-level "${c.logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+  if (c.logFormat !== 'pretty' && c.logFormat !== 'json') {
+    throw new InvalidArgumentError(`--log-format "${c.logFormat}" is not one of pretty, json`);
+  }
+  const metricsAddress = c.metricsAddress === undefined ? undefined : parseMetricsAddress(c.metricsAddress);
+  let temporalUiPort: number | undefined;
+  if (c.temporalUiPort !== undefined) {
+    temporalUiPort = parsePort(c.temporalUiPort, '--temporal-ui-port');
+    if (c.temporalAddress !== undefined)
+      throw new InvalidArgumentError(
+        "--temporal-ui-port serves the embedded Temporal server's UI: it cannot be used with --temporal-address",
+      );
   }
   if (c.temporalAddress !== undefined && !/^[^\s:/]+:\d{1,5}$/.test(c.temporalAddress)) {
     throw new InvalidArgumentError(`--temporal-address "${c.temporalAddress}" is not host:port`);
@@ -192,6 +222,9 @@ function validate(
     temporalNamespace: c.temporalNamespace!,
     natsUrl: c.natsUrl,
     logLevel: c.logLevel as LogLevel,
+    logFormat: c.logFormat as LogFormat,
+    ...(metricsAddress ? { metricsAddress } : {}),
+    ...(temporalUiPort !== undefined ? { temporalUiPort } : {}),
     binaries: {
       temporal: c.temporalBin!,
       natsServer: c.natsServerBin!,
@@ -206,6 +239,23 @@ function validate(
     registryConfig: c.registryConfig,
     cniConfDir: c.cniConfDir!,
     cniBinDirs,
+  };
+}
+
+function parsePort(text: string, flag: string): number {
+  const port = Number(text);
+  if (!/^\d{1,5}$/.test(text) || port < 1 || port > 65535)
+    throw new InvalidArgumentError(`${flag} "${text}" is not a port (1-65535)`);
+  return port;
+}
+
+/** `PORT`, `:PORT` or `HOST:PORT` (an IPv6 host in brackets); the host defaults to loopback. */
+function parseMetricsAddress(text: string): { host: string; port: number } {
+  const m = /^(?:(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+)?:)?(\d+)$/.exec(text);
+  if (!m) throw new InvalidArgumentError(`--metrics-address "${text}" is not [HOST:]PORT`);
+  return {
+    host: m[1]?.replace(/^\[|\]$/g, '') ?? '127.0.0.1',
+    port: parsePort(m[2]!, '--metrics-address'),
   };
 }
 

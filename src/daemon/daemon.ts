@@ -26,6 +26,7 @@ import type { NodeInfoResult } from '../workflows/node-info.js';
 import type { DaemonConfig } from './config.js';
 import { checkWritable, createLayout, rootLayout, type RootLayout } from './layout.js';
 import { RootLock } from './lock.js';
+import { resolveBinaries } from './tools.js';
 import { startEmbeddedServices, type EmbeddedServices } from './embedded.js';
 import { connectTemporal, probeTemporal, taskQueueFor } from './temporal.js';
 import { probeNats } from './nats.js';
@@ -103,7 +104,8 @@ export class Daemon {
   }
 
   static async start(config: DaemonConfig, log: Logger): Promise<Daemon> {
-    const daemon = new Daemon(config, log);
+    // Checked before anything starts: a missing program is named with the command that installs it.
+    const daemon = new Daemon({ ...config, binaries: resolveBinaries(config) }, log);
     try {
       await daemon.startup();
     } catch (err) {

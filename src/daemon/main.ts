@@ -17,7 +17,7 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const log = createLogger(config.logLevel, 'berthd');
+  const log = createLogger(config.logLevel, 'berthd', config.logFormat);
   let daemon: Daemon;
   try {
     daemon = await Daemon.start(config, log);

@@ -4,7 +4,7 @@
  * `close` undoes what needs undoing. Nothing here runs a transition: workflows do.
  */
 import { join } from 'node:path';
-import { findOnPath } from '../common/exec.js';
+import { resolveTool } from './tools.js';
 import type { Logger } from '../common/logger.js';
 import { FsContentStore } from '../content/index.js';
 import type { EventsService } from '../events/service.js';
@@ -52,7 +52,7 @@ export async function openNodeServices(
 ): Promise<NodeServices> {
   const dirs = subsystemDirs(layout);
   // conmon execs the runtime by path, so bare names from the config are resolved once here.
-  const bin = (name: string) => findOnPath(name) ?? name;
+  const bin = (name: string) => resolveTool(name) ?? name;
   const registryConfig = config.registryConfig ? await loadRegistryConfig(config.registryConfig) : undefined;
   const registry = new RegistryClient({
     ...(registryConfig ? { config: registryConfig } : {}),

@@ -29,6 +29,22 @@ describe('berthd configuration', () => {
     expect(c.logLevel).toBe('info');
   });
 
+  it('reads the log format, the metrics address and the Temporal UI port', () => {
+    expect(parse(['--node-id', 'n1'], { BERTH_LOG_FORMAT: 'json' }).logFormat).toBe('json');
+    expect(parse(['--node-id', 'n1', '--log-format', 'pretty']).logFormat).toBe('pretty');
+    const off = parse(['--node-id', 'n1']);
+    expect(off.metricsAddress).toBeUndefined();
+    expect(off.temporalUiPort).toBeUndefined();
+    expect(parse(['--metrics-address', '9323']).metricsAddress).toEqual({ host: '127.0.0.1', port: 9323 });
+    expect(parse(['--metrics-address', ':9323']).metricsAddress).toEqual({ host: '127.0.0.1', port: 9323 });
+    expect(parse(['--metrics-address', '0.0.0.0:9323']).metricsAddress).toEqual({
+      host: '0.0.0.0',
+      port: 9323,
+    });
+    expect(parse(['--metrics-address', '[::1]:9323']).metricsAddress).toEqual({ host: '::1', port: 9323 });
+    expect(parse(['--temporal-ui-port', '8233']).temporalUiPort).toBe(8233);
+  });
+
   it('derives socket paths from --state', () => {
     const c = parse(['--node-id', 'n1', '--state', '/tmp/s']);
     expect(c.apiSocket).toBe('/tmp/s/berth.sock');
@@ -53,6 +69,14 @@ describe('berthd configuration', () => {
     [['--temporal-address', 'no-port'], /not host:port/],
     [['--nats-url', 'http://x:1'], /must use nats:\/\//],
     [['--config', '/nonexistent/berthd.yaml'], /cannot read config file/],
+    [['--log-format', 'xml'], /--log-format "xml" is not one of pretty, json/],
+    [['--metrics-address', 'localhost'], /--metrics-address "localhost" is not \[HOST:\]PORT/],
+    [['--metrics-address', '127.0.0.1:70000'], /--metrics-address "70000" is not a port/],
+    [['--temporal-ui-port', 'x'], /--temporal-ui-port "x" is not a port/],
+    [
+      ['--temporal-ui-port', '8233', '--temporal-address', 't:7233'],
+      /cannot be used with --temporal-address/,
+    ],
   ])('rejects %j with an error naming the problem', (argv, message) => {
     expect(() => parse(argv)).toThrow(InvalidArgumentError);
     expect(() => parse(argv)).toThrow(message);
