@@ -2,7 +2,7 @@
  * Image routes. Names in paths are URL-encoded normalized references (or ids); `?namespace=`
  * picks the namespace (default "default").
  *   POST   /v1/images/pull          {ref, namespace?, platform?, auth?} → NDJSON: progress…, then {type:'result', image}
- *   GET    /v1/images               → ImageRecord[]
+ *   GET    /v1/images               → ImageRecord[] (without ?namespace=: every namespace's)
  *   GET    /v1/images/:name         → {image, config}
  *   DELETE /v1/images/:name         → {removed, content, snapshots}
  *   POST   /v1/images/:name/tag     {target} → ImageRecord

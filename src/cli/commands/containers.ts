@@ -4,6 +4,7 @@ import type { ContainerStats, ContainerStatus } from '../../daemon/containers.js
 import type { ApiClient } from '../../api/client.js';
 import type { Command } from '../command.js';
 import { parseCommandArgs } from '../command.js';
+import { NAMESPACE_FLAGS, NAMESPACE_USAGE, listingNamespace, namespacedTable } from '../namespaces.js';
 import { renderTable } from '../table.js';
 import { formatBytes } from './pull.js';
 
@@ -45,18 +46,21 @@ function stateText(c: ContainerStatus): string {
 
 export const psCommand: Command = {
   name: 'ps',
-  summary: 'List containers (running ones; -a for all)',
-  usage: 'berth ps [-a] [--namespace NS] [--sandbox ID] [--label k=v]... [-q] [--json]',
+  summary: 'List the containers of a namespace (running ones; -a for all; -A: every namespace)',
+  usage:
+    'berth ps [-a] [--namespace NS | --all-namespaces] [--sandbox ID] [--label k=v]... [-q] [--json]' +
+    NAMESPACE_USAGE,
   async run(argv, ctx) {
     const { values } = parseCommandArgs('ps', argv, {
       all: { type: 'boolean', short: 'a', default: false },
       quiet: { type: 'boolean', short: 'q', default: false },
-      namespace: { type: 'string', short: 'n' },
+      ...NAMESPACE_FLAGS,
       sandbox: { type: 'string' },
       label: { type: 'string', multiple: true },
     });
+    const namespace = listingNamespace('ps', values);
     const query = new URLSearchParams();
-    if (values.namespace) query.set('namespace', values.namespace);
+    if (namespace !== undefined) query.set('namespace', namespace);
     if (values.sandbox) query.set('sandbox', values.sandbox);
     if (!values.all) query.set('state', 'running');
     for (const l of values.label ?? []) query.append('label', l);
@@ -65,9 +69,11 @@ export const psCommand: Command = {
     else if (values.quiet) for (const c of list) ctx.out(c.id);
     else
       ctx.out(
-        renderTable(
+        namespacedTable(
+          namespace === undefined,
           ['CONTAINER ID', 'NAME', 'IMAGE', 'STATE', 'CREATED', 'PID', 'SANDBOX'],
-          list.map((c) => [
+          list,
+          (c) => [
             c.id.slice(0, 12),
             c.name,
             c.image,
@@ -75,7 +81,7 @@ export const psCommand: Command = {
             ago(c.createdAt),
             c.pid,
             c.sandboxId?.slice(0, 12),
-          ]),
+          ],
         ),
       );
     return 0;

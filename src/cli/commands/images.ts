@@ -4,7 +4,7 @@ import { InvalidArgumentError } from '../../common/errors.js';
 import type { ImageRecord } from '../../events/projections/state.js';
 import type { Command, CommandContext } from '../command.js';
 import { parseCommandArgs } from '../command.js';
-import { renderTable } from '../table.js';
+import { NAMESPACE_FLAGS, NAMESPACE_USAGE, listingNamespace, namespacedTable } from '../namespaces.js';
 import { formatBytes } from './pull.js';
 
 const path = (name: string, suffix = '') => `/v1/images/${encodeURIComponent(name)}${suffix}`;
@@ -16,25 +16,28 @@ function imageId(r: ImageRecord): string {
 
 export const imagesCommand: Command = {
   name: 'images',
-  summary: 'List images',
-  usage: 'berth images [--namespace NS] [--json]',
+  summary: 'List the images of a namespace (-A: of every namespace)',
+  usage: 'berth images [--namespace NS | --all-namespaces] [--json]' + NAMESPACE_USAGE,
   async run(argv, ctx) {
-    const { values } = parseCommandArgs('images', argv, { namespace: { type: 'string', short: 'n' } });
-    const list = await ctx.client.get<ImageRecord[]>('/v1/images', { namespace: values.namespace });
+    const { values } = parseCommandArgs('images', argv, NAMESPACE_FLAGS);
+    const namespace = listingNamespace('images', values);
+    const list = await ctx.client.get<ImageRecord[]>('/v1/images', { namespace });
     if (values.json) {
       ctx.out(JSON.stringify(list, null, 2));
       return 0;
     }
     ctx.out(
-      renderTable(
+      namespacedTable(
+        namespace === undefined,
         ['NAME', 'IMAGE ID', 'DIGEST', 'SIZE', 'CREATED'],
-        list.map((r) => [
+        list,
+        (r) => [
           r.name,
           imageId(r),
           r.target.digest.slice(0, 19),
           r.size === undefined ? '' : formatBytes(r.size),
           r.createdAt,
-        ]),
+        ],
       ),
     );
     return 0;

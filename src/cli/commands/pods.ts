@@ -8,23 +8,26 @@ import type { SandboxConfig } from '../../sandbox/config.js';
 import type { RunSandboxBody } from '../../api/routes/sandboxes.js';
 import type { Command, CommandContext } from '../command.js';
 import { parseCommandArgs } from '../command.js';
-import { renderTable } from '../table.js';
+import { NAMESPACE_FLAGS, NAMESPACE_USAGE, listingNamespace, namespacedTable } from '../namespaces.js';
 
 const podPath = (id: string, suffix = '') => `/v1/sandboxes/${encodeURIComponent(id)}${suffix}`;
 
 export const podsCommand: Command = {
   name: 'pods',
-  summary: 'List pod sandboxes',
-  usage: 'berth pods [--namespace NS] [--state created|ready|notready] [--label k=v]... [-q] [--json]',
+  summary: 'List the pod sandboxes of a namespace (-A: of every namespace)',
+  usage:
+    'berth pods [--namespace NS | --all-namespaces] [--state created|ready|notready] [--label k=v]... [-q] [--json]' +
+    NAMESPACE_USAGE,
   async run(argv, ctx) {
     const { values } = parseCommandArgs('pods', argv, {
-      namespace: { type: 'string', short: 'n' },
+      ...NAMESPACE_FLAGS,
       state: { type: 'string' },
       label: { type: 'string', multiple: true },
       quiet: { type: 'boolean', short: 'q', default: false },
     });
+    const namespace = listingNamespace('pods', values);
     const query = new URLSearchParams();
-    if (values.namespace) query.set('namespace', values.namespace);
+    if (namespace !== undefined) query.set('namespace', namespace);
     if (values.state) query.set('state', values.state);
     for (const l of values.label ?? []) query.append('label', l);
     const list = await ctx.client.get<SandboxView[]>(`/v1/sandboxes?${query.toString()}`);
@@ -32,9 +35,12 @@ export const podsCommand: Command = {
     else if (values.quiet) for (const sb of list) ctx.out(sb.id);
     else
       ctx.out(
-        renderTable(
-          ['POD ID', 'NAME', 'POD NAMESPACE', 'ATTEMPT', 'STATE', 'IP', 'CREATED', 'NAMESPACE'],
-          list.map((sb) => [
+        // POD NAMESPACE is the pod's Kubernetes namespace (its metadata); NAMESPACE, with -A, Berth's.
+        namespacedTable(
+          namespace === undefined,
+          ['POD ID', 'NAME', 'POD NAMESPACE', 'ATTEMPT', 'STATE', 'IP', 'CREATED'],
+          list,
+          (sb) => [
             sb.id.slice(0, 12),
             sb.metadata?.name ?? sb.name,
             sb.metadata?.namespace,
@@ -42,8 +48,7 @@ export const podsCommand: Command = {
             sb.state,
             sb.ips.map((ip) => ip.ip).join(',') || (sb.config?.hostNetwork ? 'host' : ''),
             sb.createdAt,
-            sb.namespace,
-          ]),
+          ],
         ),
       );
     return 0;
