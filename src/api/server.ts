@@ -22,8 +22,13 @@ const STATUS_BY_CODE: Record<string, number> = {
   internal: 500,
 };
 
+/** Told of every request answered: method, route pattern (`/v1/containers/:id`), HTTP status, duration. */
+export type ApiRequestObserver = (method: string, route: string, status: number, seconds: number) => void;
+
 export class ApiServer {
   private server: Server | undefined;
+  /** Set by berthd when metrics are on. */
+  onRequest: ApiRequestObserver | undefined;
 
   constructor(
     private readonly router: Router,
@@ -62,8 +67,15 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'http://berth');
     const abort = new AbortController();
     res.on('close', () => abort.abort());
+    const started = performance.now();
+    // The route's pattern, not the path: ids in labels would make a series per container.
+    let route = 'unmatched';
+    res.on('finish', () =>
+      this.onRequest?.(req.method ?? 'GET', route, res.statusCode, (performance.now() - started) / 1000),
+    );
     try {
       const match = this.router.match(req.method ?? 'GET', url.pathname);
+      if (typeof match === 'object') route = match.route.path;
       if (match === undefined)
         throw new BerthError('not_found', `no API route ${req.method} ${url.pathname}`);
       if (match === 'method')

@@ -3,13 +3,18 @@
  * typed errors mapped to gRPC statuses, logging, and for server streams, backpressure and
  * shutdown. Streams in flight are tracked so the server can end them when it closes.
  */
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
 import { UnavailableError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { CriBackend } from './backend.js';
 import type { RpcContext, StreamRpc, UnaryRpc } from './rpc/context.js';
 import { isExpectedStatus, toServiceError } from './status.js';
+
+const OK = grpc.status.OK;
+const CANCELLED = grpc.status.CANCELLED;
+// The enum's reverse mapping: 5 -> 'NOT_FOUND'.
+const STATUS_NAMES = grpc.status as unknown as Record<number, string>;
 
 /**
  * Iterates until the source ends or the signal aborts, whichever comes first: a producer that
@@ -51,12 +56,18 @@ export interface CallTracker {
   endStreams(): void;
 }
 
+/** Told of every call answered: its RPC, gRPC status name (`OK`, `NOT_FOUND`, ...) and duration. */
+export type CriCallObserver = (rpc: string, code: string, seconds: number) => void;
+
 export function createCallWrappers(
   backend: CriBackend,
   runtimeVersion: string,
   logger: Logger,
+  onCall: CriCallObserver = () => undefined,
 ): CallWrappers & CallTracker {
   const openStreams = new Set<AbortController>();
+  const observe = (rpc: string, code: grpc.status, started: number): void =>
+    onCall(rpc, STATUS_NAMES[code] ?? String(code), (performance.now() - started) / 1000);
 
   function begin(
     call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
@@ -85,12 +96,14 @@ export function createCallWrappers(
           (response) => {
             end();
             logger.debug({ rpc: name, ms: Math.round(performance.now() - started) }, 'CRI call');
+            observe(name, OK, started);
             callback(null, response);
           },
           (err: unknown) => {
             end();
             const serviceError = toServiceError(name, err);
             logFailure(name, err, serviceError.code);
+            observe(name, serviceError.code, started);
             callback(serviceError);
           },
         );
@@ -101,6 +114,7 @@ export function createCallWrappers(
       return (call) => {
         const { controller, ctx, end } = begin(call, 'stream');
         const signal = controller.signal;
+        const started = performance.now();
         const run = async () => {
           for await (const message of untilAborted(rpc(call.request, ctx), signal)) {
             // Backpressure: a slow subscriber makes its own producer wait, never the others.
@@ -110,17 +124,23 @@ export function createCallWrappers(
         run().then(
           () => {
             end();
-            if (call.cancelled) return;
-            if (signal.aborted)
-              call.emit('error', toServiceError(name, new UnavailableError('the server is closing')));
-            else call.end();
+            if (call.cancelled) return observe(name, CANCELLED, started);
+            if (signal.aborted) {
+              const closing = toServiceError(name, new UnavailableError('the server is closing'));
+              observe(name, closing.code, started);
+              call.emit('error', closing);
+            } else {
+              observe(name, OK, started);
+              call.end();
+            }
           },
           (err: unknown) => {
             end();
-            if (call.cancelled) return;
+            if (call.cancelled) return observe(name, CANCELLED, started);
             const reason = signal.aborted ? new UnavailableError('the server is closing') : err;
             const serviceError = toServiceError(name, reason);
             logFailure(name, reason, serviceError.code);
+            observe(name, serviceError.code, started);
             call.emit('error', serviceError);
           },
         );

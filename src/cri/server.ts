@@ -16,7 +16,7 @@ import { silentLogger, type Logger } from '../common/logger.js';
 import type { CriBackend } from './backend.js';
 import { imageServiceHandlers, runtimeServiceHandlers } from './handlers.js';
 import { loadCriProto } from './proto.js';
-import { createCallWrappers, type CallTracker } from './server-calls.js';
+import { createCallWrappers, type CallTracker, type CriCallObserver } from './server-calls.js';
 import { berthVersion } from '../common/version.js';
 
 export interface CriServerOptions {
@@ -26,6 +26,8 @@ export interface CriServerOptions {
   runtimeVersion?: string;
   /** How long close() lets unary calls in flight finish before cutting them; default 5 s. */
   closeGraceMs?: number;
+  /** Told of every call answered (berthd's metrics). */
+  onCall?: CriCallObserver;
 }
 
 const DEFAULT_CLOSE_GRACE_MS = 5_000;
@@ -59,6 +61,7 @@ export class CriServer {
       this.options.backend,
       this.options.runtimeVersion ?? berthVersion(),
       this.logger,
+      this.options.onCall,
     );
     const server = new grpc.Server({
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,

@@ -38,12 +38,36 @@ const BERTH_CODES = new Set<string>([
   'internal',
 ]);
 
+/** Told of each transition request (berthd's metrics). */
+export interface TransitionObserver {
+  started(workflowType: string): void;
+  /** `stepSeconds`: the time its steps ran on this node while the request waited. */
+  finished(
+    req: TransitionRequest,
+    outcome: { ok: true; result: unknown } | { ok: false; code: string },
+    seconds: number,
+    stepSeconds: number,
+  ): void;
+}
+
 export class TransitionRunner {
+  /** Set by berthd when metrics are on. */
+  observer: TransitionObserver | undefined;
+  /** Step time of transitions someone waits for, by workflow id (see stepFinished). */
+  private readonly stepTime = new Map<string, number>();
+
   constructor(
     private readonly client: () => Client,
     private readonly taskQueue: string,
     private readonly log?: Logger,
   ) {}
+
+  /** A step of `workflowId` took `seconds`: counted while a request waits for that transition. */
+  stepFinished(workflowId: string | undefined, seconds: number): void {
+    if (workflowId === undefined) return;
+    const sum = this.stepTime.get(workflowId);
+    if (sum !== undefined) this.stepTime.set(workflowId, sum + seconds);
+  }
 
   /** Requests waiting for a hand-back, by workflow id (see workflows/hand-back.ts). */
   private readonly waiting = new Map<string, Set<(runId: string, result: unknown) => void>>();
@@ -73,8 +97,14 @@ export class TransitionRunner {
     const waiters = this.waiting.get(req.workflowId) ?? new Set();
     waiters.add(waiter);
     this.waiting.set(req.workflowId, waiters);
+    if (!this.stepTime.has(req.workflowId)) this.stepTime.set(req.workflowId, 0);
+    this.observer?.started(req.workflowType);
     let started = t0;
     let via = 'server';
+    let outcome: { ok: true; result: unknown } | { ok: false; code: string } = {
+      ok: false,
+      code: 'internal',
+    };
     try {
       const handle = await this.startOrJoin(req);
       started = performance.now();
@@ -86,17 +116,25 @@ export class TransitionRunner {
         if (found) resolve({ result: found.result });
       });
       const recorded = handle.result();
-      const outcome = await Promise.race([recorded.then((result) => ({ result, server: true })), handedBack]);
-      if (!('server' in outcome)) {
+      const settled = await Promise.race([recorded.then((result) => ({ result, server: true })), handedBack]);
+      if (!('server' in settled)) {
         via = 'hand-back';
         recorded.catch(() => undefined); // the run completes on its own; nobody waits for it
       }
-      return outcome.result as R;
+      outcome = { ok: true, result: settled.result };
+      return settled.result as R;
     } catch (err) {
-      throw toBerthError(err, req.workflowId);
+      const error = toBerthError(err, req.workflowId);
+      outcome = { ok: false, code: error instanceof BerthError ? error.code : 'internal' };
+      throw error;
     } finally {
       waiters.delete(waiter);
-      if (waiters.size === 0) this.waiting.delete(req.workflowId);
+      const stepSeconds = this.stepTime.get(req.workflowId) ?? 0;
+      if (waiters.size === 0) {
+        this.waiting.delete(req.workflowId);
+        this.stepTime.delete(req.workflowId);
+      }
+      this.observer?.finished(req, outcome, (performance.now() - t0) / 1000, stepSeconds);
       // With the steps' own durations (step-timing.ts), what the transition adds around them.
       this.log?.debug(
         {

@@ -73,9 +73,15 @@ export class EventsService {
     return join(root, 'events');
   }
 
+  /** Told how long each append took to be durable (berthd's metrics). */
+  onAppendDuration: ((seconds: number) => void) | undefined;
+
   /** Appends durably (see EventLog.append); the projections include the event when this resolves. */
   append(req: AppendRequest): Promise<BerthEvent> {
-    return this.log.append(req);
+    const observe = this.onAppendDuration;
+    if (!observe) return this.log.append(req);
+    const t0 = performance.now();
+    return this.log.append(req).finally(() => observe((performance.now() - t0) / 1000));
   }
 
   async close(): Promise<void> {

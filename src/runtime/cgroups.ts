@@ -96,6 +96,45 @@ export interface CgroupStats {
   pidsCurrent: number;
   /** OOM kills counted in this cgroup. */
   oomKills: number;
+  /** Bytes read from and written to block devices, summed over devices; absent when not accounted. */
+  ioReadBytes?: number;
+  ioWriteBytes?: number;
+}
+
+/** Sums v2 `io.stat` (`MAJ:MIN rbytes=N wbytes=N ...` per device). */
+export function parseIoStatV2(text: string): { read: number; write: number } | undefined {
+  if (text.trim() === '') return undefined;
+  let read = 0;
+  let write = 0;
+  for (const line of text.split('\n')) {
+    for (const field of line.split(/\s+/).slice(1)) {
+      const [key, value] = field.split('=');
+      if (key === 'rbytes') read += Number(value) || 0;
+      else if (key === 'wbytes') write += Number(value) || 0;
+    }
+  }
+  return { read, write };
+}
+
+/** Sums v1 `blkio.throttle.io_service_bytes` (`MAJ:MIN Read N` per device, then `Total N`). */
+export function parseBlkioV1(text: string): { read: number; write: number } | undefined {
+  if (text.trim() === '') return undefined;
+  let read = 0;
+  let write = 0;
+  for (const line of text.split('\n')) {
+    const [device, op, value] = line.trim().split(/\s+/);
+    if (device === undefined || !device.includes(':')) continue;
+    if (op === 'Read') read += Number(value) || 0;
+    else if (op === 'Write') write += Number(value) || 0;
+  }
+  return { read, write };
+}
+
+function ioFields(io: { read: number; write: number } | undefined): {
+  ioReadBytes?: number;
+  ioWriteBytes?: number;
+} {
+  return io ? { ioReadBytes: io.read, ioWriteBytes: io.write } : {};
 }
 
 /** Working set as the kubelet computes it: usage minus inactive file pages, never negative. */
@@ -117,12 +156,13 @@ export async function readCgroupStatsAt(
   if (v2) {
     const dir = join(root, path);
     if (!(await stat(dir).catch(() => undefined))) return undefined;
-    const [cpu, mem, memStat, pids, events] = await Promise.all([
+    const [cpu, mem, memStat, pids, events, io] = await Promise.all([
       readKeyed(join(dir, 'cpu.stat')),
       readNumber(join(dir, 'memory.current')),
       readKeyed(join(dir, 'memory.stat')),
       readNumber(join(dir, 'pids.current')),
       readKeyed(join(dir, 'memory.events')),
+      readFile(join(dir, 'io.stat'), 'utf8').catch(() => ''),
     ]);
     const usage = mem ?? 0;
     return {
@@ -131,16 +171,18 @@ export async function readCgroupStatsAt(
       memoryWorkingSetBytes: workingSet(usage, memStat.get('inactive_file') ?? 0),
       pidsCurrent: pids ?? 0,
       oomKills: events.get('oom_kill') ?? 0,
+      ...ioFields(parseIoStatV2(io)),
     };
   }
   const memDir = join(root, 'memory', path);
   if (!(await stat(memDir).catch(() => undefined))) return undefined;
-  const [cpu, usage, memStat, pids, oom] = await Promise.all([
+  const [cpu, usage, memStat, pids, oom, blkio] = await Promise.all([
     readNumber(join(root, 'cpuacct', path, 'cpuacct.usage')),
     readNumber(join(memDir, 'memory.usage_in_bytes')),
     readKeyed(join(memDir, 'memory.stat')),
     readNumber(join(root, 'pids', path, 'pids.current')),
     readKeyed(join(memDir, 'memory.oom_control')),
+    readFile(join(root, 'blkio', path, 'blkio.throttle.io_service_bytes'), 'utf8').catch(() => ''),
   ]);
   return {
     cpuUsageNanos: cpu ?? 0,
@@ -148,6 +190,7 @@ export async function readCgroupStatsAt(
     memoryWorkingSetBytes: workingSet(usage ?? 0, memStat.get('total_inactive_file') ?? 0),
     pidsCurrent: pids ?? 0,
     oomKills: oom.get('oom_kill') ?? 0,
+    ...ioFields(parseBlkioV1(blkio)),
   };
 }
 

@@ -399,6 +399,11 @@ export class TaskManager {
   }
 
   /** CPU, memory working set and pids of the task's cgroup; NotFound once the cgroup is gone. */
+  /** The task's cgroup path (relative to the hierarchy's root), as given in its spec. */
+  async cgroupPath(id: string): Promise<string> {
+    return (await this.meta(id)).cgroupsPath;
+  }
+
   async stats(id: string): Promise<CgroupStats> {
     const meta = await this.meta(id);
     const stats = await readCgroupStats(meta.cgroupsPath);

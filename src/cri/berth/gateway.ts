@@ -6,6 +6,7 @@
 import type { Logger } from '../../common/logger.js';
 import { BerthCriBackend } from '../berth-backend.js';
 import { CriServer } from '../server.js';
+import type { CriCallObserver } from '../server-calls.js';
 import { StreamingServer } from '../streaming/server.js';
 import type { BerthCriDeps } from './deps.js';
 import { BerthStreamingBackend } from './streaming.js';
@@ -20,6 +21,7 @@ export async function startCriGateway(
   deps: Omit<BerthCriDeps, 'streaming' | 'runtimeHandlers'> & { runtimeHandlers?: string[] },
   socketPath: string,
   logger: Logger,
+  onCall?: CriCallObserver,
 ): Promise<CriGateway> {
   const streaming = new StreamingServer({ backend: new BerthStreamingBackend(deps), logger });
   await streaming.start();
@@ -28,7 +30,7 @@ export async function startCriGateway(
     streaming,
     runtimeHandlers: deps.runtimeHandlers ?? ['runc', 'runc-debian', 'crun', 'runsc'],
   });
-  const server = new CriServer({ backend, logger });
+  const server = new CriServer({ backend, logger, ...(onCall ? { onCall } : {}) });
   try {
     await server.listen(socketPath);
   } catch (err) {

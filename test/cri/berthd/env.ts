@@ -61,11 +61,14 @@ export async function pushBusyboxImage(
   return `${reg.host}/${repository}:1`;
 }
 
-export async function startCriEnv(): Promise<CriEnv> {
+/** `berthdArgs`: more flags for berthd (e.g. --metrics-address). */
+export async function startCriEnv(berthdArgs: string[] = []): Promise<CriEnv> {
   const work = await mkdtemp(path.join(tmpdir(), 'berth-cri-e2e-'));
   const reg = await startRegistry();
   const image = await pushBusyboxImage(reg, work, 'cri/busybox');
-  const berthd = await startBerthd({ args: await registryConfigArgs(work, [reg.host]) });
+  const berthd = await startBerthd({
+    args: [...(await registryConfigArgs(work, [reg.host])), ...berthdArgs],
+  });
   const criSocket = path.join(berthd.state, 'cri.sock');
   const crictlConfig = path.join(work, 'crictl.yaml');
   await writeFile(
