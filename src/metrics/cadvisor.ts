@@ -22,14 +22,20 @@ export interface ContainerUsage {
 const LABELS = ['namespace', 'pod', 'container', 'id', 'name', 'image'] as const;
 
 /**
- * Registers the gauges and counters; each scrape reads every container's cgroup once (one read
- * shared by all metrics of that scrape, cached for the collection in progress only).
+ * Registers the gauges and counters. prom-client starts every metric's collect in one pass, so
+ * the cgroups are read once per scrape: the read in flight is shared, and forgotten once done.
  */
 export function containerCollectors(registry: Registry, read: () => Promise<ContainerUsage[]>): void {
   let inFlight: Promise<ContainerUsage[]> | undefined;
   const usage = (): Promise<ContainerUsage[]> => {
-    inFlight ??= read().finally(() => setImmediate(() => (inFlight = undefined)));
-    return inFlight;
+    if (inFlight) return inFlight;
+    const reading = read();
+    inFlight = reading;
+    const forget = () => {
+      if (inFlight === reading) inFlight = undefined;
+    };
+    reading.then(forget, forget);
+    return reading;
   };
   const metric = (
     kind: 'counter' | 'gauge',

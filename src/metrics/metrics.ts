@@ -12,7 +12,7 @@ export interface MetricsSources {
   /** The event log's last seq. */
   eventSeq(): number;
   /** The NATS relay: undefined when none runs. */
-  relay(): { connected: boolean; lag: number } | undefined;
+  relay(): { connected: boolean; lag: number; stream: string } | undefined;
   /** Containers by namespace and state (a container with no task is `created`). */
   containerStates(): { namespace: string; state: string }[];
   /** Pod sandboxes by namespace and state. */
@@ -148,12 +148,13 @@ export class BerthMetrics {
     });
     new Gauge({
       name: 'berth_event_relay_lag_events',
-      help: 'Events in the log not yet acknowledged by NATS JetStream (absent with no relay)',
+      help: 'Events in the log not yet acknowledged by NATS JetStream, by stream (absent with no relay)',
+      labelNames: ['stream'] as const,
       registers: [this.registry],
       collect() {
         const relay = sources.relay();
         this.reset();
-        if (relay) this.set(relay.lag);
+        if (relay) this.set({ stream: relay.stream }, relay.lag);
       },
     });
     new Gauge({
