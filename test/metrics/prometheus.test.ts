@@ -5,22 +5,18 @@
  * share, the pull and the event log are counted. Also: the endpoint is off by default, serves
  * only /metrics, and a taken port fails berthd's start naming the flag.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BerthdExitedError, startBerthd } from '../helpers/berthd.js';
 import { freePort } from '../helpers/registry.js';
 import { startCriEnv, type CriEnv } from '../cri/berthd/env.js';
-
-const PROMETHEUS = '/usr/bin/prometheus';
+import { startPrometheus, type RunningPrometheus, type Sample } from '../helpers/prometheus.js';
 
 let env: CriEnv;
 let metricsPort: number;
-let prometheus: ChildProcess | undefined;
-let prometheusUrl: string;
-let prometheusLog = '';
+let prometheus: RunningPrometheus | undefined;
 let podId = '';
 let containerId = '';
 
@@ -30,16 +26,8 @@ async function ok(args: string[]): Promise<string> {
   return r.stdout.trim();
 }
 
-interface Sample {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
 async function query(promql: string): Promise<Sample[]> {
-  const res = await fetch(`${prometheusUrl}/api/v1/query?query=${encodeURIComponent(promql)}`);
-  const body = (await res.json()) as { status: string; data?: { result: Sample[] }; error?: string };
-  if (body.status !== 'success') throw new Error(`Prometheus refused ${promql}: ${body.error}`);
-  return body.data!.result;
+  return prometheus!.query(promql);
 }
 
 /** Polls Prometheus until `promql` has a result (scrapes run every second). */
@@ -49,8 +37,10 @@ async function eventually(promql: string, timeoutMs = 30_000): Promise<Sample[]>
     const result = await query(promql);
     if (result.length > 0) return result;
     if (Date.now() > deadline) {
-      const targets = await fetch(`${prometheusUrl}/api/v1/targets`).then((r) => r.text());
-      throw new Error(`no result for ${promql} after ${timeoutMs} ms; targets: ${targets}\n${prometheusLog}`);
+      const targets = await fetch(`${prometheus!.url}/api/v1/targets`).then((r) => r.text());
+      throw new Error(
+        `no result for ${promql} after ${timeoutMs} ms; targets: ${targets}\n${prometheus!.log()}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -59,42 +49,7 @@ async function eventually(promql: string, timeoutMs = 30_000): Promise<Sample[]>
 beforeAll(async () => {
   metricsPort = await freePort();
   env = await startCriEnv(['--metrics-address', `127.0.0.1:${metricsPort}`]);
-  const dir = path.join(env.work, 'prometheus');
-  await mkdir(dir);
-  const config = path.join(dir, 'prometheus.yml');
-  await writeFile(
-    config,
-    [
-      'global: { scrape_interval: 1s, evaluation_interval: 1s }',
-      'scrape_configs:',
-      '  - job_name: berthd',
-      `    static_configs: [{ targets: ['127.0.0.1:${metricsPort}'] }]`,
-      '',
-    ].join('\n'),
-  );
-  const port = await freePort();
-  prometheusUrl = `http://127.0.0.1:${port}`;
-  prometheus = spawn(
-    PROMETHEUS,
-    [
-      `--config.file=${config}`,
-      `--storage.tsdb.path=${path.join(dir, 'data')}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  prometheus.stderr!.on('data', (b: Buffer) => (prometheusLog = (prometheusLog + b.toString()).slice(-4000)));
-  const deadline = Date.now() + 30_000;
-  while (
-    !(await fetch(`${prometheusUrl}/-/ready`).then(
-      (r) => r.ok,
-      () => false,
-    ))
-  ) {
-    if (prometheus.exitCode !== null) throw new Error(`prometheus exited:\n${prometheusLog}`);
-    if (Date.now() > deadline) throw new Error(`prometheus not ready in 30 s:\n${prometheusLog}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  prometheus = await startPrometheus(path.join(env.work, 'prometheus'), [`127.0.0.1:${metricsPort}`]);
 
   await ok(['pull', env.image]);
   const podFile = path.join(env.work, 'pod.json');
@@ -121,8 +76,7 @@ beforeAll(async () => {
 }, 240_000);
 
 afterAll(async () => {
-  prometheus?.kill('SIGTERM');
-  if (prometheus && prometheus.exitCode === null) await new Promise((r) => prometheus!.once('exit', r));
+  await prometheus?.stop();
   if (!env) return;
   if (podId) {
     await env.crictl(['stopp', podId]);
@@ -200,6 +154,24 @@ describe('berthd metrics through a real Prometheus', () => {
     expect(Number(ready!.value[1])).toBe(1);
     const [api] = await eventually('berth_api_requests_total{route="/v1/health"}');
     expect(Number(api!.value[1])).toBeGreaterThanOrEqual(1);
+  });
+
+  it('answers every query of the shipped Grafana dashboard with data from this run', async () => {
+    const dashboard = JSON.parse(
+      await readFile(path.join(process.cwd(), 'docs/grafana/berth-node.json'), 'utf8'),
+    ) as {
+      panels: { title: string; targets: { expr: string }[] }[];
+    };
+    expect(dashboard.panels.length).toBeGreaterThan(10);
+    for (const panel of dashboard.panels) {
+      for (const { expr } of panel.targets) {
+        // A refused query throws, naming it; a rate needs two scrapes of a series, hence the wait.
+        const result = await eventually(expr, 15_000).catch((err: Error) => {
+          throw new Error(`panel "${panel.title}": ${err.message.split('\n')[0]}`);
+        });
+        expect(result.length).toBeGreaterThan(0);
+      }
+    }
   });
 
   it('serves only /metrics, and berth info names the endpoint', async () => {
