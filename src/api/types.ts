@@ -28,6 +28,8 @@ export interface NodeInfo {
   paths: { root: string; state: string; apiSocket: string; criSocket: string };
   runtimes: { name: string; path: string; version: string }[];
   services: ServiceInfo[];
+  /** The embedded Temporal server's Web UI (`http://127.0.0.1:<port>`); absent unless --temporal-ui-port is set. */
+  temporalUi?: string;
   /** The event log: its last seq, and how far the NATS relay has published. */
   events?: {
     lastSeq: number;

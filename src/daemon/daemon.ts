@@ -296,6 +296,7 @@ export class Daemon {
         service('temporal', temporalAddress, t, services?.temporal),
         service('nats', natsUrl, n, services?.nats),
       ],
+      temporalUi: services?.temporalUi,
       events: this.events && {
         lastSeq: this.events.log.lastSeq,
         relay: this.events.relay?.status(),

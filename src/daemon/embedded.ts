@@ -4,6 +4,7 @@
  * with JetStream storing under the root, each on a recorded loopback port.
  */
 import { join } from 'node:path';
+import { UnavailableError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { DaemonConfig } from './config.js';
 import type { RootLayout } from './layout.js';
@@ -41,6 +42,8 @@ export interface EmbeddedServices {
   nats?: SupervisedService;
   temporalAddress: string;
   natsUrl: string;
+  /** `http://127.0.0.1:<port>` of the embedded Temporal server's Web UI, when --temporal-ui-port is set. */
+  temporalUi?: string;
 }
 
 /** Starts of a child that dies before it is healthy; each retry gives it fresh ports. */
@@ -55,10 +58,14 @@ export async function startEmbeddedServices(
 ): Promise<EmbeddedServices> {
   const recorded = await readRecordedEndpoints(layout.endpointsFile);
   await reapSurvivors(recorded, log);
-  const endpoints = await assignPorts(recorded);
+  const uiPort = config.temporalAddress ? undefined : config.temporalUiPort;
+  // The operator chose this port: taken, it is refused here rather than moved or retried.
+  if (uiPort !== undefined && !(await isPortFree(uiPort))) throw uiPortTaken(uiPort);
+  const endpoints = await assignPorts(recorded, uiPort);
   const result: EmbeddedServices = {
     temporalAddress: config.temporalAddress ?? temporalAddress(endpoints),
     natsUrl: config.natsUrl ?? natsUrl(endpoints),
+    ...(uiPort !== undefined ? { temporalUi: `http://127.0.0.1:${uiPort}` } : {}),
   };
   const keys: ServiceKey[] = [];
   if (!config.temporalAddress) keys.push('temporal');
@@ -81,7 +88,12 @@ export async function startEmbeddedServices(
         return;
       } catch (err) {
         await service.stop();
-        if (!(err instanceof ServiceExitedDuringStartup) || attempt >= START_ATTEMPTS) throw err;
+        if (!(err instanceof ServiceExitedDuringStartup)) throw err;
+        // The dev server exits when it cannot bind its UI ("can't set UI port"): fresh ports for
+        // the others would not help, and the operator's port is not ours to move.
+        if (key === 'temporal' && uiPort !== undefined && !(await isPortFree(uiPort)))
+          throw uiPortTaken(uiPort, err.message);
+        if (attempt >= START_ATTEMPTS) throw err;
         // Another process may have bound one of its ports between our choice and its bind.
         log.warn(
           { service: key, attempt, err: err.message },
@@ -105,6 +117,14 @@ export async function startEmbeddedServices(
   return result;
 }
 
+function uiPortTaken(port: number, exited?: string): UnavailableError {
+  return new UnavailableError(
+    `--temporal-ui-port ${port}: 127.0.0.1:${port} is already in use by another process; ` +
+      `choose a free port, or stop what listens there (ss -ltnp 'sport = :${port}' names it)` +
+      (exited ? `; ${exited}` : ''),
+  );
+}
+
 function temporalAddress(endpoints: EmbeddedEndpoints): string {
   return `127.0.0.1:${endpoints.temporal.frontendPort}`;
 }
@@ -123,6 +143,7 @@ function serviceSpec(
   const logFile = join(layout.logsDir, `${key}.log`);
   if (key === 'temporal') {
     const address = temporalAddress(endpoints);
+    const uiPort = endpoints.temporal.uiPort;
     return {
       name: key,
       command: config.binaries.temporal,
@@ -133,9 +154,14 @@ function serviceSpec(
         logLevel: 'warn',
         sqlitePragmas: SQLITE_PRAGMAS,
         dynamicConfig: DYNAMIC_CONFIG,
+        uiPort,
       }),
       logFile,
-      healthy: async () => (await probeTemporal(address, config.temporalNamespace, PROBE_TIMEOUT_MS)).ok,
+      // With a UI, healthy once it answers too (tens of milliseconds after the frontend), so the
+      // address `berth info` prints serves as soon as berthd is ready.
+      healthy: async () =>
+        (await probeTemporal(address, config.temporalNamespace, PROBE_TIMEOUT_MS)).ok &&
+        (uiPort === undefined || (await answersHttp(`http://127.0.0.1:${uiPort}/`, PROBE_TIMEOUT_MS))),
       startTimeoutMs: START_TIMEOUT_MS,
     };
   }
@@ -160,6 +186,17 @@ function serviceSpec(
   };
 }
 
+/** True once something answers HTTP at `url`, whatever its status; never throws. */
+async function answersHttp(url: string, timeoutMs: number): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.body?.cancel();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function pidRecord(pid: number | undefined): { pid?: number; startTicks?: string } {
   return pid === undefined ? {} : { pid, startTicks: processStartTicks(pid) };
 }
@@ -169,17 +206,21 @@ function pidRecord(pid: number | undefined): { pid?: number; startTicks?: string
  * shutting down (releasing ports and the SQLite file) when the next berthd starts: wait for them.
  */
 async function reapSurvivors(endpoints: Partial<EmbeddedEndpoints>, log: Logger): Promise<void> {
+  let temporalReaped = false;
   for (const rec of [endpoints.temporal, endpoints.nats]) {
     if (rec?.pid === undefined || rec.startTicks === undefined) continue;
     const alive = () => processStartTicks(rec.pid!) === rec.startTicks;
     if (!alive()) continue;
+    if (rec === endpoints.temporal) temporalReaped = true;
     log.warn({ pid: rec.pid }, 'embedded service from a previous berthd still running; stopping it');
     process.kill(rec.pid, 'SIGTERM');
     for (let i = 0; i < 100 && alive(); i++) await sleep(100);
     if (alive()) process.kill(rec.pid, 'SIGKILL');
     for (let i = 0; i < 50 && alive(); i++) await sleep(100);
   }
-  for (const port of [endpoints.temporal?.frontendPort, endpoints.nats?.clientPort]) {
+  // The UI's port only behind a Temporal child just stopped: anyone else holding it is not ours to wait for.
+  const uiPort = temporalReaped ? endpoints.temporal?.uiPort : undefined;
+  for (const port of [endpoints.temporal?.frontendPort, uiPort, endpoints.nats?.clientPort]) {
     if (port === undefined) continue;
     for (let i = 0; i < 50 && !(await isPortFree(port)); i++) await sleep(100);
   }

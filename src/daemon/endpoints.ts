@@ -10,6 +10,8 @@ export interface EmbeddedEndpoints {
     frontendPort: number;
     httpPort: number;
     metricsPort: number;
+    /** The Web UI's port: the operator's (--temporal-ui-port), never chosen or moved here. */
+    uiPort?: number;
     pid?: number;
     startTicks?: string;
   };
@@ -21,14 +23,17 @@ export interface EmbeddedEndpoints {
  * outgoing connections take their source ports from that range, so a port chosen there can be
  * taken by any client between the choice and the child's bind.
  */
-export async function freePort(): Promise<number> {
+export async function freePort(avoid: readonly number[] = []): Promise<number> {
   const ephemeralLow = await ephemeralRangeStart();
   const low = 10_000;
   for (let i = 0; i < 64 && ephemeralLow - low > 1000; i++) {
     const port = low + Math.floor(Math.random() * (ephemeralLow - low));
-    if (await isPortFree(port)) return port;
+    if (!avoid.includes(port) && (await isPortFree(port))) return port;
   }
-  return kernelChosenPort();
+  for (;;) {
+    const port = await kernelChosenPort();
+    if (!avoid.includes(port)) return port;
+  }
 }
 
 async function ephemeralRangeStart(): Promise<number> {
@@ -71,35 +76,54 @@ export async function readRecordedEndpoints(file: string): Promise<Partial<Embed
   }
 }
 
-/** Keeps each recorded port that is still free and picks a new free one for the others. */
-export async function assignPorts(recorded: Partial<EmbeddedEndpoints>): Promise<EmbeddedEndpoints> {
+/**
+ * Keeps each recorded port that is still free and picks a new free one for the others; the
+ * Temporal UI's port, when given, is recorded as is and no other service gets it.
+ */
+export async function assignPorts(
+  recorded: Partial<EmbeddedEndpoints>,
+  temporalUiPort?: number,
+): Promise<EmbeddedEndpoints> {
+  const avoid = reserved(temporalUiPort);
   const keep = async (port: number | undefined): Promise<number> =>
-    port !== undefined && (await isPortFree(port)) ? port : freePort();
+    port !== undefined && !avoid.includes(port) && (await isPortFree(port)) ? port : freePort(avoid);
+  const { uiPort: _previousUiPort, ...temporal } = recorded.temporal ?? {};
   return {
     temporal: {
-      ...recorded.temporal,
+      ...temporal,
       frontendPort: await keep(recorded.temporal?.frontendPort),
       httpPort: await keep(recorded.temporal?.httpPort),
       metricsPort: await keep(recorded.temporal?.metricsPort),
+      ...(temporalUiPort !== undefined ? { uiPort: temporalUiPort } : {}),
     },
     nats: { ...recorded.nats, clientPort: await keep(recorded.nats?.clientPort) },
   };
 }
 
-/** Fresh ports for one service, after its child died at startup (perhaps on a port taken meanwhile). */
+/**
+ * Fresh ports for one service, after its child died at startup (perhaps on a port taken meanwhile);
+ * the Temporal UI's port stays (it is the operator's choice).
+ */
 export async function reassignPorts(
   endpoints: EmbeddedEndpoints,
   service: 'temporal' | 'nats',
 ): Promise<void> {
+  const uiPort = endpoints.temporal.uiPort;
+  const avoid = reserved(uiPort);
   if (service === 'temporal') {
     endpoints.temporal = {
-      frontendPort: await freePort(),
-      httpPort: await freePort(),
-      metricsPort: await freePort(),
+      frontendPort: await freePort(avoid),
+      httpPort: await freePort(avoid),
+      metricsPort: await freePort(avoid),
+      ...(uiPort !== undefined ? { uiPort } : {}),
     };
   } else {
-    endpoints.nats = { clientPort: await freePort() };
+    endpoints.nats = { clientPort: await freePort(avoid) };
   }
+}
+
+function reserved(temporalUiPort: number | undefined): number[] {
+  return temporalUiPort === undefined ? [] : [temporalUiPort];
 }
 
 export async function saveEndpoints(file: string, endpoints: EmbeddedEndpoints): Promise<void> {

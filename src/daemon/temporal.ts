@@ -31,10 +31,16 @@ export interface DevServerOptions {
   sqlitePragmas?: readonly string[];
   /** `--dynamic-config-value KEY=JSON` pairs. */
   dynamicConfig?: Readonly<Record<string, string>>;
+  /** The Web UI's port, on 127.0.0.1 like the frontend; undefined = headless (no UI). */
+  uiPort?: number;
 }
 
 export function devServerArgs(o: DevServerOptions): string[] {
-  const args = ['server', 'start-dev', '--headless', '--ip', '127.0.0.1'];
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1'];
+  // Without --headless the dev server serves its UI on --ip, port --port + 1000 unless told otherwise:
+  // both are given, so the UI never lands on an address nobody chose.
+  if (o.uiPort === undefined) args.push('--headless');
+  else args.push('--ui-ip', '127.0.0.1', '--ui-port', String(o.uiPort));
   args.push('--port', String(o.ports.frontendPort), '--http-port', String(o.ports.httpPort));
   args.push('--metrics-port', String(o.ports.metricsPort), '--db-filename', o.dbFile);
   if (o.namespace) args.push('--namespace', o.namespace);

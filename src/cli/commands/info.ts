@@ -28,6 +28,7 @@ export const infoCommand: Command = {
         info.services.map((s) => [s.name, s.version, s.mode, s.address, s.health, s.detail]),
       ),
     );
+    if (info.temporalUi) ctx.out(`temporal ui: ${info.temporalUi}`);
     ctx.out('');
     ctx.out(
       renderTable(
