@@ -30,6 +30,8 @@ export interface NodeInfo {
   services: ServiceInfo[];
   /** The embedded Temporal server's Web UI (`http://127.0.0.1:<port>`); absent unless --temporal-ui-port is set. */
   temporalUi?: string;
+  /** The Prometheus endpoint (`http://<address>/metrics`); absent unless --metrics-address is set. */
+  metrics?: string;
   /** The event log: its last seq, and how far the NATS relay has published. */
   events?: {
     lastSeq: number;

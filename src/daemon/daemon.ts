@@ -27,6 +27,7 @@ import type { DaemonConfig } from './config.js';
 import { checkWritable, createLayout, rootLayout, type RootLayout } from './layout.js';
 import { RootLock } from './lock.js';
 import { resolveBinaries } from './tools.js';
+import { startMetrics, type DaemonMetrics } from './metrics.js';
 import { startEmbeddedServices, type EmbeddedServices } from './embedded.js';
 import { connectTemporal, probeTemporal, taskQueueFor } from './temporal.js';
 import { probeNats } from './nats.js';
@@ -70,6 +71,7 @@ export class Daemon {
   private exitMonitor: ExitMonitor | undefined;
   private cri: CriGateway | undefined;
   private runtimes: RuntimeVersion[] = [];
+  private metrics: DaemonMetrics | undefined;
   readonly layout: RootLayout;
   readonly taskQueue: string;
   readonly startedAt = new Date().toISOString();
@@ -141,6 +143,13 @@ export class Daemon {
     this.services = await startEmbeddedServices(config, layout, this.log.child({ component: 'embedded' }));
     await this.events.startRelay(this.services.natsUrl);
     this.node = await openNodeServices(config, layout, this.events, this.log);
+    // Before the worker and the CRI gateway, whose hooks it is.
+    if (config.metricsAddress)
+      this.metrics = await startMetrics(
+        config.metricsAddress,
+        { events: this.events, node: this.node, transitions: this.transitions, api: this.api },
+        this.log.child({ component: 'metrics' }),
+      );
     await recordLostSnapshots(this.node);
     this.imageService = new ImageService(this.transitions, this.node);
     await this.connectWorker();
@@ -163,6 +172,7 @@ export class Daemon {
       },
       config.criSocket,
       this.log.child({ component: 'cri' }),
+      this.metrics?.onCriCall,
     );
     await this.api.listen(config.apiSocket);
     this.log.info(
@@ -171,6 +181,7 @@ export class Daemon {
         apiSocket: config.apiSocket,
         temporal: this.services.temporalAddress,
         nats: this.services.natsUrl,
+        ...(this.metrics ? { metrics: `http://${this.metrics.server.address}/metrics` } : {}),
       },
       'berthd ready',
     );
@@ -205,9 +216,10 @@ export class Daemon {
   private async connectWorker(): Promise<void> {
     const { config, services } = this;
     const activities = createActivities(this.node!);
-    const interceptors = [crashHookInterceptor(config.root), stepTimingInterceptor(this.log)].filter(
-      (i) => i !== undefined,
-    );
+    const interceptors = [
+      crashHookInterceptor(config.root),
+      stepTimingInterceptor(this.log, this.metrics?.onStep),
+    ].filter((i) => i !== undefined);
     const handles = await connectTemporal(
       services!.temporalAddress,
       config.temporalNamespace,
@@ -297,6 +309,7 @@ export class Daemon {
         service('nats', natsUrl, n, services?.nats),
       ],
       temporalUi: services?.temporalUi,
+      ...(this.metrics ? { metrics: `http://${this.metrics.server.address}/metrics` } : {}),
       events: this.events && {
         lastSeq: this.events.log.lastSeq,
         relay: this.events.relay?.status(),
@@ -312,6 +325,10 @@ export class Daemon {
       .catch((err: unknown) => this.log.warn({ err }, 'closing the API failed'));
     await this.cri?.close().catch((err: unknown) => this.log.warn({ err }, 'closing the CRI gateway failed'));
     this.cri = undefined;
+    await this.metrics
+      ?.close()
+      .catch((err: unknown) => this.log.warn({ err }, 'closing the metrics endpoint failed'));
+    this.metrics = undefined;
     await this.exitMonitor?.stop();
     if (this.worker && this.worker.getState() === 'RUNNING') this.worker.shutdown();
     await this.workerRun?.catch(() => undefined);

@@ -29,6 +29,7 @@ export const infoCommand: Command = {
       ),
     );
     if (info.temporalUi) ctx.out(`temporal ui: ${info.temporalUi}`);
+    if (info.metrics) ctx.out(`metrics: ${info.metrics}`);
     ctx.out('');
     ctx.out(
       renderTable(
