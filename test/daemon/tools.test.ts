@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseDaemonArgs, type DaemonConfig } from '../../src/daemon/config.js';
 import { resolveBinaries, resolveTool } from '../../src/daemon/tools.js';
 import { FailedPreconditionError } from '../../src/common/errors.js';
+import { startBerthd, TOOLS_BIN } from '../helpers/berthd.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -67,4 +68,25 @@ describe('finding the programs berthd runs', () => {
       ),
     ).toThrow(/\/nonexistent\/conmon is not an executable file: run \.\/scripts\/setup/);
   });
+});
+
+describe('berthd started by hand', () => {
+  it('runs with no tools folder on PATH, finding what setup installed', async () => {
+    const d = await startBerthd({ env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } });
+    try {
+      const info = await d.client.get<{
+        runtimes: { name: string; path: string }[];
+        services: { name: string; health: string }[];
+      }>('/v1/info');
+      expect(info.services.map((s) => [s.name, s.health])).toEqual([
+        ['temporal', 'healthy'],
+        ['nats', 'healthy'],
+      ]);
+      // The default handler is setup's runc 1.5, not Debian's on PATH.
+      expect(info.runtimes.find((r) => r.name === 'runc')?.path).toBe(join(TOOLS_BIN, 'runc'));
+    } finally {
+      await d.stop();
+      await d.cleanup();
+    }
+  }, 120_000);
 });
