@@ -103,7 +103,12 @@ export const USAGE = `usage: berthd [flags]
 
 type Raw = Partial<Record<keyof typeof FLAGS, string | boolean>>;
 
-export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DaemonConfig | 'help' {
+/** `stderrIsTty`: whether the log goes to a terminal, which makes `pretty` the default format. */
+export function parseDaemonArgs(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  stderrIsTty = process.stderr.isTTY === true,
+): DaemonConfig | 'help' {
   let flags: Raw;
   try {
     flags = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false }).values as Raw;
@@ -136,7 +141,7 @@ export function parseDaemonArgs(argv: string[], env: NodeJS.ProcessEnv = process
       temporalNamespace: pick('temporal-namespace') ?? 'default',
       natsUrl: pick('nats-url'),
       logLevel: pick('log-level') ?? 'info',
-      logFormat: pick('log-format') ?? (process.stderr.isTTY ? 'pretty' : 'json'),
+      logFormat: pick('log-format') ?? (stderrIsTty ? 'pretty' : 'json'),
       metricsAddress: pick('metrics-address'),
       temporalUiPort: pick('temporal-ui-port'),
       temporalBin: pick('temporal-bin') ?? 'temporal',

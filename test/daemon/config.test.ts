@@ -30,7 +30,11 @@ describe('berthd configuration', () => {
   });
 
   it('reads the log format, the metrics address and the Temporal UI port', () => {
-    expect(parse(['--node-id', 'n1'], { BERTH_LOG_FORMAT: 'json' }).logFormat).toBe('json');
+    expect(parseDaemonArgs(['--node-id', 'n1'], {}, true)).toMatchObject({ logFormat: 'pretty' });
+    expect(parseDaemonArgs(['--node-id', 'n1'], {}, false)).toMatchObject({ logFormat: 'json' });
+    expect(parseDaemonArgs(['--node-id', 'n1'], { BERTH_LOG_FORMAT: 'json' }, true)).toMatchObject({
+      logFormat: 'json',
+    });
     expect(parse(['--node-id', 'n1', '--log-format', 'pretty']).logFormat).toBe('pretty');
     const off = parse(['--node-id', 'n1']);
     expect(off.metricsAddress).toBeUndefined();
