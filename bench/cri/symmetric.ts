@@ -9,7 +9,9 @@
  * registry; the order rotates each run; after each side's turn its processes must go quiet (its
  * trailing work: Berth's hand-back and sync-behind, containerd's collector) and the filesystem is
  * synced before the next side starts; the time to quiet is reported beside each row, charged to
- * that side. Medians, and each runtime's ratio to containerd 2.x.
+ * that side. Medians, and each runtime's ratio to containerd 2.x. Berth's metrics endpoint is on:
+ * from it, over the same lifecycle runs, Temporal's floor per transition and each CRI call's
+ * server-side time.
  *
  * Usage: node dist/bench/cri/symmetric.js [--runs 15] [--pull-runs 7] [--only berth,containerd-2.x,containerd-1.6] [--json FILE]
  */
@@ -19,13 +21,14 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFile } from '../../src/common/exec.js';
 import { writeOciLayout } from '../../test/helpers/oci-images.js';
-import { startRegistry } from '../../test/helpers/registry.js';
+import { freePort, startRegistry } from '../../test/helpers/registry.js';
 import { registryConfigArgs } from '../../test/images/support.js';
 import { pushTinyImage } from '../common/tiny-image.js';
 import { startBenchBerthd, stopBenchBerthd, type BenchBerthd } from '../common/berthd.js';
 import { describeLayer, HOST_TREE_LAYERS, hostTreeLayer } from '../common/host-tree-image.js';
 import { isSleepWorkload, waitQuiet, type ProcessSetSpec } from '../common/process-set.js';
 import { ScratchFs } from '../common/scratch-fs.js';
+import { printTemporalFloor, scrapeMetrics } from '../common/temporal-floor.js';
 import { ContainerdHarness, CRICTL } from '../containerd/harness.js';
 import type { ContainerdRelease } from '../containerd/config.js';
 import { printTable, summarize } from '../stats.js';
@@ -64,6 +67,8 @@ async function main(): Promise<void> {
   const fs = await ScratchFs.create();
   const reg = await startRegistry();
   const sides: Side[] = [];
+  /** Berth's metrics endpoint: Temporal's floor over the lifecycle runs, from the same runs. */
+  let metricsAddress: string | undefined;
   const cleanups: (() => Promise<void>)[] = [];
   try {
     // Images: the tiny one for the lifecycle, the host-tree one for cold pulls.
@@ -80,7 +85,12 @@ async function main(): Promise<void> {
 
     if (ONLY.includes('berth')) {
       const berthDir = await mkdtemp(path.join(fs.dir, 'berth-'));
-      const b: BenchBerthd = await startBenchBerthd(berthDir, await registryConfigArgs(berthDir, [reg.host]));
+      metricsAddress = `127.0.0.1:${await freePort()}`;
+      const b: BenchBerthd = await startBenchBerthd(berthDir, [
+        ...(await registryConfigArgs(berthDir, [reg.host])),
+        '--metrics-address',
+        metricsAddress,
+      ]);
       cleanups.push(async () => {
         await stopBenchBerthd(b);
       });
@@ -190,6 +200,7 @@ async function main(): Promise<void> {
       };
     }
 
+    const metricsBefore = metricsAddress ? await scrapeMetrics(metricsAddress) : undefined;
     for (let i = 0; i < RUNS; i++) {
       for (const side of rotated(i)) {
         const r = await lifecycle(side, String(i), settle);
@@ -200,7 +211,9 @@ async function main(): Promise<void> {
       }
     }
 
+    const metricsAfter = metricsAddress ? await scrapeMetrics(metricsAddress) : undefined;
     report(sides, samples, { layers: layers.map(describeLayer), runs: RUNS, pullRuns: PULL_RUNS });
+    if (metricsBefore && metricsAfter) printTemporalFloor(metricsBefore, metricsAfter);
     if (opts.json) await writeFile(opts.json, JSON.stringify(Object.fromEntries(samples), null, 1));
   } finally {
     for (const c of cleanups.reverse()) await c().catch((err: unknown) => console.error('cleanup:', err));
