@@ -10,7 +10,8 @@ export const explainCommand: Command = {
   name: 'explain',
   summary: 'Show the events and causes that made an entity what it is (e.g. container:ID)',
   usage:
-    'berth explain KIND:ID|ID [--namespace NS] [--json]   (kinds: namespace image content snapshot sandbox container task)',
+    'berth explain [KIND:]ID|NAME [--namespace NS] [--json]   (kinds: namespace image content snapshot sandbox container task;\n' +
+    '  a live container or pod also by its name or a unique id prefix, as the other commands)',
   async run(argv, ctx) {
     const { values, positionals } = parseCommandArgs(
       'explain',

@@ -2,13 +2,15 @@
  * `explain`: the events that made an entity what it is. An entity is named `<kind>:<id>`
  * (kinds: namespace, image, content, snapshot, sandbox, container, task) or by a bare id.
  * A container's story includes its task's events and a sandbox's its network events. When an
- * id was deleted and created again, only the current incarnation's events are listed.
+ * id was deleted and created again, only the current incarnation's events are listed. A live
+ * container or pod may also be named as the other commands name it: by its name or a unique
+ * prefix of its id.
  */
 import { InvalidArgumentError } from '../../common/errors.js';
 import type { EventLog } from '../log.js';
 import type { BerthEvent } from '../model.js';
 import { familyOf, type Family } from '../topics.js';
-import type { EntityKind, NodeState } from './state.js';
+import { ENTITY_KINDS, type EntityKind, type NodeState } from './state.js';
 
 const KINDS: Record<string, { families: Family[]; state: EntityKind; creates: string[] }> = {
   namespace: { families: ['namespaces'], state: 'namespaces', creates: ['/namespaces/create'] },
@@ -54,10 +56,14 @@ export async function explainEntity(
 ): Promise<Explanation> {
   const colon = entity.indexOf(':');
   const maybeKind = colon > 0 ? entity.slice(0, colon) : undefined;
-  const kindInfo = maybeKind !== undefined ? KINDS[maybeKind] : undefined;
-  const kind = kindInfo ? maybeKind : undefined;
-  const id = kindInfo ? entity.slice(colon + 1) : entity;
-  if (!id) throw new InvalidArgumentError(`explain: "${entity}" names no entity id`);
+  let kindInfo = maybeKind !== undefined ? KINDS[maybeKind] : undefined;
+  let kind = kindInfo ? maybeKind : undefined;
+  const given = kindInfo ? entity.slice(colon + 1) : entity;
+  if (!given) throw new InvalidArgumentError(`explain: "${entity}" names no entity id`);
+  const resolved = resolveLiveEntity(state, given, kind, namespace);
+  const id = resolved?.id ?? given;
+  kind ??= resolved?.kind;
+  if (!kindInfo && kind) kindInfo = KINDS[kind];
   const all: BerthEvent[] = [];
   for await (const e of log.readBySubject(id)) {
     if (namespace !== undefined && e.namespace !== namespace) continue;
@@ -83,4 +89,41 @@ export async function explainEntity(
     }
   }
   return { entity, ...(kind ? { kind } : {}), id, current, events: all.slice(start), earlierEvents: start };
+}
+
+/**
+ * The live container or pod `given` denotes when it is not an exact id in the state: its name, or
+ * a unique prefix of its id (undefined when nothing or an exact id matches: events of a deleted
+ * entity are found by its full id). Several matches are an error naming them.
+ */
+function resolveLiveEntity(
+  state: NodeState,
+  given: string,
+  kind: string | undefined,
+  namespace: string | undefined,
+): { id: string; kind: 'container' | 'sandbox' } | undefined {
+  const inNamespace = (r: { namespace: string }) => namespace === undefined || r.namespace === namespace;
+  const exact = ENTITY_KINDS.some((k) =>
+    Object.values(state[k] as Record<string, { id?: string; name?: string }>).some(
+      (r) =>
+        r.id === given || (k === 'namespaces' && r.name === given) || (k === 'images' && r.name === given),
+    ),
+  );
+  if (exact) return undefined;
+  const matches: { id: string; kind: 'container' | 'sandbox' }[] = [];
+  if (kind === undefined || kind === 'container' || kind === 'task')
+    for (const c of Object.values(state.containers))
+      if (inNamespace(c) && (c.name === given || c.id.startsWith(given)))
+        matches.push({ id: c.id, kind: 'container' });
+  if (kind === undefined || kind === 'sandbox')
+    for (const s of Object.values(state.sandboxes))
+      if (inNamespace(s) && (s.name === given || s.metadata?.name === given || s.id.startsWith(given)))
+        matches.push({ id: s.id, kind: 'sandbox' });
+  if (matches.length > 1)
+    throw new InvalidArgumentError(
+      `explain: "${given}" matches ${matches.length} entities (${matches
+        .map((m) => `${m.kind}:${m.id.slice(0, 12)}`)
+        .join(', ')}): give more of the id, or KIND:ID`,
+    );
+  return matches[0];
 }
