@@ -246,7 +246,7 @@ export function createContainerActivities(ctx: ActivityContext) {
       await recordEvent(ctx, {
         namespace: ref.namespace,
         topic: '/tasks/start',
-        data: { v: 1, containerId: ref.id, pid: pid > 0 ? pid : 1 },
+        data: { v: 1, containerId: ref.id, ...(pid > 0 ? { pid } : {}) },
       });
       return pid;
     },

@@ -36,7 +36,7 @@ export async function appendTaskExit(
     data: {
       v: 2,
       containerId: exit.id,
-      pid: pid > 0 ? pid : 1,
+      ...(pid > 0 ? { pid } : {}),
       exitCode: exit.exitCode,
       exitedAt: exit.exitedAt.toISOString(),
       oomKilled: exit.oomKilled,

@@ -134,12 +134,13 @@ export const DATA_SCHEMAS = {
   }),
   '/containers/delete': z.looseObject({ v: z.literal(1), id }),
   '/tasks/create': z.looseObject({ v: z.literal(1), containerId: id, pid: pid.optional() }),
-  '/tasks/start': z.looseObject({ v: z.literal(1), containerId: id, pid }),
+  // pid: absent when unknown (a start or exit seen only after the fact), never a placeholder.
+  '/tasks/start': z.looseObject({ v: z.literal(1), containerId: id, pid: pid.optional() }),
   '/tasks/exit': z.looseObject({
     v: z.literal(2),
     containerId: id,
     execId: z.string().optional(),
-    pid,
+    pid: pid.optional(),
     exitCode: z.number().int(),
     exitedAt: time,
     oomKilled: z.boolean().optional(),

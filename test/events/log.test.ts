@@ -81,6 +81,23 @@ describe('EventLog append', () => {
     await log.close();
   });
 
+  it('takes a task start or exit without a pid (unknown), never a placeholder pid', async () => {
+    const log = await EventLog.open(dir);
+    const task = { namespace: 'default', cause: containerCreate('a').cause };
+    const start = await log.append({ ...task, topic: '/tasks/start', data: { v: 1, containerId: 'a' } });
+    expect(start.data).not.toHaveProperty('pid');
+    const exitedAt = new Date(0).toISOString();
+    await log.append({
+      ...task,
+      topic: '/tasks/exit',
+      data: { v: 2, containerId: 'a', exitCode: 0, exitedAt },
+    });
+    await expect(
+      log.append({ ...task, topic: '/tasks/start', data: { v: 1, containerId: 'a', pid: 0 } }),
+    ).rejects.toThrow(/\/tasks\/start rejected: field "data\.pid"/);
+    await log.close();
+  });
+
   it('rejects an event failing its schema, naming topic and field, and leaves the log unchanged', async () => {
     const log = await EventLog.open(dir);
     await log.append(containerCreate('a'));

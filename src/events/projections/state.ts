@@ -378,7 +378,7 @@ function applyTaskEvent(
       // An exit recorded by the exit monitor may precede the start event of a short-lived task.
       if (t && t.status !== 'stopped') {
         t.status = 'running';
-        t.pid = num(d.pid);
+        if (num(d.pid) !== undefined) t.pid = num(d.pid);
       }
       if (t) t.startedAt = e.time;
       break;
