@@ -1,4 +1,7 @@
-/** Replacing a small file so that a crash or a power loss never leaves it half written. */
+/**
+ * Replacing a small file so that a crash (and, for the durable kind, a power loss) never leaves
+ * it half written.
+ */
 import { randomBytes } from 'node:crypto';
 import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,19 +13,32 @@ import path from 'node:path';
  * directory fsynced so the rename itself is on disk.
  */
 export async function replaceFileDurably(file: string, content: string, mode = 0o600): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(content);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
+  await replace(file, content, mode, true);
   const dir = await open(path.dirname(file), 'r');
   try {
     await dir.sync();
   } finally {
     await dir.close();
   }
+}
+
+/**
+ * Replaces `file` with `content` so that a reader or a process killed meanwhile sees the old
+ * content or the new, whole; not fsynced: for runtime state (under /run, gone at reboot anyway),
+ * where a crash of berthd, not a power loss, is what must not leave a half-written record.
+ */
+export async function replaceFileAtomically(file: string, content: string, mode = 0o600): Promise<void> {
+  await replace(file, content, mode, false);
+}
+
+async function replace(file: string, content: string, mode: number, sync: boolean): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const fh = await open(tmp, 'w', mode);
+  try {
+    await fh.writeFile(content);
+    if (sync) await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
 }

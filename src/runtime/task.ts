@@ -10,6 +10,7 @@ import { constants } from 'node:fs';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../common/errors.js';
+import { replaceFileAtomically } from '../common/durable-file.js';
 import { KeyedMutex } from '../common/keyed-mutex.js';
 import { silentLogger, type Logger } from '../common/logger.js';
 import { isFrozen, readCgroupStats, removeCgroup, type CgroupStats } from './cgroups.js';
@@ -126,18 +127,12 @@ export class TaskManager {
     const handler = this.handlers.get(req.runtimeHandler);
     await handler.ensureUsable();
     await this.init();
-    try {
-      await mkdir(dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST')
-        throw new AlreadyExistsError(`task ${req.id} already exists`);
-      throw err;
-    }
+    await this.makeTaskDir(req.id, dir);
     const persistDir = join(dir, 'persist');
     try {
       await mkdir(persistDir);
       await rm(join(this.exitDir, req.id), { force: true });
-      await writeFile(join(dir, 'config.json'), JSON.stringify(req.spec));
+      await replaceFileAtomically(join(dir, 'config.json'), JSON.stringify(req.spec));
       const meta: TaskMeta = {
         id: req.id,
         handler: handler.name,
@@ -152,7 +147,7 @@ export class TaskManager {
         ...(req.logSizeMax !== undefined ? { logSizeMax: req.logSizeMax } : {}),
       };
       // Recorded before conmon starts, so a crash mid-create leaves a task that delete() can find and clean.
-      await writeFile(join(dir, 'task.json'), JSON.stringify(meta));
+      await replaceFileAtomically(join(dir, 'task.json'), JSON.stringify(meta));
       // A restored task has no process until start restores it.
       const pid = req.restoreFrom ? 0 : await this.launch(meta, handler);
       this.log.debug({ id: req.id, pid, handler: handler.name }, 'task created');
@@ -173,6 +168,24 @@ export class TaskManager {
       await rm(join(this.exitDir, req.id), { force: true });
       throw err;
     }
+  }
+
+  /**
+   * Makes the task's folder. One that exists without a task.json is what a create killed before
+   * it recorded the task left (nothing was started from it: task.json is written before conmon),
+   * so it is removed and made again; one with a task.json is a task: AlreadyExists.
+   */
+  private async makeTaskDir(id: string, dir: string): Promise<void> {
+    try {
+      await mkdir(dir);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    if (await pathExists(join(dir, 'task.json'))) throw new AlreadyExistsError(`task ${id} already exists`);
+    this.log.warn({ id }, 'removing what an interrupted create of this task left');
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir);
   }
 
   async start(id: string): Promise<void> {
@@ -209,7 +222,7 @@ export class TaskManager {
       ...(restoreFrom ? { restoreFrom } : {}),
     });
     meta.conmonPid = Number((await readFile(join(dir, 'conmon.pid'), 'utf8')).trim()) || 0;
-    await writeFile(join(dir, 'task.json'), JSON.stringify(meta));
+    await replaceFileAtomically(join(dir, 'task.json'), JSON.stringify(meta));
     return pid;
   }
 
@@ -381,7 +394,7 @@ export class TaskManager {
     await handler.update(id, oci);
     const spec = await this.spec(id);
     spec.linux.resources = { ...spec.linux.resources, ...oci };
-    await writeFile(join(this.taskDir(id), 'config.json'), JSON.stringify(spec));
+    await replaceFileAtomically(join(this.taskDir(id), 'config.json'), JSON.stringify(spec));
   }
 
   /** The OCI spec the task was created with (its bundle's config.json, updated resources included). */

@@ -1,4 +1,4 @@
-import { access, readFile, stat } from 'node:fs/promises';
+import { access, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../../src/common/errors.js';
@@ -226,6 +226,25 @@ describe('tasks under conmon + runc', () => {
     await expect(fx.run(id, { command: ['true'] })).rejects.toThrow(AlreadyExistsError);
     expect(await fx.manager.state(id)).toEqual(before);
     await fx.manager.delete(id, true);
+  });
+
+  it('a create killed before it recorded the task does not block the next create of that id', async () => {
+    const id = uniqueId('interrupted');
+    // What a create killed between making the folder and writing task.json leaves.
+    const dir = fx.manager.taskDir(id);
+    await mkdir(join(dir, 'persist'), { recursive: true });
+    await writeFile(join(dir, 'config.json'), '{"half": ');
+    await fx.run(id, { command: ['echo', 'again'] });
+    expect((await fx.manager.wait(id, 20_000))?.exitCode).toBe(0);
+    expect(logLines(await fx.logText(id), 'stdout')).toEqual(['again']);
+    // Its records are whole JSON, written by rename: no temporary files stay beside them.
+    expect(JSON.parse(await readFile(join(dir, 'task.json'), 'utf8'))).toMatchObject({
+      id,
+      conmonPid: expect.any(Number),
+    });
+    expect(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'))).toHaveProperty('ociVersion');
+    expect((await readdir(dir)).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    await fx.manager.delete(id);
   });
 
   it('a tty container writes its terminal output to the log', async () => {
