@@ -242,7 +242,13 @@ export function createContainerActivities(ctx: ActivityContext) {
         if (!st) throw new NotFoundError(`container ${ref.id} has no task`);
         if (st.status === 'created') throw err;
       });
-      const pid = taskPid(ref);
+      // A restored task has its process only now: its pid is the runtime's, not the create's.
+      const pid =
+        taskPid(ref) ||
+        (await ctx.tasks.state(ref.id).then(
+          (s) => s.pid,
+          () => 0,
+        ));
       await recordEvent(ctx, {
         namespace: ref.namespace,
         topic: '/tasks/start',
