@@ -53,8 +53,6 @@ export interface TransitionObserver {
 export class TransitionRunner {
   /** Set by berthd when metrics are on. */
   observer: TransitionObserver | undefined;
-  /** Step time of transitions someone waits for, by workflow id (see stepFinished). */
-  private readonly stepTime = new Map<string, number>();
 
   constructor(
     private readonly client: () => Client,
@@ -64,20 +62,25 @@ export class TransitionRunner {
 
   /** A step of `workflowId` took `seconds`: counted while a request waits for that transition. */
   stepFinished(workflowId: string | undefined, seconds: number): void {
-    if (workflowId === undefined) return;
-    const sum = this.stepTime.get(workflowId);
-    if (sum !== undefined) this.stepTime.set(workflowId, sum + seconds);
+    const w = workflowId === undefined ? undefined : this.waiting.get(workflowId);
+    if (w) w.stepSeconds += seconds;
   }
 
-  /** Requests waiting for a hand-back, by workflow id (see workflows/hand-back.ts). */
-  private readonly waiting = new Map<string, Set<(runId: string, result: unknown) => void>>();
+  /**
+   * Requests waiting for a transition, by workflow id: their hand-back callbacks (see
+   * workflows/hand-back.ts) and the time its steps have taken on this node meanwhile.
+   */
+  private readonly waiting = new Map<
+    string,
+    { waiters: Set<(runId: string, result: unknown) => void>; stepSeconds: number }
+  >();
 
   /** The worker's sink: a workflow run has computed its result. */
   readonly sinks: InjectedSinks<TransitionSinks> = {
     transitions: {
       finished: {
         fn: (info, result) => {
-          for (const w of this.waiting.get(info.workflowId) ?? []) w(info.runId, result);
+          for (const w of this.waiting.get(info.workflowId)?.waiters ?? []) w(info.runId, result);
         },
         callDuringReplay: false,
       },
@@ -94,10 +97,9 @@ export class TransitionRunner {
       if (expectedRunId === undefined) early.push({ runId, result });
       else if (runId === expectedRunId) deliver?.(result);
     };
-    const waiters = this.waiting.get(req.workflowId) ?? new Set();
-    waiters.add(waiter);
-    this.waiting.set(req.workflowId, waiters);
-    if (!this.stepTime.has(req.workflowId)) this.stepTime.set(req.workflowId, 0);
+    const waiting = this.waiting.get(req.workflowId) ?? { waiters: new Set(), stepSeconds: 0 };
+    waiting.waiters.add(waiter);
+    this.waiting.set(req.workflowId, waiting);
     this.observer?.started(req.workflowType);
     let started = t0;
     let via = 'server';
@@ -128,13 +130,9 @@ export class TransitionRunner {
       outcome = { ok: false, code: error instanceof BerthError ? error.code : 'internal' };
       throw error;
     } finally {
-      waiters.delete(waiter);
-      const stepSeconds = this.stepTime.get(req.workflowId) ?? 0;
-      if (waiters.size === 0) {
-        this.waiting.delete(req.workflowId);
-        this.stepTime.delete(req.workflowId);
-      }
-      this.observer?.finished(req, outcome, (performance.now() - t0) / 1000, stepSeconds);
+      waiting.waiters.delete(waiter);
+      if (waiting.waiters.size === 0) this.waiting.delete(req.workflowId);
+      this.observer?.finished(req, outcome, (performance.now() - t0) / 1000, waiting.stepSeconds);
       // With the steps' own durations (step-timing.ts), what the transition adds around them.
       this.log?.debug(
         {
