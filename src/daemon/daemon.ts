@@ -181,7 +181,7 @@ export class Daemon {
         apiSocket: config.apiSocket,
         temporal: this.services.temporalAddress,
         nats: this.services.natsUrl,
-        ...(this.metrics ? { metrics: `http://${this.metrics.server.address}/metrics` } : {}),
+        ...(this.metrics ? { metrics: this.metrics.server.url } : {}),
       },
       'berthd ready',
     );
@@ -309,7 +309,7 @@ export class Daemon {
         service('nats', natsUrl, n, services?.nats),
       ],
       temporalUi: services?.temporalUi,
-      ...(this.metrics ? { metrics: `http://${this.metrics.server.address}/metrics` } : {}),
+      ...(this.metrics ? { metrics: this.metrics.server.url } : {}),
       events: this.events && {
         lastSeq: this.events.log.lastSeq,
         relay: this.events.relay?.status(),

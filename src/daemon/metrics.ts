@@ -6,10 +6,13 @@
 import type { Logger } from '../common/logger.js';
 import type { ApiServer } from '../api/server.js';
 import type { CriCallObserver } from '../cri/server-calls.js';
+import type { Projections } from '../events/projections/projections.js';
+import type { ContainerRecord } from '../events/projections/state.js';
 import type { EventsService } from '../events/service.js';
 import type { ContainerUsage } from '../metrics/cadvisor.js';
 import { BerthMetrics } from '../metrics/metrics.js';
 import { MetricsServer } from '../metrics/server.js';
+import { readCgroupStats } from '../runtime/cgroups.js';
 import type { PulledImageResult } from '../workflows/pull-image.js';
 import type { DaemonConfig } from './config.js';
 import type { NodeServices } from './node-services.js';
@@ -31,20 +34,18 @@ export async function startMetrics(
 ): Promise<DaemonMetrics> {
   const { events, node, transitions, api } = parts;
   const projections = events.projections;
-  const taskStatus = (namespace: string, id: string): string =>
-    projections.get('tasks', namespace, id)?.status ?? 'created';
   const metrics = new BerthMetrics({
     eventSeq: () => events.log.lastSeq,
     relay: () => events.relay?.status(),
     containerStates: () =>
       projections
         .list('containers')
-        .map((c) => ({ namespace: c.namespace, state: taskStatus(c.namespace, c.id) })),
+        .map((c) => ({ namespace: c.namespace, state: taskStatus(projections, c) })),
     podStates: () => projections.list('sandboxes').map((s) => ({ namespace: s.namespace, state: s.state })),
     containerUsage: () => containerUsage(node),
   });
   const server = await MetricsServer.listen(metrics, where, log);
-  log.info({ address: `http://${server.address}/metrics` }, 'metrics endpoint listening');
+  log.info({ url: server.url }, 'metrics endpoint listening');
 
   api.onRequest = (method, route, status, seconds) => metrics.apiRequest(method, route, status, seconds);
   events.onAppendDuration = (seconds) => metrics.eventAppended(seconds);
@@ -76,16 +77,24 @@ export async function startMetrics(
   };
 }
 
+/** A container's task state; one with no task yet is `created`. */
+function taskStatus(projections: Projections, c: ContainerRecord): string {
+  return projections.get('tasks', c.namespace, c.id)?.status ?? 'created';
+}
+
 /** Every container whose task has a cgroup now, with cAdvisor's labels. */
 async function containerUsage(node: NodeServices): Promise<ContainerUsage[]> {
   const projections = node.events.projections;
   const live = projections
     .list('containers')
-    .filter((c) => ['running', 'paused'].includes(projections.get('tasks', c.namespace, c.id)?.status ?? ''));
+    .filter((c) => ['running', 'paused'].includes(taskStatus(projections, c)));
   const read = await Promise.all(
     live.map(async (c) => {
       try {
-        const [stats, cgroup] = await Promise.all([node.tasks.stats(c.id), node.tasks.cgroupPath(c.id)]);
+        // One read of the task's record for its cgroup, then the cgroup's files.
+        const cgroup = await node.tasks.cgroupPath(c.id);
+        const stats = await readCgroupStats(cgroup);
+        if (!stats) return undefined; // exited between the listing and the read
         const pod = c.sandboxId
           ? projections.get('sandboxes', c.namespace, c.sandboxId)?.metadata
           : undefined;
@@ -103,12 +112,12 @@ async function containerUsage(node: NodeServices): Promise<ContainerUsage[]> {
           memoryWorkingSetBytes: stats.memoryWorkingSetBytes,
           threads: stats.pidsCurrent,
           oomKills: stats.oomKills,
-          ...(stats.ioReadBytes === undefined ? {} : { ioReadBytes: stats.ioReadBytes }),
-          ...(stats.ioWriteBytes === undefined ? {} : { ioWriteBytes: stats.ioWriteBytes }),
+          ioReadBytes: stats.ioReadBytes,
+          ioWriteBytes: stats.ioWriteBytes,
         };
         return usage;
       } catch {
-        return undefined; // exited between the listing and the read
+        return undefined; // removed between the listing and the read
       }
     }),
   );

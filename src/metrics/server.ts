@@ -16,6 +16,11 @@ export class MetricsServer {
     readonly address: string,
   ) {}
 
+  /** Where Prometheus scrapes it: `http://<address>/metrics`. */
+  get url(): string {
+    return `http://${this.address}/metrics`;
+  }
+
   static async listen(
     metrics: BerthMetrics,
     where: { host: string; port: number },
