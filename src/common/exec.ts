@@ -88,14 +88,19 @@ export async function execFile(
 /** The absolute path of `name` (returned as is when it has a '/'), searched on PATH; undefined if absent. */
 export function findOnPath(name: string, path = process.env.PATH ?? ''): string | undefined {
   if (name.includes('/')) return name;
-  for (const dir of path.split(':').filter(Boolean)) {
-    const candidate = `${dir}/${name}`;
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
+  return path
+    .split(':')
+    .filter(Boolean)
+    .map((dir) => `${dir}/${name}`)
+    .find(isExecutable);
+}
+
+/** Whether `file` exists and this process may execute it. */
+export function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
   }
-  return undefined;
 }

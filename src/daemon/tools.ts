@@ -4,10 +4,10 @@
  * then on PATH — so berthd started by hand, without the setup's PATH, runs the same programs as
  * `./scripts/up`. A program berthd cannot do without is checked before anything starts.
  */
-import { accessSync, constants, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { FailedPreconditionError } from '../common/errors.js';
-import { findOnPath } from '../common/exec.js';
+import { findOnPath, isExecutable } from '../common/exec.js';
 import type { DaemonConfig } from './config.js';
 
 /** setup's default machine-wide cache (scripts/setup: BERTH_TOOLS_DIR). */
@@ -51,20 +51,12 @@ export function resolveBinaries(
   if (!config.natsUrl) required.push('natsServer');
   const out = { ...b };
   for (const key of Object.keys(b) as (keyof DaemonConfig['binaries'])[]) {
+    // A bare name is found only if executable; a path is taken as given, so it is checked here.
     const found = resolveTool(b[key], env);
     if (found && isExecutable(found)) out[key] = found;
     else if (required.includes(key)) throw missingTool(key, b[key], env);
   }
   return out;
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function missingTool(key: string, name: string, env: NodeJS.ProcessEnv): FailedPreconditionError {
