@@ -3,32 +3,21 @@
  * workflow, supervision, clean stop, the root lock, external addresses, and bad invocations.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeInfo } from '../../src/api/types.js';
 import {
-  BERTHD,
   descendants,
   isGone,
   makeRoots,
+  runBerthd,
   runCli,
   startBerthd,
-  testEnv,
   type RunningBerthd,
 } from '../helpers/berthd.js';
 import { execFile } from '../../src/common/exec.js';
-
-function runBerthd(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BERTHD, ...args], { env: testEnv() });
-    let stderr = '';
-    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    p.on('close', (code) => resolve({ code, stderr }));
-  });
-}
 
 async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string) {
   const deadline = Date.now() + timeoutMs;

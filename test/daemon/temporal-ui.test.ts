@@ -4,7 +4,6 @@
  * flag; a taken port refused with a message naming the flag and the port.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -14,27 +13,17 @@ import type { Browser } from 'playwright-core';
 import type { NodeInfo } from '../../src/api/types.js';
 import { freePort } from '../../src/daemon/endpoints.js';
 import {
-  BERTHD,
   TOOLS_BIN,
   makeRoots,
+  runBerthd,
   runCli,
   startBerthd,
-  testEnv,
   type RunningBerthd,
 } from '../helpers/berthd.js';
 import { launchChromium, waitForPageText } from '../helpers/browser.js';
 import { listenersOn } from '../helpers/listeners.js';
 
 const NAMESPACE = 'berth-ui-test';
-
-function runBerthd(args: string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [BERTHD, ...args], { env: testEnv() });
-    let stderr = '';
-    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    p.on('close', (code) => resolve({ code, stderr }));
-  });
-}
 
 /** The pid of the embedded Temporal dev server, from `berth info`'s detail ("pid N, restarts M"). */
 function temporalPid(info: NodeInfo): number {

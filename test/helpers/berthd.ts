@@ -126,6 +126,16 @@ export async function startBerthd(
   };
 }
 
+/** Runs berthd to its exit (a start expected to fail); resolves with its exit code and stderr. */
+export function runBerthd(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BERTHD, ...args], { env: testEnv() });
+    let stderr = '';
+    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    p.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
 /** Runs the built `berth` CLI against a socket; resolves with its exit code and output. */
 export function runCli(
   socket: string,
