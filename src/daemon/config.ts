@@ -55,6 +55,12 @@ export interface DaemonConfig {
   /** Operator CNI conflists (default /etc/cni/net.d) and plugin directories (default /usr/lib/cni). */
   cniConfDir: string;
   cniBinDirs: string[];
+  /**
+   * Create the character and block devices image layers carry (other than overlay whiteouts).
+   * Off by default: a device node from a registry is a host device file (a /dev/mem clone) left in
+   * the snapshot directory; skipped ones are named in the layer's `/snapshot/commit` event.
+   */
+  allowImageDevices: boolean;
 }
 
 const FLAGS = {
@@ -77,6 +83,7 @@ const FLAGS = {
   'registry-config': { type: 'string' },
   'cni-conf-dir': { type: 'string' },
   'cni-bin-dir': { type: 'string' },
+  'allow-image-devices': { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
 
@@ -99,7 +106,8 @@ export const USAGE = `usage: berthd [flags]
   --snapshotter NAME         overlayfs (default) or native
   --registry-config FILE     registry hosts, mirrors, CAs and credentials (YAML or JSON)
   --cni-conf-dir DIR         CNI conflists (default /etc/cni/net.d)
-  --cni-bin-dir DIRS         CNI plugin directories, ':'-separated (default /usr/lib/cni)`;
+  --cni-bin-dir DIRS         CNI plugin directories, ':'-separated (default /usr/lib/cni)
+  --allow-image-devices      create the character/block devices image layers carry (default: skip them)`;
 
 type Raw = Partial<Record<keyof typeof FLAGS, string | boolean>>;
 
@@ -152,6 +160,7 @@ export function parseDaemonArgs(
       cniBinDir: pick('cni-bin-dir') ?? '/usr/lib/cni',
     },
     file,
+    flags['allow-image-devices'] === true || file['allow-image-devices'] === true,
   );
 }
 
@@ -165,10 +174,12 @@ function validate(
     conmon?: string;
     criu?: string;
   },
+  allowImageDevices: boolean,
 ): DaemonConfig {
-  for (const key of ['root', 'state'] as const) {
-    if (!isAbsolute(c[key]!))
-      throw new InvalidArgumentError(`--${key} must be an absolute path, got "${c[key]}"`);
+  for (const key of ['root', 'state', 'apiSocket', 'criSocket'] as const) {
+    const v = c[key];
+    if (v !== undefined && !isAbsolute(v))
+      throw new InvalidArgumentError(`--${kebab(key)} must be an absolute path, got "${v}"`);
   }
   if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(c.nodeId!)) {
     throw new InvalidArgumentError(
@@ -244,6 +255,7 @@ function validate(
     registryConfig: c.registryConfig,
     cniConfDir: c.cniConfDir!,
     cniBinDirs,
+    allowImageDevices,
   };
 }
 
@@ -300,9 +312,38 @@ function readConfigFile(path: string): Raw & Record<string, unknown> {
     if (!known.has(name) || name === 'config' || name === 'help') {
       throw new InvalidArgumentError(`config file ${path}: unknown setting "${key}"`);
     }
-    out[name] = value;
+    out[name] = settingValue(path, key, name, value);
   }
   return out as Raw;
+}
+
+/**
+ * A file setting of the type its flag takes: a wrong type is an error, never silently the default
+ * (`metricsAddress: 9090` once meant "no metrics"). Ports may be written as numbers.
+ */
+function settingValue(path: string, key: string, name: string, value: unknown): string | boolean {
+  const flag = (FLAGS as Record<string, { type: 'string' | 'boolean' } | undefined>)[name];
+  const where = `config file ${path}: setting "${key}"`;
+  if (flag?.type === 'boolean') {
+    if (typeof value !== 'boolean')
+      throw new InvalidArgumentError(`${where} must be true or false, got ${show(value)}`);
+    return value;
+  }
+  if (typeof value === 'number' && PORT_SETTINGS.has(name) && Number.isInteger(value)) return String(value);
+  if (typeof value !== 'string')
+    throw new InvalidArgumentError(`${where} must be a string, got ${show(value)}`);
+  if (value === '') throw new InvalidArgumentError(`${where} is empty: remove it to use the default`);
+  return value;
+}
+
+const PORT_SETTINGS = new Set(['metrics-address', 'temporal-ui-port']);
+
+function show(value: unknown): string {
+  return value === null
+    ? 'null'
+    : Array.isArray(value)
+      ? 'a list'
+      : `${typeof value} ${JSON.stringify(value)}`;
 }
 
 function str(v: unknown): string | undefined {

@@ -77,6 +77,8 @@ describe('berthd configuration', () => {
     [['--metrics-address', 'localhost'], /--metrics-address "localhost" is not \[HOST:\]PORT/],
     [['--metrics-address', '127.0.0.1:70000'], /--metrics-address "70000" is not a port/],
     [['--temporal-ui-port', 'x'], /--temporal-ui-port "x" is not a port/],
+    [['--api-socket', 'berth.sock'], /--api-socket must be an absolute path, got "berth.sock"/],
+    [['--cri-socket', './cri.sock'], /--cri-socket must be an absolute path, got ".\/cri.sock"/],
     [
       ['--temporal-ui-port', '8233', '--temporal-address', 't:7233'],
       /cannot be used with --temporal-address/,
@@ -91,5 +93,32 @@ describe('berthd configuration', () => {
     const file = join(dir, 'berthd.yaml');
     await writeFile(file, 'rooot: /x\n');
     expect(() => parse(['--config', file])).toThrow(/unknown setting "rooot"/);
+  });
+
+  it.each([
+    ['metricsAddress: [9090]\n', /setting "metricsAddress" must be a string, got a list/],
+    ['logLevel: 3\n', /setting "logLevel" must be a string, got number 3/],
+    ['root: null\n', /setting "root" must be a string, got null/],
+    ['runc: {path: /x}\n', /setting "runc" must be a string, got object/],
+    ["nodeId: ''\n", /setting "nodeId" is empty/],
+    ['allowImageDevices: "yes"\n', /setting "allowImageDevices" must be true or false, got string "yes"/],
+  ])('refuses a config file value of the wrong type (%j) instead of defaulting it', async (text, message) => {
+    const dir = await configDir();
+    const file = join(dir, 'berthd.yaml');
+    await writeFile(file, text);
+    expect(() => parse(['--config', file])).toThrow(InvalidArgumentError);
+    expect(() => parse(['--config', file])).toThrow(message);
+  });
+
+  it('takes ports written as numbers and the device switch from the file or a flag', async () => {
+    const dir = await configDir();
+    const file = join(dir, 'berthd.yaml');
+    await writeFile(file, 'metricsAddress: 9323\ntemporalUiPort: 8233\nallowImageDevices: true\n');
+    const c = parse(['--config', file]);
+    expect(c.metricsAddress).toEqual({ host: '127.0.0.1', port: 9323 });
+    expect(c.temporalUiPort).toBe(8233);
+    expect(c.allowImageDevices).toBe(true);
+    expect(parse([]).allowImageDevices).toBe(false);
+    expect(parse(['--allow-image-devices']).allowImageDevices).toBe(true);
   });
 });
