@@ -16,7 +16,13 @@ import type { Readable } from 'node:stream';
 import { chainIds } from '../snapshots/chainid.js';
 import { snapshotKind } from '../snapshots/kind.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
-import { EXTRACT_PREFIX, SysOps, unpackLayers, type LayerSource } from '../unpack/index.js';
+import {
+  EXTRACT_PREFIX,
+  SysOps,
+  unpackLayers,
+  type LayerSource,
+  type SkippedDevice,
+} from '../unpack/index.js';
 import type { Digest } from '../content/digest.js';
 import type { NodeServices } from '../daemon/node-services.js';
 import type { RecordRequest } from '../activities/context.js';
@@ -57,8 +63,13 @@ function storeFeed(content: NodeServices['content'], layers: ResolvedImage['laye
   };
 }
 
+/** At most this many skipped devices are named in a commit event; the count covers all of them. */
+const NAMED_DEVICES_MAX = 32;
+
 export async function unpackImage(
-  node: Pick<NodeServices, 'content' | 'snapshotter' | 'events'>,
+  node: Pick<NodeServices, 'content' | 'snapshotter' | 'events'> & {
+    config: Pick<NodeServices['config'], 'allowImageDevices'>;
+  },
   namespace: string,
   image: Pick<ResolvedImage, 'layers' | 'diffIds'>,
   record: (req: RecordRequest) => Promise<unknown>,
@@ -78,7 +89,8 @@ export async function unpackImage(
   // process, and every layer above the first reads the opaque xattrs of the ones below.
   const sys = new SysOps();
   /** Applies layer i from `bytes` (the layers below are committed); a live source must verify too. */
-  const apply = async (i: number, bytes: LayerBytes): Promise<void> => {
+  const devices = node.config.allowImageDevices ? 'create' : 'skip';
+  const apply = async (i: number, bytes: LayerBytes): Promise<SkippedDevice[]> => {
     const below = sources.slice(0, i);
     const layer = sources[i] as LayerSource;
     const source: LayerSource = {
@@ -88,7 +100,8 @@ export async function unpackImage(
       ...(bytes.live ? { verified: () => feed.ready(i) } : {}),
     };
     try {
-      await unpackLayers(sn, [...below, source], { sys });
+      const unpacked = await unpackLayers(sn, [...below, source], { sys, devices });
+      return unpacked[i]?.result?.skippedDevices ?? [];
     } finally {
       if (!bytes.stream.readableEnded) bytes.stream.destroy();
     }
@@ -139,15 +152,16 @@ export async function unpackImage(
             step: `prepare:${chainId}`,
           });
           onProgress({ layer: i, chainId, status: 'unpacking' });
+          let skipped: SkippedDevice[];
           try {
             try {
-              await apply(i, bytes);
+              skipped = await apply(i, bytes);
             } catch (err) {
               if (!bytes.live) throw err;
               // The store's copy is verified by digest: redo the layer from it, unless the
               // download failed too (its error is then the one to report).
               await feed.ready(i);
-              await apply(i, await feed.open(i));
+              skipped = await apply(i, await feed.open(i));
             }
           } catch (err) {
             // The unpacker removed its active snapshot: the log says so too.
@@ -162,7 +176,7 @@ export async function unpackImage(
           await record({
             namespace,
             topic: '/snapshot/commit',
-            data: { v: 1, key, name: chainId, snapshotter: sn.type },
+            data: { v: 1, key, name: chainId, snapshotter: sn.type, ...skippedDevicesData(skipped) },
             step: `commit:${chainId}`,
           });
           onProgress({ layer: i, chainId, status: 'unpacked' });
@@ -185,4 +199,13 @@ async function removeStaleExtractions(sn: Snapshotter, chainId: string): Promise
       stale.push(info.name);
   });
   for (const key of stale) await sn.remove(key);
+}
+
+/** The commit event's record of device nodes the layer carried and the unpack left out. */
+function skippedDevicesData(skipped: SkippedDevice[]): Record<string, unknown> {
+  if (skipped.length === 0) return {};
+  return {
+    skippedDeviceCount: skipped.length,
+    skippedDevices: skipped.slice(0, NAMED_DEVICES_MAX).map((d) => ({ ...d })),
+  };
 }

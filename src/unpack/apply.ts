@@ -13,7 +13,7 @@ import { CorruptLayerError, DiffIdMismatchError, UnsafeLayerEntryError } from '.
 import { installPaxXattrDecoder } from './pax.js';
 import { SysOps } from './sysops.js';
 import { LayerView, type ApplyMode } from './view.js';
-import { LayerWriter } from './writer.js';
+import { LayerWriter, type DevicePolicy, type SkippedDevice } from './writer.js';
 
 installPaxXattrDecoder();
 
@@ -39,6 +39,12 @@ export interface ApplyOptions {
    * an image instead of a perl process started per layer. Default: one of its own for this layer.
    */
   sys?: SysOps;
+  /**
+   * `skip` (default): character and block devices the layer carries are not created, only
+   * reported in `skippedDevices`; `create` makes them (images that need a device node in their
+   * tree). Overlay whiteouts (char 0/0) and FIFOs are made either way.
+   */
+  devices?: DevicePolicy;
 }
 
 export interface ApplyResult {
@@ -47,6 +53,8 @@ export interface ApplyResult {
   /** Uncompressed size in bytes. */
   size: number;
   entries: number;
+  /** Device nodes the layer carried that were not created (the `skip` policy). */
+  skippedDevices: SkippedDevice[];
 }
 
 /**
@@ -80,7 +88,7 @@ export async function applyLayer(
   // mount of the bottom snapshot: the bottom layer is applied as a plain tree.
   const mode = lowers.length === 0 ? 'native' : opts.mode;
   const view = new LayerView(target, lowers, mode, sys);
-  const writer = new LayerWriter(view, sys);
+  const writer = new LayerWriter(view, sys, opts.devices ?? 'skip');
   let current = '';
   try {
     try {
@@ -107,7 +115,7 @@ export async function applyLayer(
   const { diffId, size } = await decoded;
   if (opts.expectedDiffId !== undefined && opts.expectedDiffId !== diffId)
     throw new DiffIdMismatchError(opts.expectedDiffId, diffId);
-  return { diffId, size, entries: writer.entries };
+  return { diffId, size, entries: writer.entries, skippedDevices: writer.skippedDevices };
 }
 
 /**

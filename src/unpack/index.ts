@@ -10,5 +10,6 @@ export {
 export { compressionOf, type Compression } from './decompress.js';
 export { prestartLayerDecoder } from './decode.js';
 export { SysOps } from './sysops.js';
+export type { DevicePolicy, SkippedDevice } from './writer.js';
 export type { ApplyMode } from './view.js';
 export * from './errors.js';

@@ -13,6 +13,7 @@ import { snapshotKind } from '../snapshots/kind.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import { applyLayer, type ApplyResult } from './apply.js';
 import { SysOps } from './sysops.js';
+import type { DevicePolicy } from './writer.js';
 
 /** One layer of an image: its diff id from the config, its blob's media type, and how to read the blob. */
 export interface LayerSource {
@@ -54,7 +55,7 @@ export async function removeStaleExtractions(snapshotter: Snapshotter): Promise<
 export async function unpackLayers(
   snapshotter: Snapshotter,
   layers: readonly LayerSource[],
-  opts: { sys?: SysOps } = {},
+  opts: { sys?: SysOps; devices?: DevicePolicy } = {},
 ): Promise<UnpackedLayer[]> {
   const ids = chainIds(layers.map((l) => l.diffId));
   const out: UnpackedLayer[] = [];
@@ -67,7 +68,7 @@ export async function unpackLayers(
       for (const [i, layer] of layers.entries()) {
         const chainId = ids[i] as string;
         const parent = i === 0 ? undefined : ids[i - 1];
-        out.push(await unpackOne(snapshotter, layer, chainId, parent, sys));
+        out.push(await unpackOne(snapshotter, layer, chainId, parent, sys, opts.devices ?? 'skip'));
       }
     });
   } finally {
@@ -82,6 +83,7 @@ async function unpackOne(
   chainId: string,
   parent: string | undefined,
   sys: SysOps,
+  devices: DevicePolicy,
 ): Promise<UnpackedLayer> {
   if ((await snapshotKind(snapshotter, chainId)) === 'committed') return { chainId, reused: true };
   const key = `${EXTRACT_PREFIX}${randomBytes(6).toString('hex')}-${chainId}`;
@@ -94,6 +96,7 @@ async function unpackOne(
       expectedDiffId: layer.diffId,
       lowerDirs,
       sys,
+      devices,
     });
     await layer.verified?.();
     // No sync here: the snapshotter syncs behind its commits and drops, after a power loss, a

@@ -109,8 +109,21 @@ function metaOf(h: Header): Meta {
   };
 }
 
+/** A device node a layer carried that was not created (see ApplyOptions.devices). */
+export interface SkippedDevice {
+  path: string;
+  type: 'character-device' | 'block-device';
+  major: number;
+  minor: number;
+}
+
+/** Whether a layer's device nodes are created; overlay whiteouts (char 0/0) and FIFOs always are. */
+export type DevicePolicy = 'create' | 'skip';
+
 export class LayerWriter {
   entries = 0;
+  /** Device nodes left out under the `skip` policy, in entry order. */
+  readonly skippedDevices: SkippedDevice[] = [];
   private currentEntry = '';
   /** Mode bits open(2) would clear from a new file; all of them if unknown (then every file gets fchmod). */
   private readonly umask = currentUmask() ?? 0o7777;
@@ -118,6 +131,7 @@ export class LayerWriter {
   constructor(
     private readonly view: LayerView,
     private readonly sys: SysOps,
+    private readonly devices: DevicePolicy = 'skip',
   ) {}
 
   async apply(h: Header, body: Readable): Promise<void> {
@@ -161,9 +175,22 @@ export class LayerWriter {
       case 'character-device':
       case 'block-device':
       case 'fifo': {
+        const major = h.devmajor ?? 0;
+        const minor = h.devminor ?? 0;
+        const whiteout = h.type === 'character-device' && major === 0 && minor === 0;
+        if (h.type !== 'fifo' && !whiteout && this.devices === 'skip') {
+          // A device file from a registry would be a host device node (a /dev/mem clone, say)
+          // sitting in the snapshot directory: left out, and named in the commit event.
+          // The path still takes the entry's place: what a lower layer had there stays hidden.
+          this.skippedDevices.push({ path: rel, type: h.type, major, minor });
+          await this.replace(rel);
+          if (this.view.mode === 'overlay' && (await this.view.existsBelow(parent, base)))
+            await this.sys.mknod(this.view.abs(rel), S_IFCHR, 0, 0);
+          return;
+        }
         const kind = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
         await this.replace(rel);
-        await this.sys.mknod(this.view.abs(rel), kind | meta.mode, h.devmajor ?? 0, h.devminor ?? 0);
+        await this.sys.mknod(this.view.abs(rel), kind | meta.mode, major, minor);
         this.view.created.add(rel);
         return this.setMeta(this.view.abs(rel), meta, false);
       }

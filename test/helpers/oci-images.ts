@@ -25,14 +25,16 @@ export const MEDIA_TYPES = {
 
 export type Compression = 'gzip' | 'zstd' | 'none';
 
-/** One entry of a layer: a regular file (default), a directory, a symlink or a hard link. */
+/** One entry of a layer: a regular file (default), a directory, a symlink, a hard link or a device node. */
 export interface FileSpec {
   path: string;
   content?: string | Buffer;
   mode?: number;
-  type?: 'file' | 'directory' | 'symlink' | 'hardlink';
+  type?: 'file' | 'directory' | 'symlink' | 'hardlink' | 'character-device' | 'block-device';
   /** A symlink's target, or the path (in the layer) of the file a hard link names. */
   linkname?: string;
+  /** A device node's numbers. */
+  device?: { major: number; minor: number };
 }
 
 export interface LayerSpec {
@@ -106,6 +108,9 @@ export async function tarOf(files: FileSpec[]): Promise<Buffer> {
       p.entry({ name: f.path, mode: f.mode ?? 0o644, mtime, size: body.length }, body);
     } else if (type === 'directory') {
       p.entry({ name: f.path, type: 'directory', mode: f.mode ?? 0o755, mtime });
+    } else if (type === 'character-device' || type === 'block-device') {
+      const { major, minor } = f.device ?? { major: 0, minor: 0 };
+      p.entry({ name: f.path, type, devmajor: major, devminor: minor, mode: f.mode ?? 0o600, mtime });
     } else if (type === 'hardlink') {
       p.entry({ name: f.path, type: 'link', linkname: f.linkname ?? '', mode: f.mode ?? 0o755, mtime });
     } else {

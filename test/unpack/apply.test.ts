@@ -416,3 +416,52 @@ describe('whiteouts', () => {
     expect(await readdir(join(dir, 'o'))).toEqual(['mine']);
   });
 });
+
+describe('device nodes a layer carries', () => {
+  const layer = () =>
+    buildTar([
+      { name: 'dev/', type: 'directory' },
+      { name: 'dev/mem', type: 'character-device', devmajor: 1, devminor: 1, mode: 0o640 },
+      { name: 'dev/loop0', type: 'block-device', devmajor: 7, devminor: 0, mode: 0o660 },
+      { name: 'dev/initctl', type: 'fifo', mode: 0o600 },
+      { name: 'dev/hide', type: 'character-device', devmajor: 0, devminor: 0 },
+    ]);
+
+  it('skips character and block devices by default and names each one in the result', async () => {
+    const r = await applyLayer(streamOf(await layer()), MEDIA.tar, dir, { mode: 'native' });
+    expect(r.skippedDevices).toEqual([
+      { path: 'dev/mem', type: 'character-device', major: 1, minor: 1 },
+      { path: 'dev/loop0', type: 'block-device', major: 7, minor: 0 },
+    ]);
+    // The FIFO and the whiteout-shaped char 0/0 are no host devices: made as before.
+    expect((await readdir(join(dir, 'dev'))).sort()).toEqual(['hide', 'initctl']);
+  });
+
+  it('creates them when the policy says create (images that need a device node)', async () => {
+    const r = await applyLayer(streamOf(await layer()), MEDIA.tar, dir, {
+      mode: 'native',
+      devices: 'create',
+    });
+    expect(r.skippedDevices).toEqual([]);
+    const mem = await lstat(join(dir, 'dev/mem'));
+    expect(mem.isCharacterDevice()).toBe(true);
+    expect(mem.rdev).toBe((1 << 8) | 1);
+    expect((await lstat(join(dir, 'dev/loop0'))).isBlockDevice()).toBe(true);
+  });
+
+  it('keeps hiding what a lower layer had at a skipped device path (overlay whiteout)', async () => {
+    const lower = join(dir, 'lower');
+    const upper = join(dir, 'upper');
+    await mkdir(join(lower, 'dev'), { recursive: true });
+    await mkdir(upper);
+    await writeFile(join(lower, 'dev/mem'), 'a file below');
+    const r = await applyLayer(streamOf(await layer()), MEDIA.tar, upper, {
+      mode: 'overlay',
+      lowerDirs: [lower],
+    });
+    expect(r.skippedDevices.map((d) => d.path)).toEqual(['dev/mem', 'dev/loop0']);
+    const mem = await lstat(join(upper, 'dev/mem'));
+    expect(mem.isCharacterDevice() && mem.rdev === 0).toBe(true); // a whiteout, not device 1:1
+    await expect(lstat(join(upper, 'dev/loop0'))).rejects.toThrow(/ENOENT/); // nothing below to hide
+  });
+});

@@ -90,6 +90,8 @@ describe('unpack faithfulness against umoci', () => {
           mediaType: mediaTypes[i] as string,
           open: async () => createReadStream(image!.blobPaths[i] as string),
         })),
+        // umoci creates the layers' devices: compare like for like (the default skips them).
+        { devices: 'create' },
       );
       const top = chain[chain.length - 1]?.chainId as string;
       const seen = await withMounted(await sn.view('check', top), async (dir) => ({
