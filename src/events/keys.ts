@@ -8,6 +8,9 @@
  *   t:<topic>\0<seq>          topic index
  *   c:<seq>                   projection checkpoint covering events up to seq
  *   r:<name>                  relay cursors
+ *   m:tree                    the Merkle tree's right edge at the head (written with the head)
+ *   h:<chunk>                 hash of the aligned 256-leaf subtree number <chunk> (leaves 256c..256c+255)
+ *   g:<seq>                   the signed head at seq
  */
 export const FORMAT_KEY = 'm:format';
 export const HEAD_KEY = 'm:head';
@@ -35,6 +38,16 @@ export const topicRange = (topic: string) => ({ gt: `t:${topic}\0`, lt: `t:${top
 export const checkpointKey = (seq: number): string => `c:${seqHex(seq)}`;
 export const CHECKPOINT_LOWER = 'c:';
 export const CHECKPOINT_UPPER = 'c;';
+export const TREE_KEY = 'm:tree';
+/** Leaves per stored chunk hash: a proof reads at most one chunk's events beside the chunk hashes. */
+export const CHUNK_LEAVES = 256;
+export const CHUNK_HEIGHT = 8;
+export const chunkKey = (chunk: number): string => `h:${seqHex(chunk)}`;
+export const CHUNK_LOWER = 'h:';
+export const CHUNK_UPPER = 'h;';
+export const signedHeadKey = (seq: number): string => `g:${seqHex(seq)}`;
+export const SIGNED_HEAD_LOWER = 'g:';
+export const SIGNED_HEAD_UPPER = 'g;';
 export const cursorKey = (name: string): string => `r:${name}`;
 
 /** The seq at the end of an index key. */

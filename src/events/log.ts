@@ -17,13 +17,19 @@ import {
   CHECKPOINT_UPPER,
   EVENT_LOWER,
   EVENT_UPPER,
+  CHUNK_HEIGHT,
   HEAD_KEY,
+  SIGNED_HEAD_LOWER,
+  SIGNED_HEAD_UPPER,
+  TREE_KEY,
   checkpointKey,
+  chunkKey,
   cursorKey,
   eventKey,
   idemKey,
   parseSeqHex,
   seqOfIndexKey,
+  signedHeadKey,
   subjectKey,
   subjectRange,
   topicKey,
@@ -37,8 +43,11 @@ import {
   type BerthEvent,
   type ValidRequest,
 } from './model.js';
+import type { CompactRange } from './merkle.js';
+import { EMPTY_ROOT, consistencyProof, eventLeafHash, inclusionProof } from './merkle.js';
 import { openStorage, type Db, type Head } from './storage.js';
 import { upcast, type Topic } from './topics.js';
+import { openTree, treeRecord, withStoredTree } from './tree.js';
 import { verifyChain, type VerifyResult } from './verify.js';
 
 /** The most appends one synced batch carries; the rest wait for the next. */
@@ -48,6 +57,13 @@ interface Pending {
   req: ValidRequest;
   resolve: (e: BerthEvent) => void;
   reject: (err: unknown) => void;
+}
+
+/** The chain head with the Merkle root over the events up to it: what a signed head signs. */
+export interface TreeHead {
+  seq: number;
+  hash: string;
+  root: string;
 }
 
 /** A range of seqs, both ends inclusive. */
@@ -69,6 +85,7 @@ export class EventLog {
   private constructor(
     private readonly db: Db,
     private head: Head,
+    private tree: CompactRange,
     readonly dir: string,
     private readonly logger: Logger,
   ) {}
@@ -76,7 +93,15 @@ export class EventLog {
   /** Opens (or creates) the log in `dir`; refuses a truncated, foreign or locked directory. */
   static async open(dir: string, logger: Logger = silentLogger): Promise<EventLog> {
     const { db, head } = await openStorage(dir);
-    const log = new EventLog(db, head, dir, logger.child({ subsystem: 'events' }));
+    const scoped = logger.child({ subsystem: 'events' });
+    let tree: CompactRange;
+    try {
+      tree = await openTree(db, head, scoped);
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+    const log = new EventLog(db, head, tree, dir, scoped);
     // Times never go backwards along seq; a damaged head event is verify's to report, not open's.
     const headTime =
       head.seq > 0
@@ -93,6 +118,11 @@ export class EventLog {
 
   get headHash(): string {
     return this.head.hash;
+  }
+
+  /** The head and the Merkle root at it, consistent with each other (both change together after a commit). */
+  treeHead(): TreeHead {
+    return { seq: this.head.seq, hash: this.head.hash, root: this.tree.root().toString('hex') };
   }
 
   /** Appends one event durably; resolves with the stored event (or the earlier one with the same key). */
@@ -139,6 +169,7 @@ export class EventLog {
       const inBatch = new Map<string, BerthEvent>();
       const ops: { type: 'put'; key: string; value: string }[] = [];
       let { seq, hash } = this.head;
+      const tree = this.tree.clone();
       for (const p of batch) {
         const key = p.req.key;
         const dup =
@@ -170,13 +201,19 @@ export class EventLog {
           ops.push({ type: 'put', key: idemKey(key), value: String(seq) });
           inBatch.set(key, event);
         }
+        tree.append(eventLeafHash(event.hash), (height, index, subtree) => {
+          if (height === CHUNK_HEIGHT)
+            ops.push({ type: 'put', key: chunkKey(index), value: subtree.toString('hex') });
+        });
         fresh.push(event);
         settled.push({ p, event });
       }
       if (fresh.length > 0) {
         ops.push({ type: 'put', key: HEAD_KEY, value: JSON.stringify({ seq, hash }) });
+        ops.push({ type: 'put', key: TREE_KEY, value: treeRecord(tree) });
         await this.db.batch(ops, { sync: true });
         this.head = { seq, hash };
+        this.tree = tree;
       }
     } catch (err) {
       this.logger.error({ err }, 'event batch write failed');
@@ -268,10 +305,71 @@ export class EventLog {
     return lo;
   }
 
-  /** Walks the whole chain; names the first bad seq and what is wrong with it. */
-  async verify(): Promise<VerifyResult> {
+  /**
+   * Walks the whole chain (and the stored Merkle records); names the first bad seq and what is wrong
+   * with it. `rootsAt` asks for the Merkle root recomputed from the events at those tree sizes.
+   */
+  async verify(rootsAt: readonly number[] = []): Promise<VerifyResult> {
     const stored = await this.db.get(HEAD_KEY);
-    return verifyChain(this.db, stored === undefined ? { seq: -1, hash: '' } : (JSON.parse(stored) as Head));
+    return verifyChain(
+      this.db,
+      stored === undefined ? { seq: -1, hash: '' } : (JSON.parse(stored) as Head),
+      rootsAt,
+    );
+  }
+
+  /** The Merkle root over events 1..size, from the stored chunk hashes and at most one chunk's events. */
+  async rootAt(size: number): Promise<string> {
+    this.checkSize(size, 'tree size');
+    if (size === 0) return EMPTY_ROOT.toString('hex');
+    return (await withStoredTree(this.db, size, (mth) => mth(0, size))).toString('hex');
+  }
+
+  /** The audit path of event `seq` in the tree of `size` events (RFC 6962 PATH), hex. */
+  async inclusionProof(seq: number, size: number): Promise<string[]> {
+    this.checkSize(size, 'tree size');
+    if (!(Number.isSafeInteger(seq) && seq >= 1 && seq <= size))
+      throw new InvalidArgumentError(`seq ${seq} is not in the tree of ${size} events`);
+    const path = await withStoredTree(this.db, size, (mth) => inclusionProof(seq - 1, size, mth));
+    return path.map((h) => h.toString('hex'));
+  }
+
+  /** The consistency proof from the tree of `old` events to the tree of `size` (RFC 6962 PROOF), hex. */
+  async consistencyProof(old: number, size: number): Promise<string[]> {
+    this.checkSize(size, 'tree size');
+    if (!(Number.isSafeInteger(old) && old >= 1 && old <= size))
+      throw new InvalidArgumentError(
+        `no consistency proof from ${old} events to ${size}: need 1 <= old <= new`,
+      );
+    const path = await withStoredTree(this.db, size, (mth) => consistencyProof(old, size, mth));
+    return path.map((h) => h.toString('hex'));
+  }
+
+  private checkSize(size: number, what: string): void {
+    if (!(Number.isSafeInteger(size) && size >= 0 && size <= this.head.seq))
+      throw new InvalidArgumentError(`${what} ${size} is beyond the log (head seq ${this.head.seq})`);
+  }
+
+  /** Stores a signed head (synced: it may be published right after). */
+  async putSignedHead(seq: number, body: string): Promise<void> {
+    await this.db.put(signedHeadKey(seq), body, { sync: true });
+  }
+
+  async getSignedHead(seq: number): Promise<string | undefined> {
+    return this.db.get(signedHeadKey(seq));
+  }
+
+  /** Signed heads in seq order from `from` (inclusive), or newest first with `reverse`. */
+  async *signedHeads(
+    opts: { from?: number; limit?: number; reverse?: boolean } = {},
+  ): AsyncGenerator<string> {
+    for await (const [, body] of this.db.iterator({
+      gte: opts.from === undefined ? SIGNED_HEAD_LOWER : signedHeadKey(opts.from),
+      lt: SIGNED_HEAD_UPPER,
+      ...(opts.limit === undefined ? {} : { limit: opts.limit }),
+      ...(opts.reverse ? { reverse: true } : {}),
+    }))
+      yield body;
   }
 
   /** Stores a projection checkpoint covering events up to `seq` (synced). */
