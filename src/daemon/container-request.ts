@@ -16,6 +16,7 @@ import type {
   ImageVolume,
 } from '../workflows/container-types.js';
 import type { NodeServices } from './node-services.js';
+import { checkCreateContainerFields } from './request-fields.js';
 
 export const DEFAULT_NAMESPACE = 'default';
 
@@ -109,6 +110,7 @@ export async function resolveCreateRequest(
   images: ContainerImages | undefined,
   sandboxes: ContainerSandboxes | undefined,
 ): Promise<CreateContainerArgs> {
+  checkCreateContainerFields(req);
   if (typeof req?.name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(req.name))
     throw new InvalidArgumentError(`name: "${String(req?.name)}" must be 1-128 of [A-Za-z0-9_.-]`);
   if (typeof req.image !== 'string' || !req.image)

@@ -30,11 +30,11 @@ import type { SandboxFilePaths } from '../sandbox/files.js';
 import type { SandboxStatus } from '../sandbox/sandbox-manager.js';
 import type { CreateSandboxRequest, RemoveSandboxRequest, SandboxRef } from '../workflows/sandboxes.js';
 import type { NodeServices } from './node-services.js';
+import { requireNamespaceName } from './request-fields.js';
 import type { TransitionRunner } from './transitions.js';
 
 /** The Berth namespace sandboxes go to when the caller names none (the CRI gateway passes `k8s.io`). */
 export const DEFAULT_SANDBOX_NAMESPACE = 'default';
-const NAMESPACE_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,75})$/;
 
 /** A sandbox as callers see it: the projection record plus what the node has on disk for it. */
 export interface SandboxView extends SandboxProjection {
@@ -108,12 +108,7 @@ export class SandboxService {
 
   /** Creates and starts a sandbox (or joins/returns the one this pod attempt already has). */
   async run(config: SandboxConfig, opts: RunSandboxOptions = {}): Promise<SandboxView> {
-    const namespace = opts.namespace ?? DEFAULT_SANDBOX_NAMESPACE;
-    if (!NAMESPACE_NAME.test(namespace)) {
-      throw new InvalidArgumentError(
-        `namespace ${JSON.stringify(namespace)} is invalid: letters, digits, ".", "_" or "-", at most 76`,
-      );
-    }
+    const namespace = requireNamespaceName(opts.namespace ?? DEFAULT_SANDBOX_NAMESPACE);
     // Validated here too, so bad input starts no workflow at all.
     const normalized = normalizeSandboxConfig(config);
     const handler = this.node.handlers.get(opts.runtimeHandler);

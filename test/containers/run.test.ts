@@ -330,6 +330,48 @@ describe('bad input: a clear error and nothing created', () => {
     60_000,
   );
 
+  it.each([
+    [{ namespace: '../etc' }, /namespace "\.\.\/etc" is invalid/],
+    [{ attempt: -1 }, /attempt: -1 is not a whole number from 0/],
+    [{ attempt: 1.5 }, /attempt: 1\.5 is not a whole number from 0/],
+    [{ logPath: '/var/log/../../etc/passwd' }, /logPath: .* must not contain "\.\." or NUL/],
+    [{ logPath: 'relative.log' }, /logPath: "relative\.log" is not an absolute path/],
+    [{ labels: { app: 3 } }, /labels\.app: must be a string, got 3/],
+    [{ labels: ['a'] }, /labels: must be an object of string values/],
+    [
+      { binds: [{ hostPath: '/tmp', containerPath: '/data/../../x' }] },
+      /binds\[0\]\.containerPath: .* must not contain/,
+    ],
+    [
+      { binds: [{ hostPath: '/tmp', containerPath: 'data' }] },
+      /binds\[0\]\.containerPath: "data" is not an absolute path/,
+    ],
+    [{ env: [{ key: 'A' }] }, /env\[0\]: must be \{"key": non-empty string, "value": string\}/],
+  ])(
+    'POST /v1/containers with %j: invalid_argument naming the field, nothing created',
+    async (fields, message) => {
+      const b = await before();
+      const err = (await api()
+        .post('/v1/containers', { name: 'bad-fields', image: env.image, ...fields })
+        .catch((e: unknown) => e)) as { code?: string; message?: string };
+      expect(err.code).toBe('invalid_argument');
+      expect(err.message).toMatch(message);
+      expect((await api().get<ContainerStatus[]>('/v1/containers')).length).toBe(b.containers);
+      expect(conmonsUnder(env.berthd.state).length).toBe(b.conmons);
+    },
+  );
+
+  it('GET /v1/containers?state= refuses a state that does not exist instead of listing nothing', async () => {
+    const err = (await api()
+      .get('/v1/containers', { state: 'runing' })
+      .catch((e: unknown) => e)) as { code?: string; message?: string };
+    expect(err.code).toBe('invalid_argument');
+    expect(err.message).toMatch(
+      /state "runing" is not a container state \(created, running, paused, exited, unknown\)/,
+    );
+    expect(Array.isArray(await api().get('/v1/containers', { state: 'running' }))).toBe(true);
+  });
+
   it.each([['inspect'], ['stop'], ['rm'], ['logs'], ['exec']])(
     '%s of an unknown container id',
     async (verb) => {

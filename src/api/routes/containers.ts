@@ -17,7 +17,7 @@
  *   POST   /v1/containers/:id/resume       → ContainerStatus
  */
 import { InvalidArgumentError } from '../../common/errors.js';
-import type { ContainerService, CreateContainerRequest } from '../../daemon/containers.js';
+import type { ContainerService, ContainerState, CreateContainerRequest } from '../../daemon/containers.js';
 import type { ResourceRequest } from '../../runtime/spec-request.js';
 import type { ApiRequest, Route } from '../router.js';
 
@@ -49,6 +49,24 @@ function terminalSizeOf(b: Record<string, unknown>): { width: number; height: nu
   return { width: size.width as number, height: size.height as number };
 }
 
+/** Every container state, so a filter naming another is refused rather than matching nothing. */
+const CONTAINER_STATES: Record<ContainerState, true> = {
+  created: true,
+  running: true,
+  paused: true,
+  exited: true,
+  unknown: true,
+};
+
+function stateFilter(state: string | null): ContainerState | undefined {
+  if (state === null || state === '') return undefined;
+  if (!Object.hasOwn(CONTAINER_STATES, state))
+    throw new InvalidArgumentError(
+      `state "${state}" is not a container state (${Object.keys(CONTAINER_STATES).join(', ')})`,
+    );
+  return state as ContainerState;
+}
+
 function seconds(v: unknown, what: string): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   const n = Number(v);
@@ -75,11 +93,11 @@ export function containerRoutes(src: ContainerRoutesSource): Route[] {
           if (i <= 0) throw new InvalidArgumentError(`label filter "${l}" must be key=value`);
           labels[l.slice(0, i)] = l.slice(i + 1);
         }
-        const state = q.get('state') ?? undefined;
+        const state = stateFilter(q.get('state'));
         return svc().list({
           ...(q.get('namespace') ? { namespace: q.get('namespace')! } : {}),
           ...(q.get('sandbox') ? { sandboxId: q.get('sandbox')! } : {}),
-          ...(state ? { state: state as never } : {}),
+          ...(state ? { state } : {}),
           labels,
         });
       },
