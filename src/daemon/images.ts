@@ -6,11 +6,17 @@
  * digest prefix. Namespace "default" is the CLI's, "k8s.io" the CRI's.
  */
 import { SnapshotUsageCache } from './snapshot-usage.js';
-import { access, lstat, readdir } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { access, link, lstat, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { writeOciArchive } from '../images/archive.js';
 import { writeDockerArchive } from '../images/docker-archive.js';
-import { FailedPreconditionError, InvalidArgumentError, NotFoundError } from '../common/errors.js';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+} from '../common/errors.js';
 import type { Digest } from '../content/digest.js';
 import type { ImageRecord } from '../events/projections/state.js';
 import { progressBus, progressSubject, type PullProgress } from '../images/progress.js';
@@ -276,19 +282,46 @@ export class ImageService {
     return results.map((r) => this.recordOf(namespace, r.name));
   }
 
-  /** Writes a recorded image as an OCI image layout tar (or a docker-archive) at `output` on this node. Reads only. */
+  /**
+   * Writes a recorded image as an OCI image layout tar (or a docker-archive) at `output` on this
+   * node. Reads only. An existing file is replaced only with `overwrite`; the archive is written
+   * beside it and moved into place whole, so a failed export leaves no partial file at `output`.
+   */
   async export(
     name: string,
     output: string,
     namespace?: string,
     format: 'oci' | 'docker-archive' = 'oci',
+    opts: { overwrite?: boolean } = {},
   ): Promise<{ path: string; bytes: number }> {
     if (!isAbsolute(output))
       throw new InvalidArgumentError(`export path "${output}" must be absolute (a file on the node)`);
     const record = this.get(name, namespace);
-    return format === 'docker-archive'
-      ? writeDockerArchive(this.node.content, record, output)
-      : writeOciArchive(this.node.content, record, output);
+    const exists = () => new AlreadyExistsError(`${output} exists: export with --force to replace it`);
+    if (
+      !opts.overwrite &&
+      (await lstat(output).then(
+        () => true,
+        () => false,
+      ))
+    )
+      throw exists();
+    const partial = join(dirname(output), `.${basename(output)}.${randomBytes(4).toString('hex')}.partial`);
+    try {
+      const { bytes } =
+        format === 'docker-archive'
+          ? await writeDockerArchive(this.node.content, record, partial)
+          : await writeOciArchive(this.node.content, record, partial);
+      if (opts.overwrite) await rename(partial, output);
+      else
+        await link(partial, output).catch((err: NodeJS.ErrnoException) => {
+          // Created meanwhile by someone else: theirs stays.
+          throw err.code === 'EEXIST' ? exists() : err;
+        });
+      return { path: output, bytes };
+    } finally {
+      await rm(partial, { force: true });
+    }
   }
 
   /**

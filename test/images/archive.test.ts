@@ -1,6 +1,6 @@
 // Air-gapped paths through a real berthd: import an OCI layout tar, tag, export (checked by skopeo),
 // re-import the export, push to a real registry; a tampered archive commits nothing.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,6 +74,17 @@ describe('import, tag, export, push', () => {
       layers: { digest: string }[];
     };
     expect(inspected.layers.map((l) => l.digest)).toEqual(built.images[0]!.layers.map((l) => l.digest));
+    // An existing file is kept unless the export is told to replace it; no partial file is left.
+    const first = await readFile(out);
+    await writeFile(out, 'precious');
+    const again = await runCli(berthd.socket, ['image', 'export', NAME, out]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`${out} exists: export with --force to replace it`);
+    expect(await readFile(out, 'utf8')).toBe('precious');
+    const forced = await runCli(berthd.socket, ['image', 'export', '--force', NAME, out]);
+    expect(forced.stderr).toBe('');
+    expect((await readFile(out)).length).toBe(first.length); // the archive again (tar times differ)
+    expect((await readdir(work)).filter((f) => f.includes('.partial'))).toEqual([]);
     // Removing both names frees everything; importing the export brings the image back by its own name.
     await runCli(berthd.socket, ['rmi', NAME, 'example.com/team/app:latest']);
     expect(await blobs()).toEqual([]);

@@ -9,7 +9,7 @@
  *   POST   /v1/images/push          {name, target?, namespace?, auth?} → PushResult
  *   GET    /v1/images-fs            → ImageFsInfo
  *   POST   /v1/images/import        {path, format?, name?, namespace?} → ImageRecord[] (a tar on this node)
- *   GET    /v1/images/:name/export  ?output=PATH&format=oci|docker-archive → {path, bytes}
+ *   GET    /v1/images/:name/export  ?output=PATH&format=oci|docker-archive&overwrite=true → {path, bytes}
  */
 import { BerthError, InvalidArgumentError, errorMessage } from '../../common/errors.js';
 import type { ImageRecord } from '../../events/projections/state.js';
@@ -164,7 +164,12 @@ export function imageRoutes(source: ImageRoutesSource): Route[] {
         const format = req.query.get('format') ?? 'oci';
         if (format !== 'oci' && format !== 'docker-archive')
           throw new InvalidArgumentError(`export format "${format}" is not supported (oci, docker-archive)`);
-        return source.images.export(req.params.name as string, output, ns(req), format);
+        const overwrite = req.query.get('overwrite');
+        if (overwrite !== null && overwrite !== 'true' && overwrite !== 'false')
+          throw new InvalidArgumentError(`overwrite "${overwrite}" is not true or false`);
+        return source.images.export(req.params.name as string, output, ns(req), format, {
+          overwrite: overwrite === 'true',
+        });
       },
     },
     {

@@ -155,7 +155,7 @@ async function exportArchive(argv: string[], ctx: CommandContext): Promise<numbe
   const { values, positionals } = parseCommandArgs(
     'image export',
     argv,
-    { namespace: { type: 'string', short: 'n' }, format: { type: 'string' } },
+    { namespace: { type: 'string', short: 'n' }, format: { type: 'string' }, force: { type: 'boolean' } },
     true,
   );
   if (positionals.length !== 2)
@@ -164,6 +164,7 @@ async function exportArchive(argv: string[], ctx: CommandContext): Promise<numbe
     output: resolve(positionals[1] as string),
     format: values.format ?? 'oci',
   });
+  if (values.force) query.set('overwrite', 'true');
   if (values.namespace) query.set('namespace', values.namespace);
   const r = await ctx.client.get<{ path: string; bytes: number }>(
     `${path(positionals[0] as string, '/export')}?${query}`,
@@ -188,7 +189,7 @@ export const imageCommand: Command = {
   name: 'image',
   summary: 'Image subcommands: inspect, tag, push, import, export (OCI image layout tar)',
   usage:
-    'berth image inspect NAME | tag SOURCE TARGET | push NAME [TARGET] | import [--name REF] FILE (OCI layout or docker-archive) | export [--format oci|docker-archive] NAME FILE  [--namespace NS] [--json]',
+    'berth image inspect NAME | tag SOURCE TARGET | push NAME [TARGET] | import [--name REF] FILE (OCI layout or docker-archive) | export [--format oci|docker-archive] [--force] NAME FILE  [--namespace NS] [--json]',
   async run(argv, ctx) {
     const [sub, ...rest] = argv;
     const fn = sub ? SUBCOMMANDS[sub] : undefined;
