@@ -35,6 +35,22 @@ export interface NodeInfo {
   /** The event log: its last seq, and how far the NATS relay has published. */
   events?: {
     lastSeq: number;
-    relay?: { connected: boolean; cursor: number; lag: number; stream: string; lastError?: string };
+    relay?: {
+      connected: boolean;
+      cursor: number;
+      lag: number;
+      stream: string;
+      lastError?: string;
+      headsPublished?: number;
+    };
+    /** The node's head-signing key (ed25519) and where its signed heads go (docs/audit.md). */
+    signing?: {
+      keyId: string;
+      /** base64 of the raw 32-byte public key. */
+      publicKey: string;
+      pem: string;
+      headsStream: string;
+      latestHead?: number;
+    };
   };
 }

@@ -313,6 +313,7 @@ export class Daemon {
       events: this.events && {
         lastSeq: this.events.log.lastSeq,
         relay: this.events.relay?.status(),
+        signing: this.events.signingInfo(),
       },
     };
   }

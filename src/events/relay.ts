@@ -9,11 +9,13 @@
  * from the stream's last message and publishes again from there. The cursor (last acked
  * seq) is stored in level after each ack. While NATS is down the relay retries in the
  * background; appends never wait for it. The level log stays the source of truth.
+ * Given a HeadPublisher, the relay also publishes signed heads and the node key (head-relay.ts).
  */
 import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection, type PubAck } from 'nats';
 import { InvalidArgumentError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
+import type { HeadPublisher } from './head-relay.js';
 import type { EventLog } from './log.js';
 import type { BerthEvent } from './model.js';
 
@@ -28,6 +30,8 @@ export interface RelayOptions {
   /** Publish acknowledgement timeout (default 5 s). */
   ackTimeoutMs?: number;
   logger?: Logger;
+  /** Publishes signed heads and the node key beside the events. */
+  heads?: HeadPublisher;
 }
 
 /** What the relay is doing, for `berth info` and tests. */
@@ -37,6 +41,8 @@ export interface RelayStatus {
   lag: number;
   stream: string;
   lastError?: string;
+  /** The newest signed head the heads stream holds (0: none yet). */
+  headsPublished?: number;
 }
 
 const CURSOR = 'nats';
@@ -89,7 +95,21 @@ export class NatsRelay {
       lag: this.log.lastSeq - this.cursor,
       stream: this.stream,
       ...(this.lastError ? { lastError: this.lastError } : {}),
+      ...(this.opts.heads ? { headsPublished: this.opts.heads.publishedSeq } : {}),
     };
+  }
+
+  /** Wakes the relay to publish a head just stored. */
+  headStored(): void {
+    this.poke();
+  }
+
+  /** Resolves once the heads stream holds a head at `seq` or later, or after `timeoutMs`. */
+  async waitForHead(seq: number, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while ((this.opts.heads?.publishedSeq ?? seq) < seq && !this.stopped && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
+    return (this.opts.heads?.publishedSeq ?? seq) >= seq;
   }
 
   /** Resolves once every event up to `seq` is acknowledged by JetStream (for tests and shutdown). */
@@ -129,12 +149,16 @@ export class NatsRelay {
         let streamLast = await this.resync(jsm);
         this.lastError = undefined;
         const js = nc.jetstream({ timeout: this.opts.ackTimeoutMs ?? 5000 });
+        const heads = this.opts.heads;
+        await heads?.sync(jsm, js);
         while (!this.stopped) {
-          if (this.cursor >= this.log.lastSeq) {
-            await this.sleep(undefined);
+          if (heads?.hasPending(this.cursor)) await heads.publishPending(js, this.cursor);
+          if (this.cursor < this.log.lastSeq) {
+            streamLast = await this.publishWindow(js, streamLast);
             continue;
           }
-          streamLast = await this.publishWindow(js, streamLast);
+          // Checked and slept on in one turn, so a poke in between cannot be lost.
+          if (!heads?.hasPending(this.cursor)) await this.sleep(undefined);
         }
       } catch (err) {
         if (this.stopped) break;
