@@ -58,6 +58,14 @@ export const infoCommand: Command = {
           ],
         ),
       );
+      const signing = info.events.signing;
+      if (signing) {
+        ctx.out(`signing key: ed25519 ${signing.publicKey} (id ${signing.keyId})`);
+        ctx.out(
+          `signed heads: newest seq ${signing.latestHead ?? 'none yet'}, published to ${signing.headsStream}` +
+            (relay?.headsPublished !== undefined ? ` up to seq ${relay.headsPublished}` : ''),
+        );
+      }
       ctx.out('');
     }
     ctx.out(renderTable(['PATH', 'LOCATION'], Object.entries(info.paths)));
