@@ -21,4 +21,4 @@ CONTAINERD_VERSION=2.4.2
 CRIU_SHA256=f80a66cb3726bb2116266d4759ce3bcbfab7abdb6b6d430bf20dd41911717afe
 NATS_SERVER_VERSION=2.9.10
 REGISTRY_VERSION=2.8.2
-DEBIAN_PACKAGES="runc crun runsc conmon containernetworking-plugins iptables iproute2 nats-server docker-registry skopeo umoci busybox-static zstd util-linux containerd gcc libc6-dev libseccomp-dev pkg-config curl xz-utils make libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler libnl-3-dev libnet1-dev libcap-dev libbsd-dev libnftables-dev uuid-dev libgnutls28-dev prometheus chromium"
+DEBIAN_PACKAGES="runc crun runsc conmon containernetworking-plugins iptables iproute2 nats-server docker-registry skopeo umoci busybox-static zstd util-linux containerd gcc libc6-dev libseccomp-dev pkg-config curl xz-utils make libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler libnl-3-dev libnet1-dev libcap-dev libbsd-dev libnftables-dev uuid-dev libgnutls28-dev prometheus chromium qemu-system-x86 kmod"

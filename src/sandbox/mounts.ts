@@ -20,7 +20,11 @@ function decodeMountPath(raw: string): string {
 
 /** Parses the calling process's mount table. */
 export async function readMounts(): Promise<MountEntry[]> {
-  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  return parseMountInfo(await readFile('/proc/self/mountinfo', 'utf8'));
+}
+
+/** Parses the text of a /proc/<pid>/mountinfo. */
+export function parseMountInfo(text: string): MountEntry[] {
   const entries: MountEntry[] = [];
   for (const line of text.split('\n')) {
     if (line === '') continue;

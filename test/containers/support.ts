@@ -4,10 +4,11 @@
  * to a loopback registry, and a berthd that pulls from it over plain HTTP.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { berthCgroups } from '../helpers/cgroups.js';
 import { startBerthd, type RunningBerthd } from '../helpers/berthd.js';
 import { busyboxBinary, writeOciLayout, type FileSpec } from '../helpers/oci-images.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -141,21 +142,9 @@ export function mountsUnder(...dirs: string[]): string[] {
     .filter((m) => m && dirs.some((d) => m.startsWith(d)));
 }
 
-/** v1 cgroup directories (any controller) whose path contains `id`. */
+/** Berth's cgroup directories (every v1 controller's, or the v2 hierarchy's) whose name contains `id`. */
 export function cgroupsOf(id: string): string[] {
-  const out: string[] = [];
-  for (const ctl of ['memory', 'pids', 'cpu', 'freezer']) {
-    const base = `/sys/fs/cgroup/${ctl}/berth`;
-    if (!existsSync(base)) continue;
-    const find = (dir: string): void => {
-      for (const e of readdirSync(dir, { withFileTypes: true })) {
-        if (!e.isDirectory()) continue;
-        const p = path.join(dir, e.name);
-        if (e.name.includes(id)) out.push(p);
-        find(p);
-      }
-    };
-    find(base);
-  }
-  return out;
+  return berthCgroups()
+    .filter((c) => path.basename(c).includes(id))
+    .map((c) => path.join('/sys/fs/cgroup', c));
 }

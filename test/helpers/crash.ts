@@ -7,6 +7,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { crashMarker } from '../../src/common/crash-hooks.js';
 import { isRunning } from '../../src/common/proc.js';
+import { berthCgroups } from './cgroups.js';
 import { BerthdExitedError, startBerthd, type RunningBerthd } from './berthd.js';
 
 export interface HostState {
@@ -15,8 +16,8 @@ export interface HostState {
   /** Processes whose command line names the daemon's root or state dir (conmon, runc, services). */
   processes: string[];
   /**
-   * cgroups under each controller's `berth` directory: every Berth daemon's on this host, so a
-   * caller filters them by the ids it created (tests run side by side).
+   * cgroups below `berth` (each v1 controller's, or the v2 hierarchy's; test/helpers/cgroups.ts):
+   * every Berth daemon's on this host, so a caller filters them by the ids it created.
    */
   cgroups: string[];
 }
@@ -37,12 +38,7 @@ export function hostState(root: string, state: string): HostState {
       // gone
     }
   }
-  const cgroups: string[] = [];
-  for (const controller of ['memory', 'pids', 'cpu']) {
-    const dir = `/sys/fs/cgroup/${controller}/berth`;
-    if (existsSync(dir)) cgroups.push(...readdirSync(dir).map((c) => `${controller}/berth/${c}`));
-  }
-  return { mounts, processes, cgroups: cgroups.sort() };
+  return { mounts, processes, cgroups: berthCgroups() };
 }
 
 export interface CrashRun<T> {
