@@ -163,8 +163,14 @@ export async function verifyWitnessed(opts: WitnessOptions, ctx: CommandContext)
 
 export async function verifyFromNats(opts: WitnessOptions, ctx: CommandContext): Promise<number> {
   let info: NodeInfo | undefined;
-  if (!opts.node || !opts.natsUrl) info = await ctx.client.get<NodeInfo>('/v1/info');
-  else info = await ctx.client.get<NodeInfo>('/v1/info').catch(() => undefined);
+  try {
+    info = await ctx.client.get<NodeInfo>('/v1/info');
+  } catch (err) {
+    if (!opts.node || !opts.natsUrl)
+      throw new UnavailableError(
+        `berthd is not reachable (${errorMessage(err)}): pass --node ID and --nats-url URL to audit from NATS alone`,
+      );
+  }
   const node = opts.node ?? info!.nodeId;
   const url = opts.natsUrl ?? natsAddressOf(info);
   if (!url) throw new FailedPreconditionError('no NATS address: pass --nats-url');
