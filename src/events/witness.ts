@@ -91,7 +91,15 @@ export async function readPublishedHeads(
       throw new FailedPreconditionError(
         `node ${nodeId} published no public key on ${keysSubject(nodeId)}; pass --key`,
       );
-    trusted = { key: parsePublicKey(first.publicKey), source: `published on ${keysSubject(nodeId)}` };
+    let key: KeyObject;
+    try {
+      key = parsePublicKey(String(first.publicKey));
+    } catch (err) {
+      throw new FailedPreconditionError(
+        `the key node ${nodeId} published on ${keysSubject(nodeId)} is not usable (${errorMessage(err)}); pass --key`,
+      );
+    }
+    trusted = { key, source: `published on ${keysSubject(nodeId)}` };
   }
   const raw32 = rawPublicKey(trusted.key);
   const keyId = keyIdOf(raw32);
@@ -155,8 +163,11 @@ export async function rebuildFromStream(
     let event: BerthEvent;
     try {
       event = JSON.parse(m.data) as BerthEvent;
+      if (typeof event !== 'object' || event === null || Array.isArray(event))
+        throw new Error('not an object');
+      encodeEvent(event);
     } catch {
-      return stop(expected, `stream message ${m.streamSeq} is not JSON`);
+      return stop(expected, `stream message ${m.streamSeq} is not an event (not a JSON object)`);
     }
     if (event.seq !== expected)
       return stop(
