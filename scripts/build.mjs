@@ -83,10 +83,32 @@ timed('idmap mount helper', () => {
   );
 });
 
+// The peer-credentials addon (src/common/peer-credentials.c): who is calling on berthd's sockets.
+timed('peer credentials addon', () => {
+  const nodeHeaders = join(dirname(process.execPath), '../include/node');
+  execFileSync(
+    'cc',
+    [
+      '-O2',
+      '-Wall',
+      '-Werror',
+      '-shared',
+      '-fPIC',
+      `-I${existsSync(nodeHeaders) ? nodeHeaders : '/usr/include/node'}`,
+      '-o',
+      join(root, 'dist/bin/peer-credentials.node'),
+      join(root, 'src/common/peer-credentials.c'),
+    ],
+    { stdio: 'inherit' },
+  );
+});
+
 const { bundleWorkflowCode } = await import('@temporalio/worker');
 const t0 = performance.now();
 const { code } = await bundleWorkflowCode({
   workflowsPath: join(root, 'dist/src/workflows/index.js'),
+  // Carries the request's caller from the workflow onto its activities (src/workflows/caller-propagation.ts).
+  workflowInterceptorModules: [join(root, 'dist/src/workflows/caller-propagation.js')],
   logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} },
 });
 // Written aside and renamed, so a running berthd or a concurrent build never sees half a bundle.
