@@ -9,20 +9,45 @@ import { DATA_SCHEMAS, TOPICS, isTopic, subjectOf, type Topic } from './topics.j
 
 export const GENESIS_HASH = '0'.repeat(64);
 
+/** The peer's kernel credentials (SO_PEERCRED) and process name; each absent when unknown. */
+const peer = {
+  pid: z.number().int().positive().optional(),
+  uid: z.number().int().nonnegative().optional(),
+  gid: z.number().int().nonnegative().optional(),
+  comm: z.string().min(1).max(64).optional(),
+};
+
+/** Who asked (src/common/caller.ts): a CRI RPC's or an API request's caller. */
+export const callerSchema = z.discriminatedUnion('via', [
+  z.looseObject({ via: z.literal('cri'), rpc: z.string().min(1), ...peer }),
+  z.looseObject({
+    via: z.literal('api'),
+    method: z.string().min(1),
+    route: z.string().min(1),
+    command: z.string().min(1).optional(),
+    ...peer,
+  }),
+]);
+
+const caller = callerSchema.optional();
+
 const causeSchema = z.discriminatedUnion('kind', [
   z.looseObject({
     kind: z.literal('workflow'),
     workflowId: z.string().min(1),
     runId: z.string().min(1),
     step: z.string().min(1),
+    caller,
   }),
-  z.looseObject({ kind: z.literal('api'), call: z.string().min(1) }),
-  z.looseObject({ kind: z.literal('reconciler'), reason: z.string().min(1) }),
+  z.looseObject({ kind: z.literal('api'), call: z.string().min(1), caller }),
+  z.looseObject({ kind: z.literal('reconciler'), reason: z.string().min(1), caller }),
 ]);
 
 /**
  * Why an event happened: a workflow step (which workflow, which run, which step), a direct
- * API call (e.g. the CRI call name), or the restart reconciler (what it found).
+ * API call (e.g. the CRI call name), or the restart reconciler (what it found); with the caller
+ * of the request behind it (`caller`, absent when unknown: the exit monitor, a workflow started
+ * before callers were recorded).
  */
 export type Cause = z.infer<typeof causeSchema>;
 

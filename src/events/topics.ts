@@ -31,6 +31,9 @@ export const TOPICS = [
   '/tasks/oom',
   '/tasks/exec-added',
   '/tasks/exec-started',
+  '/tasks/exec-exited',
+  '/tasks/stop-requested',
+  '/tasks/kill-requested',
   '/tasks/paused',
   '/tasks/resumed',
   '/tasks/checkpoint',
@@ -80,7 +83,6 @@ const nameOnly = z.looseObject({ v: z.literal(1), name: id });
 const snapshotter = z.string().min(1);
 const sandboxId = z.looseObject({ v: z.literal(1), id });
 const containerRef = z.looseObject({ v: z.literal(1), containerId: id });
-const execRef = z.looseObject({ v: z.literal(1), containerId: id, execId: id });
 const pid = z.number().int().positive();
 
 /** The current schema of each topic's data. */
@@ -144,11 +146,54 @@ export const DATA_SCHEMAS = {
     exitCode: z.number().int(),
     exitedAt: time,
     oomKilled: z.boolean().optional(),
+    /** The seq of the stop or kill request outstanding when the task exited: the request it answers. */
+    request: z.number().int().positive().optional(),
+    /** The signal Berth sent that the exit status says ended the task (status 128 + its number). */
+    signal: z.string().min(1).optional(),
+    /** Set when that signal was the SIGKILL sent as the request's grace period ran out. */
+    afterGraceSeconds: z.number().nonnegative().optional(),
   }),
   '/tasks/delete': z.looseObject({ v: z.literal(1), containerId: id, exitCode: z.number().int().optional() }),
   '/tasks/oom': containerRef,
-  '/tasks/exec-added': execRef,
+  /** A process was asked to run in the task (ExecSync, Exec, `berth exec`); `args` its command. */
+  '/tasks/exec-added': z.looseObject({
+    v: z.literal(1),
+    containerId: id,
+    execId: id,
+    args: z.array(z.string()).optional(),
+  }),
   '/tasks/exec-started': z.looseObject({ v: z.literal(1), containerId: id, execId: id, pid }),
+  /**
+   * An exec ended: its exit code (`timedOut`: killed at its timeout), or `error` when it could not
+   * run. Its entry leaves the projection (kubelet's exec probes must not grow it).
+   */
+  '/tasks/exec-exited': z.looseObject({
+    v: z.literal(1),
+    containerId: id,
+    execId: id,
+    exitCode: z.number().int().optional(),
+    timedOut: z.boolean().optional(),
+    error: z.string().min(1).optional(),
+  }),
+  /** A stop was asked: `signal` first, SIGKILL after `timeoutSeconds` (0: SIGKILL at once). Before its effect. */
+  '/tasks/stop-requested': z.looseObject({
+    v: z.literal(1),
+    containerId: id,
+    signal: z.string().min(1),
+    timeoutSeconds: z.number().nonnegative(),
+  }),
+  /**
+   * A SIGKILL was asked without a grace period (`reason`: `remove`), or is sent because a stop's
+   * grace period ran out (`afterGraceSeconds`, `request`: that stop's seq). Before its effect.
+   */
+  '/tasks/kill-requested': z.looseObject({
+    v: z.literal(1),
+    containerId: id,
+    signal: z.string().min(1),
+    reason: z.string().min(1).optional(),
+    afterGraceSeconds: z.number().nonnegative().optional(),
+    request: z.number().int().positive().optional(),
+  }),
   '/tasks/paused': containerRef,
   '/tasks/resumed': containerRef,
   /** A checkpoint archive was written; the task kept running. */

@@ -6,8 +6,11 @@
  * Records are keyed `<namespace>/<id>`; namespaces by name.
  */
 import type { BerthEvent } from '../model.js';
+import { applyTaskEvent, type TaskRecord } from './tasks.js';
 
-interface Times {
+export type { ExecRecord, TaskRecord, TaskRequest } from './tasks.js';
+
+export interface Times {
   createdAt: string;
   updatedAt: string;
   /** The seq of the last event that changed this record. */
@@ -97,26 +100,6 @@ export interface ContainerResources {
   memoryLimitBytes?: number;
   memorySwapLimitBytes?: number;
   pidsLimit?: number;
-}
-
-export interface ExecRecord {
-  execId: string;
-  status: 'created' | 'running' | 'stopped';
-  pid?: number;
-  exitCode?: number;
-}
-
-export interface TaskRecord extends Times {
-  namespace: string;
-  containerId: string;
-  status: 'created' | 'running' | 'paused' | 'stopped';
-  pid?: number;
-  exitCode?: number;
-  exitedAt?: string;
-  oomKilled: boolean;
-  execs: Record<string, ExecRecord>;
-  /** Time of the /tasks/start event. */
-  startedAt?: string;
 }
 
 /** Everything the projections hold, plus the seq they cover. */
@@ -351,71 +334,4 @@ export function applyEvent(state: NodeState, e: BerthEvent): NodeState {
   }
   state.seq = e.seq;
   return state;
-}
-
-function applyTaskEvent(
-  state: NodeState,
-  e: BerthEvent,
-  k: string,
-  fresh: Times,
-  touch: (r: Times | undefined) => void,
-): void {
-  const d = e.data as Data;
-  const t = state.tasks[k];
-  switch (e.topic) {
-    case '/tasks/create':
-      state.tasks[k] = {
-        namespace: e.namespace,
-        containerId: e.subject,
-        status: 'created',
-        ...(num(d.pid) !== undefined ? { pid: num(d.pid) } : {}),
-        oomKilled: false,
-        execs: {},
-        ...fresh,
-      };
-      return;
-    case '/tasks/start':
-      // An exit recorded by the exit monitor may precede the start event of a short-lived task.
-      if (t && t.status !== 'stopped') {
-        t.status = 'running';
-        if (num(d.pid) !== undefined) t.pid = num(d.pid);
-      }
-      if (t) t.startedAt = e.time;
-      break;
-    case '/tasks/exit': {
-      const execId = str(d.execId);
-      if (t && execId) {
-        const x = t.execs[execId];
-        if (x) Object.assign(x, { status: 'stopped', exitCode: num(d.exitCode) });
-      } else if (t) {
-        t.status = 'stopped';
-        t.exitCode = num(d.exitCode);
-        t.exitedAt = str(d.exitedAt);
-        if (d.oomKilled === true) t.oomKilled = true;
-      }
-      break;
-    }
-    case '/tasks/delete':
-      delete state.tasks[k];
-      return;
-    case '/tasks/oom':
-      if (t) t.oomKilled = true;
-      break;
-    case '/tasks/exec-added':
-      if (t) t.execs[String(d.execId)] = { execId: String(d.execId), status: 'created' };
-      break;
-    case '/tasks/exec-started': {
-      const x = t?.execs[String(d.execId)];
-      if (x) Object.assign(x, { status: 'running', pid: num(d.pid) });
-      break;
-    }
-    case '/tasks/paused':
-    case '/tasks/resumed':
-      if (t) t.status = e.topic === '/tasks/paused' ? 'paused' : 'running';
-      break;
-    case '/tasks/checkpoint':
-      // A copy of the task's state was written; the task itself is unchanged.
-      break;
-  }
-  touch(t);
 }
