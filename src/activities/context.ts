@@ -6,8 +6,13 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Context } from '@temporalio/activity';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import { callerField, withCaller, withoutCaller, type Caller } from '../common/caller.js';
 import { crashPoint } from '../common/crash-hooks.js';
 import type { AppendRequest, BerthEvent, Cause } from '../events/index.js';
+import { callerSchema } from '../events/model.js';
+import { CALLER_HEADER } from '../workflows/caller-propagation.js';
 import type { NodeServices } from '../daemon/node-services.js';
 
 export type ActivityContext = NodeServices;
@@ -44,7 +49,33 @@ export function currentCause(step?: string): Cause & { kind: 'workflow' } {
     workflowId: execution.workflowId,
     runId: execution.runId,
     step: step ?? partOfStep.getStore() ?? info.activityType,
+    ...callerField(),
   };
+}
+
+/**
+ * Runs each activity as its workflow's caller (the `berth-caller` header the workflow interceptors
+ * copy onto it), so `currentCause` names who asked. Without the header (a workflow started by
+ * berthd itself, or before callers were recorded) the activity has no caller, whatever async
+ * context the worker runs it in.
+ */
+export const callerInterceptor: ActivityInterceptorsFactory = () => ({
+  inbound: {
+    execute(input, next) {
+      const caller = callerFromHeader(input.headers[CALLER_HEADER]);
+      return caller ? withCaller(caller, () => next(input)) : withoutCaller(() => next(input));
+    },
+  },
+});
+
+function callerFromHeader(payload: Parameters<typeof defaultPayloadConverter.fromPayload>[0] | undefined) {
+  if (!payload) return undefined;
+  try {
+    const parsed = callerSchema.safeParse(defaultPayloadConverter.fromPayload(payload));
+    return parsed.success ? (parsed.data as Caller) : undefined;
+  } catch {
+    return undefined; // not ours to fail a step over: the event is recorded without a caller
+  }
 }
 
 export function recordEvent(ctx: Pick<NodeServices, 'events'>, req: RecordRequest): Promise<BerthEvent> {

@@ -6,8 +6,18 @@ import type { ApiErrorBody } from './types.js';
 
 export const DEFAULT_API_SOCKET = '/run/berth/berth.sock';
 
+/**
+ * The header naming the `berth` command a request serves; berthd records it in the caller of the
+ * events the request causes. Who the caller is (pid, uid) berthd reads from the socket, never from here.
+ */
+export const COMMAND_HEADER = 'x-berth-command';
+
 export class ApiClient {
-  constructor(readonly socketPath: string = DEFAULT_API_SOCKET) {}
+  /** `command`: the `berth` command making the requests (`stop`), sent in COMMAND_HEADER. */
+  constructor(
+    readonly socketPath: string = DEFAULT_API_SOCKET,
+    readonly command?: string,
+  ) {}
 
   get<T>(path: string, query?: Record<string, string | undefined>): Promise<T> {
     return this.call<T>('GET', withQuery(path, query));
@@ -69,9 +79,12 @@ export class ApiClient {
           method,
           path,
           signal,
-          headers: payload
-            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-            : {},
+          headers: {
+            ...(payload
+              ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
+              : {}),
+            ...(this.command ? { [COMMAND_HEADER]: this.command } : {}),
+          },
         },
         resolve,
       );

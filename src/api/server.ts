@@ -1,15 +1,23 @@
 /**
  * The daemon's HTTP/JSON API on a unix socket. The socket is created with mode 0600
- * (root only: the API can run containers) and removed on close.
+ * (root only: the API can run containers) and removed on close. Each request runs as its caller
+ * (src/common/caller.ts): the connection's peer credentials, read from the kernel when it is
+ * accepted, the route, and the `berth` command the client names in its X-Berth-Command header.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { chmod, rm } from 'node:fs/promises';
+import { withCaller, type ApiCaller } from '../common/caller.js';
 import { BerthError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { peerCredentials, type PeerCredentials } from '../common/peer-credentials.js';
+import { COMMAND_HEADER } from './client.js';
 import type { ApiErrorBody } from './types.js';
 import type { Router } from './router.js';
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** What a command name in X-Berth-Command may be; anything else is left out of the caller. */
+const COMMAND_NAME = /^[a-z][a-z0-9-]{0,31}$/;
 
 const STATUS_BY_CODE: Record<string, number> = {
   invalid_argument: 400,
@@ -27,6 +35,8 @@ export type ApiRequestObserver = (method: string, route: string, status: number,
 
 export class ApiServer {
   private server: Server | undefined;
+  /** Each connection's peer credentials, read once when it is accepted. */
+  private readonly peers = new WeakMap<Socket, PeerCredentials>();
   /** Set by berthd when metrics are on. */
   onRequest: ApiRequestObserver | undefined;
 
@@ -39,6 +49,10 @@ export class ApiServer {
     // The root lock guarantees no other daemon owns this socket, so a leftover file is stale.
     await rm(socketPath, { force: true });
     const server = createServer((req, res) => void this.handle(req, res));
+    server.on('connection', (socket: Socket) => {
+      const credentials = peerCredentials(socket);
+      if (credentials) this.peers.set(socket, credentials);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       // Create the socket with no permissions for group/other from the first instant.
@@ -63,6 +77,17 @@ export class ApiServer {
     await rm(socketPath, { force: true });
   }
 
+  private callerOf(req: IncomingMessage, route: string): ApiCaller {
+    const command = req.headers[COMMAND_HEADER];
+    return {
+      via: 'api',
+      method: req.method ?? 'GET',
+      route,
+      ...(typeof command === 'string' && COMMAND_NAME.test(command) ? { command } : {}),
+      ...this.peers.get(req.socket),
+    };
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://berth');
     const abort = new AbortController();
@@ -81,23 +106,19 @@ export class ApiServer {
       if (match === 'method')
         throw new BerthError('invalid_argument', `${req.method} is not allowed on ${url.pathname}`);
       const body = await readJsonBody(req);
-      const result = await match.route.handler({
-        params: match.params,
-        query: url.searchParams,
-        body,
-        raw: req,
-        signal: abort.signal,
-      });
-      if (isStream(result)) {
+      const handler = match.route.handler;
+      // A streamed answer (a pull's progress) does its work while it is read: as the caller too.
+      await withCaller(this.callerOf(req, route), async () => {
+        const params = { params: match.params, query: url.searchParams, body, raw: req };
+        const result = await handler({ ...params, signal: abort.signal });
+        if (!isStream(result)) return sendJson(res, 200, result ?? {});
         res.writeHead(200, { 'content-type': 'application/x-ndjson' });
         for await (const item of result.stream) {
           if (abort.signal.aborted) break;
           res.write(JSON.stringify(item) + '\n');
         }
         res.end();
-        return;
-      }
-      sendJson(res, 200, result ?? {});
+      });
     } catch (err) {
       const code = err instanceof BerthError ? err.code : 'internal';
       const status = STATUS_BY_CODE[code] ?? 500;

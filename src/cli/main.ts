@@ -40,7 +40,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`usage: ${command.usage}\n${command.summary}\n`);
     return 0;
   }
-  return command.run(args, { client: new ApiClient(socket), out: (t) => process.stdout.write(t + '\n') });
+  return command.run(args, {
+    client: new ApiClient(socket, command.name),
+    out: (t) => process.stdout.write(t + '\n'),
+  });
 }
 
 main(process.argv.slice(2)).then(

@@ -1,11 +1,14 @@
 /**
- * Adapts RPC handlers to grpc-js calls: a per-call AbortSignal (client cancel or deadline),
+ * Adapts RPC handlers to grpc-js calls: each runs as its caller (the RPC and the connection's
+ * peer credentials, src/common/caller.ts), a per-call AbortSignal (client cancel or deadline),
  * typed errors mapped to gRPC statuses, logging, and for server streams, backpressure and
  * shutdown. Streams in flight are tracked so the server can end them when it closes.
  */
 import * as grpc from '@grpc/grpc-js';
 import { once } from 'node:events';
+import { withCaller, type CriCaller } from '../common/caller.js';
 import { UnavailableError } from '../common/errors.js';
+import type { PeerCredentials } from '../common/peer-credentials.js';
 import type { Logger } from '../common/logger.js';
 import type { CriBackend } from './backend.js';
 import type { RpcContext, StreamRpc, UnaryRpc } from './rpc/context.js';
@@ -64,7 +67,14 @@ export function createCallWrappers(
   runtimeVersion: string,
   logger: Logger,
   onCall: CriCallObserver = () => undefined,
+  /** The peer credentials of the connection `call.getPeer()` names (server.ts); none when unknown. */
+  peerOf: (peer: string) => PeerCredentials | undefined = () => undefined,
 ): CallWrappers & CallTracker {
+  const callerOf = (rpc: string, call: { getPeer(): string }): CriCaller => ({
+    via: 'cri',
+    rpc,
+    ...peerOf(call.getPeer()),
+  });
   const openStreams = new Set<AbortController>();
   const observe = (rpc: string, code: grpc.status, started: number): void =>
     onCall(rpc, STATUS_NAMES[code] ?? String(code), (performance.now() - started) / 1000);
@@ -92,7 +102,7 @@ export function createCallWrappers(
       return (call, callback) => {
         const { ctx, end } = begin(call, 'unary');
         const started = performance.now();
-        rpc(call.request, ctx).then(
+        withCaller(callerOf(name, call), () => rpc(call.request, ctx)).then(
           (response) => {
             end();
             logger.debug({ rpc: name, ms: Math.round(performance.now() - started) }, 'CRI call');
@@ -121,7 +131,7 @@ export function createCallWrappers(
             if (!call.write(message)) await once(call, 'drain', { signal });
           }
         };
-        run().then(
+        withCaller(callerOf(name, call), run).then(
           () => {
             end();
             if (call.cancelled) return observe(name, CANCELLED, started);

@@ -6,13 +6,24 @@
  * daemon is removed; a socket some live process still serves is not (FailedPrecondition),
  * and neither is a path that is not a socket. close() ends the event streams, lets unary calls
  * finish for a grace period, and removes the socket.
+ *
+ * The listener is ours (node:net), not grpc-js's: each accepted connection's peer credentials
+ * (SO_PEERCRED: pid, uid, gid, process name) are read once, then the socket is handed to grpc-js
+ * through its connection injector. grpc-js names a call's peer after the socket's remoteAddress
+ * (empty on a unix socket), so each socket gets a per-connection name there; a handler finds
+ * its caller's credentials under `call.getPeer()` (server-calls.ts).
  */
 import * as grpc from '@grpc/grpc-js';
 import { chmod, lstat, mkdtemp, rename, rm, stat, unlink } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { connect, createServer, type Server as NetServer, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { FailedPreconditionError } from '../common/errors.js';
 import { silentLogger, type Logger } from '../common/logger.js';
+import {
+  peerCredentials,
+  peerCredentialsUnavailable,
+  type PeerCredentials,
+} from '../common/peer-credentials.js';
 import type { CriBackend } from './backend.js';
 import { imageServiceHandlers, runtimeServiceHandlers } from './handlers.js';
 import { loadCriProto } from './proto.js';
@@ -38,6 +49,10 @@ export class CriServer {
   private readonly logger: Logger;
   private readonly options: CriServerOptions;
   private server: grpc.Server | undefined;
+  private listener: NetServer | undefined;
+  /** Peer credentials of each open connection, by the name its socket's remoteAddress reports. */
+  private readonly peers = new Map<string, PeerCredentials>();
+  private connections = 0;
   private tracker: CallTracker | undefined;
   private socket: { path: string; ino: number } | undefined;
 
@@ -62,6 +77,7 @@ export class CriServer {
       this.options.runtimeVersion ?? berthVersion(),
       this.logger,
       this.options.onCall,
+      (peer) => this.peers.get(peer),
     );
     const server = new grpc.Server({
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
@@ -69,30 +85,51 @@ export class CriServer {
     });
     server.addService(proto.runtime.v1.RuntimeService.service, runtimeServiceHandlers(wrappers));
     server.addService(proto.runtime.v1.ImageService.service, imageServiceHandlers(wrappers));
+    const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const unavailable = peerCredentialsUnavailable();
+    if (unavailable) this.logger.warn(`CRI callers are not recorded: ${unavailable}`);
+    const listener = createServer((socket) => injector.injectConnection(this.identify(socket)));
 
     const privateDir = await mkdtemp(join(dirname(socketPath), '.cri-bind-'));
     try {
       await chmod(privateDir, 0o700);
       const tempSocket = join(privateDir, 'cri.sock');
-      await bind(server, `unix://${tempSocket}`);
+      await listenOn(listener, tempSocket);
       await chmod(tempSocket, 0o600);
       await rename(tempSocket, socketPath);
     } catch (err) {
+      listener.close();
       server.forceShutdown();
       throw err;
     } finally {
       await rm(privateDir, { recursive: true, force: true });
     }
+    listener.on('error', (err) => this.logger.error({ err }, 'CRI socket listener failed'));
+    this.listener = listener;
     this.server = server;
     this.tracker = wrappers;
     this.socket = { path: socketPath, ino: (await lstat(socketPath)).ino };
     this.logger.info({ socket: socketPath }, 'CRI gateway listening');
   }
 
+  /** Reads the connection's peer credentials once and names the socket so its calls can find them. */
+  private identify(socket: Socket): Socket {
+    const name = `berth-cri-connection-${++this.connections}`;
+    const credentials = peerCredentials(socket);
+    if (credentials) {
+      this.peers.set(name, credentials);
+      socket.once('close', () => this.peers.delete(name));
+    }
+    Object.defineProperty(socket, 'remoteAddress', { value: name, configurable: true });
+    return socket;
+  }
+
   async close(): Promise<void> {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
+    this.listener?.close();
+    this.listener = undefined;
     this.tracker?.endStreams();
     const grace = this.options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
     await new Promise<void>((resolve) => {
@@ -112,11 +149,13 @@ export class CriServer {
   }
 }
 
-function bind(server: grpc.Server, address: string): Promise<void> {
+function listenOn(listener: NetServer, path: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err) =>
-      err ? reject(err) : resolve(),
-    );
+    listener.once('error', reject);
+    listener.listen(path, () => {
+      listener.off('error', reject);
+      resolve();
+    });
   });
 }
 

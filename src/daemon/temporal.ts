@@ -5,7 +5,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import {
   NativeConnection,
   Worker,
@@ -17,6 +18,9 @@ import {
 import type { Sinks } from '@temporalio/workflow';
 import { UnavailableError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { currentCaller } from '../common/caller.js';
+import { callerInterceptor } from '../activities/context.js';
+import { CALLER_HEADER } from '../workflows/caller-propagation.js';
 
 /** The workflow code, bundled at build time by scripts/build.mjs (never at daemon start). */
 export const WORKFLOW_BUNDLE = fileURLToPath(new URL('../../workflow-bundle.js', import.meta.url));
@@ -116,6 +120,20 @@ export const WORKFLOWS_ON_MAIN_THREAD = { debugMode: true, isolateExecutionTimeo
   debugMode: boolean;
 };
 
+/**
+ * Puts the caller of the request being served (src/common/caller.ts) in the `berth-caller` header
+ * of each workflow it starts; the workflow interceptors carry it to the activities.
+ */
+export const callerHeaderInterceptor: WorkflowClientInterceptor = {
+  startWithDetails: (input, next) => next({ ...input, headers: withCallerHeader(input.headers) }),
+  signalWithStart: (input, next) => next({ ...input, headers: withCallerHeader(input.headers) }),
+};
+
+function withCallerHeader<H extends Record<string, unknown>>(headers: H): H {
+  const caller = currentCaller();
+  return caller ? { ...headers, [CALLER_HEADER]: defaultPayloadConverter.toPayload(caller) } : headers;
+}
+
 export interface TemporalHandles {
   connection: NativeConnection;
   client: Client;
@@ -143,14 +161,14 @@ export async function connectTemporal(
   } catch (err) {
     throw new UnavailableError(`cannot connect to Temporal at ${address}: ${errorMessage(err)}`);
   }
-  const client = new Client({ connection, namespace });
+  const client = new Client({ connection, namespace, interceptors: { workflow: [callerHeaderInterceptor] } });
   const worker = await Worker.create({
     connection,
     namespace,
     taskQueue,
     workflowBundle: { codePath: WORKFLOW_BUNDLE },
     activities,
-    interceptors: { activity: activityInterceptors },
+    interceptors: { activity: [callerInterceptor, ...activityInterceptors] },
     sinks,
     ...WORKFLOWS_ON_MAIN_THREAD,
   });

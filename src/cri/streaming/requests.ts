@@ -3,8 +3,11 @@
  * PortForward store the request under a random token and return a URL naming it; the first
  * connection with the token takes the request (single use), and an unused token expires.
  * The number waiting is bounded so a client that never connects cannot grow it without limit.
+ * A request keeps the caller of the RPC that made it (the Exec from kubelet), so the session it
+ * becomes records that caller, not the streaming connection (loopback TCP, no peer credentials).
  */
 import { randomBytes } from 'node:crypto';
+import { currentCaller, type Caller } from '../../common/caller.js';
 import { UnavailableError } from '../../common/errors.js';
 
 export type StreamingRequest =
@@ -32,7 +35,10 @@ export const DEFAULT_TOKEN_TTL_MS = 60_000;
 const DEFAULT_MAX_WAITING = 1000;
 
 export class RequestCache {
-  private readonly entries = new Map<string, { request: StreamingRequest; expiresAt: number }>();
+  private readonly entries = new Map<
+    string,
+    { request: StreamingRequest; caller: Caller | undefined; expiresAt: number }
+  >();
   private readonly ttlMs: number;
   private readonly maxWaiting: number;
   private readonly now: () => number;
@@ -51,16 +57,21 @@ export class RequestCache {
         `too many streaming sessions (${this.maxWaiting}) are waiting for their client to connect; retry later`,
       );
     const token = randomBytes(16).toString('base64url');
-    this.entries.set(token, { request, expiresAt: this.now() + this.ttlMs });
+    this.entries.set(token, { request, caller: currentCaller(), expiresAt: this.now() + this.ttlMs });
     return token;
   }
 
   /** Takes the request out; undefined when the token is unknown, used already or expired. */
   consume(token: string): StreamingRequest | undefined {
+    return this.take(token)?.request;
+  }
+
+  /** Takes the request and the caller of the RPC that made it out, as `consume`. */
+  take(token: string): { request: StreamingRequest; caller: Caller | undefined } | undefined {
     const entry = this.entries.get(token);
     if (!entry) return undefined;
     this.entries.delete(token);
-    return entry.expiresAt > this.now() ? entry.request : undefined;
+    return entry.expiresAt > this.now() ? entry : undefined;
   }
 
   get size(): number {

@@ -17,6 +17,7 @@ import { RequestCache, type RequestCacheOptions, type StreamingRequest } from '.
 import type { SpdyConnection } from './spdy/connection.js';
 import { serveSpdySession } from './spdy-session.js';
 import { serveWebSocketSession, WEBSOCKET_PROTOCOLS, acceptWebSocket } from './websocket-session.js';
+import { runAs } from '../../common/caller.js';
 
 export const REMOTE_COMMAND_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'];
 export const PORT_FORWARD_PROTOCOL = 'portforward.k8s.io';
@@ -118,7 +119,8 @@ export class StreamingServer {
     );
     if (!match) return refuse(socket, 404, `no streaming endpoint at ${req.url}`);
     const [, kind, token] = match;
-    const request = this.requests.consume(token!);
+    const taken = this.requests.take(token!);
+    const request = taken?.request;
     if (!request || request.kind !== kind)
       return refuse(
         socket,
@@ -135,14 +137,16 @@ export class StreamingServer {
       if (typeof ws === 'string') return refuse(socket, 400, ws);
       const closable = { destroy: () => socket.destroy() };
       this.live.add(closable);
-      void serveWebSocketSession({
-        socket,
-        head,
-        request,
-        protocol: ws,
-        backend: this.options.backend,
-        logger: this.logger,
-      }).finally(() => this.live.delete(closable));
+      void runAs(taken?.caller, () =>
+        serveWebSocketSession({
+          socket,
+          head,
+          request,
+          protocol: ws,
+          backend: this.options.backend,
+          logger: this.logger,
+        }),
+      ).finally(() => this.live.delete(closable));
       return;
     }
     if (!upgradeTo.includes('spdy/3.1'))
@@ -170,18 +174,20 @@ export class StreamingServer {
         `X-Stream-Protocol-Version: ${protocol}\r\n\r\n`,
     );
     let connection: SpdyConnection | undefined;
-    void serveSpdySession({
-      socket,
-      head,
-      request,
-      backend: this.options.backend,
-      logger: this.logger,
-      streamCreationTimeoutMs: timeout,
-      track: (c) => {
-        connection = c;
-        this.live.add(c);
-      },
-    }).finally(() => {
+    void runAs(taken?.caller, () =>
+      serveSpdySession({
+        socket,
+        head,
+        request,
+        backend: this.options.backend,
+        logger: this.logger,
+        streamCreationTimeoutMs: timeout,
+        track: (c) => {
+          connection = c;
+          this.live.add(c);
+        },
+      }),
+    ).finally(() => {
       if (connection) this.live.delete(connection);
     });
   }
