@@ -28,9 +28,11 @@ import type {
   CreateContainerArgs,
   CreatedContainer,
   ImageVolume,
+  SignalRequest,
 } from '../workflows/container-types.js';
 import { currentCause, recordEvent, runAsStep, type ActivityContext } from './context.js';
 import { imageVolumeBinds, mountImageVolumes, removeImageVolumes, unmountAll } from './image-volumes.js';
+import { recordSignalRequest } from './signal-requests.js';
 import { appendTaskExit } from './task-exits.js';
 
 export interface ContainerRef {
@@ -261,9 +263,13 @@ export function createContainerActivities(ctx: ActivityContext) {
      * Sends the stop signal (the image's StopSignal, else SIGTERM; SIGKILL to every process with
      * `kill`). Returns the exit if the task has already exited: nothing to wait for.
      */
-    async containerSignal(req: ContainerRef & { kill: boolean }): Promise<ContainerExit | null> {
+    async containerSignal(
+      req: ContainerRef & { kill: boolean; request?: SignalRequest },
+    ): Promise<ContainerExit | null> {
       const exited = await recordExit(req);
       if (exited) return exited;
+      // The request is recorded before its effect, so the exit it causes can name it.
+      if (req.request) await recordSignalRequest(ctx, req, req.request);
       // NotFoundError without a task; a frozen one is thawed first (no runtime call to find out).
       await ctx.tasks.signalStop(req.id, { kill: req.kill });
       return null;

@@ -114,6 +114,16 @@ export interface StopContainerArgs {
   timeoutSeconds: number;
 }
 
+/**
+ * Why a signal is sent, recorded before it (activities/containers.ts containerSignal): a stop's
+ * first signal (`/tasks/stop-requested`, or `/tasks/kill-requested` without a grace period), a
+ * remove's kill, or the SIGKILL sent when a stop's grace period ran out (`/tasks/kill-requested`).
+ */
+export type SignalRequest =
+  | { kind: 'stop'; timeoutSeconds: number }
+  | { kind: 'remove' }
+  | { kind: 'grace-ended'; timeoutSeconds: number };
+
 export interface RemoveContainerArgs {
   namespace: string;
   id: string;

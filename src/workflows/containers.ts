@@ -90,7 +90,8 @@ export async function stopContainer(req: StopContainerArgs): Promise<ContainerEx
     exited = exit;
   });
   const graceMs = Math.round(req.timeoutSeconds * 1000);
-  const already = await acts.containerSignal({ ...ref, kill: graceMs === 0 });
+  const stopRequest = { kind: 'stop', timeoutSeconds: req.timeoutSeconds } as const;
+  const already = await acts.containerSignal({ ...ref, kill: graceMs === 0, request: stopRequest });
   if (already) return handBack(already);
   // Runs recorded before the quick wait existed replay without it.
   const waitsLocally = patched(QUICK_EXIT_PATCH);
@@ -103,7 +104,8 @@ export async function stopContainer(req: StopContainerArgs): Promise<ContainerEx
   // The rest of the grace period is durable: it survives a berthd restart and ends early on the exit signal.
   const restMs = graceMs - quickMs;
   if (graceMs > 0 && !(restMs > 0 && (await condition(() => exited !== undefined, restMs)))) {
-    await acts.containerSignal({ ...ref, kill: true });
+    const graceEnded = { kind: 'grace-ended', timeoutSeconds: req.timeoutSeconds } as const;
+    await acts.containerSignal({ ...ref, kill: true, request: graceEnded });
     const killed = waitsLocally && (await acts.containerWaitExit({ ...ref, timeoutMs: QUICK_EXIT_MS }));
     if (killed) return handBack(killed);
   }
@@ -115,7 +117,7 @@ export async function stopContainer(req: StopContainerArgs): Promise<ContainerEx
 export async function removeContainer(req: RemoveContainerArgs): Promise<void> {
   const ref = { namespace: req.namespace, id: req.id };
   if (await acts.containerCheckRemovable({ ...ref, force: req.force })) {
-    await acts.containerSignal({ ...ref, kill: true });
+    await acts.containerSignal({ ...ref, kill: true, request: { kind: 'remove' } });
     const quick =
       patched(QUICK_EXIT_PATCH) && (await acts.containerWaitExit({ ...ref, timeoutMs: QUICK_EXIT_MS }));
     if (!quick) await containerAwaitExit(ref);
