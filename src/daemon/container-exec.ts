@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { FailedPreconditionError } from '../common/errors.js';
 import { execProcess } from '../runtime/exec.js';
+import { watchPidFile } from '../runtime/exec-pid.js';
 import { resizeTerminal, spawnOnTerminal } from '../runtime/pty.js';
 import type { OciProcess, OciSpec } from '../runtime/oci-types.js';
 import type { NodeServices } from './node-services.js';
@@ -23,6 +24,8 @@ export interface ExecStreams {
   /** Terminal size changes (tty only): the runtime follows the size of the terminal it runs on. */
   resize?: AsyncIterable<{ width: number; height: number }>;
   signal?: AbortSignal;
+  /** Told the process's pid once it runs in the container. */
+  onStarted?: (pid: number) => void;
 }
 
 /** How long a tty exec waits for the client's first terminal size before starting without one. */
@@ -68,6 +71,7 @@ export async function execStreaming(
   const sizes =
     streams.tty && streams.resize ? await firstSize(streams.resize, FIRST_SIZE_WAIT_MS) : undefined;
   const { argv, processPath, pidPath } = await prepareExec(node, id, cmd, streams.tty === true, sizes?.first);
+  const pidWatch = streams.onStarted ? watchPidFile(pidPath, streams.onStarted) : undefined;
   try {
     const child = streams.tty
       ? spawnOnTerminal(argv, sizes?.first)
@@ -103,6 +107,7 @@ export async function execStreaming(
       streams.stdin?.unpipe();
     }
   } finally {
+    await pidWatch?.stop();
     await rm(processPath, { force: true });
     await rm(pidPath, { force: true });
   }

@@ -14,11 +14,12 @@ import {
   InvalidArgumentError,
   NotFoundError,
 } from '../common/errors.js';
+import { callerField } from '../common/caller.js';
 import { containerResourcesOf } from '../events/index.js';
 import type { ContainerRecord, ContainerResources, TaskRecord } from '../events/projections/state.js';
 import type { CgroupStats } from '../runtime/cgroups.js';
 import type { ExecSyncResult } from '../runtime/exec.js';
-import { readLogs, type LogEntry } from '../runtime/logs.js';
+import type { LogEntry } from '../runtime/logs.js';
 import type { ResourceRequest } from '../runtime/spec-request.js';
 import {
   containerWorkflowIds,
@@ -27,6 +28,8 @@ import {
 } from '../workflows/container-types.js';
 import { checkpointToArchive, type CheckpointResult } from './container-checkpoint.js';
 import { execCommand, execStreaming, type ExecStreams } from './container-exec.js';
+import { containerLogs, type LogsOptions } from './container-logs.js';
+import { recordExecAdded, recordedExec } from './exec-events.js';
 import {
   resolveCreateRequest,
   type ContainerImages,
@@ -37,6 +40,7 @@ import type { NodeServices } from './node-services.js';
 import type { TransitionRunner } from './transitions.js';
 
 export type { ExecStreams } from './container-exec.js';
+export type { LogsOptions } from './container-logs.js';
 export {
   DEFAULT_NAMESPACE,
   type ContainerImages,
@@ -92,13 +96,6 @@ export interface ContainerStats extends CgroupStats {
   /** Where the writable layer lives: the snapshots folder, ImageFsInfo's container filesystem. */
   writableLayerPath?: string;
   timestamp: string;
-}
-
-export interface LogsOptions {
-  follow?: boolean;
-  since?: Date;
-  tail?: number;
-  signal?: AbortSignal;
 }
 
 export class ContainerService {
@@ -237,7 +234,10 @@ export class ContainerService {
   /** Runs a command in the running container and returns its output (CRI ExecSync). */
   async execSync(idOrPrefix: string, cmd: string[], timeoutSeconds = 0): Promise<ExecSyncResult> {
     const c = this.running(idOrPrefix);
-    return this.node().tasks.execSync(c.id, { args: cmd, timeoutMs: timeoutSeconds * 1000 });
+    const { events, tasks, logger } = this.node();
+    return recordedExec(events, logger, c, cmd, 'execSync', (onStarted) =>
+      tasks.execSync(c.id, { args: cmd, timeoutMs: timeoutSeconds * 1000, onStarted }),
+    );
   }
 
   /**
@@ -246,7 +246,10 @@ export class ContainerService {
    */
   async exec(idOrPrefix: string, cmd: string[], streams: ExecStreams): Promise<number> {
     const c = this.running(idOrPrefix);
-    return execStreaming(this.node(), c.id, cmd, streams);
+    const node = this.node();
+    return recordedExec(node.events, node.logger, c, cmd, 'exec', (onStarted) =>
+      execStreaming(node, c.id, cmd, { ...streams, onStarted }),
+    );
   }
 
   /** The runtime command line of an exec, for the local CLI to run with its own terminal. */
@@ -257,6 +260,8 @@ export class ContainerService {
     size?: { width: number; height: number },
   ): Promise<{ argv: string[]; processFile: string }> {
     const c = this.running(idOrPrefix);
+    // The CLI runs the runtime itself: berthd sees the exec asked for, not its start or exit.
+    await recordExecAdded(this.node().events, c, cmd, 'execCommand');
     return execCommand(this.node(), c.id, cmd, tty, size);
   }
 
@@ -339,7 +344,7 @@ export class ContainerService {
       namespace: c.namespace,
       topic: '/containers/update',
       data: { v: 1, id: c.id, resources: containerResourcesOf(resources) },
-      cause: { kind: 'api', call: 'update' },
+      cause: { kind: 'api', call: 'update', ...callerField() },
     });
   }
 
@@ -355,7 +360,7 @@ export class ContainerService {
       namespace: c.namespace,
       topic: '/tasks/paused',
       data: { v: 1, containerId: c.id },
-      cause: { kind: 'api', call: 'pause' },
+      cause: { kind: 'api', call: 'pause', ...callerField() },
     });
     return this.status(c.id);
   }
@@ -370,7 +375,7 @@ export class ContainerService {
       namespace: c.namespace,
       topic: '/tasks/resumed',
       data: { v: 1, containerId: c.id },
-      cause: { kind: 'api', call: 'resume' },
+      cause: { kind: 'api', call: 'resume', ...callerField() },
     });
     return this.status(c.id);
   }
@@ -388,7 +393,7 @@ export class ContainerService {
       namespace: c.namespace,
       topic: '/tasks/checkpoint',
       data: { v: 1, containerId: c.id, location: result.location, bytes: result.bytes },
-      cause: { kind: 'api', call: 'checkpoint' },
+      cause: { kind: 'api', call: 'checkpoint', ...callerField() },
     });
     return result;
   }
@@ -400,39 +405,7 @@ export class ContainerService {
   }
 
   /** The container's log lines; with `follow`, until the container exits or `signal` aborts. */
-  async *logs(idOrPrefix: string, opts: LogsOptions = {}): AsyncGenerator<LogEntry> {
-    const c = this.record(idOrPrefix);
-    if (!c.logPath) throw new FailedPreconditionError(`container ${c.id} has no log file`);
-    const done = new AbortController();
-    const abort = () => done.abort();
-    opts.signal?.addEventListener('abort', abort);
-    const projections = this.node().events.projections;
-    let unsubscribe: (() => void) | undefined;
-    if (opts.follow) {
-      // Following stops once the task has exited: conmon drains and syncs the container's output
-      // before it writes the exit file that an exit is recorded from, so readLogs' final read
-      // after the abort finds every line.
-      const exited = () => projections.get('tasks', c.namespace, c.id)?.status === 'stopped';
-      const finish = abort;
-      if (exited()) finish();
-      else
-        unsubscribe = projections.subscribe(() => {
-          if (exited() || !projections.get('containers', c.namespace, c.id)) {
-            unsubscribe?.();
-            finish();
-          }
-        });
-    }
-    try {
-      yield* readLogs(c.logPath, {
-        follow: opts.follow === true,
-        signal: done.signal,
-        ...(opts.since ? { since: opts.since } : {}),
-        ...(opts.tail !== undefined ? { tail: opts.tail } : {}),
-      });
-    } finally {
-      unsubscribe?.();
-      opts.signal?.removeEventListener('abort', abort);
-    }
+  logs(idOrPrefix: string, opts: LogsOptions = {}): AsyncGenerator<LogEntry> {
+    return containerLogs(this.node(), this.record(idOrPrefix), opts);
   }
 }

@@ -8,6 +8,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidArgumentError } from '../common/errors.js';
 import type { RuntimeHandler } from './handler.js';
+import { watchPidFile } from './exec-pid.js';
 import type { OciProcess } from './oci-types.js';
 
 export interface ExecSyncRequest {
@@ -17,6 +18,8 @@ export interface ExecSyncRequest {
   cwd?: string;
   /** Zero or absent: no timeout. */
   timeoutMs?: number;
+  /** Told the process's pid (in the host's pid namespace) once it runs. */
+  onStarted?: (pid: number) => void;
 }
 
 export interface ExecSyncResult {
@@ -65,11 +68,13 @@ export async function execSync(
   workDir: string,
   process: OciProcess,
   timeoutMs: number | undefined,
+  onStarted?: (pid: number) => void,
 ): Promise<ExecSyncResult> {
   const tag = randomBytes(6).toString('hex');
   const processPath = join(workDir, `exec-${tag}.json`);
   const pidPath = join(workDir, `exec-${tag}.pid`);
   await writeFile(processPath, JSON.stringify(process));
+  const pidWatch = onStarted ? watchPidFile(pidPath, onStarted) : undefined;
   try {
     const out = collector();
     const err = collector();
@@ -103,6 +108,7 @@ export async function execSync(
     }).finally(() => clearTimeout(timer));
     return { exitCode: code, stdout: out.value(), stderr: err.value(), timedOut };
   } finally {
+    await pidWatch?.stop();
     await rm(processPath, { force: true });
     await rm(pidPath, { force: true });
   }

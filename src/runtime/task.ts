@@ -408,7 +408,14 @@ export class TaskManager {
     const spec = await this.spec(id);
     const st = await this.state(id);
     if (st.status !== 'running') throw new FailedPreconditionError(`task ${id} is ${st.status}, not running`);
-    return execSync(handler, id, this.taskDir(id), execProcess(spec.process, req), req.timeoutMs);
+    return execSync(
+      handler,
+      id,
+      this.taskDir(id),
+      execProcess(spec.process, req),
+      req.timeoutMs,
+      req.onStarted,
+    );
   }
 
   /** CPU, memory working set and pids of the task's cgroup; NotFound once the cgroup is gone. */
