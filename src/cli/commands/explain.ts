@@ -33,6 +33,9 @@ export const explainCommand: Command = {
       ctx.out(`no events about ${entity}`);
       return 3;
     }
+    // The story first (who asked, which step acted, what happened), then the events behind it.
+    for (const line of ex.story ?? []) ctx.out(line);
+    ctx.out('');
     ctx.out(renderTable(EVENT_HEADERS, ex.events.map(eventRow)));
     if (ex.earlierEvents > 0)
       ctx.out(`(${ex.earlierEvents} events of earlier incarnations of this id not shown)`);

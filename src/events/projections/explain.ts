@@ -10,6 +10,7 @@ import { InvalidArgumentError } from '../../common/errors.js';
 import type { EventLog } from '../log.js';
 import type { BerthEvent } from '../model.js';
 import { familyOf, type Family } from '../topics.js';
+import { storyOf } from './story.js';
 import { ENTITY_KINDS, type EntityKind, type NodeState } from './state.js';
 
 const KINDS: Record<string, { families: Family[]; state: EntityKind; creates: string[] }> = {
@@ -33,6 +34,8 @@ export interface Explanation {
   events: BerthEvent[];
   /** Events of earlier incarnations of the same id, left out. */
   earlierEvents: number;
+  /** Who asked for what, which workflow step acted and what happened (story.ts), oldest first. */
+  story: string[];
 }
 
 /** Splits `<kind>:<id>` (or a bare id) into the subject id and the topic families that concern it. */
@@ -88,7 +91,16 @@ export async function explainEntity(
       else if (stateKind === 'namespaces' && key === id) current.push(record);
     }
   }
-  return { entity, ...(kind ? { kind } : {}), id, current, events: all.slice(start), earlierEvents: start };
+  const events = all.slice(start);
+  return {
+    entity,
+    ...(kind ? { kind } : {}),
+    id,
+    current,
+    events,
+    earlierEvents: start,
+    story: storyOf(events),
+  };
 }
 
 /**
