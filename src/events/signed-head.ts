@@ -96,9 +96,12 @@ export function parsePublicKey(text: string): KeyObject {
   return key;
 }
 
+/** Signs exactly the head's fields (a `signature` or anything else passed along is not signed over). */
 export function signHead(head: UnsignedHead, privateKey: KeyObject): SignedHead {
-  const signature = sign(null, signedHeadMessage(head), privateKey).toString('base64');
-  return { ...head, signature };
+  const { v, node, seq, hash, root, time, key } = head;
+  const unsigned: UnsignedHead = { v, node, seq, hash, root, time, key };
+  const signature = sign(null, signedHeadMessage(unsigned), privateKey).toString('base64');
+  return { ...unsigned, signature };
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;

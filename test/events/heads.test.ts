@@ -4,16 +4,19 @@
  * comes back), read back by the witness side.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { EventsService } from '../../src/events/service.js';
 import { NODE_KEY_FILE } from '../../src/events/head-signer.js';
-import { headsStreamName } from '../../src/events/head-relay.js';
+import { headsStreamName, headsSubject } from '../../src/events/head-relay.js';
 import { checkProof, proveConsistency, proveInclusion, storedHeads } from '../../src/events/proofs.js';
 import { parsePublicKey, signHead, verifySignedHead } from '../../src/events/signed-head.js';
-import { readPublishedHeads } from '../../src/events/witness.js';
+import { firstBadHead, readPublishedHeads, rebuildFromStream } from '../../src/events/witness.js';
+import { streamName, subjectFor } from '../../src/events/relay.js';
+import { canonicalJson } from '../../src/events/canonical.js';
 import { containerCreate, tempRoot } from './helpers/fixtures.js';
 import { NatsServer, freePort } from './helpers/nats.js';
 
@@ -154,5 +157,67 @@ describe('publishing signed heads to NATS', () => {
     expect(published.key.keyId).toBe(service.signer.publicKey.keyId);
     const info = await (await nc.jetstreamManager()).streams.info(headsStreamName('n1'));
     expect(info.state.messages).toBe(4);
+  });
+
+  it('names forged, truncated, foreign-key and conflicting published heads as findings and keeps the valid ones', async () => {
+    await nats.start();
+    const service = await openService({ natsUrl: nats.url });
+    await appendMany(service, 5);
+    await service.signer.signNow();
+    expect(await service.relay!.waitForHead(5, 20_000)).toBe(true);
+    const [head] = await storedHeads(service.log);
+    nc = await connect({ servers: nats.url });
+    const js = nc.jetstream();
+    const other = generateKeyPairSync('ed25519');
+    await js.publish(headsSubject('n1'), JSON.stringify(head).slice(0, 40));
+    await js.publish(headsSubject('n1'), canonicalJson({ ...head, root: '2'.repeat(64) }));
+    await js.publish(headsSubject('n1'), canonicalJson(signHead({ ...head!, seq: 6 }, other.privateKey)));
+    const key = service.signer.publicKey;
+    const privateKey = createPrivateKey(readFileSync(join(root.dir, 'keys', NODE_KEY_FILE), 'utf8'));
+    await js.publish(
+      headsSubject('n1'),
+      canonicalJson(signHead({ ...head!, hash: '3'.repeat(64) }, privateKey)),
+    );
+    const published = await readPublishedHeads(nc, 'n1');
+    expect(published.heads.map((h) => h.seq)).toEqual([5]);
+    expect(published.key.keyId).toBe(key.keyId);
+    expect(published.findings).toEqual([
+      expect.stringMatching(/stream seq 3\): signed head is not valid JSON \(truncated\?\)/),
+      expect.stringMatching(/stream seq 4\): signed head at seq 5 has a bad signature/),
+      expect.stringMatching(/stream seq 5\): signed head at seq 6 has a bad signature/),
+      expect.stringMatching(/two heads signed for seq 5 disagree/),
+    ]);
+    const pinned = await readPublishedHeads(nc, 'n1', { key: other.publicKey, source: '--key' });
+    expect(pinned.heads).toEqual([]);
+    expect(pinned.findings[0]).toMatch(/another key/);
+  });
+
+  it('rebuilds the chain from the events stream and names an altered event in it', async () => {
+    await nats.start();
+    const service = await openService({ natsUrl: nats.url });
+    await appendMany(service, 6);
+    await service.signer.signNow();
+    await service.relay!.waitFor(6);
+    nc = await connect({ servers: nats.url });
+    const chain = await rebuildFromStream(nc, 'n1', new Set([5, 6]));
+    expect(chain.problem).toBeUndefined();
+    expect(chain.length).toBe(6);
+    const heads = await storedHeads(service.log);
+    expect(firstBadHead(heads, (seq) => chain.roots.get(seq))).toEqual({ lastGood: heads.at(-1) });
+    // A second node's stream with event 3 altered in place.
+    const events = [];
+    for await (const item of service.log.readStored()) events.push(item);
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: streamName('n2'), subjects: ['berth.events.n2.>'] });
+    for (const { event, raw } of events) {
+      const body = event.seq === 3 ? raw.replace('"image":"busybox:latest"', '"image":"evil"') : raw;
+      await nc.jetstream().publish(subjectFor('n2', event), body, { msgID: `n2:${event.seq}` });
+    }
+    const bad = await rebuildFromStream(nc, 'n2', new Set());
+    expect(bad.problem).toEqual({
+      seq: 3,
+      message: 'event 3 in the stream does not match its hash (altered)',
+    });
+    expect(bad.length).toBe(2);
   });
 });
