@@ -87,8 +87,10 @@ async function rewriteLog(root: string, from: number): Promise<number> {
 describe('signed, witnessed heads in berthd', () => {
   let d: RunningBerthd;
   let publicKey: string;
+  let beforeAnyHead: Awaited<ReturnType<typeof runCli>>;
   beforeAll(async () => {
     d = await startBerthd({ env: { BERTH_TEST_HOOKS: '1' } });
+    beforeAnyHead = await runCli(d.socket, ['audit', 'verify', '--witness']);
     await d.client.post('/v1/test/demo', { id: 'wa' });
     await d.client.post('/v1/test/demo', { id: 'wb', refuseAt: 'publish' }).catch(() => undefined);
     // Signed within 10 s of the last append, published once its events are.
@@ -103,6 +105,13 @@ describe('signed, witnessed heads in berthd', () => {
   afterAll(async () => {
     await d?.stop();
     await d?.cleanup();
+  });
+
+  it('fails the witnessed check, saying so, while there is no published head to compare with', () => {
+    expect(beforeAnyHead.code).toBe(1);
+    expect(beforeAnyHead.stderr).toMatch(
+      /has no valid signed head on NATS yet, so there is nothing to check against/,
+    );
   });
 
   it('shows the public key in berth info and lists the signed heads', async () => {
