@@ -82,7 +82,7 @@ export class HeadPublisher {
 
   /** Publishes the stored heads above the published one, up to `cursor`, in seq order. */
   async publishPending(js: JetStreamClient, cursor: number): Promise<void> {
-    for await (const body of this.log.signedHeads({ from: this.published + 1 })) {
+    for await (const body of this.log.heads.list({ from: this.published + 1 })) {
       const head = JSON.parse(body) as SignedHead;
       if (head.seq > cursor) break;
       await js.publish(headsSubject(this.nodeId), body, { msgID: `${this.nodeId}:head:${head.seq}` });

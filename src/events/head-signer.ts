@@ -86,7 +86,7 @@ export class HeadSigner {
 
   static async start(log: EventLog, opts: HeadSignerOptions): Promise<HeadSigner> {
     const signer = new HeadSigner(log, opts);
-    for await (const body of log.signedHeads({ reverse: true, limit: 1 })) {
+    for await (const body of log.heads.list({ reverse: true, limit: 1 })) {
       signer.newest = JSON.parse(body) as SignedHead;
       signer.lastSigned = signer.newest.seq;
     }
@@ -151,7 +151,7 @@ export class HeadSigner {
         },
         key.privateKey,
       );
-      await this.log.putSignedHead(head.seq, canonicalJson(head));
+      await this.log.heads.put(head.seq, canonicalJson(head));
       this.newest = head;
       for (const l of this.listeners) l(head);
     } catch (err) {

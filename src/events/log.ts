@@ -19,8 +19,6 @@ import {
   EVENT_UPPER,
   CHUNK_HEIGHT,
   HEAD_KEY,
-  SIGNED_HEAD_LOWER,
-  SIGNED_HEAD_UPPER,
   TREE_KEY,
   checkpointKey,
   chunkKey,
@@ -29,7 +27,6 @@ import {
   idemKey,
   parseSeqHex,
   seqOfIndexKey,
-  signedHeadKey,
   subjectKey,
   subjectRange,
   topicKey,
@@ -43,8 +40,9 @@ import {
   type BerthEvent,
   type ValidRequest,
 } from './model.js';
-import type { CompactRange } from './merkle.js';
+import type { CompactRange, SubtreeHasher } from './merkle.js';
 import { EMPTY_ROOT, consistencyProof, eventLeafHash, inclusionProof } from './merkle.js';
+import { SignedHeadStore } from './head-store.js';
 import { openStorage, type Db, type Head } from './storage.js';
 import { upcast, type Topic } from './topics.js';
 import { openTree, treeRecord, withStoredTree } from './tree.js';
@@ -79,6 +77,8 @@ export class EventLog {
   private queue: Pending[] = [];
   private writing: Promise<void> | undefined;
   private lastTimeMs = 0;
+  /** The signed heads (head-signer.ts), in this log's database. */
+  readonly heads: SignedHeadStore;
   private listeners = new Set<AppendListener>();
   private closed = false;
 
@@ -88,7 +88,9 @@ export class EventLog {
     private tree: CompactRange,
     readonly dir: string,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.heads = new SignedHeadStore(db);
+  }
 
   /** Opens (or creates) the log in `dir`; refuses a truncated, foreign or locked directory. */
   static async open(dir: string, logger: Logger = silentLogger): Promise<EventLog> {
@@ -250,22 +252,21 @@ export class EventLog {
 
   /** Events in seq order within `range` (inclusive), upcast. */
   async *read(range: SeqRange = {}): AsyncGenerator<BerthEvent> {
-    const it = this.db.iterator({
-      gte: eventKey(Math.max(1, range.from ?? 1)),
-      ...(range.to === undefined ? { lt: EVENT_UPPER } : { lte: eventKey(range.to) }),
-      ...(range.limit === undefined ? {} : { limit: range.limit }),
-    });
-    for await (const [, value] of it) yield decodeEvent(value);
+    for await (const [, value] of this.eventIterator(range)) yield decodeEvent(value);
   }
 
   /** Events exactly as stored (not upcast) with their canonical bytes, for publication and audit export. */
   async *readStored(range: SeqRange = {}): AsyncGenerator<{ event: BerthEvent; raw: string }> {
-    const it = this.db.iterator({
+    for await (const [, raw] of this.eventIterator(range))
+      yield { event: JSON.parse(raw) as BerthEvent, raw };
+  }
+
+  private eventIterator(range: SeqRange) {
+    return this.db.iterator({
       gte: eventKey(Math.max(1, range.from ?? 1)),
       ...(range.to === undefined ? { lt: EVENT_UPPER } : { lte: eventKey(range.to) }),
       ...(range.limit === undefined ? {} : { limit: range.limit }),
     });
-    for await (const [, raw] of it) yield { event: JSON.parse(raw) as BerthEvent, raw };
   }
 
   /** Events about one subject (entity id), in seq order. */
@@ -320,56 +321,31 @@ export class EventLog {
 
   /** The Merkle root over events 1..size, from the stored chunk hashes and at most one chunk's events. */
   async rootAt(size: number): Promise<string> {
-    this.checkSize(size, 'tree size');
     if (size === 0) return EMPTY_ROOT.toString('hex');
-    return (await withStoredTree(this.db, size, (mth) => mth(0, size))).toString('hex');
+    return (await this.fromTree(size, (mth) => [mth(0, size)]))[0]!;
   }
 
   /** The audit path of event `seq` in the tree of `size` events (RFC 6962 PATH), hex. */
   async inclusionProof(seq: number, size: number): Promise<string[]> {
-    this.checkSize(size, 'tree size');
     if (!(Number.isSafeInteger(seq) && seq >= 1 && seq <= size))
       throw new InvalidArgumentError(`seq ${seq} is not in the tree of ${size} events`);
-    const path = await withStoredTree(this.db, size, (mth) => inclusionProof(seq - 1, size, mth));
-    return path.map((h) => h.toString('hex'));
+    return this.fromTree(size, (mth) => inclusionProof(seq - 1, size, mth));
   }
 
   /** The consistency proof from the tree of `old` events to the tree of `size` (RFC 6962 PROOF), hex. */
   async consistencyProof(old: number, size: number): Promise<string[]> {
-    this.checkSize(size, 'tree size');
     if (!(Number.isSafeInteger(old) && old >= 1 && old <= size))
       throw new InvalidArgumentError(
         `no consistency proof from ${old} events to ${size}: need 1 <= old <= new`,
       );
-    const path = await withStoredTree(this.db, size, (mth) => consistencyProof(old, size, mth));
-    return path.map((h) => h.toString('hex'));
+    return this.fromTree(size, (mth) => consistencyProof(old, size, mth));
   }
 
-  private checkSize(size: number, what: string): void {
+  /** Hashes computed over the stored tree of `size` events, as hex. */
+  private async fromTree(size: number, compute: (mth: SubtreeHasher) => Buffer[]): Promise<string[]> {
     if (!(Number.isSafeInteger(size) && size >= 0 && size <= this.head.seq))
-      throw new InvalidArgumentError(`${what} ${size} is beyond the log (head seq ${this.head.seq})`);
-  }
-
-  /** Stores a signed head (synced: it may be published right after). */
-  async putSignedHead(seq: number, body: string): Promise<void> {
-    await this.db.put(signedHeadKey(seq), body, { sync: true });
-  }
-
-  async getSignedHead(seq: number): Promise<string | undefined> {
-    return this.db.get(signedHeadKey(seq));
-  }
-
-  /** Signed heads in seq order from `from` (inclusive), or newest first with `reverse`. */
-  async *signedHeads(
-    opts: { from?: number; limit?: number; reverse?: boolean } = {},
-  ): AsyncGenerator<string> {
-    for await (const [, body] of this.db.iterator({
-      gte: opts.from === undefined ? SIGNED_HEAD_LOWER : signedHeadKey(opts.from),
-      lt: SIGNED_HEAD_UPPER,
-      ...(opts.limit === undefined ? {} : { limit: opts.limit }),
-      ...(opts.reverse ? { reverse: true } : {}),
-    }))
-      yield body;
+      throw new InvalidArgumentError(`tree size ${size} is beyond the log (head seq ${this.head.seq})`);
+    return (await withStoredTree(this.db, size, compute)).map((h) => h.toString('hex'));
   }
 
   /** Stores a projection checkpoint covering events up to `seq` (synced). */

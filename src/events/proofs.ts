@@ -45,13 +45,12 @@ export interface ProofCheck {
 /** Every signed head stored, oldest first. */
 export async function storedHeads(log: EventLog): Promise<SignedHead[]> {
   const heads: SignedHead[] = [];
-  for await (const body of log.signedHeads()) heads.push(JSON.parse(body) as SignedHead);
+  for await (const body of log.heads.list()) heads.push(JSON.parse(body) as SignedHead);
   return heads;
 }
 
 async function newestHead(log: EventLog): Promise<SignedHead | undefined> {
-  for await (const body of log.signedHeads({ reverse: true, limit: 1 }))
-    return JSON.parse(body) as SignedHead;
+  for await (const body of log.heads.list({ reverse: true, limit: 1 })) return JSON.parse(body) as SignedHead;
   return undefined;
 }
 
@@ -91,7 +90,7 @@ export async function proveConsistency(
   const headAt = async (seq: number, which: string): Promise<SignedHead> => {
     if (!Number.isSafeInteger(seq) || seq < 1)
       throw new InvalidArgumentError(`${which} ${seq} is not a positive integer`);
-    const body = await log.getSignedHead(seq);
+    const body = await log.heads.get(seq);
     if (!body)
       throw new InvalidArgumentError(
         `there is no signed head at seq ${seq} (${which}); berth audit heads lists them`,
