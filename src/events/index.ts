@@ -13,6 +13,10 @@ export type * from './projections/state.js';
 export { containerResourcesOf } from './projections/state.js';
 export type { Explanation } from './projections/explain.js';
 export type { VerifyResult } from './verify.js';
+export type { TreeHead } from './log.js';
+export type { SignedHead, PublicKeyInfo } from './signed-head.js';
+export type { InclusionProof, ConsistencyProof, ProofCheck } from './proofs.js';
+export { HeadSigner } from './head-signer.js';
 export { NatsRelay, subjectFor, streamName, type RelayStatus } from './relay.js';
 export {
   queryEvents,
