@@ -4,7 +4,8 @@
  * and its uid), and the task's exit names the request it answers; ExecSync records
  * exec-added/started/exited; `berth explain` tells the story.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BerthEvent } from '../../../src/events/model.js';
 import type { Explanation } from '../../../src/events/projections/explain.js';
@@ -163,10 +164,18 @@ describe('callers and stop requests in the event log', () => {
 
     const probes = Number(process.env.BERTH_EXEC_PROBES ?? 50);
     const before = (await eventsOf(id)).length;
+    const logBytes = () =>
+      Number(
+        execFileSync('du', ['-sb', join(suite.env.berthd.root, 'events')], { encoding: 'utf8' }).split(
+          '\t',
+        )[0],
+      );
+    const diskBefore = logBytes();
     const t0 = performance.now();
     for (let i = 0; i < probes; i++)
       await rpc((cb) => suite.runtime.ExecSync({ container_id: id, cmd: ['true'], timeout: 5 }, cb));
     const ms = (performance.now() - t0) / probes;
+    const diskGrowth = logBytes() - diskBefore;
     const after = await eventsOf(id);
     const probeEvents = after.slice(before);
     expect(probeEvents.map((e) => e.topic).filter((t) => t === '/tasks/exec-exited')).toHaveLength(probes);
@@ -176,7 +185,7 @@ describe('callers and stop requests in the event log', () => {
     };
     expect(task.execs).toEqual({});
     console.log(
-      `${probes} ExecSync: ${probeEvents.length} events, ${Math.round(bytes / probes)} bytes of event JSON per exec, ${ms.toFixed(1)} ms per ExecSync; task record ${JSON.stringify(task).length} bytes`,
+      `${probes} ExecSync: ${probeEvents.length} events, ${Math.round(bytes / probes)} bytes of event JSON per exec (the log's directory grew ${Math.round(diskGrowth / probes)} bytes per exec), ${ms.toFixed(1)} ms per ExecSync; task record ${JSON.stringify(task).length} bytes`,
     );
     const explained = await berth('explain', id);
     expect(explained.stdout).toContain(
