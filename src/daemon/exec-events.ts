@@ -21,19 +21,25 @@ export async function recordExecAdded(
   call: string,
 ): Promise<string> {
   const execId = randomBytes(8).toString('hex');
-  const cause: Cause = { kind: 'api', call, ...callerField() };
-  await events.append({
-    namespace: container.namespace,
-    topic: '/tasks/exec-added',
-    data: { v: 1, containerId: container.id, execId, args },
-    cause,
-  });
+  await appendExecEvent(
+    events,
+    container,
+    execId,
+    { kind: 'api', call, ...callerField() },
+    '/tasks/exec-added',
+    {
+      args,
+    },
+  );
   return execId;
 }
 
 /**
  * Runs an exec between its events. `run` is handed the callback the runtime calls with the pid;
  * its result's exit code (a number, or `{ exitCode, timedOut }`) is recorded when it ends.
+ * `/tasks/exec-added` takes its place in the log (its seq) before the exec starts and is synced
+ * while the exec runs: a probe waits for one sync (its exit's), not three. An exec whose
+ * addition could not be recorded still fails its caller.
  */
 export async function recordedExec<R extends number | { exitCode: number; timedOut?: boolean }>(
   events: Pick<EventsService, 'append'>,
@@ -45,14 +51,12 @@ export async function recordedExec<R extends number | { exitCode: number; timedO
 ): Promise<R> {
   // Captured now: the pid arrives from a file watch, outside the request's async context.
   const cause: Cause = { kind: 'api', call, ...callerField() };
-  const execId = await recordExecAdded(events, container, args, call);
+  const execId = randomBytes(8).toString('hex');
   const append = (topic: ExecEventTopic, data: Record<string, unknown>) =>
-    events.append({
-      namespace: container.namespace,
-      topic,
-      data: { v: 1, containerId: container.id, execId, ...data },
-      cause,
-    });
+    appendExecEvent(events, container, execId, cause, topic, data);
+  const added = append('/tasks/exec-added', { args });
+  // Seen by the exec's end at the latest; awaited there.
+  added.catch(() => undefined);
   let started: Promise<unknown> = Promise.resolve();
   const onStarted = (pid: number): void => {
     started = append('/tasks/exec-started', { pid }).catch((err: unknown) =>
@@ -63,10 +67,12 @@ export async function recordedExec<R extends number | { exitCode: number; timedO
   try {
     result = await run(onStarted);
   } catch (err) {
+    await added;
     await started;
     await append('/tasks/exec-exited', { error: errorMessage(err).slice(0, 1024) });
     throw err;
   }
+  await added;
   await started;
   const outcome: number | { exitCode: number; timedOut?: boolean } = result;
   const exit = typeof outcome === 'number' ? { exitCode: outcome } : outcome;
@@ -75,4 +81,20 @@ export async function recordedExec<R extends number | { exitCode: number; timedO
     ...(exit.timedOut ? { timedOut: true } : {}),
   });
   return result;
+}
+
+function appendExecEvent(
+  events: Pick<EventsService, 'append'>,
+  container: { namespace: string; id: string },
+  execId: string,
+  cause: Cause,
+  topic: ExecEventTopic,
+  data: Record<string, unknown>,
+) {
+  return events.append({
+    namespace: container.namespace,
+    topic,
+    data: { v: 1, containerId: container.id, execId, ...data },
+    cause,
+  });
 }
