@@ -286,9 +286,15 @@ export function createImageActivities(ctx: ActivityContext) {
         session.releaseFor(opts.releaseWorkflow);
         session.credentials.delete(opts.releaseWorkflow);
       }
-      const result = await collectImageGarbage(ctx, record);
-      ctx.logger.info({ reason: opts.reason, ...result }, 'image garbage collected');
-      return result;
+      // Heartbeats, so a collection whose worker died is retried within seconds, not at its timeout.
+      const beat = setInterval(() => heartbeat({ phase: 'gc' }), 2_000);
+      try {
+        const result = await collectImageGarbage(ctx, record);
+        ctx.logger.info({ reason: opts.reason, ...result }, 'image garbage collected');
+        return result;
+      } finally {
+        clearInterval(beat);
+      }
     },
 
     /** Loads an OCI layout or docker-archive tar on this node into the content store; names its images. */

@@ -11,6 +11,7 @@ import type { Digest } from '../content/digest.js';
 import type { RecordRequest } from '../activities/context.js';
 import { collectSnapshots } from '../snapshots/gc.js';
 import { snapshotKind } from '../snapshots/kind.js';
+import { crashPoint } from '../common/crash-hooks.js';
 import { imageSession } from './session.js';
 
 export interface GcResult {
@@ -21,7 +22,7 @@ export interface GcResult {
 type Recorder = (req: RecordRequest) => Promise<unknown>;
 
 export async function collectImageGarbage(
-  node: Pick<NodeServices, 'events' | 'content' | 'snapshotter' | 'puller'>,
+  node: Pick<NodeServices, 'events' | 'content' | 'snapshotter' | 'puller' | 'layout'>,
   record: Recorder,
 ): Promise<GcResult> {
   const session = imageSession(node);
@@ -41,6 +42,8 @@ export async function collectImageGarbage(
       (info) => info.kind !== 'committed' || keepSnapshots.has(info.name),
     );
 
+    // Removed from disk, not yet from the log: the next collection records what this one removed.
+    crashPoint(node.layout.root, 'gc:removed');
     // Records are reconciled with what is on disk rather than with what this run removed, so a
     // collection interrupted between removing and recording is completed by the next one.
     for (const r of projections.list('content')) {

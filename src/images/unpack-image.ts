@@ -27,6 +27,7 @@ import type { Digest } from '../content/digest.js';
 import type { NodeServices } from '../daemon/node-services.js';
 import type { RecordRequest } from '../activities/context.js';
 import type { ResolvedImage } from '../workflows/pull-image.js';
+import { crashPoint } from '../common/crash-hooks.js';
 import { imageSession } from './session.js';
 
 export interface UnpackProgress {
@@ -67,7 +68,7 @@ function storeFeed(content: NodeServices['content'], layers: ResolvedImage['laye
 const NAMED_DEVICES_MAX = 32;
 
 export async function unpackImage(
-  node: Pick<NodeServices, 'content' | 'snapshotter' | 'events'> & {
+  node: Pick<NodeServices, 'content' | 'snapshotter' | 'events' | 'layout'> & {
     config: Pick<NodeServices['config'], 'allowImageDevices'>;
   },
   namespace: string,
@@ -100,7 +101,12 @@ export async function unpackImage(
       ...(bytes.live ? { verified: () => feed.ready(i) } : {}),
     };
     try {
-      const unpacked = await unpackLayers(sn, [...below, source], { sys, devices });
+      const unpacked = await unpackLayers(sn, [...below, source], {
+        sys,
+        devices,
+        // Applied into the active snapshot, not committed: the restart removes it and unpacks again.
+        beforeCommit: () => crashPoint(node.layout.root, 'unpack:applied'),
+      });
       return unpacked[i]?.result?.skippedDevices ?? [];
     } finally {
       if (!bytes.stream.readableEnded) bytes.stream.destroy();
@@ -173,6 +179,8 @@ export async function unpackImage(
             });
             throw err;
           }
+          // Committed on disk, not yet in the log: the restart finds the chain and records it.
+          crashPoint(node.layout.root, 'unpack:committed');
           await record({
             namespace,
             topic: '/snapshot/commit',

@@ -55,7 +55,12 @@ export async function removeStaleExtractions(snapshotter: Snapshotter): Promise<
 export async function unpackLayers(
   snapshotter: Snapshotter,
   layers: readonly LayerSource[],
-  opts: { sys?: SysOps; devices?: DevicePolicy } = {},
+  opts: {
+    sys?: SysOps;
+    devices?: DevicePolicy;
+    /** Called once a layer is applied and verified, before its snapshot is committed (crash tests). */
+    beforeCommit?: (chainId: string) => void;
+  } = {},
 ): Promise<UnpackedLayer[]> {
   const ids = chainIds(layers.map((l) => l.diffId));
   const out: UnpackedLayer[] = [];
@@ -68,7 +73,17 @@ export async function unpackLayers(
       for (const [i, layer] of layers.entries()) {
         const chainId = ids[i] as string;
         const parent = i === 0 ? undefined : ids[i - 1];
-        out.push(await unpackOne(snapshotter, layer, chainId, parent, sys, opts.devices ?? 'skip'));
+        out.push(
+          await unpackOne(
+            snapshotter,
+            layer,
+            chainId,
+            parent,
+            sys,
+            opts.devices ?? 'skip',
+            opts.beforeCommit,
+          ),
+        );
       }
     });
   } finally {
@@ -84,6 +99,7 @@ async function unpackOne(
   parent: string | undefined,
   sys: SysOps,
   devices: DevicePolicy,
+  beforeCommit?: (chainId: string) => void,
 ): Promise<UnpackedLayer> {
   if ((await snapshotKind(snapshotter, chainId)) === 'committed') return { chainId, reused: true };
   const key = `${EXTRACT_PREFIX}${randomBytes(6).toString('hex')}-${chainId}`;
@@ -99,6 +115,7 @@ async function unpackOne(
       devices,
     });
     await layer.verified?.();
+    beforeCommit?.(chainId);
     // No sync here: the snapshotter syncs behind its commits and drops, after a power loss, a
     // committed snapshot whose data had not reached the disk (snapshots/sync-behind.ts).
     try {

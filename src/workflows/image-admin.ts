@@ -9,10 +9,16 @@ import type { ImageRecord } from '../events/projections/state.js';
 import { LONG_STEP, SHORT_STEP } from './conventions.js';
 import type { PullImageRequest, PulledImageResult } from './pull-image.js';
 
-const { imageDelete, imageTag, imagesCollectGarbage } = proxyActivities<Activities>({
+const { imageDelete, imageTag } = proxyActivities<Activities>({
   ...SHORT_STEP,
-  // Collection walks the content store and the snapshots: give it longer than a syscall.
   startToCloseTimeout: '5 minutes',
+});
+const { imagesCollectGarbage } = proxyActivities<Activities>({
+  ...SHORT_STEP,
+  // Collection walks the content store and the snapshots: give it longer than a syscall. It
+  // heartbeats, so one whose worker died (a crashed berthd) is retried after the heartbeat timeout.
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '10 seconds',
 });
 
 export interface RemoveImageResult {

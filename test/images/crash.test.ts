@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chainIds } from '../../src/snapshots/chainid.js';
+import { openSnapshotter } from '../../src/snapshots/index.js';
 import { startBerthd, type RunningBerthd } from '../helpers/berthd.js';
 import { hostState, logConsistency, runThroughCrashes } from '../helpers/crash.js';
 import { busyboxBinary, randomBytesSeeded, writeOciLayout, type BuiltLayout } from '../helpers/oci-images.js';
@@ -133,4 +134,68 @@ describe('pullImage through crashes', () => {
     expect(proxy.bytesServed(layer.digest)).toBe(cut + layer.size - resumedAt);
     expect((await logConsistency(again, 'pull:')).projection.equal).toBe(true);
   }, 300_000);
+
+  it('inside the unpack: crashed with a layer applied but not committed, and committed but not recorded', async () => {
+    const ref = `${reg.host}/test/crashy:crashy`;
+    const inside = ['unpack:applied', 'unpack:committed'];
+    const run = await runThroughCrashes(inside, async (d) => {
+      const out = await pullViaApi(d.client, ref);
+      if (out.error) throw new Error(`${out.error.code}: ${out.error.message}`);
+      return out.image!;
+    });
+    daemons.push(run.daemon);
+    expect(run.crashes).toBe(inside.length);
+    const chains = chainIds(image.images[0]!.layers.map((l) => l.diffId));
+    expect(run.result.chainId).toBe(chains.at(-1));
+    const log = await logConsistency(run.daemon, 'pull:');
+    expect(log.chain.ok).toBe(true);
+    expect(log.projection).toEqual({ equal: true, differences: [] });
+    const count = (line: string) => log.events.filter((e) => e === line).length;
+    for (const c of chains) {
+      expect(count(`/snapshot/prepare extract-${c}`)).toBe(1);
+      expect(count(`/snapshot/commit extract-${c}`)).toBe(1);
+    }
+    expect(hostState(run.daemon.root, run.daemon.state).mounts).toEqual([]);
+    // On disk: the chain's snapshots, committed; the applied-but-uncommitted extraction was
+    // removed at the restart, not left beside them.
+    await run.daemon.stop();
+    const sn = await openSnapshotter('overlayfs', path.join(run.daemon.root, 'snapshots', 'overlayfs'));
+    const onDisk: string[] = [];
+    await sn.walk((info) => void onDisk.push(`${info.kind} ${info.name}`));
+    await sn.flush();
+    expect(onDisk.sort()).toEqual(chains.map((c) => `committed ${c}`).sort());
+  }, 600_000);
+
+  it('inside the collection: crashed after removing content and snapshots, before recording it', async () => {
+    const ref = `${reg.host}/test/crashy:crashy`;
+    // Armed from the start: the pull collects nothing, the removal's collection crashes.
+    const first = await startBerthd({ env: { BERTH_TEST_HOOKS: '1', BERTH_TEST_CRASH_AT: 'gc:removed' } });
+    const pulled = await pullViaApi(first.client, ref);
+    expect(pulled.error).toBeUndefined();
+    // Re-issued after the restart, the removal finds the image already gone (recorded before the
+    // collection): not found is its answer, and the resumed workflow finishes the collection.
+    const run = await runThroughCrashes(
+      ['gc:removed'],
+      (d) =>
+        d.client.delete(`/v1/images/${encodeURIComponent(ref)}`).catch((err: { code?: string }) => {
+          if (err.code !== 'not_found') throw err;
+        }),
+      first,
+    );
+    daemons.push(run.daemon);
+    expect(run.crashes).toBe(1);
+    const built = image.images[0]!;
+    const blobs = [image.digest, built.configDigest, ...built.layers.map((l) => l.digest)];
+    const deletes = async () =>
+      (await logConsistency(run.daemon, '')).events.filter((e) => e.startsWith('/content/delete ')).length;
+    await expect.poll(deletes, { timeout: 120_000 }).toBe(blobs.length);
+    const log = await logConsistency(run.daemon, 'image-remove:');
+    expect(log.chain.ok).toBe(true);
+    expect(log.projection).toEqual({ equal: true, differences: [] });
+    const all = (await logConsistency(run.daemon, '')).events;
+    for (const d of blobs) expect(all.filter((e) => e === `/content/delete ${d}`)).toHaveLength(1);
+    for (const c of chainIds(built.layers.map((l) => l.diffId)))
+      expect(all.filter((e) => e === `/snapshot/remove ${c}`)).toHaveLength(1);
+    expect(await run.daemon.client.get<unknown[]>('/v1/images')).toEqual([]);
+  }, 600_000);
 });

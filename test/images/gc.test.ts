@@ -26,9 +26,9 @@ const record = (req: RecordRequest) =>
     cause: { kind: 'workflow', workflowId: 'test', runId: 'r', step: req.step ?? `s${++step}` },
   });
 const node = () =>
-  ({ events, content, snapshotter, puller: { inUse: () => [] } }) as unknown as Pick<
+  ({ events, content, snapshotter, puller: { inUse: () => [] }, layout: { root: dir } }) as unknown as Pick<
     NodeServices,
-    'events' | 'content' | 'snapshotter' | 'puller'
+    'events' | 'content' | 'snapshotter' | 'puller' | 'layout'
   >;
 
 const chain = (n: number) => `sha256:${String(n).repeat(64)}`;
