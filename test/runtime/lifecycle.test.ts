@@ -112,8 +112,8 @@ describe('exec sync', () => {
     const r = await fx.manager.execSync(id, { args: ['sleep', '30'], timeoutMs: 500 });
     expect(r.timedOut).toBe(true);
     expect(r.exitCode).toBe(137);
-    // Nothing but the init process is left.
-    expect((await fx.manager.stats(id)).pidsCurrent).toBe(1);
+    // Nothing but the init process is left (the killed exec may take a moment to be reaped).
+    await expect.poll(async () => (await fx.manager.stats(id)).pidsCurrent, { timeout: 10_000 }).toBe(1);
     await fx.manager.delete(id, true);
   });
 

@@ -2,7 +2,8 @@ import { access, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promi
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../../src/common/errors.js';
-import { cgroupDirs, readCgroupFile } from '../../src/runtime/cgroups.js';
+import { cgroupDirs, isCgroupV2, readCgroupFile } from '../../src/runtime/cgroups.js';
+import { sharesToWeight } from '../../src/sandbox/cgroup-layout.js';
 import type { TaskExit } from '../../src/runtime/exits.js';
 import { logLines, runtimeFixture, uniqueId, type RuntimeFixture } from './helpers.js';
 
@@ -156,11 +157,20 @@ describe('tasks under conmon + runc', () => {
       },
     });
     const path = join(fx.cgroupParent, id);
-    expect(await readCgroupFile(path, 'cpu', 'cpu.cfs_quota_us')).toBe('25000');
-    expect(await readCgroupFile(path, 'cpu', 'cpu.cfs_period_us')).toBe('100000');
-    expect(await readCgroupFile(path, 'cpu', 'cpu.shares')).toBe('256');
+    // The files of this node's layout: v1's per controller, or v2's unified ones.
+    const v2 = await isCgroupV2();
+    const quota = () =>
+      v2 ? readCgroupFile(path, 'cpu', 'cpu.max') : readCgroupFile(path, 'cpu', 'cpu.cfs_quota_us');
+    expect(await quota()).toBe(v2 ? '25000 100000' : '25000');
+    if (v2) {
+      expect(await readCgroupFile(path, 'cpu', 'cpu.weight')).toBe(String(sharesToWeight(256)));
+      expect(await readCgroupFile(path, 'memory', 'memory.max')).toBe(String(64 << 20));
+    } else {
+      expect(await readCgroupFile(path, 'cpu', 'cpu.cfs_period_us')).toBe('100000');
+      expect(await readCgroupFile(path, 'cpu', 'cpu.shares')).toBe('256');
+      expect(await readCgroupFile(path, 'memory', 'memory.limit_in_bytes')).toBe(String(64 << 20));
+    }
     expect(await readCgroupFile(path, 'pids', 'pids.max')).toBe('17');
-    expect(await readCgroupFile(path, 'memory', 'memory.limit_in_bytes')).toBe(String(64 << 20));
     const stats = await fx.manager.stats(id);
     expect(stats.pidsCurrent).toBe(1);
     expect(stats.memoryUsageBytes).toBeGreaterThan(0);
@@ -168,7 +178,7 @@ describe('tasks under conmon + runc', () => {
     expect(stats.cpuUsageNanos).toBeGreaterThan(0);
     await fx.manager.update(id, { pidsLimit: 9, cpuQuota: 50000, cpuPeriod: 100000 });
     expect(await readCgroupFile(path, 'pids', 'pids.max')).toBe('9');
-    expect(await readCgroupFile(path, 'cpu', 'cpu.cfs_quota_us')).toBe('50000');
+    expect(await quota()).toBe(v2 ? '50000 100000' : '50000');
     await fx.manager.delete(id, true);
   });
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile, readdir, rmdir, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -73,10 +74,17 @@ describe('cgroup layout detection (pure)', () => {
   });
 });
 
+/** This node's layout as its mount table says: v1 here (a hybrid host), v2 in the cgroup v2 guest. */
+const nodeVersion = / \/sys\/fs\/cgroup [^-]* - cgroup2 /m.test(readFileSync('/proc/self/mountinfo', 'utf8'))
+  ? 2
+  : 1;
+/** The hierarchy a v1 controller's files are in: the controller's own, or v2's single one. */
+const hierarchy = (v1Controller: string) => (nodeVersion === 2 ? 'unified' : v1Controller);
+
 describe('PodCgroups on this host', () => {
-  it('detects this machine as cgroup v1 (hybrid)', async () => {
+  it(`detects this machine's layout from its mount table (v${nodeVersion})`, async () => {
     const cg = await PodCgroups.detect(root);
-    expect(cg.version).toBe(1);
+    expect(cg.version).toBe(nodeVersion);
   });
 
   it('creates the pod cgroup in every hierarchy with the resources applied', async () => {
@@ -90,14 +98,20 @@ describe('PodCgroups on this host', () => {
     expect(rel).toBe(`/${root}/pod-res1`);
     const dirs = cg.dirs('res1');
     for (const dir of dirs.values()) expect((await readdir(dir)).length).toBeGreaterThan(0);
-    const cpu = dirs.get('cpu') as string;
-    expect((await readFile(path.join(cpu, 'cpu.shares'), 'utf8')).trim()).toBe('256');
-    expect((await readFile(path.join(cpu, 'cpu.cfs_quota_us'), 'utf8')).trim()).toBe('20000');
-    expect((await readFile(path.join(cpu, 'cpu.cfs_period_us'), 'utf8')).trim()).toBe('50000');
-    const mem = dirs.get('memory') as string;
-    expect((await readFile(path.join(mem, 'memory.limit_in_bytes'), 'utf8')).trim()).toBe(String(32 << 20));
-    const cpuset = dirs.get('cpuset') as string;
-    expect((await readFile(path.join(cpuset, 'cpuset.cpus'), 'utf8')).trim()).not.toBe('');
+    const read = (v1Controller: string, file: string) =>
+      readFile(path.join(dirs.get(hierarchy(v1Controller)) as string, file), 'utf8').then((t) => t.trim());
+    if (nodeVersion === 2) {
+      expect(await read('cpu', 'cpu.weight')).toBe(String(sharesToWeight(256)));
+      expect(await read('cpu', 'cpu.max')).toBe('20000 50000');
+      expect(await read('memory', 'memory.max')).toBe(String(32 << 20));
+      expect(await read('cpuset', 'cpuset.cpus.effective')).not.toBe('');
+    } else {
+      expect(await read('cpu', 'cpu.shares')).toBe('256');
+      expect(await read('cpu', 'cpu.cfs_quota_us')).toBe('20000');
+      expect(await read('cpu', 'cpu.cfs_period_us')).toBe('50000');
+      expect(await read('memory', 'memory.limit_in_bytes')).toBe(String(32 << 20));
+      expect(await read('cpuset', 'cpuset.cpus')).not.toBe('');
+    }
     // Idempotent: creating again re-applies and succeeds.
     await cg.create('res1', { cpuShares: 256 });
     await cg.remove('res1');
@@ -116,7 +130,7 @@ describe('PodCgroups on this host', () => {
   it('refuses to remove a pod cgroup with a process inside, naming the pid', async () => {
     const cg = await PodCgroups.detect(root);
     await cg.create('busy');
-    const pidsDir = cg.dirs('busy').get('pids') as string;
+    const pidsDir = cg.dirs('busy').get(hierarchy('pids')) as string;
     const { spawn } = await import('node:child_process');
     const child = spawn('sleep', ['30'], { stdio: 'ignore' });
     const pid = child.pid as number;
@@ -126,7 +140,7 @@ describe('PodCgroups on this host', () => {
       await expect(cg.remove('busy')).rejects.toThrow(new RegExp(`still has processes ${pid}`));
       expect(await cg.exists('busy')).toBe(true);
     } finally {
-      // Move it back to the root pids cgroup, then stop it.
+      // Move it back to the hierarchy's root cgroup, then stop it.
       await writeFile(path.join(path.dirname(path.dirname(pidsDir)), 'cgroup.procs'), String(pid));
       child.kill('SIGKILL');
       await exited;
@@ -137,7 +151,7 @@ describe('PodCgroups on this host', () => {
   it('refuses to remove a pod cgroup with a child cgroup, naming it', async () => {
     const cg = await PodCgroups.detect(root);
     await cg.create('parent');
-    const child = path.join(cg.dirs('parent').get('memory') as string, 'ctr-a');
+    const child = path.join(cg.dirs('parent').get(hierarchy('memory')) as string, 'ctr-a');
     await mkdir(child);
     await expect(cg.remove('parent')).rejects.toMatchObject({
       code: 'failed_precondition',

@@ -303,7 +303,7 @@ describe('SandboxManager on the real host', () => {
     const { spawn } = await import('node:child_process');
     const child = spawn('sleep', ['60'], { stdio: 'ignore' });
     const exited = new Promise((resolve) => child.on('exit', resolve));
-    const pidsDir = cgroups.dirs('sbm-busy').get('pids') as string;
+    const pidsDir = cgroups.dirs('sbm-busy').get(cgroups.version === 2 ? 'unified' : 'pids') as string;
     try {
       await writeFile(path.join(pidsDir, 'cgroup.procs'), String(child.pid));
       await expect(manager.remove('sbm-busy')).rejects.toMatchObject({
@@ -345,16 +345,14 @@ describe('SandboxManager on the real host', () => {
     const kubeletPod = `/${cgroupRoot}-kubepods/burstable/pod-uid-k`;
     const dirsOf = (rel: string): string[] =>
       [...cgroups.dirs('x').values()].map((d) => path.join(path.dirname(path.dirname(d)), rel));
+    // The memory limit's file on this node's layout: v1's memory hierarchy, or v2's only one.
+    const v2 = cgroups.version === 2;
+    const memoryDirOf = (rel: string) => dirsOf(rel).find((d) => v2 || d.includes('/memory/'))!;
+    const limitFile = v2 ? 'memory.max' : 'memory.limit_in_bytes';
     try {
       // kubelet made it: the sandbox uses it and leaves it to kubelet.
       for (const d of dirsOf(kubeletPod)) await mkdir(d, { recursive: true });
-      await writeFile(
-        path.join(
-          dirsOf(kubeletPod).find((d) => d.includes('/memory/'))!,
-          'memory.limit_in_bytes',
-        ),
-        String(96 << 20),
-      );
+      await writeFile(path.join(memoryDirOf(kubeletPod), limitFile), String(96 << 20));
       const k = await manager.create(
         podConfig('pod-k', {
           linux: { cgroupParent: kubeletPod, resources: { memoryLimitBytes: 32 << 20 } },
@@ -364,10 +362,10 @@ describe('SandboxManager on the real host', () => {
       ids.push('sbm-k');
       expect(k.cgroupPath).toBe(kubeletPod);
       expect(k.ownsCgroupParent).toBe(false);
-      expect(cgroups.dirs('sbm-k').get('memory')).toBeDefined();
+      expect(cgroups.dirs('sbm-k').get(v2 ? 'unified' : 'memory')).toBeDefined();
       expect(await cgroups.exists('sbm-k')).toBe(false); // no Berth pod cgroup besides kubelet's
-      const mem = dirsOf(kubeletPod).find((d) => d.includes('/memory/'))!;
-      expect((await readFile(path.join(mem, 'memory.limit_in_bytes'), 'utf8')).trim()).toBe(String(96 << 20));
+      const mem = memoryDirOf(kubeletPod);
+      expect((await readFile(path.join(mem, limitFile), 'utf8')).trim()).toBe(String(96 << 20));
       await manager.remove('sbm-k');
       for (const d of dirsOf(kubeletPod)) expect((await readdir(d)).length).toBeGreaterThan(0);
 
@@ -379,10 +377,8 @@ describe('SandboxManager on the real host', () => {
       );
       ids.push('sbm-m');
       expect(m.ownsCgroupParent).toBe(true);
-      const otherMem = dirsOf(other).find((d) => d.includes('/memory/'))!;
-      expect((await readFile(path.join(otherMem, 'memory.limit_in_bytes'), 'utf8')).trim()).toBe(
-        String(32 << 20),
-      );
+      const otherMem = memoryDirOf(other);
+      expect((await readFile(path.join(otherMem, limitFile), 'utf8')).trim()).toBe(String(32 << 20));
       await manager.remove('sbm-m');
       for (const d of dirsOf(other)) await expect(readdir(d)).rejects.toMatchObject({ code: 'ENOENT' });
     } finally {
