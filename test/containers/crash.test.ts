@@ -15,6 +15,7 @@ import { writeOciLayout } from '../helpers/oci-images.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { pullViaApi, registryConfigArgs } from '../images/support.js';
 import type { ContainerStatus } from '../../src/daemon/containers.js';
+import type { Explanation } from '../../src/events/projections/explain.js';
 import { conmonsUnder, leftoverSweep, tinyImageFiles } from './support.js';
 
 let reg: TestRegistry;
@@ -132,12 +133,17 @@ describe('container transitions through crashes', () => {
     );
     daemon = run.daemon;
     expect(run.result).toMatchObject({ state: 'exited', exitCode: 3 });
+    // The request once, however often its step ran, and the exit names it.
     expect(await topicsOf(id)).toEqual([
       '/containers/create',
       '/tasks/create',
       '/tasks/start',
+      '/tasks/stop-requested',
       '/tasks/exit',
     ]);
+    const { events } = await daemon.client.get<Explanation>(`/v1/explain/container:${id}`);
+    const request = events.find((e) => e.topic === '/tasks/stop-requested');
+    expect(events.find((e) => e.topic === '/tasks/exit')?.data.request).toBe(request?.seq);
     await expectConsistent();
   }, 240_000);
 
@@ -168,6 +174,7 @@ describe('container transitions through crashes', () => {
       '/containers/create',
       '/tasks/create',
       '/tasks/start',
+      '/tasks/stop-requested',
       '/tasks/exit',
       '/tasks/delete',
       '/containers/delete',
