@@ -16,6 +16,7 @@ import type { SandboxNamespaces } from '../runtime/spec-request.js';
 import { unpackCheckpoint } from '../runtime/checkpoint-archive.js';
 import { buildSpec } from '../runtime/spec.js';
 import type { TaskState } from '../runtime/task.js';
+import { isInterruptedCreate } from '../runtime/task-types.js';
 import {
   clearIdmapScratch,
   ensureTraversable,
@@ -167,8 +168,10 @@ export function createContainerActivities(ctx: ActivityContext) {
     ): Promise<CreatedContainer> {
       const logPath = req.logPath ?? join(containerDir(ctx, req.id), 'container.log');
       let st = await taskState(req.id);
-      if (st && st.status !== 'created' && st.status !== 'running') {
-        // A crash in the middle of create left a task the runtime does not hold: start over.
+      if (isInterruptedCreate(st)) {
+        // A crash in the middle of create left a task the runtime does not hold: start over. Any
+        // other task is this container's (a step re-run after its hand-back must not make again
+        // a container that already ran, or is paused).
         await ctx.tasks.delete(req.id, true);
         st = undefined;
       }
@@ -237,13 +240,8 @@ export function createContainerActivities(ctx: ActivityContext) {
 
     /** Starts a created task; a task already started (or already exited) is left as it is. */
     async containerStartTask(ref: ContainerRef): Promise<number> {
-      // The hot path starts at once; only a refused start (a retry after a crash: already
-      // started, or already exited) asks the runtime what state the task is in.
-      await ctx.tasks.start(ref.id).catch(async (err: unknown) => {
-        const st = await taskState(ref.id);
-        if (!st) throw new NotFoundError(`container ${ref.id} has no task`);
-        if (st.status === 'created') throw err;
-      });
+      // A re-run after a start that happened resolves; a start that failed fails (TaskManager.start).
+      await ctx.tasks.start(ref.id);
       // A restored task has its process only now: its pid is the runtime's, not the create's.
       const pid =
         taskPid(ref) ||

@@ -4,8 +4,13 @@
  * each of those points, once each per root (a marker file under the root remembers), so crash
  * tests can prove a transition resumes from there and completes exactly once.
  *
- * Points are activity boundaries (`<activityType>:before|after`, see daemon/test-hooks.ts) and a
- * few named places inside an activity where the node has changed but the log not yet.
+ * Points are activity boundaries (`<activityType>:before|after`, see daemon/test-hooks.ts) and
+ * named places inside a step where the node has changed but the log not yet:
+ * `sandboxAttachNetwork:attached` (CNI ADD done, the sandbox record not), `unpack:applied` (a
+ * layer written into its active snapshot, not committed), `unpack:committed` (the snapshot
+ * committed, `/snapshot/commit` not recorded), `gc:removed` (content and snapshots removed, their
+ * removal not recorded), `task:recorded` (task.json written, conmon not started) and
+ * `task:created` (the runtime created the container, the create step not finished).
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

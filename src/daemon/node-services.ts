@@ -104,6 +104,7 @@ export async function openNodeServices(
     handlers,
     conmonPath: bin(config.binaries.conmon),
     logger,
+    crashRoot: layout.root,
   });
   return {
     config,

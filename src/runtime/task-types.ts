@@ -60,4 +60,15 @@ export interface TaskManagerOptions {
   handlers: HandlerRegistry;
   conmonPath?: string;
   logger?: Logger;
+  /** The daemon's root, where test-only crash points (common/crash-hooks.ts) keep their markers. */
+  crashRoot?: string;
+}
+
+/**
+ * A task a create left half made: the runtime holds no container for it (or one still being
+ * created) and no exit was recorded. Only such a task may be made again by a re-run create step;
+ * any other (created, running, paused, or one that ran and exited) is the container's own.
+ */
+export function isInterruptedCreate(st: TaskState | undefined): boolean {
+  return st !== undefined && st.status === 'stopped' && st.exit === undefined;
 }

@@ -9,7 +9,13 @@
 import { constants } from 'node:fs';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../common/errors.js';
+import { crashPoint } from '../common/crash-hooks.js';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  NotFoundError,
+  errorMessage,
+} from '../common/errors.js';
 import { replaceFileAtomically } from '../common/durable-file.js';
 import { KeyedMutex } from '../common/keyed-mutex.js';
 import { silentLogger, type Logger } from '../common/logger.js';
@@ -64,6 +70,12 @@ export class TaskManager {
     this.handlers = opts.handlers;
     this.conmonPath = opts.conmonPath ?? '/usr/bin/conmon';
     this.log = (opts.logger ?? silentLogger).child({ subsystem: 'runtime' });
+    this.crashRoot = opts.crashRoot;
+  }
+
+  private readonly crashRoot: string | undefined;
+  private crashPoint(point: string): void {
+    if (this.crashRoot !== undefined) crashPoint(this.crashRoot, point);
   }
 
   async init(): Promise<void> {
@@ -148,8 +160,10 @@ export class TaskManager {
       };
       // Recorded before conmon starts, so a crash mid-create leaves a task that delete() can find and clean.
       await replaceFileAtomically(join(dir, 'task.json'), JSON.stringify(meta));
+      this.crashPoint('task:recorded');
       // A restored task has no process until start restores it.
       const pid = req.restoreFrom ? 0 : await this.launch(meta, handler);
+      this.crashPoint('task:created');
       this.log.debug({ id: req.id, pid, handler: handler.name }, 'task created');
       return {
         id: req.id,
@@ -166,6 +180,22 @@ export class TaskManager {
       await removeCgroup(req.spec.linux.cgroupsPath).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
       await rm(join(this.exitDir, req.id), { force: true });
+      throw err;
+    }
+  }
+
+  private async startOnce(id: string, handler: RuntimeHandler): Promise<void> {
+    const persist = join(this.taskDir(id), 'persist');
+    const failure = await readFile(join(persist, 'start-failed'), 'utf8').catch(() => undefined);
+    if (failure !== undefined) throw new FailedPreconditionError(`task ${id} failed to start: ${failure}`);
+    const askedBefore = await pathExists(join(persist, 'start-requested'));
+    if (!askedBefore) await writeFile(join(persist, 'start-requested'), '');
+    try {
+      await handler.start(id);
+    } catch (err) {
+      const st = await this.state(id).catch(() => undefined);
+      if (askedBefore && st !== undefined && st.status !== 'created') return; // it started before
+      await writeFile(join(persist, 'start-failed'), errorMessage(err)).catch(() => undefined);
       throw err;
     }
   }
@@ -188,10 +218,15 @@ export class TaskManager {
     await mkdir(dir);
   }
 
+  /**
+   * Starts the created task. Run again after a start that happened (a step re-run after a crash),
+   * it resolves: the first start left a marker. A start that failed fails again, naming the first
+   * failure, instead of passing because the task is no longer "created".
+   */
   async start(id: string): Promise<void> {
     const { meta, handler } = await this.handlerOf(id);
     const { restoreFrom } = meta;
-    if (!restoreFrom) return handler.start(id);
+    if (!restoreFrom) return this.startOnce(id, handler);
     // launch records the meta once restored; until then task.json on disk still names the images.
     delete meta.restoreFrom;
     await this.launch(meta, handler, restoreFrom);

@@ -75,11 +75,14 @@ afterAll(async () => {
 }, 60_000);
 
 describe('container transitions through crashes', () => {
-  it('create: crashed before and after each step, one container and one conmon', async () => {
+  it('create: crashed before and after each step and inside the task create, one container and one conmon', async () => {
     const crashAt = [
       'containerPrepareRootfs:before',
       'containerPrepareRootfs:after',
       'containerCreateTask:before',
+      // Inside: the task recorded, conmon not started; then the runtime's container created.
+      'task:recorded',
+      'task:created',
       'containerCreateTask:after',
     ];
     const first = await phase(crashAt);

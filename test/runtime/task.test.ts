@@ -5,6 +5,8 @@ import { AlreadyExistsError, FailedPreconditionError, NotFoundError } from '../.
 import { cgroupDirs, isCgroupV2, readCgroupFile } from '../../src/runtime/cgroups.js';
 import { sharesToWeight } from '../../src/sandbox/cgroup-layout.js';
 import type { TaskExit } from '../../src/runtime/exits.js';
+import { isInterruptedCreate } from '../../src/runtime/task-types.js';
+import { execFile } from '../../src/common/exec.js';
 import { logLines, runtimeFixture, uniqueId, type RuntimeFixture } from './helpers.js';
 
 let fx: RuntimeFixture;
@@ -255,6 +257,40 @@ describe('tasks under conmon + runc', () => {
     expect(JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'))).toHaveProperty('ociVersion');
     expect((await readdir(dir)).filter((f) => f.includes('.tmp-'))).toEqual([]);
     await fx.manager.delete(id);
+  });
+
+  it('a start run again after it happened resolves, and the task ran once', async () => {
+    const id = uniqueId('restart-step');
+    await fx.run(id, { command: ['sh', '-c', 'echo ran'] });
+    expect((await fx.manager.wait(id, 10_000))?.exitCode).toBe(0);
+    // The start step re-run after a crash between the start and its record: the task is no
+    // longer created, and that is this start having happened.
+    await fx.manager.start(id);
+    expect(logLines(await fx.logText(id), 'stdout')).toEqual(['ran']);
+    await fx.manager.delete(id, true);
+  });
+
+  it('a start that failed fails again when run again, naming the first failure', async () => {
+    const id = uniqueId('start-fails');
+    await fx.run(id, { command: ['sleep', '30'] }, { start: false });
+    // The runtime loses the container behind the manager's back: its start cannot succeed.
+    await execFile('runc', ['--root', join(fx.dir, 'runc'), 'delete', '--force', id]);
+    const first = (await fx.manager.start(id).catch((e: unknown) => e)) as Error;
+    expect(first).toBeInstanceOf(Error);
+    const again = (await fx.manager.start(id).catch((e: unknown) => e)) as Error;
+    expect(again).toBeInstanceOf(FailedPreconditionError);
+    expect(again.message).toContain(`task ${id} failed to start: ${first.message.split('\n')[0]}`);
+    await fx.manager.delete(id, true);
+  });
+
+  it('only a task a create left half made counts as an interrupted create', () => {
+    const base = { id: 'x', pid: 0, conmonPid: 0, handler: 'runc', logPath: '/l' };
+    const exit = { id: 'x', exitCode: 0, exitedAt: new Date(), oomKilled: false };
+    expect(isInterruptedCreate({ ...base, status: 'stopped' })).toBe(true);
+    expect(isInterruptedCreate({ ...base, status: 'stopped', exit })).toBe(false); // it ran and exited
+    for (const status of ['created', 'running', 'paused'] as const)
+      expect(isInterruptedCreate({ ...base, status })).toBe(false);
+    expect(isInterruptedCreate(undefined)).toBe(false);
   });
 
   it('a tty container writes its terminal output to the log', async () => {
