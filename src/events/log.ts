@@ -41,7 +41,7 @@ import {
   type ValidRequest,
 } from './model.js';
 import type { CompactRange, SubtreeHasher } from './merkle.js';
-import { EMPTY_ROOT, consistencyProof, eventLeafHash, inclusionProof } from './merkle.js';
+import { EMPTY_ROOT, consistencyProof, inclusionProof } from './merkle.js';
 import { SignedHeadStore } from './head-store.js';
 import { openStorage, type Db, type Head } from './storage.js';
 import { upcast, type Topic } from './topics.js';
@@ -124,7 +124,7 @@ export class EventLog {
 
   /** The head and the Merkle root at it, consistent with each other (both change together after a commit). */
   treeHead(): TreeHead {
-    return { seq: this.head.seq, hash: this.head.hash, root: this.tree.root().toString('hex') };
+    return { seq: this.head.seq, hash: this.head.hash, root: this.tree.rootHex() };
   }
 
   /** Appends one event durably; resolves with the stored event (or the earlier one with the same key). */
@@ -172,6 +172,9 @@ export class EventLog {
       const ops: { type: 'put'; key: string; value: string }[] = [];
       let { seq, hash } = this.head;
       const tree = this.tree.clone();
+      const storeChunk = (height: number, index: number, subtree: string) => {
+        if (height === CHUNK_HEIGHT) ops.push({ type: 'put', key: chunkKey(index), value: subtree });
+      };
       for (const p of batch) {
         const key = p.req.key;
         const dup =
@@ -203,10 +206,7 @@ export class EventLog {
           ops.push({ type: 'put', key: idemKey(key), value: String(seq) });
           inBatch.set(key, event);
         }
-        tree.append(eventLeafHash(event.hash), (height, index, subtree) => {
-          if (height === CHUNK_HEIGHT)
-            ops.push({ type: 'put', key: chunkKey(index), value: subtree.toString('hex') });
-        });
+        tree.appendEvent(event.hash, storeChunk);
         fresh.push(event);
         settled.push({ p, event });
       }

@@ -21,6 +21,10 @@ const sha256 = (data: Buffer): Buffer =>
   typeof crypto.hash === 'function'
     ? crypto.hash('sha256', data, 'buffer')
     : createHash('sha256').update(data).digest();
+const sha256Hex = (data: Buffer): string =>
+  typeof crypto.hash === 'function'
+    ? crypto.hash('sha256', data, 'hex')
+    : createHash('sha256').update(data).digest('hex');
 const leafInput = Buffer.alloc(1 + HASH_BYTES);
 const nodeInput = Buffer.alloc(1 + 2 * HASH_BYTES);
 nodeInput[0] = 1;
@@ -56,15 +60,33 @@ export function splitPoint(n: number): number {
   return k;
 }
 
+/** Hex SHA-256 of 0x00 || the 32 bytes of an event's hex chain hash: the event's leaf hash, in hex. */
+export function eventLeafHex(eventHashHex: string): string {
+  if (leafInput.write(eventHashHex, 1, 'hex') !== HASH_BYTES)
+    return leafHash(Buffer.from(eventHashHex, 'hex')).toString('hex');
+  return sha256Hex(leafInput);
+}
+
+/** nodeHash over hex inputs, in hex. */
+export function nodeHex(leftHex: string, rightHex: string): string {
+  if (
+    nodeInput.write(leftHex, 1, 'hex') !== HASH_BYTES ||
+    nodeInput.write(rightHex, 1 + HASH_BYTES, 'hex') !== HASH_BYTES
+  )
+    return nodeHash(Buffer.from(leftHex, 'hex'), Buffer.from(rightHex, 'hex')).toString('hex');
+  return sha256Hex(nodeInput);
+}
+
 /**
  * The right edge of a tree: the roots of its perfect subtrees, largest first, one per set bit of
  * `size`. Appending a leaf merges equal-sized subtrees (O(1) hashes amortised); the root folds
- * them right to left.
+ * them right to left. Nodes are kept as hex strings: appends run on the commit path, and a Buffer
+ * per hash (an ArrayBuffer the GC must track) cost more than the hashing.
  */
 export class CompactRange {
   private constructor(
     private count: number,
-    private readonly nodes: Buffer[],
+    private readonly nodes: string[],
   ) {}
 
   static empty(): CompactRange {
@@ -76,11 +98,10 @@ export class CompactRange {
     if (!Number.isSafeInteger(size) || size < 0) throw new Error(`tree size ${size} is not valid`);
     if (hex.length !== popcount(size))
       throw new Error(`a tree of ${size} leaves has ${popcount(size)} edge nodes, not ${hex.length}`);
-    const nodes = hex.map((h) => {
-      if (!/^[0-9a-f]{64}$/.test(h)) throw new Error(`edge node ${JSON.stringify(h)} is not a sha256 hex`);
-      return Buffer.from(h, 'hex');
-    });
-    return new CompactRange(size, nodes);
+    for (const h of hex)
+      if (typeof h !== 'string' || !/^[0-9a-f]{64}$/.test(h))
+        throw new Error(`edge node ${JSON.stringify(h)} is not a sha256 hex`);
+    return new CompactRange(size, [...hex]);
   }
 
   get size(): number {
@@ -88,7 +109,7 @@ export class CompactRange {
   }
 
   toHex(): string[] {
-    return this.nodes.map((n) => n.toString('hex'));
+    return [...this.nodes];
   }
 
   clone(): CompactRange {
@@ -100,12 +121,27 @@ export class CompactRange {
    * append completes (height 0 is the leaf itself), so a caller can store the ones it indexes.
    */
   append(leaf: Buffer, onSubtree?: (height: number, index: number, hash: Buffer) => void): void {
+    this.appendLeafHex(
+      leaf.toString('hex'),
+      onSubtree && ((height, index, hex) => onSubtree(height, index, Buffer.from(hex, 'hex'))),
+    );
+  }
+
+  /** Appends the leaf of an event from its hex chain hash; `onSubtree` as for append, in hex. */
+  appendEvent(eventHashHex: string, onSubtree?: (height: number, index: number, hex: string) => void): void {
+    this.appendLeafHex(eventLeafHex(eventHashHex), onSubtree);
+  }
+
+  private appendLeafHex(
+    leaf: string,
+    onSubtree?: (height: number, index: number, hex: string) => void,
+  ): void {
     let hash = leaf;
     let height = 0;
     let index = this.count;
     onSubtree?.(0, index, hash);
     while (Math.floor(this.count / 2 ** height) % 2 === 1) {
-      hash = nodeHash(this.nodes.pop()!, hash);
+      hash = nodeHex(this.nodes.pop()!, hash);
       height++;
       index = Math.floor(index / 2);
       onSubtree?.(height, index, hash);
@@ -114,12 +150,17 @@ export class CompactRange {
     this.count++;
   }
 
+  /** MTH of the leaves so far, in hex. */
+  rootHex(): string {
+    if (this.nodes.length === 0) return EMPTY_ROOT.toString('hex');
+    let acc = this.nodes[this.nodes.length - 1]!;
+    for (let i = this.nodes.length - 2; i >= 0; i--) acc = nodeHex(this.nodes[i]!, acc);
+    return acc;
+  }
+
   /** MTH of the leaves so far. */
   root(): Buffer {
-    if (this.nodes.length === 0) return EMPTY_ROOT;
-    let acc = this.nodes[this.nodes.length - 1]!;
-    for (let i = this.nodes.length - 2; i >= 0; i--) acc = nodeHash(this.nodes[i]!, acc);
-    return acc;
+    return Buffer.from(this.rootHex(), 'hex');
   }
 }
 

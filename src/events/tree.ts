@@ -61,9 +61,8 @@ export async function openTree(db: Db, head: Head, logger: Logger): Promise<Comp
   const tree = CompactRange.empty();
   let ops: { type: 'put'; key: string; value: string }[] = [];
   for await (const [, raw] of db.iterator({ gt: eventKey(0), lte: eventKey(head.seq) })) {
-    tree.append(eventLeafHash(hashOfStored(raw)), (height, index, hash) => {
-      if (height === CHUNK_HEIGHT)
-        ops.push({ type: 'put', key: chunkKey(index), value: hash.toString('hex') });
+    tree.appendEvent(hashOfStored(raw), (height, index, hash) => {
+      if (height === CHUNK_HEIGHT) ops.push({ type: 'put', key: chunkKey(index), value: hash });
     });
     if (ops.length >= 1024) {
       await db.batch(ops);

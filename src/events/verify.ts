@@ -16,7 +16,7 @@ import {
   TREE_KEY,
   parseSeqHex,
 } from './keys.js';
-import { CompactRange, EMPTY_ROOT, eventLeafHash } from './merkle.js';
+import { CompactRange, EMPTY_ROOT } from './merkle.js';
 import { GENESIS_HASH, encodeEvent, eventHash, type BerthEvent } from './model.js';
 import type { Db, Head } from './storage.js';
 import { parseTreeRecord } from './tree.js';
@@ -98,11 +98,11 @@ export async function verifyChain(
         keySeq,
         `hash ${String(hash)} does not match the content (recomputed ${recomputed}): the event was altered`,
       );
-    tree.append(eventLeafHash(hash), (height, index, subtree) => {
+    tree.appendEvent(hash, (height, index, subtree) => {
       if (height !== CHUNK_HEIGHT) return;
       const stored = storedChunks.get(index);
       storedChunks.delete(index);
-      if (stored !== subtree.toString('hex') && !chunkProblem)
+      if (stored !== subtree && !chunkProblem)
         chunkProblem = {
           seq: index * CHUNK_LEAVES + 1,
           problem:
@@ -111,7 +111,7 @@ export async function verifyChain(
               : `the stored Merkle chunk hash of seqs ${index * CHUNK_LEAVES + 1}-${(index + 1) * CHUNK_LEAVES} does not match their events (the events or the tree were rewritten)`,
         };
     });
-    if (wanted.has(tree.size)) roots[String(tree.size)] = tree.root().toString('hex');
+    if (wanted.has(tree.size)) roots[String(tree.size)] = tree.rootHex();
     prevHash = hash;
     expected++;
   }
@@ -138,7 +138,7 @@ export async function verifyChain(
     return bad(last, `the stored Merkle tree edge is unreadable: ${(err as Error).message}`);
   }
   if (!storedTree) return bad(last, 'the stored Merkle tree edge is missing');
-  if (storedTree.size !== last || !storedTree.root().equals(tree.root()))
+  if (storedTree.size !== last || storedTree.rootHex() !== tree.rootHex())
     return bad(
       last,
       `the stored Merkle tree edge (size ${storedTree.size}) does not match the events up to seq ${last} (the events or the tree were rewritten)`,

@@ -6,7 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import { DeliverPolicy, type NatsConnection, type StreamInfo } from 'nats';
 import { FailedPreconditionError, errorMessage } from '../common/errors.js';
 import { headsStreamName, headsSubject, keysSubject, type PublishedKey } from './head-relay.js';
-import { CompactRange, eventLeafHash } from './merkle.js';
+import { CompactRange } from './merkle.js';
 import { GENESIS_HASH, encodeEvent, eventHash, type BerthEvent } from './model.js';
 import { streamName } from './relay.js';
 import { keyIdOf, parsePublicKey, rawPublicKey, verifySignedHead, type SignedHead } from './signed-head.js';
@@ -187,8 +187,8 @@ export async function rebuildFromStream(
     if (eventHash(rest) !== hash)
       return stop(expected, `event ${expected} in the stream does not match its hash (altered)`);
     hashes.push(hash);
-    tree.append(eventLeafHash(hash));
-    if (rootsAt.has(tree.size)) roots.set(tree.size, tree.root().toString('hex'));
+    tree.appendEvent(hash);
+    if (rootsAt.has(tree.size)) roots.set(tree.size, tree.rootHex());
     prev = hash;
   }
   return { length: hashes.length, hashes, roots };
