@@ -2,7 +2,7 @@
  * Synchronous exec: run a process inside a running container through the runtime's `exec`, capture its
  * output and exit code, and kill it when it outlives its timeout.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -61,6 +61,32 @@ function collector(): { push(b: Buffer): void; value(): Buffer } {
   };
 }
 
+/** How long a timed-out exec waits for runc to name the process it started before killing runc. */
+const EXEC_PID_WAIT_MS = 10_000;
+
+/**
+ * Kills the exec'd process once runc has written its pid file. The timeout can come first on a
+ * slow or loaded node; killing runc then instead would leave the process running in the container.
+ */
+async function killExecProcess(pidPath: string, runc: ChildProcess): Promise<void> {
+  const until = Date.now() + EXEC_PID_WAIT_MS;
+  while (runc.exitCode === null && runc.signalCode === null && Date.now() < until) {
+    const pid = await readFile(pidPath, 'utf8').then(
+      (t) => Number(t.trim()),
+      () => NaN,
+    );
+    if (pid > 0) {
+      try {
+        globalThis.process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** Runs `process` in container `id` with `handler`; scratch files go to `workDir`. */
 export async function execSync(
   handler: RuntimeHandler,
@@ -89,10 +115,9 @@ export async function execSync(
       timer = setTimeout(() => {
         timedOut = true;
         // Kill the process in the container (runc then exits with its status), and runc itself if it is stuck.
-        void readFile(pidPath, 'utf8')
-          .then((pid) => globalThis.process.kill(Number(pid.trim()), 'SIGKILL'))
-          .catch(() => undefined)
-          .finally(() => setTimeout(() => child.kill('SIGKILL'), 2000).unref());
+        void killExecProcess(pidPath, child).finally(() =>
+          setTimeout(() => child.kill('SIGKILL'), 2000).unref(),
+        );
       }, timeoutMs);
     }
     const code = await new Promise<number>((resolve, reject) => {

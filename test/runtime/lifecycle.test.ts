@@ -117,6 +117,16 @@ describe('exec sync', () => {
     await fx.manager.delete(id, true);
   });
 
+  it('kills the process also when the timeout comes before runc has named it (a slow or loaded node)', async () => {
+    const id = uniqueId('exec-early-timeout');
+    await fx.run(id, { command: ['sleep', '60'] });
+    // 1 ms: the timer fires before runc writes the exec's pid file.
+    const r = await fx.manager.execSync(id, { args: ['sleep', '30'], timeoutMs: 1 });
+    expect(r.timedOut).toBe(true);
+    await expect.poll(async () => (await fx.manager.stats(id)).pidsCurrent, { timeout: 10_000 }).toBe(1);
+    await fx.manager.delete(id, true);
+  });
+
   it('refuses exec into a task that is not running', async () => {
     const id = uniqueId('execstopped');
     await fx.run(id, { command: ['true'] });

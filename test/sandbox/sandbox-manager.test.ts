@@ -352,6 +352,15 @@ describe('SandboxManager on the real host', () => {
     try {
       // kubelet made it: the sandbox uses it and leaves it to kubelet.
       for (const d of dirsOf(kubeletPod)) await mkdir(d, { recursive: true });
+      if (v2) {
+        // On v2 kubelet also delegates the controllers down to its pod cgroup.
+        const mount = path.dirname(path.dirname(cgroups.dirs('x').get('unified')!));
+        let dir = mount;
+        for (const part of kubeletPod.split('/').filter(Boolean).slice(0, -1)) {
+          dir = path.join(dir, part);
+          await writeFile(path.join(dir, 'cgroup.subtree_control'), '+memory +pids +cpu');
+        }
+      }
       await writeFile(path.join(memoryDirOf(kubeletPod), limitFile), String(96 << 20));
       const k = await manager.create(
         podConfig('pod-k', {
