@@ -12,6 +12,16 @@ export const DEFAULT_API_SOCKET = '/run/berth/berth.sock';
  */
 export const COMMAND_HEADER = 'x-berth-command';
 
+/**
+ * berthd does not answer on its API socket. The CLI's exit code 4 means this and nothing else: an
+ * `unavailable` error berthd itself returns (a registry or DNS failure) is a failure like any other.
+ */
+export class BerthdUnreachableError extends BerthError {
+  constructor(message: string) {
+    super('unavailable', message);
+  }
+}
+
 export class ApiClient {
   /** `command`: the `berth` command making the requests (`stop`), sent in COMMAND_HEADER. */
   constructor(
@@ -90,7 +100,7 @@ export class ApiClient {
       );
       req.on('error', (err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
-          reject(new BerthError('unavailable', `berthd is not running: no API socket at ${this.socketPath}`));
+          reject(new BerthdUnreachableError(`berthd is not running: no API socket at ${this.socketPath}`));
         } else if (err.code === 'EACCES') {
           reject(
             new BerthError(

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /** `berth`: the operator's CLI, speaking to berthd over its API socket. */
-import { ApiClient, DEFAULT_API_SOCKET } from '../api/client.js';
+import { ApiClient, BerthdUnreachableError, DEFAULT_API_SOCKET } from '../api/client.js';
 import { BerthError, errorMessage } from '../common/errors.js';
 import { commands } from './commands/index.js';
 import { renderTable } from './table.js';
 
-const EXIT_BY_CODE: Record<string, number> = { invalid_argument: 2, not_found: 3, unavailable: 4 };
+/** Exit codes (README): 2 bad invocation, 3 not found, 4 berthd unreachable (only that), 1 anything else. */
+const EXIT_BY_CODE: Record<string, number> = { invalid_argument: 2, not_found: 3 };
 
 function usage(): string {
   return [
@@ -52,6 +53,11 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     process.stderr.write(`berth: ${errorMessage(err).replace(/^berth:\s*/, '')}\n`);
-    process.exitCode = err instanceof BerthError ? (EXIT_BY_CODE[err.code] ?? 1) : 1;
+    process.exitCode =
+      err instanceof BerthdUnreachableError
+        ? 4
+        : err instanceof BerthError
+          ? (EXIT_BY_CODE[err.code] ?? 1)
+          : 1;
   },
 );

@@ -107,6 +107,13 @@ describe('pulls that fail', () => {
     expect(out.error?.code).toBe('unavailable');
     expect(out.error?.message).toContain('registry.does-not-exist.invalid');
     expect(await blobs()).toEqual(before);
+    // Through the CLI: exit code 1 with the reason; 4 means only that berthd does not answer.
+    const cli = await runCli(berthd.socket, ['pull', 'registry.does-not-exist.invalid/team/app:1']);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain('registry.does-not-exist.invalid');
+    const down = await runCli(path.join(work, 'no-berthd.sock'), ['images']);
+    expect(down.code).toBe(4);
+    expect(down.stderr).toMatch(/berthd is not running: no API socket at/);
   });
 
   it('refuses a manifest that is not a container image and leaves the store unchanged', async () => {
