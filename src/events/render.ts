@@ -1,14 +1,16 @@
 /** Human-readable renderings of events and causes, shared by the CLI commands. */
+import { describeCaller } from '../common/caller.js';
 import type { BerthEvent, Cause } from './model.js';
 
 export function formatCause(c: Cause): string {
+  const by = c.caller ? `, asked by ${describeCaller(c.caller)}` : '';
   switch (c.kind) {
     case 'workflow':
-      return `workflow ${c.workflowId} step ${c.step} (run ${c.runId})`;
+      return `workflow ${c.workflowId} step ${c.step} (run ${c.runId})${by}`;
     case 'api':
-      return `api ${c.call}`;
+      return `api ${c.call}${by}`;
     case 'reconciler':
-      return `reconciler: ${c.reason}`;
+      return `reconciler: ${c.reason}${by}`;
   }
 }
 

@@ -3,6 +3,7 @@
  * tasks projection keeps one outstanding stop/kill request and drops an exec when it exits; an
  * exit names the request it answers; the story `berth explain` tells.
  */
+import { formatCause } from '../../src/events/render.js';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/common/errors.js';
 import { validateRequest, type AppendRequest, type BerthEvent } from '../../src/events/model.js';
@@ -197,5 +198,32 @@ describe('the story', () => {
       '1 exec (1 not exiting 0); last: cat /ready by ExecSync from kubelet (pid 1234, uid 0) → exit 1',
       `StopContainer from kubelet (pid 1234, uid 0) at ${t0} → workflow container:c1:stop step containerSignal sent SIGTERM, grace 10 s → SIGKILL at 2026-12-07T04:00:10.004Z (+10.0 s) → exited 137 after SIGKILL at the end of a 10 s grace period (seq 106)`,
     ]);
+  });
+});
+
+describe('the CAUSE column of berth events and audit', () => {
+  it('names the caller after the cause, and nothing when none is known', () => {
+    const step = {
+      kind: 'workflow' as const,
+      workflowId: 'container:c1:stop',
+      runId: 'r1',
+      step: 'containerSignal',
+    };
+    expect(formatCause(step)).toBe('workflow container:c1:stop step containerSignal (run r1)');
+    expect(
+      formatCause({
+        ...step,
+        caller: { via: 'cri', rpc: 'StopContainer', pid: 42, uid: 0, comm: 'kubelet' },
+      }),
+    ).toBe(
+      'workflow container:c1:stop step containerSignal (run r1), asked by StopContainer from kubelet (pid 42, uid 0)',
+    );
+    expect(
+      formatCause({
+        kind: 'api',
+        call: 'pause',
+        caller: { via: 'api', method: 'POST', route: '/v1/containers/:id/pause', command: 'pause', uid: 0 },
+      }),
+    ).toBe('api pause, asked by berth pause by uid 0');
   });
 });
