@@ -19,7 +19,9 @@ export function berthCgroupRoots(): string[] {
     return mount === undefined ? [] : [path.join(mount, 'berth')];
   });
   if (roots.length === 0)
-    throw new Error(`no v1 hierarchy of ${V1_CONTROLLERS.join(', ')} is mounted: nothing to check cgroups in`);
+    throw new Error(
+      `no v1 hierarchy of ${V1_CONTROLLERS.join(', ')} is mounted: nothing to check cgroups in`,
+    );
   return roots;
 }
 
