@@ -125,9 +125,9 @@ export async function execCommand(
   cmd: string[],
   tty: boolean,
   size?: Size,
-): Promise<{ argv: string[]; processFile: string }> {
-  const { argv, processPath } = await prepareExec(node, id, cmd, tty, size);
-  return { argv, processFile: processPath };
+): Promise<{ argv: string[]; processFile: string; pidFile: string }> {
+  const { argv, processPath, pidPath } = await prepareExec(node, id, cmd, tty, size);
+  return { argv, processFile: processPath, pidFile: pidPath };
 }
 
 /**

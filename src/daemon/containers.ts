@@ -29,7 +29,7 @@ import {
 import { checkpointToArchive, type CheckpointResult } from './container-checkpoint.js';
 import { execCommand, execStreaming, type ExecStreams } from './container-exec.js';
 import { containerLogs, type LogsOptions } from './container-logs.js';
-import { recordExecAdded, recordedExec } from './exec-events.js';
+import { recordOutsideExec, recordOutsideExecExit, recordedExec } from './exec-events.js';
 import {
   resolveCreateRequest,
   type ContainerImages,
@@ -258,11 +258,22 @@ export class ContainerService {
     cmd: string[],
     tty: boolean,
     size?: { width: number; height: number },
-  ): Promise<{ argv: string[]; processFile: string }> {
+  ): Promise<{ argv: string[]; processFile: string; execId: string }> {
     const c = this.running(idOrPrefix);
-    // The CLI runs the runtime itself: berthd sees the exec asked for, not its start or exit.
-    await recordExecAdded(this.node().events, c, cmd, 'execCommand');
-    return execCommand(this.node(), c.id, cmd, tty, size);
+    const node = this.node();
+    const { argv, processFile, pidFile } = await execCommand(node, c.id, cmd, tty, size);
+    // The CLI runs the runtime itself: berthd records the exec, its start from the runtime's pid
+    // file, and its exit when the CLI reports it (execCommandExited).
+    const execId = await recordOutsideExec(node.events, node.logger, c, cmd, 'execCommand', pidFile);
+    return { argv, processFile, execId };
+  }
+
+  /** Records the exit of an exec the CLI ran itself (execCommand); NotFound for an exec not in flight. */
+  async execCommandExited(idOrPrefix: string, execId: string, exitCode: number): Promise<void> {
+    const c = this.record(idOrPrefix);
+    if (!this.node().events.projections.get('tasks', c.namespace, c.id)?.execs[execId])
+      throw new NotFoundError(`container ${c.id} has no exec ${JSON.stringify(execId)} in flight`);
+    await recordOutsideExecExit(this.node().events, c, execId, exitCode);
   }
 
   /**

@@ -10,28 +10,70 @@ import { callerField } from '../common/caller.js';
 import { errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import type { Cause, EventsService } from '../events/index.js';
+import { watchPidFile, type PidWatch } from '../runtime/exec-pid.js';
 
 type ExecEventTopic = '/tasks/exec-added' | '/tasks/exec-started' | '/tasks/exec-exited';
 
-/** Records an exec the caller runs elsewhere (`berth exec -it` runs the runtime itself): only its addition. */
-export async function recordExecAdded(
+/** How long berthd watches for the pid of an exec the CLI runs itself before giving up on its start. */
+const OUTSIDE_EXEC_START_MS = 60_000;
+
+/**
+ * Records an exec the caller runs elsewhere (`berth exec -it` runs the runtime itself): its
+ * addition now, its start (the pid) when the runtime writes `pidFile`, and its exit when the
+ * caller reports it (recordOutsideExecExit).
+ */
+export async function recordOutsideExec(
   events: Pick<EventsService, 'append'>,
+  log: Logger,
   container: { namespace: string; id: string },
   args: string[],
   call: string,
+  pidFile: string,
 ): Promise<string> {
   const execId = randomBytes(8).toString('hex');
+  const cause: Cause = { kind: 'api', call, ...callerField() };
+  await appendExecEvent(events, container, execId, cause, '/tasks/exec-added', { args });
+  const outside = {
+    watch: undefined as PidWatch | undefined,
+    started: Promise.resolve() as Promise<unknown>,
+  };
+  outside.watch = watchPidFile(pidFile, (pid) => {
+    outside.started = appendExecEvent(events, container, execId, cause, '/tasks/exec-started', {
+      pid,
+    }).catch((err: unknown) => log.warn({ err, id: container.id, execId }, 'recording an exec start failed'));
+  });
+  outsideExecs.set(execId, outside);
+  setTimeout(() => {
+    if (outsideExecs.get(execId) !== outside) return;
+    outsideExecs.delete(execId);
+    void outside.watch?.stop();
+  }, OUTSIDE_EXEC_START_MS).unref();
+  return execId;
+}
+
+/** Execs the CLI runs itself whose start is still watched for, by exec id. */
+const outsideExecs = new Map<string, { watch: PidWatch | undefined; started: Promise<unknown> }>();
+
+/** The exit of an exec the caller ran itself, as it reports it (the caller is recorded with it). */
+export async function recordOutsideExecExit(
+  events: Pick<EventsService, 'append'>,
+  container: { namespace: string; id: string },
+  execId: string,
+  exitCode: number,
+): Promise<void> {
+  // Its start first: the pid file is read now if the watch has not reported it yet.
+  const outside = outsideExecs.get(execId);
+  outsideExecs.delete(execId);
+  await outside?.watch?.stop();
+  await outside?.started;
   await appendExecEvent(
     events,
     container,
     execId,
-    { kind: 'api', call, ...callerField() },
-    '/tasks/exec-added',
-    {
-      args,
-    },
+    { kind: 'api', call: 'execCommand', ...callerField() },
+    '/tasks/exec-exited',
+    { exitCode },
   );
-  return execId;
 }
 
 /**

@@ -92,6 +92,27 @@ describe('a detached container', () => {
     expect(ex).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n' });
     const piped = await cliWithInput('piped\n', 'exec', '-i', id, 'cat');
     expect(piped).toMatchObject({ code: 0, stdout: 'piped\n' });
+    // berth exec -i runs the runtime itself; its exec is still recorded whole, once each.
+    const execs = (await eventsOf(id)).filter((e) => e.topic.startsWith('/tasks/exec-'));
+    const lastExec = execs.filter((e) => e.data.execId === execs.at(-1)?.data.execId);
+    expect(lastExec.map((e) => e.topic)).toEqual([
+      '/tasks/exec-added',
+      '/tasks/exec-started',
+      '/tasks/exec-exited',
+    ]);
+    expect(lastExec[0]!.data.args).toEqual(['cat']);
+    expect(lastExec[1]!.data.pid).toBeGreaterThan(0);
+    expect(lastExec[2]!.data.exitCode).toBe(0);
+    expect(lastExec[2]!.cause.caller).toMatchObject({ via: 'api', command: 'exec', uid: 0 });
+    const exited = (body: Record<string, unknown>) =>
+      api()
+        .post(`/v1/containers/${id}/exec-exited`, body)
+        .catch((e: unknown) => e as { code?: string; message?: string });
+    expect(await exited({ execId: 'nope', exitCode: 0 })).toMatchObject({ code: 'not_found' });
+    expect(await exited({ execId: lastExec[0]!.data.execId, exitCode: 300 })).toMatchObject({
+      code: 'invalid_argument',
+      message: expect.stringMatching(/exitCode/),
+    });
     // The terminal size the CLI sends is in the process file runc reads (consoleSize), so it is
     // in force before the command runs; a malformed size is refused naming the field.
     const { processFile } = await api().post<{ processFile: string }>(`/v1/containers/${id}/exec-command`, {
@@ -158,17 +179,12 @@ describe('a detached container', () => {
     const rm = await cli('rm', id);
     expect(rm).toMatchObject({ code: 0, stdout: `${id}\n` });
     const topics = (await eventsOf(id)).map((e) => e.topic);
-    // berth exec: added, started, exited; exec -i, exec-command and exec -t run the runtime in the
-    // CLI, so berthd records only that they were asked for.
+    // berth exec, exec -i and exec -t: added, started, exited (the last two run the runtime in the
+    // CLI: berthd sees the pid file and the CLI reports the exit); the exec-command asked for above
+    // and never run: only added.
     const execTopics = topics.filter((t) => t.startsWith('/tasks/exec-'));
-    expect(execTopics).toEqual([
-      '/tasks/exec-added',
-      '/tasks/exec-started',
-      '/tasks/exec-exited',
-      '/tasks/exec-added',
-      '/tasks/exec-added',
-      '/tasks/exec-added',
-    ]);
+    const triple = ['/tasks/exec-added', '/tasks/exec-started', '/tasks/exec-exited'];
+    expect(execTopics).toEqual([...triple, ...triple, '/tasks/exec-added', ...triple]);
     // The stop asked (and its SIGKILL when the grace period ran out) before the exit it caused.
     expect(topics.filter((t) => !execTopics.includes(t))).toEqual([
       '/containers/create',

@@ -7,8 +7,9 @@
  *   POST   /v1/containers/:id/stop         {timeout?: seconds} → ContainerStatus
  *   DELETE /v1/containers/:id              ?force=true → {removed: id}
  *   POST   /v1/containers/:id/exec         {cmd, timeout?} → {exitCode, stdout, stderr, timedOut}
- *   POST   /v1/containers/:id/exec-command {cmd, tty?} → {argv, cleanup}: a process the (root, local)
- *          CLI runs itself with its own terminal, for `berth exec -it`
+ *   POST   /v1/containers/:id/exec-command {cmd, tty?} → {argv, processFile, execId}: a process the
+ *          (root, local) CLI runs itself with its own terminal, for `berth exec -it`
+ *   POST   /v1/containers/:id/exec-exited  {execId, exitCode} → {}: that process's exit, for the log
  *   GET    /v1/containers/:id/logs         ?follow&since&tail → NDJSON {time, stream, text}
  *   GET    /v1/containers/:id/stats        → ContainerStats
  *   POST   /v1/containers/:id/update       ResourceRequest → {}
@@ -142,6 +143,19 @@ export function containerRoutes(src: ContainerRoutesSource): Route[] {
       handler: async (req) => {
         const b = body(req);
         return svc().execCommand(req.params.id!, cmdOf(b), b.tty === true, terminalSizeOf(b));
+      },
+    },
+    {
+      method: 'POST',
+      path: '/v1/containers/:id/exec-exited',
+      handler: async (req) => {
+        const b = body(req);
+        if (typeof b.execId !== 'string' || b.execId === '')
+          throw new InvalidArgumentError('"execId" must be the id exec-command returned');
+        if (!Number.isInteger(b.exitCode) || (b.exitCode as number) < 0 || (b.exitCode as number) > 255)
+          throw new InvalidArgumentError('"exitCode" must be a whole number from 0 to 255');
+        await svc().execCommandExited(req.params.id!, b.execId, b.exitCode as number);
+        return {};
       },
     },
     {

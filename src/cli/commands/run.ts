@@ -211,7 +211,11 @@ export const execCommand: Command = {
     const [id, ...cmd] = argv.slice(at);
     if (!id || cmd.length === 0) throw new InvalidArgumentError('berth exec: name a container and a command');
     if (values.interactive || values.tty) {
-      const { argv: command, processFile } = await ctx.client.post<{ argv: string[]; processFile: string }>(
+      const {
+        argv: command,
+        processFile,
+        execId,
+      } = await ctx.client.post<{ argv: string[]; processFile: string; execId: string }>(
         containerPath(id, '/exec-command'),
         {
           cmd,
@@ -229,6 +233,10 @@ export const execCommand: Command = {
         child.on('close', (c, sig) => resolve(c ?? (sig ? 137 : 1)));
       });
       await rm(processFile, { force: true }).catch(() => undefined);
+      // For the log's /tasks/exec-exited; the exec's own exit code stands even if berthd is gone.
+      await ctx.client
+        .post(containerPath(id, '/exec-exited'), { execId, exitCode: code > 255 ? 255 : code })
+        .catch(() => undefined);
       return code;
     }
     const r = await ctx.client.post<{ exitCode: number; stdout: string; stderr: string; timedOut: boolean }>(
