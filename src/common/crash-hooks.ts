@@ -8,7 +8,8 @@
  * named places inside a step where the node has changed but the log not yet:
  * `sandboxAttachNetwork:attached` (CNI ADD done, the sandbox record not), `unpack:applied` (a
  * layer written into its active snapshot, not committed), `unpack:committed` (the snapshot
- * committed, `/snapshot/commit` not recorded), `gc:removed` (content and snapshots removed, their
+ * committed, `/snapshot/commit` not recorded), `snapshot:commit-written` (inside the snapshotter's
+ * commit: the committed record written, the active one not yet removed), `gc:removed` (content and snapshots removed, their
  * removal not recorded), `task:recorded` (task.json written, conmon not started) and
  * `task:created` (the runtime created the container, the create step not finished).
  */

@@ -64,7 +64,9 @@ export async function openNodeServices(
     store: content,
     logger: logger.child({ subsystem: 'pull' }),
   });
-  const snapshotter = await openSnapshotter(config.snapshotter, dirs.snapshotter(config.snapshotter));
+  const snapshotter = await openSnapshotter(config.snapshotter, dirs.snapshotter(config.snapshotter), {
+    crashRoot: layout.root,
+  });
   const network = new CniNetwork({
     confDir: config.cniConfDir,
     berthConfDir: dirs.cniConf,

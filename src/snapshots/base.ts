@@ -7,6 +7,7 @@
  * loss: committed data reaches the disk behind the commit (sync-behind.ts); `open` drops what a
  * lost sync left torn.
  */
+import { crashPoint } from '../common/crash-hooks.js';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -228,6 +229,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       };
       // Written before the active record goes: a crash in between leaves both, and open keeps the committed one.
       await this.meta.put(committed);
+      if (this.opts.crashRoot !== undefined) crashPoint(this.opts.crashRoot, 'snapshot:commit-written');
       await this.meta.delete(key);
       await this.emit({ topic: '/snapshot/commit', snapshotter: this.type, key, name });
     });

@@ -145,4 +145,6 @@ export interface SnapshotterOpenOptions {
   bootId?: string;
   /** How long after the last commit the sync behind it starts (tests hold it back); 250 ms by default. */
   syncBehindDelayMs?: number;
+  /** The daemon's root, where test-only crash points (common/crash-hooks.ts) keep their markers. */
+  crashRoot?: string;
 }

@@ -135,9 +135,9 @@ describe('pullImage through crashes', () => {
     expect((await logConsistency(again, 'pull:')).projection.equal).toBe(true);
   }, 300_000);
 
-  it('inside the unpack: crashed with a layer applied but not committed, and committed but not recorded', async () => {
+  it('inside the unpack: crashed with a layer applied but not committed, mid-commit, and committed but not recorded', async () => {
     const ref = `${reg.host}/test/crashy:crashy`;
-    const inside = ['unpack:applied', 'unpack:committed'];
+    const inside = ['unpack:applied', 'snapshot:commit-written', 'unpack:committed'];
     const run = await runThroughCrashes(inside, async (d) => {
       const out = await pullViaApi(d.client, ref);
       if (out.error) throw new Error(`${out.error.code}: ${out.error.message}`);
