@@ -7,12 +7,13 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const BRIDGE = 'berth0';
 const IPAM_DIR = '/var/lib/cni/networks/berth';
+const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
 
 const bridgeExists = (): Promise<boolean> =>
   run('ip', ['link', 'show', BRIDGE]).then(
@@ -23,7 +24,14 @@ const bridgeExists = (): Promise<boolean> =>
 export default async function setup(): Promise<() => Promise<void>> {
   const hadBridge = await bridgeExists();
   const hadIpamDir = existsSync(IPAM_DIR);
+  // CNI's bridge turns forwarding on for every network; networks of files running side by side
+  // need it on while any runs, so it goes back once, after every file has finished.
+  const ipForward = (await readFile(IP_FORWARD, 'utf8')).trim();
   return async () => {
+    if ((await readFile(IP_FORWARD, 'utf8')).trim() !== ipForward) {
+      await writeFile(IP_FORWARD, `${ipForward}\n`);
+      console.log(`test run: set net.ipv4.ip_forward back to ${ipForward}`);
+    }
     if (!hadBridge && (await bridgeExists())) {
       await run('ip', ['link', 'del', BRIDGE]);
       console.log(`test run: removed the bridge ${BRIDGE} it made`);

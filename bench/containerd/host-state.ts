@@ -144,7 +144,13 @@ export async function deleteLink(name: string): Promise<void> {
   await execFileCapture('ip', ['link', 'delete', name]);
 }
 
+/**
+ * Turns forwarding back off if this harness turned it on. Not inside a test run (vitest): there
+ * other files' networks run beside the harness and need forwarding on; turning it off under them
+ * broke them, so the run turns it back once, at its end (test/global-setup.ts).
+ */
 export async function restoreIpForward(before: HostBefore): Promise<void> {
+  if (process.env.VITEST) return;
   const now = (await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim();
   if (now !== before.ipForward) await execFile('sysctl', ['-qw', `net.ipv4.ip_forward=${before.ipForward}`]);
 }
