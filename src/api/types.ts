@@ -1,4 +1,5 @@
 /** Wire types shared by the API server and its clients (the `berth` CLI). */
+import type { RelayStatus } from '../events/relay.js';
 
 /** Every error response has this body; `code` is a BerthError code. */
 export interface ApiErrorBody {
@@ -35,14 +36,7 @@ export interface NodeInfo {
   /** The event log: its last seq, and how far the NATS relay has published. */
   events?: {
     lastSeq: number;
-    relay?: {
-      connected: boolean;
-      cursor: number;
-      lag: number;
-      stream: string;
-      lastError?: string;
-      headsPublished?: number;
-    };
+    relay?: RelayStatus;
     /** The node's head-signing key (ed25519) and where its signed heads go (docs/audit.md). */
     signing?: {
       keyId: string;
