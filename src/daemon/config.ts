@@ -9,6 +9,7 @@ import { isAbsolute, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { InvalidArgumentError, errorMessage } from '../common/errors.js';
+import { natsServerList } from '../common/nats-servers.js';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -25,8 +26,13 @@ export interface DaemonConfig {
   /** host:port of an existing Temporal frontend; undefined = start the embedded dev server. */
   temporalAddress?: string;
   temporalNamespace: string;
-  /** nats:// URL of an existing NATS server with JetStream; undefined = start an embedded nats-server. */
+  /**
+   * nats:// URLs (comma-separated: the servers of one cluster) of existing NATS servers with
+   * JetStream; undefined = start an embedded nats-server.
+   */
   natsUrl?: string;
+  /** JetStream replicas of the streams and the node registry berthd creates (a cluster: 3). */
+  natsReplicas: number;
   logLevel: LogLevel;
   /** pretty: one readable line per record (the default on a terminal); json: pino's JSON lines. */
   logFormat: LogFormat;
@@ -73,6 +79,7 @@ const FLAGS = {
   'temporal-address': { type: 'string' },
   'temporal-namespace': { type: 'string' },
   'nats-url': { type: 'string' },
+  'nats-replicas': { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   'metrics-address': { type: 'string' },
@@ -96,7 +103,8 @@ export const USAGE = `usage: berthd [flags]
   --cri-socket PATH          CRI socket (default <state>/cri.sock)
   --temporal-address H:P     use this Temporal frontend instead of the embedded dev server
   --temporal-namespace NS    Temporal namespace (default "default")
-  --nats-url URL             use this NATS server instead of the embedded nats-server
+  --nats-url URL[,URL...]    use these NATS servers (one cluster) instead of the embedded nats-server
+  --nats-replicas N          JetStream replicas of the streams berthd creates, 1-5 (default 1; a 3-server cluster: 3)
   --log-level LEVEL          trace|debug|info|warn|error|fatal|silent (default info)
   --log-format FORMAT        pretty|json (default: pretty on a terminal, json otherwise; env BERTH_LOG_FORMAT)
   --metrics-address [H:]P    serve Prometheus metrics at http://H:P/metrics (H default 127.0.0.1; off unless set)
@@ -132,6 +140,7 @@ export function parseDaemonArgs(
     'node-id': env.BERTH_NODE_ID,
     'temporal-address': env.BERTH_TEMPORAL_ADDRESS,
     'nats-url': env.BERTH_NATS_URL,
+    'nats-replicas': env.BERTH_NATS_REPLICAS,
     'log-level': env.BERTH_LOG_LEVEL,
     'log-format': env.BERTH_LOG_FORMAT,
     'metrics-address': env.BERTH_METRICS_ADDRESS,
@@ -148,6 +157,7 @@ export function parseDaemonArgs(
       temporalAddress: pick('temporal-address'),
       temporalNamespace: pick('temporal-namespace') ?? 'default',
       natsUrl: pick('nats-url'),
+      natsReplicas: pick('nats-replicas') ?? '1',
       logLevel: pick('log-level') ?? 'info',
       logFormat: pick('log-format') ?? (stderrIsTty ? 'pretty' : 'json'),
       metricsAddress: pick('metrics-address'),
@@ -218,16 +228,25 @@ function validate(
       `--cni-bin-dir must be absolute paths separated by ':', got "${c.cniBinDir}"`,
     );
   if (c.natsUrl !== undefined) {
-    let url: URL;
-    try {
-      url = new URL(c.natsUrl);
-    } catch {
-      throw new InvalidArgumentError(`--nats-url "${c.natsUrl}" is not a URL (e.g. nats://127.0.0.1:4222)`);
-    }
-    if (!['nats:', 'tls:'].includes(url.protocol)) {
-      throw new InvalidArgumentError(`--nats-url "${c.natsUrl}" must use nats:// or tls://`);
+    for (const one of natsServerList(c.natsUrl)) {
+      let url: URL;
+      try {
+        url = new URL(one);
+      } catch {
+        throw new InvalidArgumentError(`--nats-url "${one}" is not a URL (e.g. nats://127.0.0.1:4222)`);
+      }
+      if (!['nats:', 'tls:'].includes(url.protocol)) {
+        throw new InvalidArgumentError(`--nats-url "${one}" must use nats:// or tls://`);
+      }
     }
   }
+  const natsReplicas = Number(c.natsReplicas);
+  if (!Number.isInteger(natsReplicas) || natsReplicas < 1 || natsReplicas > 5)
+    throw new InvalidArgumentError(`--nats-replicas "${c.natsReplicas}" is not a whole number from 1 to 5`);
+  if (natsReplicas > 1 && c.natsUrl === undefined)
+    throw new InvalidArgumentError(
+      '--nats-replicas above 1 needs a NATS cluster (--nats-url): the embedded nats-server is one server',
+    );
   return {
     root: c.root!,
     state: c.state!,
@@ -237,6 +256,7 @@ function validate(
     temporalAddress: c.temporalAddress,
     temporalNamespace: c.temporalNamespace!,
     natsUrl: c.natsUrl,
+    natsReplicas,
     logLevel: c.logLevel as LogLevel,
     logFormat: c.logFormat as LogFormat,
     ...(metricsAddress ? { metricsAddress } : {}),

@@ -40,6 +40,8 @@ export class HeadPublisher {
     private readonly key: PublicKeyInfo,
     private readonly logger: Logger,
     latest: SignedHead | undefined,
+    /** JetStream replicas of the heads stream when it is created. */
+    private readonly replicas = 1,
   ) {
     this.newest = latest?.seq ?? 0;
   }
@@ -65,6 +67,7 @@ export class HeadPublisher {
       return jsm.streams.add({
         name: stream,
         subjects: [headsSubject(this.nodeId), keysSubject(this.nodeId)],
+        num_replicas: this.replicas,
       });
     });
     const lastKey = await lastOn(jsm, stream, keysSubject(this.nodeId));

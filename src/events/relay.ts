@@ -23,6 +23,8 @@ export interface RelayOptions {
   nodeId: string;
   /** NATS server URL(s), e.g. nats://127.0.0.1:4222. */
   servers: string | string[];
+  /** JetStream replicas of the streams the relay creates (default 1). */
+  replicas?: number;
   /** Messages in flight at once (default 256). */
   window?: number;
   /** Wait between attempts while NATS is unreachable (default 250 ms). */
@@ -201,7 +203,7 @@ export class NatsRelay {
     const subjects = [`berth.events.${this.opts.nodeId}.>`];
     const info = await jsm.streams.info(this.stream).catch(async (err: unknown) => {
       if (!/stream not found/i.test(errorMessage(err))) throw err;
-      return jsm.streams.add({ name: this.stream, subjects });
+      return jsm.streams.add({ name: this.stream, subjects, num_replicas: this.opts.replicas ?? 1 });
     });
     const last = info.state.last_seq;
     if (last === 0 || info.state.messages === 0) return last;

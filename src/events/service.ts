@@ -8,6 +8,7 @@
 import { dirname, join } from 'node:path';
 import type { Logger } from '../common/logger.js';
 import { silentLogger } from '../common/logger.js';
+import { natsServerList } from '../common/nats-servers.js';
 import { EventLog } from './log.js';
 import type { AppendRequest, BerthEvent } from './model.js';
 import { HeadPublisher, headsStreamName } from './head-relay.js';
@@ -60,7 +61,7 @@ export class EventsService {
    * Starts publishing to NATS, for a caller that opens the log before NATS is up (berthd opens the
    * log first, so a bad log directory is refused before any service starts).
    */
-  async startRelay(natsUrl: string): Promise<void> {
+  async startRelay(natsUrl: string, replicas = 1): Promise<void> {
     if (this.relayInstance) return;
     this.headPublisher = new HeadPublisher(
       this.log,
@@ -68,10 +69,12 @@ export class EventsService {
       this.signer.publicKey,
       this.logger,
       this.signer.latest,
+      replicas,
     );
     const relay = new NatsRelay(this.log, {
       nodeId: this.nodeId,
-      servers: natsUrl,
+      servers: natsServerList(natsUrl),
+      replicas,
       logger: this.logger,
       heads: this.headPublisher,
     });

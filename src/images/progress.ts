@@ -5,6 +5,7 @@
  * The activity publishes; ImageService subscribes for the API stream; anyone else may too.
  */
 import { connect, JSONCodec, type NatsConnection, type Subscription } from 'nats';
+import { natsServerList } from '../common/nats-servers.js';
 import type { NodeServices } from '../daemon/node-services.js';
 import { readRecordedEndpoints } from '../daemon/endpoints.js';
 
@@ -52,7 +53,7 @@ export class ProgressBus {
         })();
       const servers = await url;
       if (!servers) return undefined;
-      return connect({ servers, reconnect: true, maxReconnectAttempts: -1 });
+      return connect({ servers: natsServerList(servers), reconnect: true, maxReconnectAttempts: -1 });
     })().catch((err: unknown) => {
       this.node.logger.warn({ err }, 'pull progress: cannot reach NATS; progress will not be published');
       this.conn = undefined;

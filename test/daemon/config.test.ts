@@ -26,7 +26,21 @@ describe('berthd configuration', () => {
     expect(c.criSocket).toBe('/run/berth/cri.sock');
     expect(c.temporalAddress).toBeUndefined();
     expect(c.natsUrl).toBeUndefined();
+    expect(c.natsReplicas).toBe(1);
     expect(c.logLevel).toBe('info');
+  });
+
+  it("takes a NATS cluster's servers comma-separated, and the replicas of what berthd creates there", () => {
+    const c = parse([
+      '--node-id',
+      'n1',
+      '--nats-url',
+      'nats://127.0.0.1:4222,nats://127.0.0.1:4223',
+      '--nats-replicas',
+      '3',
+    ]);
+    expect(c.natsUrl).toBe('nats://127.0.0.1:4222,nats://127.0.0.1:4223');
+    expect(c.natsReplicas).toBe(3);
   });
 
   it('reads the log format, the metrics address and the Temporal UI port', () => {
@@ -72,6 +86,13 @@ describe('berthd configuration', () => {
     [['--log-level', 'loud'], /--log-level "loud"/],
     [['--temporal-address', 'no-port'], /not host:port/],
     [['--nats-url', 'http://x:1'], /must use nats:\/\//],
+    [['--nats-url', 'nats://a:1,http://b:2'], /--nats-url "http:\/\/b:2" must use nats:\/\//],
+    [
+      ['--nats-url', 'nats://a:1', '--nats-replicas', '0'],
+      /--nats-replicas "0" is not a whole number from 1 to 5/,
+    ],
+    [['--nats-url', 'nats://a:1', '--nats-replicas', 'three'], /--nats-replicas "three"/],
+    [['--nats-replicas', '3'], /--nats-replicas above 1 needs a NATS cluster \(--nats-url\)/],
     [['--config', '/nonexistent/berthd.yaml'], /cannot read config file/],
     [['--log-format', 'xml'], /--log-format "xml" is not one of pretty, json/],
     [['--metrics-address', 'localhost'], /--metrics-address "localhost" is not \[HOST:\]PORT/],
