@@ -31,6 +31,8 @@ import { startMetrics, type DaemonMetrics } from './metrics.js';
 import { startEmbeddedServices, type EmbeddedServices } from './embedded.js';
 import { connectTemporal, probeTemporal, taskQueueFor } from './temporal.js';
 import { probeNats } from './nats.js';
+import { NodeIdClaim } from './node-claim.js';
+import { registerSearchAttributes } from './search-attributes.js';
 import { sleep, type SupervisedService } from './supervisor.js';
 import { TransitionRunner } from './transitions.js';
 import { ImageService } from './images.js';
@@ -55,6 +57,7 @@ export class Daemon {
   private services: EmbeddedServices | undefined;
   private lock: RootLock | undefined;
   private spawner: Spawner | undefined;
+  private claim: NodeIdClaim | undefined;
   private connection: NativeConnection | undefined;
   private client: Client | undefined;
   readonly transitions: TransitionRunner;
@@ -88,6 +91,7 @@ export class Daemon {
         return this.client;
       },
       this.taskQueue,
+      config.nodeId,
       log.child({ component: 'transitions' }),
     );
     this.sandboxes = new SandboxService(this.transitions, () => this.node);
@@ -121,6 +125,8 @@ export class Daemon {
     const { config, layout } = this;
     // Everything that can be checked without writing is checked first, so bad input changes nothing.
     await this.checkExternalServices();
+    // With shared NATS, the node id is claimed before anything is written: a refusal changes nothing.
+    if (config.natsUrl) await this.claimNodeId(config.natsUrl);
     await checkWritable(layout.root, '--root');
     await checkWritable(layout.state, '--state');
     await mkdir(layout.root, { recursive: true, mode: 0o711 });
@@ -141,7 +147,8 @@ export class Daemon {
     });
     this.router.add(...eventRoutes(this.events));
     this.services = await startEmbeddedServices(config, layout, this.log.child({ component: 'embedded' }));
-    await this.events.startRelay(this.services.natsUrl);
+    if (!this.claim) await this.claimNodeId(this.services.natsUrl);
+    await this.events.startRelay(this.services.natsUrl, config.natsReplicas);
     this.node = await openNodeServices(config, layout, this.events, this.log);
     // Before the worker and the CRI gateway, whose hooks it is.
     if (config.metricsAddress)
@@ -152,6 +159,7 @@ export class Daemon {
       );
     await recordLostSnapshots(this.node);
     this.imageService = new ImageService(this.transitions, this.node);
+    await registerSearchAttributes(this.services.temporalAddress, config.temporalNamespace);
     await this.connectWorker();
     this.runtimes = (await this.runNodeInfoWorkflow()).runtimes;
     // After the worker (a stop workflow can be woken), before the API: exits that happened while
@@ -200,6 +208,19 @@ export class Daemon {
         `cannot reach Temporal at --temporal-address ${temporalAddress}: ${t.error}`,
       );
     if (n && !n.ok) throw new UnavailableError(`cannot reach NATS at --nats-url ${natsUrl}: ${n.error}`);
+  }
+
+  private async claimNodeId(natsUrl: string): Promise<void> {
+    this.claim = await NodeIdClaim.take(
+      this.config,
+      natsUrl,
+      BERTHD_VERSION,
+      () => ({
+        logSeq: this.events?.log.lastSeq ?? 0,
+        relayedSeq: this.events?.relay?.status().cursor ?? 0,
+      }),
+      this.log.child({ component: 'registry' }),
+    );
   }
 
   /** Runs the worker; if it fails (e.g. Temporal was unreachable too long), a new one replaces it. */
@@ -343,6 +364,9 @@ export class Daemon {
     await this.events
       ?.close()
       .catch((err: unknown) => this.log.warn({ err }, 'closing the event log failed'));
+    // Its final positions are still in memory: the record says where the log and the relay ended.
+    await this.claim?.release(this.log);
+    this.claim = undefined;
     this.events = undefined;
     await Promise.all([this.services?.temporal?.stop(), this.services?.nats?.stop()]);
     if (spawnerInUse() === this.spawner) useSpawner(undefined);

@@ -101,6 +101,35 @@ describe('berthd with embedded Temporal and NATS', () => {
     }
   });
 
+  it('refuses a node id another berthd holds on the same NATS, naming the holder, and writes nothing', async () => {
+    const info = await d.client.get<NodeInfo>('/v1/info');
+    const nats = info.services.find((s) => s.name === 'nats')!.address;
+    const { root, state } = await makeRoots();
+    try {
+      const r = await runBerthd([
+        '--root',
+        root,
+        '--state',
+        state,
+        '--node-id',
+        d.nodeId,
+        '--nats-url',
+        nats,
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toContain(
+        `node id "${d.nodeId}" is already in use on this NATS cluster by berthd pid ${d.proc.pid} on`,
+      );
+      expect(r.stderr).toContain(`--root ${d.root}`);
+      expect(existsSync(root) || existsSync(state)).toBe(false);
+    } finally {
+      await rm(join(root, '..'), { recursive: true, force: true });
+    }
+    // The holder keeps serving.
+    expect((await d.client.post<{ nodeId: string }>('/v1/node-info')).nodeId).toBe(d.nodeId);
+  });
+
   it('restarts a killed Temporal child, and the next workflow succeeds', async () => {
     const before = await d.client.get<NodeInfo>('/v1/info');
     const pid = Number(/pid (\d+)/.exec(before.services[0]!.detail ?? '')![1]);
