@@ -38,6 +38,7 @@ import {
 } from './container-request.js';
 import type { NodeServices } from './node-services.js';
 import type { TransitionRunner } from './transitions.js';
+import { podAttribute, type TransitionSubject } from './search-attributes.js';
 
 export type { ExecStreams } from './container-exec.js';
 export type { LogsOptions } from './container-logs.js';
@@ -120,11 +121,22 @@ export class ContainerService {
     if (existing) return this.status(existing.id);
     const created = await this.transitions.run<CreatedContainer>({
       workflowType: 'createContainer',
-      workflowId: containerWorkflowIds.create(args.namespace, args.sandboxId, args.name, req.attempt ?? 0),
+      workflowId: containerWorkflowIds.create(
+        this.node().config.nodeId,
+        args.namespace,
+        args.sandboxId,
+        args.name,
+        req.attempt ?? 0,
+      ),
       args: [args],
       // A request in flight is joined; after a finished create whose container is gone (removed),
       // the same name may be created again.
       onFinished: 'again',
+      subject: {
+        ...this.podSubject(args.namespace, args.sandboxId),
+        container: args.name,
+        image: args.image,
+      },
     });
     return this.status(created.id);
   }
@@ -136,6 +148,7 @@ export class ContainerService {
       workflowId: containerWorkflowIds.start(c.id),
       args: [{ namespace: c.namespace, id: c.id }],
       onFinished: 'recorded',
+      subject: this.subjectOf(c),
     });
     return this.status(c.id);
   }
@@ -150,6 +163,7 @@ export class ContainerService {
       workflowId: containerWorkflowIds.stop(c.id),
       args: [{ namespace: c.namespace, id: c.id, timeoutSeconds }],
       onFinished: 'again',
+      subject: this.subjectOf(c),
     });
     return this.status(c.id);
   }
@@ -163,7 +177,18 @@ export class ContainerService {
       args: [{ namespace: c.namespace, id: c.id, force: opts.force === true }],
       // A refused remove (running, no force) must not stand in for a later forced one.
       onFinished: 'again',
+      subject: this.subjectOf(c),
     });
+  }
+
+  /** The search attributes of a container's transitions (search-attributes.ts). */
+  private subjectOf(c: ContainerRecord): TransitionSubject {
+    return { ...this.podSubject(c.namespace, c.sandboxId), container: c.name ?? c.id, image: c.image };
+  }
+
+  private podSubject(namespace: string, sandboxId: string | undefined): TransitionSubject {
+    const sandbox = sandboxId && this.node().events.projections.get('sandboxes', namespace, sandboxId);
+    return { namespace, ...(sandbox ? { pod: podAttribute(sandbox) } : {}) };
   }
 
   /** The container an id, a unique id prefix or a name (in any namespace) denotes. */

@@ -102,13 +102,18 @@ export class ImageService {
       opts.noProgressTimeoutMs ?? 2 * (node.registry.transport.config.stallTimeoutMs ?? DEFAULT_STALL_MS);
   }
 
+  /** In every image workflow id: nodes sharing a Temporal namespace pull the same image apart. */
+  private get nodeId(): string {
+    return this.node.config.nodeId;
+  }
+
   /** Resolves, pulls, unpacks and records `ref`; concurrent pulls of one image join one workflow. */
   async pull(req: PullRequest): Promise<ImageRecord> {
     const namespace = checkNamespace(req.namespace);
     const ref = formatReference(parseReference(req.ref));
     const current = await this.alreadyPulled(namespace, ref, req);
     if (current) return current;
-    const workflowId = `pull:${namespace}:${ref}`;
+    const workflowId = `pull:${this.nodeId}:${namespace}:${ref}`;
     const subject = progressSubject(this.node.config.nodeId, workflowId);
     if (req.auth) imageSession(this.node).credentials.set(workflowId, req.auth);
     const unsubscribe = req.onProgress
@@ -127,6 +132,7 @@ export class ImageService {
         workflowId,
         args: [args],
         onFinished: 'again',
+        subject: { namespace, image: ref },
       });
       return this.recordOf(namespace, result.name);
     } finally {
@@ -224,9 +230,10 @@ export class ImageService {
     const record = this.get(name, ns);
     return this.transitions.run<RemoveImageResult>({
       workflowType: 'removeImage',
-      workflowId: `image-remove:${ns}:${record.name}`,
+      workflowId: `image-remove:${this.nodeId}:${ns}:${record.name}`,
       args: [{ namespace: ns, name: record.name }],
       onFinished: 'again',
+      subject: { namespace: ns, image: record.name },
     });
   }
 
@@ -237,9 +244,10 @@ export class ImageService {
     const name = formatReference(parseReference(target));
     return this.transitions.run<ImageRecord>({
       workflowType: 'tagImage',
-      workflowId: `image-tag:${ns}:${name}`,
+      workflowId: `image-tag:${this.nodeId}:${ns}:${name}`,
       args: [{ namespace: ns, source: src.name, target: name }],
       onFinished: 'again',
+      subject: { namespace: ns, image: name },
     });
   }
 
@@ -266,7 +274,7 @@ export class ImageService {
     await access(path).catch(() => {
       throw new NotFoundError(`import archive ${path} does not exist on the node`);
     });
-    const workflowId = `image-import:${namespace}:${path}`;
+    const workflowId = `image-import:${this.nodeId}:${namespace}:${path}`;
     const args: ImportImageRequest = {
       path,
       namespace,
@@ -278,6 +286,7 @@ export class ImageService {
       workflowId,
       args: [args],
       onFinished: 'again',
+      subject: { namespace, ...(opts.name ? { image: opts.name } : {}) },
     });
     return results.map((r) => this.recordOf(namespace, r.name));
   }

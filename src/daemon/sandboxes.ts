@@ -4,7 +4,7 @@
  * record (SandboxManager's) for what containers need to join the pod: pinned namespace paths, the
  * pod cgroup parent and the hostname/resolv.conf/hosts files.
  *
- * Identity: a create's workflow id is `sandbox:<ns>:<pod uid>:<attempt>` and the sandbox id is
+ * Identity: a create's workflow id is `sandbox:<node>:<ns>:<pod uid>:<attempt>` and the sandbox id is
  * derived from the same triple, so a kubelet retry (in flight or finished) gets the same sandbox
  * back; the same triple with a different configuration is AlreadyExistsError.
  */
@@ -32,6 +32,7 @@ import type { CreateSandboxRequest, RemoveSandboxRequest, SandboxRef } from '../
 import type { NodeServices } from './node-services.js';
 import { requireNamespaceName } from './request-fields.js';
 import type { TransitionRunner } from './transitions.js';
+import { podAttribute, type TransitionSubject } from './search-attributes.js';
 
 /** The Berth namespace sandboxes go to when the caller names none (the CRI gateway passes `k8s.io`). */
 export const DEFAULT_SANDBOX_NAMESPACE = 'default';
@@ -126,11 +127,12 @@ export class SandboxService {
     };
     await this.transitions.run<SandboxRef>({
       workflowType: 'createSandbox',
-      workflowId: `sandbox:${namespace}:${md.uid}:${md.attempt}`,
+      workflowId: `sandbox:${this.node.config.nodeId}:${namespace}:${md.uid}:${md.attempt}`,
       args: [req],
       // A finished create may be followed by another for the same attempt (after a remove);
       // its register step returns a sandbox that is still there without redoing anything.
       onFinished: 'again',
+      subject: { namespace, pod: podAttribute({ id, metadata: md }) },
     });
     const view = await this.view(this.mustProject(namespace, id));
     // Joining a run in flight for the same attempt but another request must not pass silently.
@@ -290,6 +292,7 @@ export class SandboxService {
       workflowId: `sandbox:${ref.id}:stop`,
       args: [{ namespace: ref.namespace, id: ref.id }],
       onFinished: 'again',
+      subject: this.subjectOf(ref),
     });
   }
 
@@ -305,7 +308,14 @@ export class SandboxService {
       args: [req],
       // Ids repeat when a pod attempt is created again after its removal.
       onFinished: 'again',
+      subject: this.subjectOf(ref),
     });
+  }
+
+  /** The search attributes of a sandbox's transitions (search-attributes.ts). */
+  private subjectOf(ref: SandboxRef): TransitionSubject {
+    const sandbox = this.node.events.projections.get('sandboxes', ref.namespace, ref.id);
+    return { namespace: ref.namespace, pod: podAttribute(sandbox ?? ref) };
   }
 
   /** Exact id, unique id prefix or unique pod name, in any namespace. */

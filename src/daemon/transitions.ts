@@ -15,6 +15,7 @@ import type { InjectedSinks } from '@temporalio/worker';
 import type { TransitionSinks } from '../workflows/hand-back.js';
 import { BerthError, type ErrorCode } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
+import { transitionSearchAttributes, type TransitionSubject } from './search-attributes.js';
 
 export interface TransitionRequest {
   workflowType: string;
@@ -25,6 +26,8 @@ export interface TransitionRequest {
    * result is returned. 'again': a finished run may be followed by a new one (pull after rmi).
    */
   onFinished: 'recorded' | 'again';
+  /** What it is about, for the search attributes an operator queries (the node is always set). */
+  subject?: TransitionSubject;
 }
 
 const BERTH_CODES = new Set<string>([
@@ -57,6 +60,7 @@ export class TransitionRunner {
   constructor(
     private readonly client: () => Client,
     private readonly taskQueue: string,
+    private readonly nodeId: string,
     private readonly log?: Logger,
   ) {}
 
@@ -156,6 +160,7 @@ export class TransitionRunner {
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: req.onFinished === 'recorded' ? 'REJECT_DUPLICATE' : 'ALLOW_DUPLICATE',
         requestEagerStart: true,
+        typedSearchAttributes: transitionSearchAttributes(this.nodeId, req.subject),
       });
     } catch (err) {
       // Only a finished run with REJECT_DUPLICATE gets here: its recorded outcome is the answer.

@@ -135,8 +135,9 @@ export interface RemoveContainerArgs {
 export const TASK_EXITED_SIGNAL = 'taskExited';
 
 export const containerWorkflowIds = {
-  create: (namespace: string, sandboxId: string | undefined, name: string, attempt: number) =>
-    `container:${sandboxId ?? namespace}:${name}:${attempt}`,
+  /** A sandbox id is the node's own; without one the node id keeps two nodes' creates apart. */
+  create: (nodeId: string, namespace: string, sandboxId: string | undefined, name: string, attempt: number) =>
+    `container:${sandboxId ?? `${nodeId}:${namespace}`}:${name}:${attempt}`,
   start: (id: string) => `container:${id}:start`,
   stop: (id: string) => `container:${id}:stop`,
   remove: (id: string) => `container:${id}:remove`,

@@ -1,6 +1,6 @@
 /**
  * pullImage — resolve a reference, fetch its layers, unpack them into snapshots, record the image.
- * Workflow id `pull:<ns>:<normalized ref>`: concurrent pulls of one image join one run; a finished
+ * Workflow id `pull:<node>:<ns>:<normalized ref>`: concurrent pulls of one image join one run; a finished
  * run may be followed by a new one (a later pull re-resolves the tag). The fetch step heartbeats
  * bytes done, so a pull fails for making no progress for `noProgressTimeoutMs`, never for taking
  * long; a retried fetch resumes each blob by Range from what the content store already holds.

@@ -58,7 +58,7 @@ describe('transition results handed back by the workflow', () => {
   it('answers create and remove from the workflow, and each run still completes in Temporal', async () => {
     const created = await d.client.post<{ id: string }>('/v1/sandboxes', { config: podConfig(0) });
     await d.client.delete(`/v1/sandboxes/${created.id}`);
-    const [create] = await transitionLines(d, 'sandbox:default:hand-back-uid:0', 1);
+    const [create] = await transitionLines(d, `sandbox:${d.nodeId}:default:hand-back-uid:0`, 1);
     const [remove] = await transitionLines(d, `sandbox:${created.id}:remove`, 1);
     expect(create?.via).toBe('hand-back');
     expect(remove?.via).toBe('hand-back');
@@ -73,7 +73,7 @@ describe('transition results handed back by the workflow', () => {
     const created = await d.client.post<{ id: string }>('/v1/sandboxes', { config: podConfig(1) });
     const clash = d.client.post('/v1/sandboxes', { config: podConfig(1, 'other-hostname') });
     await expect(clash).rejects.toMatchObject({ code: 'already_exists' });
-    const lines = await transitionLines(d, 'sandbox:default:hand-back-uid:1', 2);
+    const lines = await transitionLines(d, `sandbox:${d.nodeId}:default:hand-back-uid:1`, 2);
     expect(lines.map((l) => l.via)).toEqual(['hand-back', 'server']);
     await d.client.delete(`/v1/sandboxes/${created.id}`);
   });

@@ -96,7 +96,7 @@ describe('sandbox transitions survive SIGKILL at every step boundary', () => {
       expect(run.result.state).toBe('ready');
       const status = await d.client.get<SandboxStatusView>(`/v1/sandboxes/${id}`);
       expect(status.networkCheck).toEqual({ check: 'ok' });
-      const log = await logConsistency(d, `sandbox:default:${config.metadata.uid}:`);
+      const log = await logConsistency(d, `sandbox:${d.nodeId}:default:${config.metadata.uid}:`);
       expect(log).toEqual({
         chain: { ok: true, checked: expect.any(Number) as number },
         projection: { equal: true, differences: [] },

@@ -28,9 +28,13 @@ describe('workflow replay', () => {
 
   it.each(files)('replays %s against the current code', async (file) => {
     // berthd's sinks, so a workflow that calls one replays as it runs in berthd.
-    const { sinks } = new TransitionRunner(() => {
-      throw new Error('replay starts nothing');
-    }, 'replay');
+    const { sinks } = new TransitionRunner(
+      () => {
+        throw new Error('replay starts nothing');
+      },
+      'replay',
+      'replay',
+    );
     await Worker.runReplayHistory({ workflowBundle, sinks }, load(file), file);
   });
 
