@@ -5,6 +5,7 @@
  * familiar form (`busybox`), an image id (config digest, or a prefix of its hex) or a target
  * digest prefix. Namespace "default" is the CLI's, "k8s.io" the CRI's.
  */
+import { CachedUsage, changesImageFs } from './image-fs-usage.js';
 import { SnapshotUsageCache } from './snapshot-usage.js';
 import { randomBytes } from 'node:crypto';
 import { access, link, lstat, readdir, rename, rm } from 'node:fs/promises';
@@ -91,6 +92,8 @@ export class ImageService {
   private readonly noProgressTimeoutMs: number;
 
   private readonly snapshotUsage: SnapshotUsageCache;
+  private readonly fsUsage: CachedUsage<ImageFsInfo>;
+  private readonly unsubscribeFsUsage: () => void;
 
   constructor(
     private readonly transitions: TransitionRunner,
@@ -98,6 +101,10 @@ export class ImageService {
     opts: { noProgressTimeoutMs?: number } = {},
   ) {
     this.snapshotUsage = new SnapshotUsageCache(node.snapshotter);
+    this.fsUsage = new CachedUsage(() => this.measureFs());
+    this.unsubscribeFsUsage = node.events.projections.subscribe((event) => {
+      if (changesImageFs(event)) this.fsUsage.changed();
+    });
     this.noProgressTimeoutMs =
       opts.noProgressTimeoutMs ?? 2 * (node.registry.transport.config.stallTimeoutMs ?? DEFAULT_STALL_MS);
   }
@@ -334,10 +341,15 @@ export class ImageService {
   }
 
   /**
-   * Bytes and inodes of images and of containers' writable layers (the CRI's ImageFsInfo). Image
-   * layers are measured once; writable layers may be up to 10 s old (snapshot-usage.ts).
+   * Bytes and inodes of images and of containers' writable layers (the CRI's ImageFsInfo), from
+   * memory unless content or snapshots changed since (image-fs-usage.ts). Image layers are measured
+   * once; writable layers may be up to 10 s old (snapshot-usage.ts).
    */
-  async fsInfo(): Promise<ImageFsInfo> {
+  fsInfo(): Promise<ImageFsInfo> {
+    return this.fsUsage.get();
+  }
+
+  private async measureFs(): Promise<ImageFsInfo> {
     const contentDir = join(this.node.layout.root, 'content');
     const content = await treeUsage(contentDir);
     const snapshots = await this.snapshotUsage.totals();
@@ -360,6 +372,8 @@ export class ImageService {
   }
 
   async close(): Promise<void> {
+    this.unsubscribeFsUsage();
+    await this.fsUsage.settled();
     await this.snapshotUsage.settled();
     await progressBus(this.node).close();
   }
