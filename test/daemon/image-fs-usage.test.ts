@@ -76,13 +76,15 @@ describe('ImageFsInfo from memory', () => {
 
   it('counts content and snapshot topics as changes, nothing else', () => {
     expect(
-      [
-        '/content/create',
-        '/content/delete',
-        '/snapshot/prepare',
-        '/snapshot/commit',
-        '/snapshot/remove',
-      ].every((topic) => changesImageFs({ topic })),
+      (
+        [
+          '/content/create',
+          '/content/delete',
+          '/snapshot/prepare',
+          '/snapshot/commit',
+          '/snapshot/remove',
+        ] as const
+      ).every((topic) => changesImageFs({ topic })),
     ).toBe(true);
     expect(changesImageFs({ topic: '/containers/create' })).toBe(false);
     expect(changesImageFs({ topic: '/images/create' })).toBe(false);
