@@ -298,6 +298,28 @@ describe('berthd bad invocations: one line naming the problem, non-zero exit, no
     expect(existsSync(root) || existsSync(state)).toBe(false);
   });
 
+  it('an unreachable --nats-url (one server of a cluster list named, the others too)', async () => {
+    const { root, state } = await freshRoots();
+    const r = await runBerthd([
+      '--root',
+      root,
+      '--state',
+      state,
+      '--node-id',
+      'n1',
+      '--nats-url',
+      'nats://127.0.0.1:1,nats://127.0.0.1:2',
+      '--nats-replicas',
+      '3',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(
+      /cannot reach NATS at --nats-url nats:\/\/127\.0\.0\.1:1,nats:\/\/127\.0\.0\.1:2/,
+    );
+    expect(existsSync(root) || existsSync(state)).toBe(false);
+  });
+
   it("an event log directory that is not Berth's: refused, never reinitialised", async () => {
     const { root, state } = await freshRoots();
     await mkdir(join(root, 'events'), { recursive: true });
