@@ -62,9 +62,13 @@ export async function listNodes(nc: NatsConnection): Promise<NodeRecord[]> {
     if (/stream not found/i.test(errorMessage(err))) return [];
     throw err;
   }
-  const kv = await nodesBucket(nc);
+  // Bound to as it is: a reader must not change the bucket's settings.
+  const kv = await nc.jetstream().views.kv(NODES_BUCKET, { bindOnly: true });
+  // The keys first: a get issued while the key lister runs ends the listing early.
+  const keys: string[] = [];
+  for await (const key of await kv.keys()) keys.push(key);
   const out: NodeRecord[] = [];
-  for await (const key of await kv.keys()) {
+  for (const key of keys) {
     const entry = await kv.get(key);
     if (entry && entry.operation === 'PUT') out.push(entry.json<NodeRecord>());
   }
