@@ -13,3 +13,4 @@ commands.push(
   ...(await import('./containers.js')).containerCommands,
   ...(await import('./run.js')).runCommands,
 );
+commands.push((await import('./fleet.js')).fleetCommand);
