@@ -6,6 +6,7 @@
 import { connect, type NatsConnection, type StreamInfo } from 'nats';
 import { NotFoundError, UnavailableError, errorMessage } from '../common/errors.js';
 import { listNodes, type NodeRecord } from './registry.js';
+import { commaList } from '../common/nats-servers.js';
 
 export const EVENTS_STREAM_PREFIX = 'BERTH_EVENTS_';
 
@@ -17,12 +18,7 @@ export interface FleetNode {
 }
 
 /** A comma list (`--nats-url a,b`, `--node x,y`), blanks dropped. */
-export function splitList(text: string): string[] {
-  return text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
+export const splitList = commaList;
 
 /**
  * Connects for reading. `follow` keeps reconnecting (a follow outlives a NATS restart); a
