@@ -20,7 +20,10 @@ import { streamName } from '../../src/events/relay.js';
 import { readStream } from '../../src/events/witness.js';
 import { listNodes } from '../../src/fleet/registry.js';
 import type { NodeInfo } from '../../src/api/types.js';
-import { BerthdExitedError, startBerthd, type RunningBerthd } from '../helpers/berthd.js';
+import { BerthdExitedError, runCli, startBerthd, type RunningBerthd } from '../helpers/berthd.js';
+import type { FleetAudit } from '../../src/fleet/audit.js';
+import type { NodeStatus } from '../../src/fleet/nodes.js';
+import type { FleetPs } from '../../src/fleet/ps.js';
 import { logConsistency } from '../helpers/crash.js';
 import {
   startNatsCluster,
@@ -402,4 +405,33 @@ describe('a fleet of three berthds on one Temporal server and a three-server NAT
     );
     for (const n of nodes) await streamMatchesLog(n);
   }, 240_000);
+  it('after the faults, the fleet tools see every node from the cluster alone', async () => {
+    const cli = async <T>(...args: string[]): Promise<T> => {
+      const r = await runCli(nodes[0]!.d.socket, ['fleet', ...args, '--nats-url', nats.urls, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as T;
+    };
+    const statuses = await cli<NodeStatus[]>('nodes', '--temporal-address', temporal.address);
+    expect(statuses.map((s) => [s.node, s.health, s.running])).toEqual(NODES.map((id) => [id, 'up', 0]));
+    for (const s of statuses) {
+      const info = await node(s.node).d.client.get<NodeInfo>('/v1/info');
+      expect(s.lastEvent?.seq).toBeLessThanOrEqual(info.events!.lastSeq);
+    }
+    const ps = await cli<FleetPs>('ps');
+    for (const n of nodes) {
+      const own = await n.d.client.get<SandboxView[]>('/v1/sandboxes');
+      expect(
+        ps.pods
+          .filter((p) => p.node === n.id)
+          .map((p) => p.id)
+          .sort(),
+      ).toEqual(own.map((p) => p.id).sort());
+    }
+    // Every chain verifies from its replicated stream, against the node's signed heads.
+    const audit = await waitFor('a signed head over every node', 30_000, async () => {
+      const a = await cli<FleetAudit>('audit');
+      return a.ok ? a : undefined;
+    });
+    expect(audit.nodes.map((a) => [a.node, a.ok, a.findings])).toEqual(NODES.map((id) => [id, true, []]));
+  }, 120_000);
 });
