@@ -194,6 +194,33 @@ export async function rebuildFromStream(
   return { length: hashes.length, hashes, roots };
 }
 
+/**
+ * The chain rebuilt from a node's events stream and checked against its signed heads: what
+ * `berth audit verify --from-nats` and `berth fleet audit` both find wrong, as sentences.
+ */
+export async function streamAgainstHeads(
+  nc: NatsConnection,
+  nodeId: string,
+  heads: readonly SignedHead[],
+): Promise<{ chain: RebuiltChain; findings: string[]; lastGood?: SignedHead; firstBad?: SignedHead }> {
+  const chain = await rebuildFromStream(nc, nodeId, new Set(heads.map((h) => h.seq)));
+  const findings: string[] = [];
+  if (chain.problem)
+    findings.push(`the events stream breaks at seq ${chain.problem.seq}: ${chain.problem.message}`);
+  const cmp = firstBadHead(heads, (seq) => chain.roots.get(seq));
+  if (cmp.firstBad)
+    findings.push(
+      `the events stream does not match the signed head at seq ${cmp.firstBad.seq}: ${cmp.why}` +
+        (cmp.lastGood ? ` (the head at seq ${cmp.lastGood.seq} matches)` : ''),
+    );
+  return {
+    chain,
+    findings,
+    ...(cmp.lastGood ? { lastGood: cmp.lastGood } : {}),
+    ...(cmp.firstBad ? { firstBad: cmp.firstBad } : {}),
+  };
+}
+
 /** The first published head whose root differs from `rootAt` (undefined: none), and the last that matched before it. */
 export function firstBadHead(
   heads: readonly SignedHead[],

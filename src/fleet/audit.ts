@@ -7,12 +7,7 @@
  */
 import type { NatsConnection } from 'nats';
 import { errorMessage } from '../common/errors.js';
-import {
-  firstBadHead,
-  readPublishedHeads,
-  rebuildFromStream,
-  type PublishedHeads,
-} from '../events/witness.js';
+import { readPublishedHeads, streamAgainstHeads, type PublishedHeads } from '../events/witness.js';
 import { streamOf, type FleetNode } from './streams.js';
 
 export interface NodeAudit {
@@ -71,15 +66,9 @@ export async function auditNode(nc: NatsConnection, n: FleetNode): Promise<NodeA
     headsError = errorMessage(err);
   }
   const heads = published?.heads ?? [];
-  const chain = await rebuildFromStream(nc, node, new Set(heads.map((h) => h.seq)));
-  if (chain.problem)
-    findings.push(`the events stream breaks at seq ${chain.problem.seq}: ${chain.problem.message}`);
-  const cmp = firstBadHead(heads, (seq) => chain.roots.get(seq));
-  if (cmp.firstBad)
-    findings.push(
-      `the events stream does not match the signed head at seq ${cmp.firstBad.seq}: ${cmp.why}` +
-        (cmp.lastGood ? ` (the head at seq ${cmp.lastGood.seq} matches)` : ''),
-    );
+  const checked = await streamAgainstHeads(nc, node, heads);
+  const chain = checked.chain;
+  findings.push(...checked.findings);
   if (chain.length > 0 && heads.length === 0)
     findings.push(
       headsError ??

@@ -280,43 +280,23 @@ describe('berthd bad invocations: one line naming the problem, non-zero exit, no
     }
   });
 
-  it('an unreachable --temporal-address', async () => {
-    const { root, state } = await freshRoots();
-    const r = await runBerthd([
-      '--root',
-      root,
-      '--state',
-      state,
-      '--node-id',
-      'n1',
-      '--temporal-address',
-      '127.0.0.1:1',
-    ]);
-    expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/cannot reach Temporal at --temporal-address 127\.0\.0\.1:1/);
-    expect(existsSync(root) || existsSync(state)).toBe(false);
-  });
-
-  it('an unreachable --nats-url (one server of a cluster list named, the others too)', async () => {
-    const { root, state } = await freshRoots();
-    const r = await runBerthd([
-      '--root',
-      root,
-      '--state',
-      state,
-      '--node-id',
-      'n1',
-      '--nats-url',
-      'nats://127.0.0.1:1,nats://127.0.0.1:2',
-      '--nats-replicas',
-      '3',
-    ]);
-    expect(r.code).toBe(1);
-    expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(
+  it.each([
+    [
+      'an unreachable --temporal-address',
+      ['--temporal-address', '127.0.0.1:1'],
+      /cannot reach Temporal at --temporal-address 127\.0\.0\.1:1/,
+    ],
+    [
+      'an unreachable --nats-url (a cluster list, named whole)',
+      ['--nats-url', 'nats://127.0.0.1:1,nats://127.0.0.1:2', '--nats-replicas', '3'],
       /cannot reach NATS at --nats-url nats:\/\/127\.0\.0\.1:1,nats:\/\/127\.0\.0\.1:2/,
-    );
+    ],
+  ])('%s', async (_name, flags, message) => {
+    const { root, state } = await freshRoots();
+    const r = await runBerthd(['--root', root, '--state', state, '--node-id', 'n1', ...flags]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(message);
     expect(existsSync(root) || existsSync(state)).toBe(false);
   });
 

@@ -14,7 +14,7 @@ import {
   firstBadHead,
   readPublishedHeads,
   readStream,
-  rebuildFromStream,
+  streamAgainstHeads,
   type PublishedHeads,
 } from '../../events/witness.js';
 import type { CommandContext } from '../command.js';
@@ -178,16 +178,9 @@ export async function verifyFromNats(opts: WitnessOptions, ctx: CommandContext):
   try {
     const published = await publishedHeads(nc, node, opts, info);
     const heads = published.heads;
-    const chain = await rebuildFromStream(nc, node, new Set(heads.map((h) => h.seq)));
-    const findings = [...published.findings];
-    if (chain.problem)
-      findings.push(`the events stream breaks at seq ${chain.problem.seq}: ${chain.problem.message}`);
-    const cmp = firstBadHead(heads, (seq) => chain.roots.get(seq));
-    if (cmp.firstBad)
-      findings.push(
-        `the events stream does not match the signed head at seq ${cmp.firstBad.seq}: ${cmp.why}` +
-          (cmp.lastGood ? ` (the head at seq ${cmp.lastGood.seq} matches)` : ''),
-      );
+    const checked = await streamAgainstHeads(nc, node, heads);
+    const chain = checked.chain;
+    const findings = [...published.findings, ...checked.findings];
     let firstDiffering = chain.problem?.seq;
     if (info) {
       const mine = await localHashes(ctx, 1);
@@ -214,8 +207,8 @@ export async function verifyFromNats(opts: WitnessOptions, ctx: CommandContext):
         node,
         published,
         heads,
-        lastGood: cmp.lastGood,
-        firstBad: cmp.firstBad,
+        lastGood: checked.lastGood,
+        firstBad: checked.firstBad,
         firstDiffering,
         findings,
         okSummary:
