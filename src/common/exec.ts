@@ -15,6 +15,12 @@ export interface ExecOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   timeoutMs?: number;
+  /**
+   * Runs the program in a process group of its own and, on timeout, kills the whole group: a
+   * program whose children inherit its output (runc's CRIU) would otherwise keep the call waiting
+   * for the pipes to close after the program itself was killed.
+   */
+  killGroupOnTimeout?: boolean;
 }
 
 let spawner: Spawner | undefined;
@@ -43,13 +49,25 @@ export function execFileCapture(
       env: opts.env ?? process.env,
       cwd: opts.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
+      detached: opts.killGroupOnTimeout === true,
     };
     const child = spawn(file, args, spawnOpts);
+    const kill = () => {
+      if (opts.killGroupOnTimeout && child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+          return;
+        } catch {
+          // the group is gone already
+        }
+      }
+      child.kill('SIGKILL');
+    };
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timer: NodeJS.Timeout | undefined;
     if (opts.timeoutMs !== undefined) {
-      timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
+      timer = setTimeout(kill, opts.timeoutMs);
     }
     child.stdout?.on('data', (b: Buffer) => out.push(b));
     child.stderr?.on('data', (b: Buffer) => err.push(b));

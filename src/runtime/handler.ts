@@ -214,11 +214,23 @@ export class RuncHandler extends OciCommandHandler {
       id,
     ];
     const env = { ...process.env, PATH: `${dirname(this.criu)}:${process.env.PATH ?? ''}` };
-    const r = await execFileCapture(this.runtimePath, [...this.globalArgs, ...args], { env, timeoutMs });
+    const r = await execFileCapture(this.runtimePath, [...this.globalArgs, ...args], {
+      env,
+      timeoutMs,
+      killGroupOnTimeout: true,
+    });
     if (r.code === 0) return;
     const why = runtimeErrorText(r.stderr) || `exit ${r.code}`;
     if (NOT_FOUND.test(why)) throw new NotFoundError(`${this.name} checkpoint ${id}: container not found`);
-    const criu = criuErrors(await readFile(join(paths.workPath, 'dump.log'), 'utf8').catch(() => ''));
+    const log = await readFile(join(paths.workPath, 'dump.log'), 'utf8').catch(() => '');
+    // Killed at the deadline, runc and its CRIU with it (some kernels never let CRIU's parasite
+    // finish): say so, with where CRIU stopped, instead of leaving the caller to its own deadline.
+    if (r.signal === 'SIGKILL')
+      throw new FailedPreconditionError(
+        `${this.name} checkpoint ${id}: CRIU did not finish within ${Math.round(timeoutMs / 1000)} s and was stopped; ` +
+          `its log ends: ${JSON.stringify(log.trim().split('\n').at(-1) ?? '')}`,
+      );
+    const criu = criuErrors(log);
     throw new FailedPreconditionError(
       `${this.name} checkpoint ${id}: CRIU could not dump the container: ${criu.length > 0 ? criu.join('; ') : why}`,
     );

@@ -37,6 +37,21 @@ describe('exec through the spawner', () => {
     expect(r).toEqual({ code: 3, signal: null, stdout: `from-stdin arg hello ${dir}\n`, stderr: 'oops\n' });
   });
 
+  it('at a timeout with killGroupOnTimeout, kills the children that hold the output open too', async () => {
+    // A duration no other sleep has: it names the background child for pgrep.
+    const marker = `sleep 29.${String(process.pid).padStart(7, '0')}`;
+    const t0 = Date.now();
+    // The shell's background child inherits stdout: killing the shell alone leaves the pipe open.
+    const r = await execFileCapture('sh', ['-c', `${marker} & wait`], {
+      timeoutMs: 300,
+      killGroupOnTimeout: true,
+    });
+    expect(r.signal).toBe('SIGKILL');
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    const left = await execFileCapture('pgrep', ['-f', marker]);
+    expect(left.stdout.trim(), 'the background child outlived the timeout').toBe('');
+  });
+
   it('keeps binary-safe input and output, and runs calls concurrently', async () => {
     const input = Buffer.from([0, 1, 2, 255, 10]);
     const outs = await Promise.all(
