@@ -41,6 +41,8 @@ export interface ConmonOptions {
   tty?: boolean;
   /** CRIU images: conmon runs the runtime's `restore --detach` from them instead of `create`. */
   restoreFrom?: string;
+  /** Variables added to conmon's (and so the runtime's) environment, e.g. where CRIU is for a restore. */
+  env?: Readonly<Record<string, string>>;
   timeoutMs?: number;
 }
 
@@ -131,7 +133,7 @@ export async function launchConmon(o: ConmonOptions): Promise<number> {
       cwd: o.bundleDir,
       detached: true,
       stdio: ['ignore', 'ignore', errFile.fd, 'pipe'],
-      env: { ...process.env, _OCI_SYNCPIPE: '3' },
+      env: { ...process.env, ...o.env, _OCI_SYNCPIPE: '3' },
     });
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
     const pipe = child.stdio[3] as Readable;

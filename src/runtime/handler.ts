@@ -55,6 +55,8 @@ export interface RuntimeHandler {
    * cannot checkpoint at all says so the same way.
    */
   checkpoint(id: string, paths: CheckpointPaths, timeoutMs?: number): Promise<void>;
+  /** Variables the runtime needs in its environment to restore from CRIU images (empty if none). */
+  restoreEnv(): Record<string, string>;
 }
 
 export interface CheckpointPaths {
@@ -100,6 +102,10 @@ class OciCommandHandler implements RuntimeHandler {
       throw new FailedPreconditionError(`${this.name} ${what} ${id}: ${why}`);
     }
     return r;
+  }
+
+  restoreEnv(): Record<string, string> {
+    return {};
   }
 
   async start(id: string): Promise<void> {
@@ -213,9 +219,8 @@ export class RuncHandler extends OciCommandHandler {
       '--leave-running',
       id,
     ];
-    const env = { ...process.env, PATH: `${dirname(this.criu)}:${process.env.PATH ?? ''}` };
     const r = await execFileCapture(this.runtimePath, [...this.globalArgs, ...args], {
-      env,
+      env: { ...process.env, ...this.criuEnv() },
       timeoutMs,
       killGroupOnTimeout: true,
     });
@@ -223,8 +228,8 @@ export class RuncHandler extends OciCommandHandler {
     const why = runtimeErrorText(r.stderr) || `exit ${r.code}`;
     if (NOT_FOUND.test(why)) throw new NotFoundError(`${this.name} checkpoint ${id}: container not found`);
     const log = await readFile(join(paths.workPath, 'dump.log'), 'utf8').catch(() => '');
-    // Killed at the deadline, runc and its CRIU with it (some kernels never let CRIU's parasite
-    // finish): say so, with where CRIU stopped, instead of leaving the caller to its own deadline.
+    // Killed at the deadline, runc and its CRIU with it (a CRIU waiting for a trap that never
+    // comes): say so, with where CRIU stopped, instead of leaving the caller to its own deadline.
     if (r.signal === 'SIGKILL')
       throw new FailedPreconditionError(
         `${this.name} checkpoint ${id}: CRIU did not finish within ${Math.round(timeoutMs / 1000)} s and was stopped; ` +
@@ -234,6 +239,22 @@ export class RuncHandler extends OciCommandHandler {
     throw new FailedPreconditionError(
       `${this.name} checkpoint ${id}: CRIU could not dump the container: ${criu.length > 0 ? criu.join('; ') : why}`,
     );
+  }
+
+  override restoreEnv(): Record<string, string> {
+    return this.criu?.startsWith('/') ? this.criuEnv() : {};
+  }
+
+  /**
+   * runc finds CRIU on PATH, so its folder goes first. CRIU_FAULT=130 is CRIU's switch (named
+   * FI_NO_BREAKPOINTS among its fault-injection points) for stopping a task on its way out of the
+   * parasite by tracing syscalls instead of with a hardware breakpoint: some virtual machines
+   * (this project's Firecracker guests; Xen guests, for which CRIU once made it the default)
+   * never deliver debug-register traps, and CRIU then waits forever for the task to trap, on dump
+   * and on restore alike. The fallback costs a few more ptrace stops per task.
+   */
+  private criuEnv(): Record<string, string> {
+    return { PATH: `${dirname(this.criu ?? '')}:${process.env.PATH ?? ''}`, CRIU_FAULT: '130' };
   }
 
   override userNamespaces(): Promise<boolean> {

@@ -254,7 +254,7 @@ export class TaskManager {
       tty: meta.tty === true,
       ...(meta.stdin ? { stdin: true, stdinOnce: meta.stdinOnce === true } : {}),
       ...(meta.logSizeMax !== undefined ? { logSizeMax: meta.logSizeMax } : {}),
-      ...(restoreFrom ? { restoreFrom } : {}),
+      ...(restoreFrom ? { restoreFrom, env: handler.restoreEnv() } : {}),
     });
     meta.conmonPid = Number((await readFile(join(dir, 'conmon.pid'), 'utf8')).trim()) || 0;
     await replaceFileAtomically(join(dir, 'task.json'), JSON.stringify(meta));

@@ -74,6 +74,15 @@ describe('checkpoints', () => {
     );
   });
 
+  it('run CRIU from its folder and without hardware breakpoints, which some VMs never deliver; restores too', () => {
+    const runc = new RuncHandler({ root: '/tmp/x', criu: '/opt/tools/bin/criu' });
+    const env = runc.restoreEnv();
+    expect(env.PATH?.split(':')[0]).toBe('/opt/tools/bin');
+    expect(env.CRIU_FAULT).toBe('130');
+    expect(new RuncHandler({ root: '/tmp/x', criu: 'criu' }).restoreEnv()).toEqual({});
+    expect(new RunscHandler({ root: '/tmp/x' }).restoreEnv()).toEqual({});
+  });
+
   it("take CRIU's errors from its log, without the rlimit one it prints in every container", () => {
     const log = [
       "(00.037621) Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted",
