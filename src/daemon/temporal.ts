@@ -16,6 +16,8 @@ import {
   type InjectedSinks,
 } from '@temporalio/worker';
 import type { Sinks } from '@temporalio/workflow';
+// The SDK's workflow-sandbox hooks: not in its public API (see stopWorkflowPromiseHook).
+import { globalHandlers } from '@temporalio/worker/lib/workflow/vm-shared.js';
 import { UnavailableError, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { currentCaller } from '../common/caller.js';
@@ -172,5 +174,22 @@ export async function connectTemporal(
     sinks,
     ...WORKFLOWS_ON_MAIN_THREAD,
   });
+  stopWorkflowPromiseHook();
   return { connection, client, worker };
+}
+
+/**
+ * Creating the worker installed the SDK's V8 promise hook, which records a stack for every promise
+ * a workflow makes (the `__stack_trace` query). A promise hook is per thread, and with workflows
+ * on the daemon's thread it ran for every promise berthd makes: two calls per promise, each
+ * compiling a function to find the promise's workflow. In cold pulls of the 27,000-entry image of
+ * bench/cri/symmetric.ts that was about 0.85 s of berthd's CPU per pull in `getActivator` alone,
+ * and the unpack took 4.4 s in berthd against 2.4 s in a bare process. Workflows created after this report stack
+ * traces as not enabled (Berth never asks for them; `berth explain` reads the event log and
+ * Temporal's history).
+ */
+export function stopWorkflowPromiseHook(): void {
+  const hooks = globalHandlers as unknown as { stopPromiseHook(): void; promiseHookInstalled: boolean };
+  hooks.stopPromiseHook();
+  hooks.promiseHookInstalled = false;
 }
