@@ -154,6 +154,7 @@ async function otherUsers(own: string): Promise<string[]> {
  * (portmap creates them on first use and never removes them).
  */
 export async function restoreHost(net: TestNet, baseline: HostBaseline): Promise<void> {
+  await removeNetworkRules(net.name);
   await execFileCapture('ip', ['link', 'del', net.bridge]);
   await rm(baseline.marker, { force: true });
   if ((await otherUsers(baseline.marker)).length > 0) return;
@@ -173,6 +174,29 @@ export async function restoreHost(net: TestNet, baseline: HostBaseline): Promise
   }
   // An emptied nat table itself stays: iptables-nft cannot delete a table and nft is not
   // installed here (machine-notes), so footprints ignore the built-in chains.
+}
+
+/**
+ * Removes the rules the bridge and portmap plugins wrote for sandboxes on network `name` (their
+ * comments name it) and the per-sandbox chains they jump to. A pod network is only taken down by
+ * CNI DEL, which never runs for the pods of a berthd that was killed, or stopped with pods left
+ * (the fleet tests do both); without this their masquerade rules stayed on the host after every
+ * run. Tests that assert no leak compare footprints before this runs.
+ */
+export async function removeNetworkRules(name: string): Promise<void> {
+  for (const table of ['nat', 'filter']) {
+    const lines = (await execFile('iptables-save', ['-t', table])).split('\n');
+    const chains = new Set<string>();
+    for (const rule of lines.filter((l) => l.startsWith('-A ') && l.includes(`\\"${name}\\"`))) {
+      const jump = / -j (CNI-[\w-]+)/.exec(rule)?.[1];
+      if (jump && !SHARED_CHAINS.includes(jump)) chains.add(jump);
+      await execFileCapture('iptables', ['-t', table, '-D', ...splitRule(rule.slice(3))]);
+    }
+    for (const chain of chains) {
+      await execFileCapture('iptables', ['-t', table, '-F', chain]);
+      await execFileCapture('iptables', ['-t', table, '-X', chain]);
+    }
+  }
 }
 
 /** Splits an iptables-save rule into arguments, honouring double-quoted comments. */

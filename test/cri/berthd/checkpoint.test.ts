@@ -19,8 +19,10 @@ import { createInPod, criPodSuite } from './pod-suite.js';
 
 const suite = criPodSuite({ name: 'ckpt', namespace: 'ckpt', uid: 'uid-ckpt', attempt: 0 });
 
+// Each value is written beside the file and renamed over it: a read never sees the file
+// truncated and not yet written (that read an empty counter as 0 under load).
 const COUNTER =
-  'echo changed > /etc/berth-note; i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done';
+  'echo changed > /etc/berth-note; i=0; while true; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done';
 
 async function runContainer(name: string, script: string): Promise<string> {
   const id = await createInPod(suite, {
@@ -35,7 +37,9 @@ async function runContainer(name: string, script: string): Promise<string> {
 /** The counter as the container last wrote it, read through exec. */
 async function count(id: string): Promise<number> {
   const r = await suite.env.crictl(['exec', id, 'cat', '/tmp/count']);
-  return Number(r.stdout.trim());
+  const n = Number(r.stdout.trim());
+  if (!(n > 0)) throw new Error(`the counter read ${JSON.stringify(r.stdout)}, not a count`);
+  return n;
 }
 
 async function waitFor(what: string, ok: () => Promise<boolean>): Promise<void> {
