@@ -237,7 +237,9 @@ export class CniNetwork {
    */
   private async delLocked(containerId: string, ifName: string, pluginCount?: number): Promise<void> {
     const entry = await this.cache.read(containerId, ifName);
-    if (!entry) return;
+    // Nothing to undo; a first write a crash cut short can still have left the sandbox's dir
+    // with a temp file in it, which only remove() clears.
+    if (!entry) return this.cache.remove(containerId, ifName);
     const live = { ...entry, netns: await liveNetns(entry.netns) };
     const prev = versionAtLeast(entry.network.cniVersion, [0, 4]) ? (entry.result ?? undefined) : undefined;
     const count = pluginCount ?? entry.network.plugins.length;
