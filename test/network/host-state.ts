@@ -121,8 +121,9 @@ export async function captureBaseline(): Promise<HostBaseline> {
   return { ipForward, marker };
 }
 
-function natSection(lines: string[]): string[] {
-  const start = lines.indexOf('*nat');
+/** The lines of one table (`nat`, `filter`) of an iptables-save dump. */
+function tableSection(lines: string[], table: string): string[] {
+  const start = lines.indexOf(`*${table}`);
   if (start < 0) return [];
   const end = lines.indexOf('COMMIT', start);
   return lines.slice(start + 1, end < 0 ? undefined : end);
@@ -160,7 +161,7 @@ export async function restoreHost(net: TestNet, baseline: HostBaseline): Promise
   if ((await otherUsers(baseline.marker)).length > 0) return;
   const original = await readFile(IP_FORWARD_FILE, 'utf8').catch(() => baseline.ipForward);
   await writeFile('/proc/sys/net/ipv4/ip_forward', original.trim());
-  const nat = natSection(await iptablesLines());
+  const nat = tableSection(await iptablesLines(), 'nat');
   if (nat.some((l) => l.startsWith('-A CNI-HOSTPORT-DNAT '))) return;
   for (const rule of nat.filter((l) => l.startsWith('-A '))) {
     if (SHARED_CHAINS.some((c) => rule.endsWith(`-j ${c}`))) {
@@ -168,9 +169,7 @@ export async function restoreHost(net: TestNet, baseline: HostBaseline): Promise
     }
   }
   for (const c of SHARED_CHAINS) {
-    if (!nat.some((l) => l.startsWith(`:${c} `))) continue;
-    await execFileCapture('iptables', ['-t', 'nat', '-F', c]);
-    await execFileCapture('iptables', ['-t', 'nat', '-X', c]);
+    if (nat.some((l) => l.startsWith(`:${c} `))) await dropChain('nat', c);
   }
   // An emptied nat table itself stays: iptables-nft cannot delete a table and nft is not
   // installed here (machine-notes), so footprints ignore the built-in chains.
@@ -184,19 +183,23 @@ export async function restoreHost(net: TestNet, baseline: HostBaseline): Promise
  * run. Tests that assert no leak compare footprints before this runs.
  */
 export async function removeNetworkRules(name: string): Promise<void> {
+  const dump = await iptablesLines();
   for (const table of ['nat', 'filter']) {
-    const lines = (await execFile('iptables-save', ['-t', table])).split('\n');
     const chains = new Set<string>();
-    for (const rule of lines.filter((l) => l.startsWith('-A ') && l.includes(`\\"${name}\\"`))) {
+    for (const rule of tableSection(dump, table)) {
+      if (!rule.startsWith('-A ') || !rule.includes(`\\"${name}\\"`)) continue;
       const jump = / -j (CNI-[\w-]+)/.exec(rule)?.[1];
       if (jump && !SHARED_CHAINS.includes(jump)) chains.add(jump);
       await execFileCapture('iptables', ['-t', table, '-D', ...splitRule(rule.slice(3))]);
     }
-    for (const chain of chains) {
-      await execFileCapture('iptables', ['-t', table, '-F', chain]);
-      await execFileCapture('iptables', ['-t', table, '-X', chain]);
-    }
+    for (const chain of chains) await dropChain(table, chain);
   }
+}
+
+/** Empties and deletes a chain (nothing may jump to it any more). */
+async function dropChain(table: string, chain: string): Promise<void> {
+  await execFileCapture('iptables', ['-t', table, '-F', chain]);
+  await execFileCapture('iptables', ['-t', table, '-X', chain]);
 }
 
 /** Splits an iptables-save rule into arguments, honouring double-quoted comments. */
