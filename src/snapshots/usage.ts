@@ -16,7 +16,11 @@ export async function diskUsage(root: string): Promise<SnapshotUsage> {
 
 /** `du -s <unit> root`'s total; a missing root is ENOENT, as the fs calls would say. */
 async function du(root: string, unit: string): Promise<number> {
-  const r = await execFileCapture('du', ['-s', unit, '--', root], { timeoutMs: 120_000 });
+  // The C locale: the missing-root check below reads du's English message.
+  const r = await execFileCapture('du', ['-s', unit, '--', root], {
+    env: { ...process.env, LC_ALL: 'C' },
+    timeoutMs: 120_000,
+  });
   const total = Number(/^(\d+)\t/.exec(r.stdout)?.[1]);
   if (r.code === 0 && Number.isFinite(total)) return total;
   const why = r.stderr.trim() || `exit ${r.code}`;
