@@ -184,9 +184,9 @@ export async function connectTemporal(
  * on the daemon's thread it ran for every promise berthd makes: two calls per promise, each
  * compiling a function to find the promise's workflow. In cold pulls of the 27,000-entry image of
  * bench/cri/symmetric.ts that was about 0.85 s of berthd's CPU per pull in `getActivator` alone,
- * and the unpack took 4.4 s in berthd against 2.4 s in a bare process. Workflows created after this report stack
- * traces as not enabled (Berth never asks for them; `berth explain` reads the event log and
- * Temporal's history).
+ * and the unpack took 4.4 s in berthd against 2.4 s in a bare process. Workflows created after
+ * this report stack traces as not enabled (Berth never asks for them; `berth explain` reads the
+ * event log and Temporal's history).
  */
 export function stopWorkflowPromiseHook(): void {
   const hooks = globalHandlers as unknown as { stopPromiseHook(): void; promiseHookInstalled: boolean };
