@@ -12,8 +12,17 @@
  * is private to the unpacker until committed (single writer), so nothing can swap a directory
  * for a symlink between resolution and write (see docs/adr/0001-unpack-containment.md).
  */
-import type { Stats } from 'node:fs';
-import { chmod, chown, lstat, mkdir, readdir, readlink, rm } from 'node:fs/promises';
+import {
+  chmodSync,
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  type Stats,
+} from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvalidLayerEntryError, UnsafeLayerEntryError } from './errors.js';
 import type { SysOps } from './sysops.js';
@@ -40,9 +49,14 @@ export function isWhiteout(st: Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 
-async function lstatOrNull(path: string): Promise<Stats | null> {
+/**
+ * Synchronous, as every metadata call of the unpack: each is microseconds of page-cache work,
+ * while a thread-pool round trip per call left the daemon's thread idle about a third of the
+ * unpack (docs/benchmarks.md, cold pull).
+ */
+export function lstatOrNull(path: string): Stats | null {
   try {
-    return await lstat(path);
+    return lstatSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
@@ -94,7 +108,7 @@ export class LayerView {
     const stack = await this.stackOf(parent);
     const rel = parent === '' ? name : `${parent}/${name}`;
     for (const layer of stack) {
-      const st = await lstatOrNull(join(layer, rel));
+      const st = lstatOrNull(join(layer, rel));
       if (!st) continue;
       if (this.mode === 'overlay' && isWhiteout(st)) return null;
       return { layer, st };
@@ -112,7 +126,7 @@ export class LayerView {
     const parentStack = await this.stackOf(parent);
     const stack: string[] = [];
     for (const layer of parentStack) {
-      const st = await lstatOrNull(join(layer, rel));
+      const st = lstatOrNull(join(layer, rel));
       if (!st) continue;
       if (!st.isDirectory()) break; // a whiteout or non-directory hides everything below
       stack.push(layer);
@@ -165,8 +179,8 @@ export class LayerView {
           throw new InvalidLayerEntryError(entry, `directory ${JSON.stringify(rel)} does not exist`);
         await this.ensureUpper(cur);
         await this.removeUpper(rel);
-        await mkdir(this.abs(rel), { mode: 0o755 });
-        await chmod(this.abs(rel), 0o755);
+        mkdirSync(this.abs(rel), { mode: 0o755 });
+        chmodSync(this.abs(rel), 0o755);
         // A directory made where a lower one was deleted must not show the deleted content.
         if (this.mode === 'overlay' && this.lowers.length > 0) await this.setOpaque(rel);
         this.dirs.set(rel, [this.upper]);
@@ -180,7 +194,7 @@ export class LayerView {
             entry,
             `more than ${MAX_SYMLINKS} symlinks while resolving its path`,
           );
-        const target = await readlink(join(found.layer, rel));
+        const target = readlinkSync(join(found.layer, rel));
         if (target.startsWith('/')) cur.length = 0;
         pending.unshift(...target.split('/'));
         continue;
@@ -205,11 +219,11 @@ export class LayerView {
       const stack = await this.stackOf(rel);
       if (stack[0] === this.upper) continue;
       const from = join(stack[0] as string, rel);
-      const st = await lstat(from);
+      const st = lstatSync(from);
       await this.removeUpper(rel);
-      await mkdir(this.abs(rel));
-      await chown(this.abs(rel), st.uid, st.gid);
-      await chmod(this.abs(rel), st.mode & 0o7777);
+      mkdirSync(this.abs(rel));
+      chownSync(this.abs(rel), st.uid, st.gid);
+      chmodSync(this.abs(rel), st.mode & 0o7777);
       for (const name of await this.sys.llistxattr(from)) {
         if (name === OPAQUE_XATTR) continue;
         await this.sys.lsetxattr(this.abs(rel), name, await this.sys.lgetxattr(from, name));
@@ -221,7 +235,7 @@ export class LayerView {
 
   /** Removes whatever the upper layer has at `rel` (a whiteout, a file, a directory tree). */
   async removeUpper(rel: string): Promise<Stats | null> {
-    const st = await lstatOrNull(this.abs(rel));
+    const st = lstatOrNull(this.abs(rel));
     if (st) await rm(this.abs(rel), { recursive: true, force: true });
     return st;
   }
@@ -229,9 +243,9 @@ export class LayerView {
   /** Makes upper directory `rel` opaque. Whiteouts inside it are dropped: an opaque directory is read as is, so they would show. */
   async setOpaque(rel: string): Promise<void> {
     await this.sys.lsetxattr(this.abs(rel), OPAQUE_XATTR, Buffer.from('y'));
-    for (const name of await readdir(this.abs(rel))) {
+    for (const name of readdirSync(this.abs(rel))) {
       const path = join(this.abs(rel), name);
-      if (isWhiteout(await lstat(path))) await rm(path);
+      if (isWhiteout(lstatSync(path))) rmSync(path);
     }
     this.markOpaque(rel);
   }
@@ -241,7 +255,7 @@ export class LayerView {
     const rel = parent === '' ? name : `${parent}/${name}`;
     for (const layer of await this.stackOf(parent)) {
       if (layer === this.upper) continue;
-      const st = await lstatOrNull(join(layer, rel));
+      const st = lstatOrNull(join(layer, rel));
       if (st) return !isWhiteout(st);
     }
     return false;

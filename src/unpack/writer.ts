@@ -3,17 +3,30 @@
  * symlinks, hardlinks, devices, FIFOs, OCI whiteouts and opaque markers, with owners, modes
  * (setuid/setgid/sticky included), xattrs and times. Every path goes through the view's
  * contained resolution first.
+ *
+ * The file system calls are synchronous: each is a page-cache operation of microseconds, and a
+ * thread-pool round trip per call tripled the unpack of regular files, then left the daemon's
+ * thread idle for about a third of a many-file pull through directories and symlinks (measured
+ * in docs/benchmarks.md). Only recursive removal, rare, stays asynchronous.
  */
 import {
+  chmodSync,
   closeSync,
   constants as fsc,
   fchmodSync,
   fchownSync,
   futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
   openSync,
+  readdirSync,
+  symlinkSync,
   writeSync,
 } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, readdir, rm, symlink } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Header } from 'tar-stream';
 import { execFile } from '../common/exec.js';
@@ -21,7 +34,7 @@ import { currentUmask } from '../common/proc.js';
 import { InvalidLayerEntryError, UnsafeLayerEntryError } from './errors.js';
 import { entryXattrs } from './pax.js';
 import type { SysOps } from './sysops.js';
-import type { LayerView } from './view.js';
+import { lstatOrNull, type LayerView } from './view.js';
 
 const WHITEOUT_PREFIX = '.wh.';
 const OPAQUE_MARKER = '.wh..wh..opq';
@@ -207,11 +220,11 @@ export class LayerWriter {
 
   private async directory(rel: string, meta: Meta): Promise<void> {
     const abs = this.view.abs(rel);
-    const st = await lstat(abs).catch(() => null);
+    const st = lstatOrNull(abs);
     if (!st?.isDirectory()) {
       await this.view.removeUpper(rel);
       this.view.forget(rel);
-      await mkdir(abs);
+      mkdirSync(abs);
       // Replacing anything this layer put there (a whiteout, a symlink, a file): that entry hid
       // the lower directory, so its content must stay hidden under the new one.
       if (st && this.view.mode === 'overlay') await this.view.setOpaque(rel);
@@ -220,10 +233,7 @@ export class LayerWriter {
     await this.setMeta(abs, meta, true);
   }
 
-  /**
-   * Regular files use synchronous fs calls: each is a page-cache operation of microseconds, and
-   * a thread-pool round trip per call (open, write, chmod, utimes, close) tripled unpack time.
-   */
+  /** Opens, fills and closes the file here: its body arrives between open and close. */
   private async file(rel: string, meta: Meta, body: Readable): Promise<void> {
     const abs = this.view.abs(rel);
     // Most files are root's with plain permission bits the umask leaves alone: open(2) then
@@ -260,7 +270,7 @@ export class LayerWriter {
       throw new UnsafeLayerEntryError(entry, `symlink target is longer than ${PATH_MAX} bytes`);
     await this.replace(rel);
     // The target is stored as is: it is only ever followed through LayerView's contained resolution.
-    await symlink(target, this.view.abs(rel));
+    symlinkSync(target, this.view.abs(rel));
     this.view.created.add(rel);
     await this.setMeta(this.view.abs(rel), meta, false, true);
   }
@@ -304,7 +314,7 @@ export class LayerWriter {
       ]);
     }
     await this.replace(rel);
-    await link(this.view.abs(trel), this.view.abs(rel));
+    linkSync(this.view.abs(trel), this.view.abs(rel));
     this.view.created.add(rel);
   }
 
@@ -316,7 +326,7 @@ export class LayerWriter {
     // Overlay: a whiteout only where a lower layer shows something (in an opaque directory it would show itself).
     const needed = this.view.mode === 'overlay' && (await this.view.existsBelow(parent, name));
     // Entries this layer wrote below `rel` survive (as umoci does): only lower content is hidden.
-    const st = await lstat(this.view.abs(rel)).catch(() => null);
+    const st = lstatOrNull(this.view.abs(rel));
     if (st?.isDirectory() && (await this.prune(rel))) {
       if (this.view.mode === 'overlay') await this.opaqueTree(rel);
       this.view.forget(rel);
@@ -337,10 +347,10 @@ export class LayerWriter {
   /** Overlayfs ignores the opaque xattr on its root: hide each lower entry of the root one by one instead. */
   private async opaqueRoot(): Promise<void> {
     const names = new Set<string>();
-    for (const layer of this.view.lowers) for (const name of await readdir(layer)) names.add(name);
+    for (const layer of this.view.lowers) for (const name of readdirSync(layer)) names.add(name);
     for (const name of names) {
       if (this.view.created.has(name)) {
-        if ((await lstat(this.view.abs(name))).isDirectory()) await this.view.setOpaque(name);
+        if (lstatSync(this.view.abs(name)).isDirectory()) await this.view.setOpaque(name);
         continue;
       }
       if (!(await this.view.existsBelow('', name))) continue;
@@ -353,18 +363,18 @@ export class LayerWriter {
   /** Makes `rel` and every directory below it in the upper layer opaque. */
   private async opaqueTree(rel: string): Promise<void> {
     await this.view.setOpaque(rel);
-    for (const name of await readdir(this.view.abs(rel))) {
+    for (const name of readdirSync(this.view.abs(rel))) {
       const child = `${rel}/${name}`;
-      if ((await lstat(this.view.abs(child))).isDirectory()) await this.opaqueTree(child);
+      if (lstatSync(this.view.abs(child)).isDirectory()) await this.opaqueTree(child);
     }
   }
 
   /** Native opaque directory: deletes what lower layers put under `dir`, keeping this layer's entries. */
   private async prune(dir: string): Promise<boolean> {
     let kept = false;
-    for (const name of await readdir(this.view.abs(dir))) {
+    for (const name of readdirSync(this.view.abs(dir))) {
       const rel = dir === '' ? name : `${dir}/${name}`;
-      const st = await lstat(this.view.abs(rel));
+      const st = lstatSync(this.view.abs(rel));
       const keepChildren = st.isDirectory() && (await this.prune(rel));
       if (this.view.created.has(rel) || keepChildren) kept = true;
       else await rm(this.view.abs(rel), { recursive: true, force: true });
@@ -374,11 +384,11 @@ export class LayerWriter {
 
   /** Owner, mode, xattrs, times; a directory's times wait until the layer is complete. */
   private async setMeta(abs: string, meta: Meta, isDir: boolean, isSymlink = false): Promise<void> {
-    await lchown(abs, meta.uid, meta.gid);
-    if (!isSymlink) await chmod(abs, meta.mode); // after chown, which clears setuid/setgid
+    lchownSync(abs, meta.uid, meta.gid);
+    if (!isSymlink) chmodSync(abs, meta.mode); // after chown, which clears setuid/setgid
     await this.setXattrs(abs, meta);
     if (isDir) this.view.deferred.push({ path: abs, atime: meta.atime, mtime: meta.mtime });
-    else await lutimes(abs, meta.atime, meta.mtime);
+    else lutimesSync(abs, meta.atime, meta.mtime);
   }
 
   private async setXattrs(abs: string, meta: Meta): Promise<void> {
@@ -408,7 +418,12 @@ export class LayerWriter {
 
   /** Sets the deferred directory times, deepest last-written first. */
   async finish(): Promise<void> {
-    for (const d of [...this.view.deferred].reverse())
-      await lutimes(d.path, d.atime, d.mtime).catch(() => undefined);
+    for (const d of [...this.view.deferred].reverse()) {
+      try {
+        lutimesSync(d.path, d.atime, d.mtime);
+      } catch {
+        // a directory a later entry replaced or deleted: nothing to set
+      }
+    }
   }
 }
