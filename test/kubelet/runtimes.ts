@@ -155,7 +155,10 @@ async function startContainerd(
  * removed. Recognised by that disagreement; cleared by killing and deleting the task, after
  * which kubelet's next garbage collection removes the container.
  */
-export async function clearOrphanTask(h: ContainerdHarness, containerId: string): Promise<string | undefined> {
+export async function clearOrphanTask(
+  h: ContainerdHarness,
+  containerId: string,
+): Promise<string | undefined> {
   const inspected = await h.crictl(['inspect', containerId]).catch(() => '');
   if (!inspected) return undefined;
   const { status } = JSON.parse(inspected) as {
