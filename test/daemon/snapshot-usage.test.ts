@@ -36,11 +36,24 @@ describe('SnapshotUsageCache', () => {
     expect(snap.measured).toEqual(['layer', 'layer']);
   });
 
+  it('counts a new writable layer as empty and measures it behind the call', async () => {
+    const snap = fakeSnapshotter();
+    for (let i = 0; i < 3; i++) snap.snapshots.set(`rw${i}`, { kind: 'active', created: 't1', size: 10 });
+    const cache = new SnapshotUsageCache(snap, 10_000, () => 0);
+    expect((await cache.totals()).active).toEqual({ size: 0, inodes: 0 });
+    await cache.settled();
+    expect(snap.measured).toEqual(['rw0', 'rw1', 'rw2']);
+    expect((await cache.totals()).active).toEqual({ size: 30, inodes: 3 });
+    expect(snap.measured).toHaveLength(3); // fresh now: not measured again
+  });
+
   it('answers a writable layer from its last measure and measures it again behind once stale', async () => {
     const snap = fakeSnapshotter();
     let now = 0;
     snap.snapshots.set('rw', { kind: 'active', created: 't1', size: 10 });
     const cache = new SnapshotUsageCache(snap, 10_000, () => now);
+    await cache.totals(); // new: counted empty, measured behind
+    await cache.settled();
     expect((await cache.totals()).active.size).toBe(10);
     snap.snapshots.get('rw')!.size = 50;
     now = 5_000;
@@ -66,6 +79,9 @@ describe('SnapshotUsageCache', () => {
     });
     const racing = { ...snap, usage: async () => Promise.reject(new Error('gone')) };
     snap.snapshots.set('new', { kind: 'active', created: 't3', size: 5 });
-    expect((await new SnapshotUsageCache(racing).totals()).active).toEqual({ size: 0, inodes: 0 });
+    const raced = new SnapshotUsageCache(racing);
+    await raced.totals();
+    await raced.settled();
+    expect((await raced.totals()).active).toEqual({ size: 0, inodes: 0 });
   });
 });
