@@ -47,15 +47,11 @@ export class SnapshotUsageCache {
         u = this.committed.get(key) ?? (await this.measure(name));
         this.committed.set(key, u);
       } else {
-        const cached = this.active.get(key);
-        if (cached) {
-          u = cached.usage;
-          if (this.now() - cached.at > this.maxAgeMs) stale.push(name);
-        } else {
-          u = NONE;
-          this.active.set(key, { usage: u, at: -Infinity });
-          stale.push(name);
-        }
+        // A new one: empty, and never measured, so stale at once.
+        let cached = this.active.get(key);
+        if (!cached) this.active.set(key, (cached = { usage: NONE, at: -Infinity }));
+        u = cached.usage;
+        if (this.now() - cached.at > this.maxAgeMs) stale.push(name);
       }
       const into = isCommitted ? committed : active;
       into.size += u.size;
