@@ -99,6 +99,17 @@ async function waitForFile(file: string): Promise<string> {
     await sleep(200);
   }
 }
+/** A leftover container's CRI record, the part that says why it is still there. */
+async function criRecord(env: KubeletEnv, id: string): Promise<string> {
+  const inspected = await env.crictl(['inspect', id]).catch((e: Error) => e.message);
+  try {
+    const { status } = JSON.parse(inspected) as { status: Record<string, unknown> };
+    const { state, reason, message, exitCode, metadata } = status;
+    return JSON.stringify({ id, metadata, state, reason, message, exitCode });
+  } catch {
+    return `${id}: ${inspected.slice(0, 500)}`;
+  }
+}
 const idOf = (c: KubeContainerStatus): string => (c.containerID ?? '').replace(/^[a-z]+:\/\//, '');
 
 const MATRIX = RUNTIMES.flatMap((runtime) => CONFIGS.map((c) => ({ runtime, ...c })));
@@ -509,7 +520,8 @@ describe.each(MATRIX)('kubelet v1.36 on $runtime ($pleg)', ({ runtime, pleg, fea
         const pods = (await env.crictl(['pods', '-q'])).trim();
         const containers = (await env.crictl(['ps', '-a', '-q'])).trim();
         if (!pods && !containers) break;
-        for (const id of containers.split('\n').filter((c) => c && !cleared.has(c))) {
+        const ids = containers.split('\n').filter(Boolean);
+        for (const id of ids.filter((c) => !cleared.has(c))) {
           const bug = await env.runtime.clearKnownLeak?.(id);
           if (!bug) continue;
           cleared.add(id);
@@ -517,21 +529,7 @@ describe.each(MATRIX)('kubelet v1.36 on $runtime ($pleg)', ({ runtime, pleg, fea
           console.warn(`${runtime} (${pleg}): cleared a known leak of the reference: ${bug}`);
         }
         if (Date.now() > deadline) {
-          const states = await Promise.all(
-            containers
-              .split('\n')
-              .filter(Boolean)
-              .map(async (id) => {
-                const inspected = await env.crictl(['inspect', id]).catch((e: Error) => e.message);
-                try {
-                  const { status } = JSON.parse(inspected) as { status: Record<string, unknown> };
-                  const { state, reason, message, exitCode, metadata } = status;
-                  return JSON.stringify({ id, metadata, state, reason, message, exitCode });
-                } catch {
-                  return `${id}: ${inspected.slice(0, 500)}`;
-                }
-              }),
-          );
+          const states = await Promise.all(ids.map((id) => criRecord(env, id)));
           throw new Error(
             `still present after 150 s: pods ${pods} containers ${containers}\n${states.join('\n')}\n${env.kubelet.tail(30)}`,
           );
