@@ -341,9 +341,9 @@ export class ContainerService {
     const c = this.record(idOrPrefix);
     const node = this.node();
     const cg = await node.tasks.stats(c.id);
-    const usage = c.snapshotKey
-      ? await node.snapshotter.usage(c.snapshotKey).catch(() => undefined)
-      : undefined;
+    // Measured behind the call and at most 10 s old, as containerd's: kubelet asks for every
+    // container's stats at once, and a du pass per container made that a process storm.
+    const usage = c.snapshotKey ? node.snapshotUsage.activeUsage(c.snapshotKey) : undefined;
     return {
       id: c.id,
       ...cg,

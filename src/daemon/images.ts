@@ -6,7 +6,6 @@
  * digest prefix. Namespace "default" is the CLI's, "k8s.io" the CRI's.
  */
 import { CachedUsage, changesImageFs } from './image-fs-usage.js';
-import { SnapshotUsageCache } from './snapshot-usage.js';
 import { randomBytes } from 'node:crypto';
 import { access, link, lstat, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
@@ -91,7 +90,6 @@ export interface ImageFsInfo {
 export class ImageService {
   private readonly noProgressTimeoutMs: number;
 
-  private readonly snapshotUsage: SnapshotUsageCache;
   private readonly fsUsage: CachedUsage<ImageFsInfo>;
   private readonly unsubscribeFsUsage: () => void;
 
@@ -100,7 +98,6 @@ export class ImageService {
     private readonly node: NodeServices,
     opts: { noProgressTimeoutMs?: number } = {},
   ) {
-    this.snapshotUsage = new SnapshotUsageCache(node.snapshotter);
     this.fsUsage = new CachedUsage(() => this.measureFs());
     this.unsubscribeFsUsage = node.events.projections.subscribe((event) => {
       if (changesImageFs(event)) this.fsUsage.changed();
@@ -352,7 +349,7 @@ export class ImageService {
   private async measureFs(): Promise<ImageFsInfo> {
     const contentDir = join(this.node.layout.root, 'content');
     const content = await treeUsage(contentDir);
-    const snapshots = await this.snapshotUsage.totals();
+    const snapshots = await this.node.snapshotUsage.totals();
     const images = {
       path: contentDir,
       usedBytes: content.usedBytes + snapshots.committed.size,
@@ -374,7 +371,7 @@ export class ImageService {
   async close(): Promise<void> {
     this.unsubscribeFsUsage();
     await this.fsUsage.settled();
-    await this.snapshotUsage.settled();
+    await this.node.snapshotUsage.settled();
     await progressBus(this.node).close();
   }
 

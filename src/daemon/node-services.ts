@@ -4,6 +4,7 @@
  * `close` undoes what needs undoing. Nothing here runs a transition: workflows do.
  */
 import { join } from 'node:path';
+import { SnapshotUsageCache } from './snapshot-usage.js';
 import { resolveTool } from './tools.js';
 import type { Logger } from '../common/logger.js';
 import { FsContentStore } from '../content/index.js';
@@ -31,6 +32,8 @@ export interface NodeServices {
   sandboxes: SandboxManager;
   handlers: HandlerRegistry;
   tasks: TaskManager;
+  /** Snapshot disk usage for ImageFsInfo and container stats, measured in batches behind calls. */
+  snapshotUsage: SnapshotUsageCache;
 }
 
 /** Where each subsystem keeps its files, under the root (persistent) or the state dir (per boot). */
@@ -121,5 +124,8 @@ export async function openNodeServices(
     sandboxes,
     handlers,
     tasks,
+    snapshotUsage: new SnapshotUsageCache(snapshotter, undefined, undefined, (err) =>
+      logger.warn({ err }, 'measuring snapshot disk usage failed; writable layers keep their last measure'),
+    ),
   };
 }

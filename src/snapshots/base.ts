@@ -30,7 +30,7 @@ import type {
   SnapshotUsage,
 } from './snapshotter.js';
 import { parseUnsyncedLabel, SyncBehind, UNSYNCED_LABEL } from './sync-behind.js';
-import { diskUsage } from './usage.js';
+import { diskUsage, diskUsageOf } from './usage.js';
 
 export abstract class BaseSnapshotter implements Snapshotter {
   abstract readonly type: SnapshotterType;
@@ -264,6 +264,18 @@ export abstract class BaseSnapshotter implements Snapshotter {
     const rec = this.meta.get(key);
     if (!rec) throw new SnapshotNotFoundError(key);
     return diskUsage(this.fsDir(rec.id));
+  }
+
+  async usageOf(keys: readonly string[]): Promise<Map<string, SnapshotUsage>> {
+    const dirs = new Map<string, string>();
+    for (const key of keys) {
+      const rec = this.meta.get(key);
+      if (rec) dirs.set(this.fsDir(rec.id), key);
+    }
+    const byDir = await diskUsageOf([...dirs.keys()]);
+    const result = new Map<string, SnapshotUsage>();
+    for (const [dir, usage] of byDir) result.set(dirs.get(dir)!, usage);
+    return result;
   }
 
   async walk(fn: (info: SnapshotInfo) => void | Promise<void>): Promise<void> {

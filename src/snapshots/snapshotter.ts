@@ -87,6 +87,12 @@ export interface Snapshotter {
   /** Disk usage of a snapshot's own data; NotFoundError if it does not exist. */
   usage(key: string): Promise<SnapshotUsage>;
 
+  /**
+   * Disk usage of several snapshots in one measuring pass (ImageFsInfo measures every writable
+   * layer). Keys that do not exist, or are removed while measured, are absent from the result.
+   */
+  usageOf(keys: readonly string[]): Promise<Map<string, SnapshotUsage>>;
+
   /** Calls `fn` for every snapshot, in name order. */
   walk(fn: (info: SnapshotInfo) => void | Promise<void>): Promise<void>;
 

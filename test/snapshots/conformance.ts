@@ -177,6 +177,18 @@ export function snapshotterConformance(label: string, factory: SnapshotterFactor
       expect(used.size).toBeLessThan(2 << 20);
     });
 
+    it('usageOf measures several snapshots in one pass, as usage does each, and leaves out unknown keys', async () => {
+      await layer(sn, 'base', undefined, async (d) => writeFile(join(d, 'f'), Buffer.alloc(64 << 10, 2)));
+      const mounts = await sn.prepare('rw', 'base');
+      await withMounted(mounts, async (d) => writeFile(join(d, 'g'), Buffer.alloc(256 << 10, 3)));
+      const both = await sn.usageOf(['base', 'rw', 'no-such-key', 'rw']);
+      expect([...both.keys()].sort()).toEqual(['base', 'rw']);
+      expect(both.get('base')).toEqual(await sn.usage('base'));
+      expect(both.get('rw')).toEqual(await sn.usage('rw'));
+      expect(both.get('rw')!.size).toBeGreaterThanOrEqual(256 << 10);
+      expect(await sn.usageOf([])).toEqual(new Map());
+    });
+
     it('walk reports every snapshot with its kind, parent and labels', async () => {
       await layer(sn, 'base', undefined, async () => undefined);
       await sn.prepare('act', 'base', { labels: { role: 'container' } });

@@ -9,7 +9,7 @@ import { link, lstat, mkdir, mkdtemp, readdir, rm, symlink, truncate, writeFile 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { diskUsage } from '../../src/snapshots/usage.js';
+import { diskUsage, diskUsageOf } from '../../src/snapshots/usage.js';
 
 async function referenceWalk(root: string): Promise<{ inodes: number; size: number }> {
   const seen = new Set<bigint>();
@@ -49,6 +49,22 @@ describe('diskUsage', () => {
     const expected = await referenceWalk(root);
     expect(expected.inodes, 'root, 3 folders, 50 files, 2 symlinks, a FIFO, a sparse file').toBe(58);
     expect(await diskUsage(root)).toEqual(expected);
+  });
+
+  it('measures many folders in one pass as it measures each, leaving out missing ones', async () => {
+    const roots = [0, 1, 2].map((i) => join(dir, `many-${i}`));
+    for (const [i, root] of roots.entries()) {
+      await mkdir(join(root, 'sub'), { recursive: true });
+      for (let k = 0; k <= i; k++) await writeFile(join(root, 'sub', `f${k}`), 'y'.repeat(5000 * (k + 1)));
+    }
+    const odd = join(dir, 'a name\nwith a newline');
+    await mkdir(odd);
+    await writeFile(join(odd, 'f'), 'z');
+    const missing = join(dir, 'missing-too');
+    const all = await diskUsageOf([...roots, odd, missing, roots[0]!]);
+    expect([...all.keys()].sort()).toEqual([...roots, odd].sort());
+    for (const root of [...roots, odd]) expect(all.get(root)).toEqual(await referenceWalk(root));
+    expect(all.get(roots[2]!)!.inodes).toBe(5);
   });
 
   it('refuses a missing folder as ENOENT, naming it', async () => {
