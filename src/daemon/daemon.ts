@@ -40,6 +40,7 @@ import { SandboxService } from './sandboxes.js';
 import { ContainerService } from './containers.js';
 import { startCriGateway, type CriGateway } from '../cri/berth/gateway.js';
 import { ExitMonitor } from './exit-monitor.js';
+import { ExitSignalGate } from './exit-signal-gate.js';
 import { recordLostSnapshots } from './lost-snapshots.js';
 import { testHooksEnabled } from '../common/crash-hooks.js';
 import { crashHookInterceptor } from './test-hooks.js';
@@ -72,6 +73,8 @@ export class Daemon {
   private imageService: ImageService | undefined;
   private stopping = false;
   private exitMonitor: ExitMonitor | undefined;
+  /** Holds the exit monitor's signal while a stop runs local steps (sinks of the worker). */
+  private readonly exitSignals = new ExitSignalGate();
   private cri: CriGateway | undefined;
   private runtimes: RuntimeVersion[] = [];
   private metrics: DaemonMetrics | undefined;
@@ -164,7 +167,12 @@ export class Daemon {
     this.runtimes = (await this.runNodeInfoWorkflow()).runtimes;
     // After the worker (a stop workflow can be woken), before the API: exits that happened while
     // berthd was down are recorded before anyone can ask.
-    this.exitMonitor = new ExitMonitor(this.node, () => this.client, this.log.child({ component: 'exits' }));
+    this.exitMonitor = new ExitMonitor(
+      this.node,
+      () => this.client,
+      this.log.child({ component: 'exits' }),
+      this.exitSignals,
+    );
     await this.exitMonitor.start();
     // Teardowns a crash interrupted are finished before the API answers.
     await this.sandboxes
@@ -248,7 +256,7 @@ export class Daemon {
       activities,
       this.log,
       interceptors,
-      this.transitions.sinks,
+      { ...this.transitions.sinks, ...this.exitSignals.sinks },
     );
     this.connection = handles.connection;
     this.client = handles.client;

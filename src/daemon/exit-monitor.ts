@@ -1,6 +1,7 @@
 /**
  * The exit monitor: turns conmon's exit files into `/tasks/exit` (and `/tasks/oom`) events and
- * wakes the container's stop workflow, if one waits, with the `taskExited` signal; then it releases
+ * wakes the container's stop workflow, if one waits, with the `taskExited` signal (when it waits
+ * durably: exit-signal-gate.ts); then it releases
  * what the exited container no longer needs (runtime state, cgroup, rootfs mount). Started after
  * the worker; its first scan records every exit that happened while berthd was down, with the
  * real exit code and time from the file. Appends share their key with the workflows'
@@ -16,6 +17,7 @@ import {
   containerWorkflowIds,
   type ContainerExit,
 } from '../workflows/container-types.js';
+import type { ExitSignalGate } from './exit-signal-gate.js';
 import type { NodeServices } from './node-services.js';
 
 export class ExitMonitor {
@@ -26,6 +28,7 @@ export class ExitMonitor {
     private readonly node: NodeServices,
     private readonly client: () => Client | undefined,
     private readonly log: Logger,
+    private readonly gate: ExitSignalGate,
   ) {}
 
   async start(): Promise<void> {
@@ -61,11 +64,15 @@ export class ExitMonitor {
       oomKilled: exit.oomKilled,
     };
     const client = this.client();
-    // Only a stop (or remove) in flight waits; a signal to a finished or absent workflow is refused.
-    await client?.workflow
-      .getHandle(containerWorkflowIds.stop(exit.id))
-      .signal(TASK_EXITED_SIGNAL, payload)
-      .catch(() => undefined);
+    const stopId = containerWorkflowIds.stop(exit.id);
+    // Only a stop in flight waits; a signal to a finished or absent workflow is refused. One
+    // running local steps gets it once it waits durably (exit-signal-gate.ts).
+    await this.gate.deliver(stopId, async () => {
+      await client?.workflow
+        .getHandle(stopId)
+        .signal(TASK_EXITED_SIGNAL, payload)
+        .catch(() => undefined);
+    });
     // Off the waiting workflow's path: remove does whatever this leaves undone.
     await releaseExitedContainer(this.node, exit.id).catch((err: unknown) =>
       this.log.warn({ err, id: exit.id }, 'releasing an exited container failed; remove will finish it'),

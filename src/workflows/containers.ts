@@ -23,6 +23,7 @@ import {
   type StopContainerArgs,
 } from './container-types.js';
 import { LOCAL_STEP, SHORT_STEP } from './conventions.js';
+import { exitWaitPhase } from './exit-waits.js';
 import { handBack } from './hand-back.js';
 import { withCompensation } from './saga.js';
 
@@ -84,6 +85,14 @@ export async function startContainer(ref: { namespace: string; id: string }): Pr
 }
 
 export async function stopContainer(req: StopContainerArgs): Promise<ContainerExit> {
+  try {
+    return await stopUntilExited(req);
+  } finally {
+    exitWaitPhase('done');
+  }
+}
+
+async function stopUntilExited(req: StopContainerArgs): Promise<ContainerExit> {
   const ref = { namespace: req.namespace, id: req.id };
   let exited: ContainerExit | undefined;
   setHandler(taskExited, (exit) => {
@@ -91,6 +100,7 @@ export async function stopContainer(req: StopContainerArgs): Promise<ContainerEx
   });
   const graceMs = Math.round(req.timeoutSeconds * 1000);
   const stopRequest = { kind: 'stop', timeoutSeconds: req.timeoutSeconds } as const;
+  exitWaitPhase('local');
   const already = await acts.containerSignal({ ...ref, kill: graceMs === 0, request: stopRequest });
   if (already) return handBack(already);
   // Runs recorded before the quick wait existed replay without it.
@@ -103,15 +113,22 @@ export async function stopContainer(req: StopContainerArgs): Promise<ContainerEx
   }
   // The rest of the grace period is durable: it survives a berthd restart and ends early on the exit signal.
   const restMs = graceMs - quickMs;
-  if (graceMs > 0 && !(restMs > 0 && (await condition(() => exited !== undefined, restMs)))) {
+  if (graceMs > 0 && !(restMs > 0 && (await durably(() => condition(() => exited !== undefined, restMs))))) {
     const graceEnded = { kind: 'grace-ended', timeoutSeconds: req.timeoutSeconds } as const;
+    exitWaitPhase('local');
     await acts.containerSignal({ ...ref, kill: true, request: graceEnded });
     const killed = waitsLocally && (await acts.containerWaitExit({ ...ref, timeoutMs: QUICK_EXIT_MS }));
     if (killed) return handBack(killed);
   }
-  if (!exited) await condition(() => exited !== undefined, AFTER_KILL_MS);
+  if (!exited) await durably(() => condition(() => exited !== undefined, AFTER_KILL_MS));
   // The exit file is the truth (and this records the exit if the monitor has not yet).
   return handBack(await containerAwaitExit(ref));
+}
+
+/** A wait the exit signal may end: the exit monitor sends it now rather than holding it. */
+function durably<T>(wait: () => Promise<T>): Promise<T> {
+  exitWaitPhase('durable');
+  return wait();
 }
 
 export async function removeContainer(req: RemoveContainerArgs): Promise<void> {

@@ -8,7 +8,10 @@ import { rename, rm as removeFile, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { execFile } from '../../src/common/exec.js';
 import { BERTH_CLI, runCli, testEnv } from '../helpers/berthd.js';
+import { Client, Connection } from '@temporalio/client';
+import type { NodeInfo } from '../../src/api/types.js';
 import type { ContainerStatus } from '../../src/daemon/containers.js';
+import { containerWorkflowIds } from '../../src/workflows/container-types.js';
 import type { BerthEvent } from '../../src/events/index.js';
 import { cgroupsOf, conmonsUnder, mountsUnder, startContainerEnv, type ContainerEnv } from './support.js';
 
@@ -209,6 +212,31 @@ describe('a detached container', () => {
   }, 60_000);
 });
 
+/**
+ * The stop workflow's history: workflow tasks the server refused (a signal landing during local
+ * steps makes it refuse one, and those steps run again) and the local steps it recorded.
+ */
+async function stopHistory(
+  id: string,
+): Promise<{ failedTasks: number; signals: number; localSteps: number }> {
+  const info = await env.berthd.client.get<NodeInfo>('/v1/info');
+  const connection = await Connection.connect({ address: info.services[0]!.address });
+  try {
+    const history = await new Client({ connection }).workflow
+      .getHandle(containerWorkflowIds.stop(id))
+      .fetchHistory();
+    const events = history.events ?? [];
+    return {
+      failedTasks: events.filter((e) => e.workflowTaskFailedEventAttributes).length,
+      signals: events.filter((e) => e.workflowExecutionSignaledEventAttributes).length,
+      localSteps: events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')
+        .length,
+    };
+  } finally {
+    await connection.close();
+  }
+}
+
 describe('stop with a grace period', () => {
   it('a process that handles SIGTERM exits with its own code before the timeout', async () => {
     const id = await runDetached(
@@ -222,8 +250,27 @@ describe('stop with a grace period', () => {
     const exits = (await eventsOf(id)).filter((e) => e.topic === '/tasks/exit');
     expect(exits).toHaveLength(1);
     expect(exits[0]!.data).toMatchObject({ exitCode: 7, oomKilled: false });
+    // The exit came within the quick local wait: the exit monitor held its signal, so the one
+    // workflow task ran the signal and the wait once (a signal meanwhile made the server refuse it).
+    expect(await stopHistory(id)).toEqual({ failedTasks: 0, signals: 0, localSteps: 2 });
     await cli('rm', id);
   }, 120_000);
+
+  it('an exit after the quick local wait ends the durable wait through the exit signal', async () => {
+    const id = await runDetached(
+      env.image,
+      'sh',
+      '-c',
+      'trap "sleep 3; exit 7" TERM; echo ready; while true; do sleep 0.1; done',
+    );
+    const t0 = performance.now();
+    const r = await cli('stop', '-t', '120', id, '--json');
+    expect(JSON.parse(r.stdout)).toMatchObject({ state: 'exited', exitCode: 7 });
+    // Woken by the signal (about 3 s), not by the end of the 120 s grace period.
+    expect(performance.now() - t0).toBeLessThan(60_000);
+    expect(await stopHistory(id)).toMatchObject({ failedTasks: 0, signals: 1 });
+    await cli('rm', id);
+  }, 180_000);
 
   it("stop thaws a paused container first, also one paused behind Berth's back", async () => {
     const handles = ['sh', '-c', 'trap "exit 7" TERM; echo ready; while true; do sleep 0.1; done'];
