@@ -89,7 +89,13 @@ export function createCallWrappers(
     call.on('cancelled', cancel);
     if (call.cancelled) cancel();
     const ctx: RpcContext = { backend, call: { signal: controller.signal }, runtimeVersion };
-    return { controller, ctx, end: () => openStreams.delete(controller) };
+    const end = () => {
+      openStreams.delete(controller);
+      // grpc-js emits 'cancelled' after every answered call too: an abort then (an Error with
+      // its stack, the signal's listeners) would be work for nothing on every call.
+      call.removeListener('cancelled', cancel);
+    };
+    return { controller, ctx, end };
   }
 
   function logFailure(name: string, err: unknown, code: grpc.status): void {

@@ -105,6 +105,29 @@ describe('CriServer socket', () => {
     expect(g.backend.subscriberCount).toBe(0);
   });
 
+  it("aborts a call's signal when the client cancels it, and not after it was answered", async () => {
+    const g = await startGateway();
+    open.push(g);
+    const signals: AbortSignal[] = [];
+    let entered!: () => void;
+    const inBackend = new Promise<void>((r) => (entered = r));
+    g.backend.override('stopContainer', async (_id, _timeout, ctx) => {
+      signals.push(ctx.signal);
+      if (signals.length === 2) {
+        entered();
+        await new Promise((r) => ctx.signal.addEventListener('abort', r, { once: true }));
+      }
+    });
+    await rpc((cb) => g.runtime.StopContainer({ container_id: 'answered', timeout: 0 }, cb));
+    const cancelled = g.runtime.StopContainer({ container_id: 'cancelled', timeout: 0 }, () => undefined);
+    await inBackend;
+    cancelled.cancel();
+    await new Promise<void>((r) => signals[1]!.addEventListener('abort', () => r(), { once: true }));
+    // grpc-js reports every answered call as 'cancelled' too: the first call's signal stays quiet.
+    expect(signals[0]!.aborted).toBe(false);
+    expect(signals[1]!.aborted).toBe(true);
+  });
+
   it('lets a unary call in flight finish when it closes', async () => {
     const g = await startGateway();
     open.push(g);
