@@ -174,7 +174,9 @@ async function main(): Promise<void> {
             fsinfo.push(performance.now() - t);
           }
           imageFsInfoMs.set(`${name}@${count}`, summarize(fsinfo).median);
-          process.stderr.write(`${name}: ${count} pods: ${total(rows.at(-1)!).toFixed(1)} MiB\n`);
+          process.stderr.write(
+            `${name}: ${count} pods: ${total(rows.at(-1)!).toFixed(1)} MiB; imagefsinfo ${fsinfo.map((ms) => ms.toFixed(0)).join(' ')} ms\n`,
+          );
         }
         results.set(name, rows);
         await crictl(['rmp', '--force', '--all']);
