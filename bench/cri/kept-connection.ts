@@ -9,7 +9,7 @@
  *
  * Usage: node dist/bench/cri/kept-connection.js [--calls 200] [--pods 50] [--only berth,containerd-2.x,containerd-1.6]
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
@@ -19,6 +19,7 @@ import { startRegistry } from '../../test/helpers/registry.js';
 import { registryConfigArgs } from '../../test/images/support.js';
 import { startBenchBerthd, stopBenchBerthd } from '../common/berthd.js';
 import { ScratchFs } from '../common/scratch-fs.js';
+import { makeSleepingPod, writeSleepingContainer } from '../common/sleeping-pods.js';
 import { pushTinyImage } from '../common/tiny-image.js';
 import { ContainerdHarness, CRICTL } from '../containerd/harness.js';
 import type { ContainerdRelease } from '../containerd/config.js';
@@ -77,11 +78,7 @@ async function main(): Promise<void> {
   const sides: Side[] = [];
   try {
     const image = await pushTinyImage(reg, fs.dir);
-    const container = path.join(fs.dir, 'container.json');
-    await writeFile(
-      container,
-      JSON.stringify({ metadata: { name: 'app' }, image: { image }, command: ['sleep', '3600'], linux: {} }),
-    );
+    const container = await writeSleepingContainer(fs.dir, image);
     for (const name of opts.only.split(',')) {
       if (name === 'berth') {
         const dir = await mkdtemp(path.join(fs.dir, 'berth-'));
@@ -106,27 +103,13 @@ async function main(): Promise<void> {
       (
         await execFile(CRICTL, ['-r', side.endpoint, '-i', side.endpoint, '--timeout', '120s', ...args])
       ).trim();
-    const makePods = async (side: Side, from: number, to: number) => {
-      for (let i = from; i < to; i++) {
-        const pod = path.join(fs.dir, `pod-${side.name}-${i}.json`);
-        await writeFile(
-          pod,
-          JSON.stringify({
-            metadata: { name: `kept-${i}`, namespace: 'bench', uid: `uid-${side.name}-${i}`, attempt: 0 },
-            log_directory: path.join(fs.dir, 'logs', side.name, String(i)),
-            linux: {},
-          }),
-        );
-        const podId = await crictl(side, ['runp', pod]);
-        await crictl(side, ['start', await crictl(side, ['create', podId, container, pod])]);
-      }
-    };
     const rows: (string | number)[][] = [];
     let made = 0;
     for (const count of [1, PODS]) {
       for (const side of sides) {
         if (made === 0) await crictl(side, ['pull', image]);
-        await makePods(side, made, count);
+        for (let i = made; i < count; i++)
+          await makeSleepingPod((args) => crictl(side, args), fs.dir, container, side.name, i);
       }
       made = count;
       for (const rpc of RPCS) {

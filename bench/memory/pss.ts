@@ -14,12 +14,13 @@
  *
  * Usage: node dist/bench/memory/pss.js [--pods 1,10,50,100] [--only berth,containerd-2.x,containerd-1.6]
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { execFile } from '../../src/common/exec.js';
 import { startRegistry } from '../../test/helpers/registry.js';
 import { registryConfigArgs } from '../../test/images/support.js';
+import { makeSleepingPod, writeSleepingContainer } from '../common/sleeping-pods.js';
 import { pushTinyImage } from '../common/tiny-image.js';
 import { startBenchBerthd, stopBenchBerthd } from '../common/berthd.js';
 import {
@@ -100,11 +101,7 @@ async function main(): Promise<void> {
   const imageFsInfoMs = new Map<string, number>();
   try {
     const image = await pushTinyImage(reg, fs.dir);
-    const container = path.join(fs.dir, 'container.json');
-    await writeFile(
-      container,
-      JSON.stringify({ metadata: { name: 'app' }, image: { image }, command: ['sleep', '3600'], linux: {} }),
-    );
+    const container = await writeSleepingContainer(fs.dir, image);
 
     const starters: Record<string, () => Promise<Running>> = {
       berth: async () => {
@@ -146,19 +143,7 @@ async function main(): Promise<void> {
         const rows: Breakdown[] = [];
         let made = 0;
         for (const count of COUNTS) {
-          for (; made < count; made++) {
-            const pod = path.join(fs.dir, `pod-${name}-${made}.json`);
-            await writeFile(
-              pod,
-              JSON.stringify({
-                metadata: { name: `mem-${made}`, namespace: 'bench', uid: `uid-${name}-${made}`, attempt: 0 },
-                log_directory: path.join(fs.dir, 'logs', name, String(made)),
-                linux: {},
-              }),
-            );
-            const podId = await crictl(['runp', pod]);
-            await crictl(['start', await crictl(['create', podId, container, pod])]);
-          }
+          for (; made < count; made++) await makeSleepingPod(crictl, fs.dir, container, name, made);
           // With dozens of shims containerd 2.x idles at about 5% of a CPU: quiet is relative here,
           // and memory is measured anyway (saying so) when it never comes.
           await waitQuiet(rt.processes, { windowMs: 1000, maxCpuShare: 0.15, timeoutMs: 60_000 }).catch(
