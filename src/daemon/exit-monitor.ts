@@ -1,11 +1,11 @@
 /**
  * The exit monitor: turns conmon's exit files into `/tasks/exit` (and `/tasks/oom`) events and
- * wakes the container's stop workflow, if one waits, with the `taskExited` signal (when it waits
- * durably: exit-signal-gate.ts); then it releases
- * what the exited container no longer needs (runtime state, cgroup, rootfs mount). Started after
- * the worker; its first scan records every exit that happened while berthd was down, with the
- * real exit code and time from the file. Appends share their key with the workflows'
- * (activities/task-exits.ts), so an exit is recorded once whoever sees it first.
+ * wakes the container's stop workflow, if one waits, with the `taskExited` signal (once it waits
+ * durably: exit-signal-gate.ts); then it releases what the exited container no longer needs
+ * (runtime state, cgroup, rootfs mount). Started after the worker; its first scan records every
+ * exit that happened while berthd was down, with the real exit code and time from the file.
+ * Appends share their key with the workflows' (activities/task-exits.ts), so an exit is recorded
+ * once whoever sees it first.
  */
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../common/logger.js';
