@@ -237,14 +237,14 @@ async function stopHistory(
   }
 }
 
+/** `run -d` arguments: a shell that runs `command` on SIGTERM and otherwise loops. */
+function onTerm(command: string): string[] {
+  return [env.image, 'sh', '-c', `trap "${command}" TERM; echo ready; while true; do sleep 0.1; done`];
+}
+
 describe('stop with a grace period', () => {
   it('a process that handles SIGTERM exits with its own code before the timeout', async () => {
-    const id = await runDetached(
-      env.image,
-      'sh',
-      '-c',
-      'trap "exit 7" TERM; echo ready; while true; do sleep 0.1; done',
-    );
+    const id = await runDetached(...onTerm('exit 7'));
     const r = await cli('stop', '-t', '60', id, '--json');
     expect(JSON.parse(r.stdout)).toMatchObject({ state: 'exited', exitCode: 7 });
     const exits = (await eventsOf(id)).filter((e) => e.topic === '/tasks/exit');
@@ -257,12 +257,7 @@ describe('stop with a grace period', () => {
   }, 120_000);
 
   it('an exit after the quick local wait ends the durable wait through the exit signal', async () => {
-    const id = await runDetached(
-      env.image,
-      'sh',
-      '-c',
-      'trap "sleep 3; exit 7" TERM; echo ready; while true; do sleep 0.1; done',
-    );
+    const id = await runDetached(...onTerm('sleep 3; exit 7'));
     const t0 = performance.now();
     const r = await cli('stop', '-t', '120', id, '--json');
     expect(JSON.parse(r.stdout)).toMatchObject({ state: 'exited', exitCode: 7 });
@@ -273,9 +268,8 @@ describe('stop with a grace period', () => {
   }, 180_000);
 
   it("stop thaws a paused container first, also one paused behind Berth's back", async () => {
-    const handles = ['sh', '-c', 'trap "exit 7" TERM; echo ready; while true; do sleep 0.1; done'];
-    const byBerth = await runDetached(env.image, ...handles);
-    const behind = await runDetached(env.image, ...handles);
+    const byBerth = await runDetached(...onTerm('exit 7'));
+    const behind = await runDetached(...onTerm('exit 7'));
     expect((await cli('pause', byBerth)).code).toBe(0);
     await execFile('runc', ['--root', `${env.berthd.state}/runc`, 'pause', behind]);
     for (const id of [byBerth, behind]) {
