@@ -3,8 +3,16 @@
  * path it writes to lives under the harness's temporary directory, except what containerd hard-codes
  * (shim sockets under /run/containerd/s, libcni's cache under /var/lib/cni), which the harness cleans.
  */
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { findOnPath } from '../../src/common/exec.js';
+import { resolveTool } from '../../src/daemon/tools.js';
+
+/** The runc every side runs and its version, for a bench's header (so a run shows it was the same). */
+export function sharedRuncLine(): string {
+  const runc = resolveTool('runc') ?? '/usr/sbin/runc';
+  const version = execFileSync(runc, ['--version'], { encoding: 'utf8' }).split('\n')[0];
+  return `runc on every side: ${runc} (${version})`;
+}
 
 /**
  * Which containerd: Debian's 1.6 (/usr/bin), or 2.x built by setup into the tools cache (the
@@ -22,7 +30,10 @@ export interface ContainerdLayout {
   configPath: string;
   /** runc's state root for both `ctr run` (via --runc-root) and the CRI runtime. */
   runcRoot: string;
-  /** The runc binary both use: the one Berth's default handler runs (first `runc` on PATH). */
+  /**
+   * The runc binary both use: the one Berth's default handler runs, found the way berthd finds it
+   * (the tools folder first: runc 1.5), not by the bench's own PATH, where Debian's 1.1 comes first.
+   */
   runcBinary: string;
   fifoDir: string;
   cniConfDir: string;
@@ -52,7 +63,7 @@ export function layoutFor(
     socket: join(dir, 'containerd.sock'),
     configPath: join(dir, 'config.toml'),
     runcRoot: join(dir, 'runc'),
-    runcBinary: findOnPath('runc') ?? '/usr/sbin/runc',
+    runcBinary: resolveTool('runc') ?? '/usr/sbin/runc',
     fifoDir: join(dir, 'fifo'),
     cniConfDir: join(dir, 'cni', 'net.d'),
     cniIpamDir: join(dir, 'cni', 'ipam'),

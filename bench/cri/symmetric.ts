@@ -30,7 +30,7 @@ import { isSleepWorkload, waitQuiet, type ProcessSetSpec } from '../common/proce
 import { ScratchFs } from '../common/scratch-fs.js';
 import { printTemporalFloor, scrapeMetrics } from '../common/temporal-floor.js';
 import { ContainerdHarness, CRICTL } from '../containerd/harness.js';
-import type { ContainerdRelease } from '../containerd/config.js';
+import { sharedRuncLine, type ContainerdRelease } from '../containerd/config.js';
 import { printTable, summarize } from '../stats.js';
 
 const { values: opts } = parseArgs({
@@ -251,6 +251,7 @@ function report(
       .map((l) => l.toFixed(1))
       .join(' ')}`,
   );
+  console.log(sharedRuncLine());
   console.log(
     `cold-pull image: ${info.layers.length} layers, ${info.layers.map((l) => `${l.entries} entries / ${(l.bytes / 1e6).toFixed(1)} MB`).join(', ')}`,
   );

@@ -13,7 +13,7 @@
 import { parseArgs } from 'node:util';
 import { startKubeletEnv, type KubeletEnv } from '../../test/kubelet/env.js';
 import { printTable, summarize } from '../stats.js';
-import type { ContainerdRelease } from '../containerd/config.js';
+import { sharedRuncLine, type ContainerdRelease } from '../containerd/config.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -103,6 +103,7 @@ for (const [k, order] of [SIDES, [...SIDES].reverse()].entries()) {
 console.log(
   `kubelet v1.36 static pod (2 containers, image present), ${RUNS} runs per runtime in blocks A B … B A`,
 );
+console.log(sharedRuncLine());
 const anchor = results.get('containerd-2.x');
 const med = (xs: number[]) => summarize(xs).median;
 printTable(
