@@ -64,7 +64,7 @@ timed('typescript', () => {
 });
 for (const entry of ['dist/src/daemon/main.js', 'dist/src/cli/main.js']) chmodSync(join(root, entry), 0o755);
 
-// The one native helper (src/snapshots/idmap-mount.c): idmapped mounts for user-namespaced pods.
+// The native helper program (src/snapshots/idmap-mount.c): idmapped mounts for user-namespaced pods.
 timed('idmap mount helper', () => {
   mkdirSync(join(root, 'dist/bin'), { recursive: true });
   execFileSync(
@@ -83,25 +83,31 @@ timed('idmap mount helper', () => {
   );
 });
 
-// The peer-credentials addon (src/common/peer-credentials.c): who is calling on berthd's sockets.
-timed('peer credentials addon', () => {
-  const nodeHeaders = join(dirname(process.execPath), '../include/node');
-  execFileSync(
-    'cc',
-    [
-      '-O2',
-      '-Wall',
-      '-Werror',
-      '-shared',
-      '-fPIC',
-      `-I${existsSync(nodeHeaders) ? nodeHeaders : '/usr/include/node'}`,
-      '-o',
-      join(root, 'dist/bin/peer-credentials.node'),
-      join(root, 'src/common/peer-credentials.c'),
-    ],
-    { stdio: 'inherit' },
-  );
-});
+// The Node-API addons: who is calling on berthd's sockets (src/common/peer-credentials.c), and
+// mount(2)/umount2(2) for container rootfs mounts (src/common/mount-syscall.c).
+for (const [what, source, out] of [
+  ['peer credentials addon', 'src/common/peer-credentials.c', 'peer-credentials.node'],
+  ['mount addon', 'src/common/mount-syscall.c', 'mount-syscall.node'],
+]) {
+  timed(what, () => {
+    const nodeHeaders = join(dirname(process.execPath), '../include/node');
+    execFileSync(
+      'cc',
+      [
+        '-O2',
+        '-Wall',
+        '-Werror',
+        '-shared',
+        '-fPIC',
+        `-I${existsSync(nodeHeaders) ? nodeHeaders : '/usr/include/node'}`,
+        '-o',
+        join(root, 'dist/bin', out),
+        join(root, source),
+      ],
+      { stdio: 'inherit' },
+    );
+  });
+}
 
 const { bundleWorkflowCode } = await import('@temporalio/worker');
 const t0 = performance.now();

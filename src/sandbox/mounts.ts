@@ -1,6 +1,9 @@
-/** Reading the mount table and unmounting: shared by namespace pinning and the sandbox tests' leak checks. */
+/**
+ * Reading the mount table and unmounting (umount2 through the mount addon): shared by namespace
+ * pinning and the sandbox tests' leak checks.
+ */
 import { readFile } from 'node:fs/promises';
-import { execFileCapture } from '../common/exec.js';
+import { unmountSyscall } from '../common/mount-syscall.js';
 
 /** One line of /proc/self/mountinfo, reduced to what Berth needs. */
 export interface MountEntry {
@@ -66,9 +69,10 @@ export async function isMountPoint(path: string): Promise<boolean> {
  */
 export async function unmountAll(path: string): Promise<void> {
   for (let i = 0; i < 16 && (await isMountPoint(path)); i++) {
-    const r = await execFileCapture('umount', [path]);
-    if (r.code !== 0 && (await isMountPoint(path))) {
-      throw new Error(`umount ${path}: ${r.stderr.trim() || `exit ${r.code}`}`);
-    }
+    const failed = await unmountSyscall(path).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    if (failed && (await isMountPoint(path))) throw failed;
   }
 }

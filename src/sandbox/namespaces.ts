@@ -10,6 +10,7 @@ import path from 'node:path';
 import { BerthError, InvalidArgumentError, errorMessage } from '../common/errors.js';
 import { execFile, execFileCapture } from '../common/exec.js';
 import { procMapText, type IdMappings } from '../common/id-mappings.js';
+import { unmountSyscall } from '../common/mount-syscall.js';
 import { isMountPoint, readMounts, unmountAll } from './mounts.js';
 import { PidNamespaceHolders } from './pid-holder.js';
 
@@ -173,9 +174,8 @@ export class NamespacePinner {
       const mounts = new Set((await readMounts()).map((m) => m.mountPoint));
       return files.filter((f) => mounts.has(f));
     };
-    const pinned = await mountedNow();
-    // One umount for all pins: process spawns dominate this step.
-    if (pinned.length > 0) await execFileCapture('umount', pinned);
+    // A failed unmount is retried (and reported) by unmountAll below.
+    await Promise.all((await mountedNow()).map((f) => unmountSyscall(f).catch(() => undefined)));
     for (const f of await mountedNow()) await unmountAll(f);
     for (const f of files) await rm(f, { force: true });
   }

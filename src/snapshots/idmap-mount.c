@@ -6,8 +6,8 @@
  * seen through DST as owned by the host id U maps to in that namespace.
  *
  * Node.js cannot make the new mount API's system calls (open_tree, mount_setattr, move_mount), and
- * util-linux 2.38's mount(8) has no X-mount.idmap, so this is the one part of Berth not written in
- * TypeScript. Berth uses it for the lower layers of a user-namespaced container's overlay rootfs
+ * util-linux 2.38's mount(8) has no X-mount.idmap, so this part of Berth is a program written in
+ * C. Berth uses it for the lower layers of a user-namespaced container's overlay rootfs
  * (overlayfs itself cannot be idmapped; layers on ext4 or xfs can). On any failure it undoes the
  * mounts it made, names the pair and the system call, and exits 1; bad usage exits 2.
  */

@@ -1,6 +1,6 @@
-/** Mount descriptions (as containerd's mount.Mount) and helpers applying them with mount(8)/umount(8). */
+/** Mount descriptions (as containerd's mount.Mount) and helpers applying them with mount(2)/umount2(2). */
 import { InvalidArgumentError } from '../common/errors.js';
-import { execFile } from '../common/exec.js';
+import { mountSyscall, unmountSyscall } from '../common/mount-syscall.js';
 import { readFile } from 'node:fs/promises';
 
 /**
@@ -29,10 +29,10 @@ export async function mountAll(mounts: readonly Mount[], target: string): Promis
   try {
     for (const m of mounts) {
       const isBind = m.type === 'bind' || m.options.includes('bind') || m.options.includes('rbind');
-      const args = isBind
-        ? [...bindArgs(m), m.source, target]
-        : ['-t', m.type, '-o', m.options.join(','), m.source, target];
-      await execFile('mount', args);
+      // Type bind without bind or rbind among the options is a plain bind, as mount(8) makes it.
+      const named = m.options.includes('bind') || m.options.includes('rbind');
+      const options = isBind && !named ? ['bind', ...m.options] : m.options;
+      await mountSyscall(m.source, target, isBind ? '' : m.type, options);
       done++;
     }
   } catch (err) {
@@ -41,16 +41,9 @@ export async function mountAll(mounts: readonly Mount[], target: string): Promis
   }
 }
 
-function bindArgs(m: Mount): string[] {
-  // util-linux turns "bind,ro" into a bind followed by a read-only remount.
-  const opts = m.options.filter((o) => o !== 'bind' && o !== 'rbind');
-  const bind = m.options.includes('rbind') ? 'rbind' : 'bind';
-  return ['-o', [bind, ...opts].join(',')];
-}
-
 /** Unmounts `target` (one mount). */
 export async function unmount(target: string): Promise<void> {
-  await execFile('umount', [target]);
+  await unmountSyscall(target);
 }
 
 /** True if `target` is a mount point (per /proc/self/mountinfo). */
