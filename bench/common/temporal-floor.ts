@@ -6,7 +6,7 @@
  */
 import { printTable } from '../stats.js';
 
-type Counters = Map<string, number>;
+export type Counters = Map<string, number>;
 
 /** `name{labels} value` lines of the text format, keyed by `name{labels}`. */
 export function parsePrometheusText(text: string): Counters {
@@ -25,14 +25,30 @@ export async function scrapeMetrics(address: string): Promise<Counters> {
   return parsePrometheusText(await res.text());
 }
 
-/** Prints the floor over what happened between the two scrapes. */
-export function printTemporalFloor(before: Counters, after: Counters): void {
+/** Adds what happened between two scrapes to `total` (runs of several berthd processes add up). */
+export function addDelta(total: Counters, before: Counters, after: Counters): void {
+  for (const [key, value] of after) total.set(key, (total.get(key) ?? 0) + value - (before.get(key) ?? 0));
+}
+
+/** One workflow type's transitions between two scrapes: how many, their mean, Temporal's part. */
+export interface TransitionFloor {
+  transitions: number;
+  meanMs: number;
+  temporalMs: number;
+}
+
+/**
+ * Prints the floor over what happened between the two scrapes (`before` empty: `after` is already
+ * a difference, from addDelta) and returns it per workflow type.
+ */
+export function printTemporalFloor(before: Counters, after: Counters): Map<string, TransitionFloor> {
   const delta = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
   const label = (key: string, name: string) => new RegExp(`${name}="([^"]*)"`).exec(key)?.[1];
   const workflows = [...after.keys()]
     .filter((k) => k.startsWith('berth_transition_temporal_seconds_count{'))
     .map((k) => label(k, 'workflow')!)
     .filter((w) => delta(`berth_transition_temporal_seconds_count{workflow="${w}"}`) > 0);
+  const floors = new Map<string, TransitionFloor>();
   const rows = workflows.map((w) => {
     const n = delta(`berth_transition_duration_seconds_count{workflow="${w}",outcome="completed"}`);
     const total =
@@ -41,6 +57,7 @@ export function printTemporalFloor(before: Counters, after: Counters): void {
       (delta(`berth_transition_temporal_seconds_sum{workflow="${w}"}`) /
         delta(`berth_transition_temporal_seconds_count{workflow="${w}"}`)) *
       1000;
+    floors.set(w, { transitions: n, meanMs: total, temporalMs: temporal });
     return [w, n, total, temporal, `${((temporal / total) * 100).toFixed(0)}%`];
   });
   console.log(
@@ -60,4 +77,5 @@ export function printTemporalFloor(before: Counters, after: Counters): void {
       return [r, n, (delta(`berth_cri_request_duration_seconds_sum{rpc="${r}",code="OK"}`) / n) * 1000];
     }),
   );
+  return floors;
 }

@@ -32,6 +32,8 @@ export async function startKubeletEnv(
   runtimeName: RuntimeName,
   opts: Omit<KubeletOptions, 'criEndpoint'> = {},
   containerdRelease: ContainerdRelease = '1.6',
+  /** berthd only: more arguments (a bench's `--metrics-address`). */
+  berthArgs: readonly string[] = [],
 ): Promise<KubeletEnv> {
   const work = await mkdtemp(path.join(tmpdir(), 'berth-kubelet-env-'));
   const hostDir = path.join(work, 'host');
@@ -59,7 +61,7 @@ export async function startKubeletEnv(
   try {
     reg = await startRegistry();
     const image = await pushBusyboxImage(reg, work, 'kubelet/busybox', MORE_APPLETS);
-    runtime = await startRuntime(runtimeName, work, { host: reg.host }, containerdRelease);
+    runtime = await startRuntime(runtimeName, work, { host: reg.host }, containerdRelease, berthArgs);
     const criEndpoint = runtime.criEndpoint;
     kubelet = await Kubelet.prepare({ ...opts, criEndpoint });
     await kubelet.start();

@@ -53,8 +53,12 @@ export async function startRuntime(
   registry: RuntimeRegistry | undefined,
   /** containerd only: Debian's 1.6 (the reference failures were recorded on it) or the 2.x setup builds. */
   containerdRelease: ContainerdRelease = '1.6',
+  /** berthd only: more arguments (a bench's `--metrics-address`). */
+  berthArgs: readonly string[] = [],
 ): Promise<NodeRuntime> {
-  return name === 'berth' ? startBerth(work, registry) : startContainerd(registry, containerdRelease);
+  return name === 'berth'
+    ? startBerth(work, registry, berthArgs)
+    : startContainerd(registry, containerdRelease);
 }
 
 /** A loopback registry the runtime reaches over plain HTTP, and the registries it mirrors. */
@@ -64,12 +68,17 @@ export interface RuntimeRegistry {
   mirrorOf?: string[];
 }
 
-async function startBerth(work: string, registry: RuntimeRegistry | undefined): Promise<NodeRuntime> {
+async function startBerth(
+  work: string,
+  registry: RuntimeRegistry | undefined,
+  extraArgs: readonly string[],
+): Promise<NodeRuntime> {
   const net: SandboxTestEnv = await setupNetwork('kl');
   const mirrors = (registry?.mirrorOf ?? []).map((r) => [r, { mirrors: [`http://${registry!.host}`] }]);
   const args = [
     ...net.args,
     ...(registry ? await registryConfigArgs(work, [registry.host], {}, Object.fromEntries(mirrors)) : []),
+    ...extraArgs,
   ];
   let berthd: RunningBerthd | undefined;
   try {
