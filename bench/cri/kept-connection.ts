@@ -7,7 +7,11 @@
  * server's floor for a call), ListContainers and ListPodSandbox. Calls alternate between the
  * runtimes one by one; both roots are on one fresh ext4 (scratch-fs.ts).
  *
- * Usage: node dist/bench/cri/kept-connection.js [--calls 200] [--pods 50] [--only berth,containerd-2.x,containerd-1.6]
+ * Then ImageFsInfo as the issue measured it, through crictl (a process per call, its start-up
+ * included), `--crictl-calls` times per runtime, alternated call by call.
+ *
+ * Usage: node dist/bench/cri/kept-connection.js [--calls 200] [--pods 50] [--crictl-calls 40]
+ *   [--only berth,containerd-2.x,containerd-1.6]
  */
 import { mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
@@ -30,9 +34,11 @@ const { values: opts } = parseArgs({
     calls: { type: 'string', default: '200' },
     pods: { type: 'string', default: '50' },
     only: { type: 'string', default: 'berth,containerd-2.x,containerd-1.6' },
+    'crictl-calls': { type: 'string', default: '40' },
   },
 });
 const CALLS = Number(opts.calls);
+const CRICTL_CALLS = Number(opts['crictl-calls']);
 const PODS = Number(opts.pods);
 
 type Rpc = 'imageFsInfo' | 'version' | 'listContainers' | 'listPodSandbox';
@@ -112,25 +118,34 @@ async function main(): Promise<void> {
           await makeSleepingPod((args) => crictl(side, args), fs.dir, container, side.name, i);
       }
       made = count;
-      for (const rpc of RPCS) {
+      const pods = `${count} pod${count === 1 ? '' : 's'}`;
+      /** One warm-up call each, then `calls` alternating side by side; a row of medians and ratios. */
+      const alternate = async (label: string, calls: number, call: (side: Side) => Promise<number>) => {
         const samples = new Map<string, number[]>(sides.map((s) => [s.name, []]));
-        // One warm-up call each (connection set up), then calls alternating side by side.
-        for (const side of sides) await side.call(rpc);
-        for (let i = 0; i < CALLS; i++) {
+        for (const side of sides) await call(side);
+        for (let i = 0; i < calls; i++) {
           const order = i % 2 === 0 ? sides : [...sides].reverse();
-          for (const side of order) samples.get(side.name)!.push(await side.call(rpc));
+          for (const side of order) samples.get(side.name)!.push(await call(side));
         }
         const medians = sides.map((s) => summarize(samples.get(s.name)!).median);
         const anchor = sides.findIndex((s) => s.name === 'containerd-2.x');
         rows.push([
-          `${rpc}, ${count} pod${count === 1 ? '' : 's'}`,
+          `${label}, ${pods}`,
           ...medians,
           ...(anchor >= 0 ? medians.map((m) => (m / medians[anchor]!).toFixed(2)) : []),
         ]);
-      }
+      };
+      for (const rpc of RPCS) await alternate(rpc, CALLS, (side) => side.call(rpc));
+      await alternate(`crictl imagefsinfo (process, ${CRICTL_CALLS} calls)`, CRICTL_CALLS, async (side) => {
+        const t0 = performance.now();
+        await crictl(side, ['imagefsinfo']);
+        return performance.now() - t0;
+      });
     }
     for (const side of sides) await crictl(side, ['rmp', '--force', '--all']);
-    console.log(`CRI calls on a kept gRPC connection (@grpc/grpc-js on every side), median of ${CALLS} (ms)`);
+    console.log(
+      `CRI calls on a kept gRPC connection (@grpc/grpc-js on every side), median of ${CALLS} (ms); crictl rows: whole processes`,
+    );
     const anchored = sides.some((s) => s.name === 'containerd-2.x');
     printTable(
       ['call', ...sides.map((s) => s.name), ...(anchored ? sides.map((s) => `${s.name} / 2.x`) : [])],
