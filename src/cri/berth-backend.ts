@@ -169,11 +169,18 @@ export class BerthCriBackend implements CriBackend, PodView {
   }
 
   async podSandboxStatus(id: string, verbose: boolean): Promise<PodSandboxStatusResult> {
+    // Stamped before anything is read: whatever the reads see is at least as new as this.
+    const readAtMs = this.deps.node().events.log.visibleBeforeMs();
     // The live CNI CHECK (a run of the plugin chain, about 35 ms here) only for the verbose info
     // that shows it: kubelet asks without verbose on every pod sync and PLEG relist.
     if (!verbose) {
       const view = await this.deps.sandboxes.get(id);
-      return { status: sandboxDetailsOf(view), info: {}, containers: this.containerDetails(view.id) };
+      return {
+        status: sandboxDetailsOf(view),
+        info: {},
+        containers: this.containerDetails(view.id),
+        readAtMs,
+      };
     }
     const view = await this.deps.sandboxes.status(id);
     const info = JSON.stringify({
@@ -184,7 +191,12 @@ export class BerthCriBackend implements CriBackend, PodView {
       network: view.networkCheck,
       config: view.config ?? {},
     });
-    return { status: sandboxDetailsOf(view), info: { info }, containers: this.containerDetails(view.id) };
+    return {
+      status: sandboxDetailsOf(view),
+      info: { info },
+      containers: this.containerDetails(view.id),
+      readAtMs,
+    };
   }
 
   async listPodSandboxes(filter: PodSandboxFilter): Promise<PodSandboxSummary[]> {

@@ -77,6 +77,8 @@ export class EventLog {
   private queue: Pending[] = [];
   private writing: Promise<void> | undefined;
   private lastTimeMs = 0;
+  /** The time given to the first event of the batch being committed, until its listeners have run. */
+  private committingSinceMs: number | undefined;
   /** The signed heads (head-signer.ts), in this log's database. */
   readonly heads: SignedHeadStore;
   private listeners = new Set<AppendListener>();
@@ -184,6 +186,7 @@ export class EventLog {
           continue;
         }
         this.lastTimeMs = Math.max(Date.now(), this.lastTimeMs);
+        this.committingSinceMs ??= this.lastTimeMs;
         const base = {
           seq: seq + 1,
           id: randomUUID(),
@@ -218,6 +221,7 @@ export class EventLog {
         this.tree = tree;
       }
     } catch (err) {
+      this.committingSinceMs = undefined;
       this.logger.error({ err }, 'event batch write failed');
       const wrapped =
         err instanceof BerthError
@@ -236,6 +240,19 @@ export class EventLog {
         }
       }
     }
+    this.committingSinceMs = undefined;
+  }
+
+  /**
+   * A time (ms) before every event that listeners (the projections) have not seen yet: an event's
+   * time is given when its batch is put together, before the write and the listeners. A reader
+   * that stamps state it read from the projections with a time that is later compared with
+   * events' times (kubelet's evented PLEG keeps whichever of a status and an event is newer)
+   * must stamp it with this, not with now, or an event still being written would look older than
+   * a status that does not show it yet. One millisecond before, as event times are milliseconds.
+   */
+  visibleBeforeMs(now = Date.now()): number {
+    return Math.min(now, this.committingSinceMs ?? now) - 1;
   }
 
   /** The event at `seq`, upcast; undefined past the head. */

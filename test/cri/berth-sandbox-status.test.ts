@@ -31,7 +31,8 @@ function backendCounting(): { backend: BerthCriBackend; calls: string[] } {
       return { ...view, networkCheck: { check: 'ok' } };
     },
   };
-  const deps = { sandboxes, containers: { list: () => [] } } as unknown as BerthCriDeps;
+  const node = () => ({ events: { log: { visibleBeforeMs: () => 1_796_000_000_000 } } });
+  const deps = { sandboxes, containers: { list: () => [] }, node } as unknown as BerthCriDeps;
   return { backend: new BerthCriBackend(deps), calls };
 }
 
@@ -43,6 +44,8 @@ describe('PodSandboxStatus', () => {
     expect(result.info).toEqual({});
     expect(result.status.state).toBe('ready');
     expect(result.status.network.ip).toBe('10.88.0.7');
+    // Stamped with the event log's visibility bound, not the clock (see the event log's test).
+    expect(result.readAtMs).toBe(1_796_000_000_000);
   });
 
   it('checks the network for a verbose call and shows the outcome in its info', async () => {

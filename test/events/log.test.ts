@@ -33,6 +33,23 @@ describe('EventLog append', () => {
     await log.close();
   });
 
+  it('keeps its visibility bound before an event until the listeners have seen it', async () => {
+    const log = await EventLog.open(dir);
+    // Far ahead of the event's time: a clock read while the event is not yet seen must not count.
+    const farAhead = Date.now() + 60_000;
+    const seenByListener: { eventMs: number; boundMs: number }[] = [];
+    log.onAppend((events) => {
+      for (const e of events)
+        seenByListener.push({ eventMs: Date.parse(e.time), boundMs: log.visibleBeforeMs(farAhead) });
+    });
+    const e = await log.append(containerCreate('a'));
+    // The bound was set when the event got its time, before the write, and held through the listeners.
+    expect(seenByListener).toEqual([{ eventMs: Date.parse(e.time), boundMs: Date.parse(e.time) - 1 }]);
+    // Afterwards it is the clock's, one millisecond back.
+    expect(log.visibleBeforeMs(farAhead)).toBe(farAhead - 1);
+    await log.close();
+  });
+
   it('returns the first event for a repeated idempotency key and writes nothing', async () => {
     const log = await EventLog.open(dir);
     const first = await log.append(containerCreate('a', 'default', { key: 'wf-1/create' }));

@@ -17,6 +17,6 @@ export const podSandboxStatus: UnaryRpc<PodSandboxStatusRequest__Output, PodSand
     info: request.verbose ? { ...result.info } : {},
     containers_statuses: result.containers.map(containerStatusToWire),
     // When this status was taken: evented PLEG compares it with the events' timestamps.
-    timestamp: (BigInt(Date.now()) * 1_000_000n).toString(),
+    timestamp: (BigInt(result.readAtMs ?? Date.now()) * 1_000_000n).toString(),
   };
 };

@@ -109,6 +109,11 @@ export interface PodSandboxStatusResult {
   info: Record<string, string>;
   /** Statuses of the pod's containers, which kubelet's evented PLEG reads from this call. */
   containers: ContainerDetails[];
+  /**
+   * When the status was read, in ms (default: when the call answers). Evented PLEG keeps the newer
+   * of this and a container event's time, so it must not be later than an event it misses.
+   */
+  readAtMs?: number;
 }
 
 /** ListPodSandbox's filter: every present field must match (AND); absent fields match everything. */
