@@ -173,30 +173,21 @@ export class BerthCriBackend implements CriBackend, PodView {
     const readAtMs = this.deps.node().events.log.visibleBeforeMs();
     // The live CNI CHECK (a run of the plugin chain, about 35 ms here) only for the verbose info
     // that shows it: kubelet asks without verbose on every pod sync and PLEG relist.
-    if (!verbose) {
-      const view = await this.deps.sandboxes.get(id);
-      return {
-        status: sandboxDetailsOf(view),
-        info: {},
-        containers: this.containerDetails(view.id),
-        readAtMs,
-      };
-    }
-    const view = await this.deps.sandboxes.status(id);
-    const info = JSON.stringify({
-      netns: view.netns ?? '',
-      ips: view.ips,
-      cgroupParent: view.cgroupParent ?? '',
-      namespaces: view.namespaces,
-      network: view.networkCheck,
-      config: view.config ?? {},
-    });
-    return {
-      status: sandboxDetailsOf(view),
-      info: { info },
-      containers: this.containerDetails(view.id),
-      readAtMs,
-    };
+    const checked = verbose ? await this.deps.sandboxes.status(id) : undefined;
+    const view = checked ?? (await this.deps.sandboxes.get(id));
+    const info: Record<string, string> = checked
+      ? {
+          info: JSON.stringify({
+            netns: checked.netns ?? '',
+            ips: checked.ips,
+            cgroupParent: checked.cgroupParent ?? '',
+            namespaces: checked.namespaces,
+            network: checked.networkCheck,
+            config: checked.config ?? {},
+          }),
+        }
+      : {};
+    return { status: sandboxDetailsOf(view), info, containers: this.containerDetails(view.id), readAtMs };
   }
 
   async listPodSandboxes(filter: PodSandboxFilter): Promise<PodSandboxSummary[]> {

@@ -14,6 +14,7 @@ import { FailedPreconditionError, errorMessage } from '../common/errors.js';
 import { builtModule } from '../common/built-module.js';
 import { execFile, execFileCapture } from '../common/exec.js';
 import { hostIdOf, type IdMappings } from '../common/id-mappings.js';
+import { MNT_DETACH, unmountSyscall } from '../common/mount-syscall.js';
 import { mountAll, type Mount } from './mount.js';
 
 export interface IdmapOptions {
@@ -100,7 +101,8 @@ export async function clearScratch(dir: string): Promise<void> {
     return;
   }
   const binds = names.map((n) => join(dir, n));
-  if (binds.length > 0) await execFileCapture('umount', ['--lazy', ...binds]);
+  // Detached lazily, each on its own; one that is not mounted (any more) is simply not there.
+  await Promise.all(binds.map((b) => unmountSyscall(b, MNT_DETACH).catch(() => undefined)));
   try {
     for (const b of binds) await rmdir(b);
     await rmdir(dir);
